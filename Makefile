@@ -1,0 +1,80 @@
+# switchyard build. `make` builds build/switchyard; see README.md for the rest.
+# SAN=1 builds with AddressSanitizer + UndefinedBehaviorSanitizer (tests use
+# BUILD=build/asan SAN=1 for the second pass).
+
+BUILD ?= build
+PKGS := libuv jansson libssl libcrypto libcurl
+CC ?= cc
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wvla -Wformat=2 -Wno-unused-parameter
+BASE_CFLAGS := -std=c17 -D_GNU_SOURCE -Isrc $(WARN) -MMD -MP
+ifeq ($(SAN),1)
+OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SAN_LDFLAGS := -fsanitize=address,undefined
+else
+OPT := -O2 -g
+SAN_LDFLAGS :=
+endif
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS_ALL = $(BASE_CFLAGS) $(OPT) $(PKG_CFLAGS) $(CFLAGS)
+LDLIBS_ALL = $(PKG_LIBS) -lcrypt -lpthread -lm
+
+LIB_SRC := $(sort $(wildcard src/*/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+
+.PHONY: all test unit run bench fuzz deps clean format asan
+
+all: $(BUILD)/switchyard
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libswitchyard.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/switchyard: $(BUILD)/obj/src/main.o $(BUILD)/libswitchyard.a
+	$(CC) $(SAN_LDFLAGS) -o $@ $< $(BUILD)/libswitchyard.a $(LDLIBS_ALL)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libswitchyard.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(SAN_LDFLAGS) -Itests/unit -o $@ $< $(BUILD)/libswitchyard.a $(LDLIBS_ALL) -lcmocka
+
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libswitchyard.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(SAN_LDFLAGS) -o $@ $< $(BUILD)/libswitchyard.a $(LDLIBS_ALL)
+
+unit: $(UNIT_BIN) $(TOOL_BIN)
+
+asan:
+	$(MAKE) BUILD=build/asan SAN=1 all unit
+
+deps:
+	@scripts/deps.sh
+
+test: deps
+	@tests/run.sh
+
+run: deps all
+	@scripts/run.sh
+
+bench: deps all
+	@bench/run.sh
+
+fuzz: deps
+	@fuzz/run.sh
+
+format:
+	clang-format -i src/*/*.c src/*/*.h src/main.c tests/unit/*.c fuzz/*.c
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/obj/src/main.d

@@ -1,0 +1,54 @@
+/*
+ * sources.h: the control plane. Reads the policy and routes sources (files
+ * now; S3 and DynamoDB later), builds snapshots off the request path,
+ * publishes them, and polls every --poll-interval (jittered ±10 %) from its
+ * own thread. A failed read or parse keeps the last good snapshot and is
+ * recorded per store for /config, the log and metrics.
+ * Thread: sy_sources_load_initial and sy_sources_start on main;
+ * sy_sources_status from any thread (copies under a lock); the poller runs
+ * on its own thread. Pointers: status copies are the caller's.
+ */
+#ifndef SY_CONTROL_SOURCES_H
+#define SY_CONTROL_SOURCES_H
+
+#include <stdbool.h>
+#include <time.h>
+
+#include "core/common.h"
+
+typedef struct {
+    const char *policy_uri;
+    const char *routes_uri;
+    double poll_interval_s;
+} sy_sources_config_t;
+
+/* Loads both documents once and publishes the first snapshot. For file
+ * sources a failure is returned (the caller exits 2). */
+bool sy_sources_load_initial(const sy_sources_config_t *cfg, sy_error_t *err);
+
+/* Starts the poller thread. */
+bool sy_sources_start(sy_error_t *err);
+/* Stops and joins the poller thread. */
+void sy_sources_stop(void);
+
+typedef struct {
+    char source[512];
+    char version[80];        /* content hash of the last good load */
+    time_t last_success;     /* 0 = never */
+    time_t last_attempt;
+    char last_error[512];    /* "" when the last attempt succeeded */
+    time_t last_error_time;
+    unsigned consecutive_failures;
+    unsigned long reloads_ok, reloads_failed;
+} sy_store_status_t;
+
+/* Copies the status of "policy" (index 0) and "routes" (index 1). */
+void sy_sources_status(sy_store_status_t out[2]);
+
+/* Loads both documents and checks them without serving (the check
+ * command). Returns NULL and fills err when a document can't be read or
+ * parsed; else a snapshot the caller releases. */
+struct sy_snapshot *sy_sources_load_once(const char *policy_uri, const char *routes_uri,
+                                         sy_error_t *err);
+
+#endif

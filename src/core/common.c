@@ -1,0 +1,170 @@
+/*
+ * common.c: slices, errors and JSON escaping shared by every module.
+ */
+#include "core/common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+sy_slice_t sy_slice_cstr(const char *s)
+{
+    return (sy_slice_t){s, s ? strlen(s) : 0};
+}
+
+bool sy_slice_eq(sy_slice_t a, sy_slice_t b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+static inline unsigned char lower(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+}
+
+bool sy_slice_eq_nocase(sy_slice_t a, sy_slice_t b)
+{
+    if (a.len != b.len)
+        return false;
+    for (size_t i = 0; i < a.len; i++)
+        if (lower((unsigned char)a.ptr[i]) != lower((unsigned char)b.ptr[i]))
+            return false;
+    return true;
+}
+
+bool sy_slice_eq_cstr_nocase(sy_slice_t a, const char *b)
+{
+    return sy_slice_eq_nocase(a, sy_slice_cstr(b));
+}
+
+char *sy_slice_dup(sy_slice_t s)
+{
+    char *p = malloc(s.len + 1);
+    if (!p)
+        return NULL;
+    if (s.len)
+        memcpy(p, s.ptr, s.len);
+    p[s.len] = '\0';
+    return p;
+}
+
+void sy_error_set(sy_error_t *err, const char *fmt, ...)
+{
+    if (!err)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+}
+
+void sy_error_clear(sy_error_t *err)
+{
+    if (err)
+        err->message[0] = '\0';
+}
+
+/* Length of the valid UTF-8 sequence starting at s[i], or 0 if invalid. */
+static size_t utf8_seq_len(const unsigned char *s, size_t n, size_t i)
+{
+    unsigned char c = s[i];
+    size_t len;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (i + len > n)
+        return 0;
+    for (size_t k = 1; k < len; k++) {
+        if ((s[i + k] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i + k] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+size_t sy_json_escape(char *out, size_t cap, sy_slice_t s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s.ptr;
+    size_t o = 0;
+#define PUT(ch)                                                                                    \
+    do {                                                                                           \
+        if (o < cap)                                                                               \
+            out[o] = (char)(ch);                                                                   \
+        o++;                                                                                       \
+    } while (0)
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = p[i];
+        if (c == '"' || c == '\\') {
+            PUT('\\');
+            PUT(c);
+        } else if (c == '\n') {
+            PUT('\\');
+            PUT('n');
+        } else if (c == '\r') {
+            PUT('\\');
+            PUT('r');
+        } else if (c == '\t') {
+            PUT('\\');
+            PUT('t');
+        } else if (c < 0x20 || c == 0x7F) {
+            PUT('\\');
+            PUT('u');
+            PUT('0');
+            PUT('0');
+            PUT(hex[c >> 4]);
+            PUT(hex[c & 15]);
+        } else if (c < 0x80) {
+            PUT(c);
+        } else {
+            size_t len = utf8_seq_len(p, s.len, i);
+            if (len == 0) {
+                PUT('\\');
+                PUT('u');
+                PUT('0');
+                PUT('0');
+                PUT(hex[c >> 4]);
+                PUT(hex[c & 15]);
+            } else {
+                for (size_t k = 0; k < len; k++)
+                    PUT(p[i + k]);
+                i += len - 1;
+            }
+        }
+    }
+#undef PUT
+    return o;
+}
+
+uint64_t sy_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void sy_time_rfc3339(char out[32])
+{
+    struct timeval tv;
+    struct tm tm;
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
+}

@@ -1,0 +1,55 @@
+/*
+ * common.h: the small vocabulary every module shares: byte slices, errors as
+ * values, JSON string escaping.
+ * Thread: any. Pointers: a slice borrows the bytes it points at; it lives as
+ * long as those bytes do.
+ */
+#ifndef SY_COMMON_H
+#define SY_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A borrowed run of bytes; not NUL-terminated. */
+typedef struct {
+    const char *ptr;
+    size_t len;
+} sy_slice_t;
+
+#define SY_SLICE_LIT(s) ((sy_slice_t){(s), sizeof(s) - 1})
+
+static inline sy_slice_t sy_slice(const char *ptr, size_t len)
+{
+    return (sy_slice_t){ptr, len};
+}
+
+sy_slice_t sy_slice_cstr(const char *s);
+bool sy_slice_eq(sy_slice_t a, sy_slice_t b);
+/* ASCII case-insensitive equality (HTTP header names, host names). */
+bool sy_slice_eq_nocase(sy_slice_t a, sy_slice_t b);
+bool sy_slice_eq_cstr_nocase(sy_slice_t a, const char *b);
+/* A newly malloc'd NUL-terminated copy, or NULL when out of memory. */
+char *sy_slice_dup(sy_slice_t s);
+
+/* An error a user can act on: which document, line/column or item, which
+ * field, what was expected. Filled by the failing function; empty means no
+ * error. */
+typedef struct {
+    char message[512];
+} sy_error_t;
+
+void sy_error_set(sy_error_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sy_error_clear(sy_error_t *err);
+
+/* Writes `s` JSON-escaped (without quotes) into out. Returns the number of
+ * bytes the escaped form needs; writes nothing past cap. Bytes >= 0x80 that
+ * are not valid UTF-8 are written as \u00XX so a log line is always JSON. */
+size_t sy_json_escape(char *out, size_t cap, sy_slice_t s);
+
+/* Monotonic milliseconds and wall-clock time as RFC 3339 with milliseconds
+ * (out must hold 32 bytes). */
+uint64_t sy_now_ms(void);
+void sy_time_rfc3339(char out[32]);
+
+#endif

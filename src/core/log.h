@@ -1,0 +1,40 @@
+/*
+ * log.h: the JSON error log on stderr and the JSON access log (SPEC §7).
+ * Each line is built in a local buffer and written with one write(2), so
+ * lines from different threads never interleave.
+ * Thread: any, after sy_log_init on the main thread. Pointers: none kept.
+ */
+#ifndef SY_CORE_LOG_H
+#define SY_CORE_LOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum { SY_LOG_ERROR = 0, SY_LOG_WARN, SY_LOG_INFO, SY_LOG_DEBUG } sy_log_level_t;
+
+/* "error", "warn", "info", "debug"; false for anything else. */
+bool sy_log_level_parse(const char *name, sy_log_level_t *out);
+void sy_log_set_level(sy_log_level_t level);
+bool sy_log_enabled(sy_log_level_t level);
+
+/* One JSON line: {"time":..,"level":..,"msg":msg, key: value, ...}. The
+ * variadic part is NULL-terminated pairs of const char * key and value
+ * (values are JSON strings). Never pass a secret. */
+void sy_log(sy_log_level_t level, const char *msg, ...) __attribute__((sentinel));
+
+/* Access log: path "-" (stdout), "off", or a file opened for append. */
+bool sy_access_log_open(const char *path);
+bool sy_access_log_enabled(void);
+
+typedef struct {
+    const char *request_id, *client_ip, *method, *host, *path, *route, *upstream, *auth,
+        *subject, *error;
+    size_t request_id_len, method_len, host_len, path_len;
+    int status, upstream_status; /* upstream_status 0: none */
+    uint64_t bytes_in, bytes_out;
+    double duration_ms, upstream_ms; /* upstream_ms < 0: none */
+} sy_access_entry_t;
+
+void sy_access_log_write(const sy_access_entry_t *entry);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * metrics.h: counters and histograms for /metrics (Prometheus text). Each
+ * worker writes only its own slots (relaxed atomics, no sharing on the hot
+ * path); the admin thread sums them when scraped.
+ * Thread: sy_metrics_init on main before workers start; sy_metrics_route
+ * and sy_metrics_reload from the control plane; the per-worker calls from
+ * worker `w` only; render from the admin thread. Pointers: route stats
+ * handles live until exit.
+ */
+#ifndef SY_CORE_METRICS_H
+#define SY_CORE_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SY_MAX_WORKERS 64
+
+typedef struct sy_route_stats sy_route_stats_t;
+
+void sy_metrics_init(int workers);
+
+/* The stats handle for a route path (created on first use, kept across
+ * reloads so counters stay monotonic). */
+sy_route_stats_t *sy_metrics_route(const char *path);
+
+/* One finished request. route may be NULL (no route matched). */
+void sy_metrics_request(int worker, sy_route_stats_t *route, int status, double seconds);
+
+typedef enum {
+    SY_UPSTREAM_ERR_CONNECT = 0, /* refused, unreachable, reset before response */
+    SY_UPSTREAM_ERR_RESOLVE,     /* DNS failure */
+    SY_UPSTREAM_ERR_ADDRESS,     /* refused by the address guard */
+    SY_UPSTREAM_ERR_TIMEOUT,     /* connect or response timeout */
+    SY_UPSTREAM_ERR_MALFORMED,   /* malformed response */
+    SY_UPSTREAM_ERR__COUNT
+} sy_upstream_error_t;
+
+void sy_metrics_upstream_error(int worker, sy_upstream_error_t kind);
+
+typedef enum {
+    SY_GAUGE_CLIENT_CONNECTIONS = 0, /* open client connections */
+    SY_GAUGE_UPSTREAM_CONNECTIONS,   /* open upstream connections */
+    SY_GAUGE_POOL_IDLE,              /* idle pooled upstream connections */
+    SY_GAUGE__COUNT
+} sy_gauge_t;
+
+void sy_metrics_gauge_add(int worker, sy_gauge_t gauge, int64_t delta);
+
+/* Parser rejections by reason name (bounded set). */
+void sy_metrics_rejected(int worker, int reject_reason);
+
+/* Store reloads: store "policy" or "routes"; ok false counts a failure. */
+void sy_metrics_reload(const char *store, bool ok);
+
+/* Renders everything as Prometheus text into a malloc'd string (*len set).
+ * The caller passes the gauges only the control plane knows. */
+typedef struct {
+    size_t active_routes, rejected_routes;
+    double policy_last_success, routes_last_success; /* unix seconds, 0 = never */
+    bool ready;
+} sy_metrics_config_view_t;
+
+char *sy_metrics_render(const sy_metrics_config_view_t *view, size_t *len);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * policy.h: the operations policy document (SPEC §2) parsed and validated
+ * into an immutable structure. Unknown fields are errors: a typo must never
+ * silently weaken security.
+ * Thread: parsed on the control plane (poller or main); read-only afterwards
+ * and then safe from any thread. Pointers: everything lives as long as the
+ * sy_policy_t.
+ */
+#ifndef SY_POLICY_POLICY_H
+#define SY_POLICY_POLICY_H
+
+#include <jansson.h>
+
+#include "core/common.h"
+#include "http/parser.h"
+
+typedef enum { SY_AUTH_NONE = 0, SY_AUTH_BASIC, SY_AUTH_JWT, SY_AUTH_IAM } sy_auth_type_t;
+
+typedef struct {
+    char *name;
+    sy_auth_type_t type;
+    char *realm;     /* basic: WWW-Authenticate realm [the policy name] */
+    json_t *config;  /* the policy's own JSON object (validated), for the auth module */
+} sy_auth_policy_t;
+
+typedef struct {
+    char *host;          /* lower-case; "*.x.y" for a wildcard */
+    bool host_wildcard;  /* host is "*." + suffix */
+    bool https;          /* scheme */
+    uint16_t port;
+    char *connect_host;  /* connect_to host, or NULL to connect to the target host */
+    uint16_t connect_port;
+    char *tls_verify_name, *sni, *host_header, *api_id, *ca_file; /* NULL when absent */
+} sy_destination_t;
+
+typedef struct {
+    uint32_t client_header_ms, client_idle_ms, upstream_connect_ms, upstream_response_ms,
+        upstream_idle_ms;
+} sy_timeouts_t;
+
+typedef struct {
+    char **listen_domains; /* lower-case, trailing dot removed; "*.x" for wildcards */
+    size_t listen_domain_count;
+    sy_destination_t *destinations;
+    size_t destination_count;
+    sy_auth_policy_t *auth_policies;
+    size_t auth_policy_count;
+    const sy_auth_policy_t *default_auth;
+    bool allow_loopback;
+    sy_http_limits_t limits;
+    sy_timeouts_t timeouts;
+    json_t *document; /* the whole parsed document */
+} sy_policy_t;
+
+/* Parses and validates a policy document. source_name ("policy.json",
+ * "s3://b/k") prefixes every error: "policy.json:3:14: ..." for syntax,
+ * "policy.json: destinations[1].port: expected an integer 1-65535" for
+ * fields. NULL on error, with err filled. */
+sy_policy_t *sy_policy_parse(const char *text, size_t len, const char *source_name,
+                             sy_error_t *err);
+void sy_policy_free(sy_policy_t *policy);
+
+/* host: the Host value without port; case-insensitive; a trailing dot is
+ * ignored. "*.api.example.com" matches exactly one more label. */
+bool sy_policy_domain_listed(const sy_policy_t *policy, sy_slice_t host);
+/* The destination a target (scheme, host, port) is allowed by, or NULL. */
+const sy_destination_t *sy_policy_destination_find(const sy_policy_t *policy, bool https,
+                                                   sy_slice_t host, uint16_t port);
+const sy_auth_policy_t *sy_policy_auth_find(const sy_policy_t *policy, sy_slice_t name);
+
+/* Splits a Host value into host and port (port 0 when absent), lower-cases
+ * nothing; strips one trailing dot. false when malformed. */
+bool sy_host_split(sy_slice_t value, sy_slice_t *host, uint16_t *port);
+
+#endif

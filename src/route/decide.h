@@ -1,0 +1,37 @@
+/*
+ * decide.h: the routing phases of SPEC §5 that need no I/O (host, path,
+ * route, method) as one pure decision, shared by the proxy and by the admin
+ * /explain endpoint so that what /explain says is what traffic gets.
+ * Thread: any, with a snapshot reference held. Pointers: the decision
+ * borrows from the snapshot and from its own message buffer.
+ */
+#ifndef SY_ROUTE_DECIDE_H
+#define SY_ROUTE_DECIDE_H
+
+#include "policy/snapshot.h"
+
+typedef struct {
+    int status;              /* 0: forward to route; else the answer's status */
+    const char *message;     /* the JSON message when status != 0 */
+    const char *allow;       /* with 405: the Allow header value */
+    const sy_route_t *route; /* the matched route, when one matched */
+    size_t matched_len;      /* length of the matched route path */
+    char message_buf[320];
+} sy_decision_t;
+
+/*
+ * host_value: the Host field as received (port and trailing dot allowed).
+ * 421 when the host is not a listen domain, 400 when the path fails
+ * sy_path_check_request, 404 with no route, 502 for a rejected route
+ * ("route rejected: REASON"), 405 when the method isn't allowed.
+ */
+void sy_decide(const sy_snapshot_t *snap, sy_slice_t host_value, sy_slice_t path,
+               sy_slice_t method, sy_decision_t *out);
+
+/* Writes base + (path, or its rest after the matched root with strip_prefix;
+ * "/" when that leaves nothing) + "?" + query when has_query. Returns the
+ * length, or 0 if it does not fit. */
+size_t sy_decide_upstream_path(char *out, size_t cap, const sy_route_t *route, size_t matched_len,
+                               sy_slice_t path, bool has_query, sy_slice_t query);
+
+#endif

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The whole test suite, as `make test` and CI run it: unit tests (cmocka)
+# and end-to-end tests (node --test) against the release build, then both
+# again against an AddressSanitizer + UBSan build. Ends with one line
+# "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc 2>/dev/null || echo 2)
+passed=0
+failed=0
+log_dir=build/test-logs
+mkdir -p "$log_dir"
+
+count_cmocka() { # $1 = output file
+  local p f
+  p=$(grep -Eo '^\[  PASSED  \] [0-9]+' "$1" | awk '{s+=$4} END {print s+0}')
+  f=$(grep -Eo '^\[  FAILED  \] [0-9]+' "$1" | awk '{s+=$4} END {print s+0}')
+  passed=$((passed + p)); failed=$((failed + f))
+}
+
+run_pass() { # $1 = build dir, $2 = label, extra make args follow
+  local build=$1 label=$2; shift 2
+  echo "== $label: build"
+  if ! make -s -j"$jobs" BUILD="$build" "$@" all unit >"$log_dir/$label-build.log" 2>&1; then
+    cat "$log_dir/$label-build.log"
+    echo "$label: build failed"
+    failed=$((failed + 1))
+    return
+  fi
+  echo "== $label: unit tests"
+  for t in "$build"/tests/test_*; do
+    [ -x "$t" ] || continue
+    local out="$log_dir/$label-$(basename "$t").log"
+    SY_VECTORS="${SY_VECTORS:-../shared/vectors}" "$t" >"$out" 2>&1
+    local rc=$?
+    count_cmocka "$out"
+    if [ $rc -ne 0 ]; then
+      echo "-- $(basename "$t") failed:"; grep -E 'FAILED|ERROR|Failure|error' "$out" | head -40
+      grep -q '^\[  FAILED  \]' "$out" || failed=$((failed + 1))
+    fi
+    grep -E '^\[  (PASSED|FAILED)  \]|skipped' "$out" | sed "s/^/   $(basename "$t"): /"
+  done
+  echo "== $label: end-to-end tests"
+  if ls tests/e2e/*.test.mjs >/dev/null 2>&1; then
+    local out="$log_dir/$label-e2e.log"
+    SWITCHYARD_BIN="$PWD/$build/switchyard" SY_TOOLS="$PWD/$build/tools" SY_VECTORS="${SY_VECTORS:-$PWD/../shared/vectors}" \
+      node --test --test-reporter=tap --test-concurrency=2 tests/e2e/ >"$out" 2>&1
+    local p f
+    p=$(grep -E '^# pass [0-9]+' "$out" | awk '{print $3}' | tail -1)
+    f=$(grep -E '^# fail [0-9]+' "$out" | awk '{print $3}' | tail -1)
+    passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+    [ -z "$p" ] && failed=$((failed + 1))
+    grep -E '^not ok' -A 30 "$out" | head -150
+    echo "   e2e: ${p:-0} passed, ${f:-0} failed"
+  fi
+}
+
+start=$(date +%s)
+run_pass build release
+run_pass build/asan asan SAN=1
+echo "== took $(( $(date +%s) - start ))s"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
