@@ -31,12 +31,17 @@ bool sy_sources_start(sy_error_t *err);
 /* Stops and joins the poller thread. */
 void sy_sources_stop(void);
 
+/* Runs one poll cycle now, on the calling thread (tests; an admin-triggered
+ * reload). Serialised with the poller. False when a store failed (the last
+ * good snapshot stays); true when every store was read, changed or not. */
+bool sy_sources_poll_now(void);
+
 typedef struct {
     char source[512];
-    char version[80];        /* content hash of the last good load */
-    time_t last_success;     /* 0 = never */
+    char version[80];    /* content hash of the last good load */
+    time_t last_success; /* 0 = never */
     time_t last_attempt;
-    char last_error[512];    /* "" when the last attempt succeeded */
+    char last_error[512]; /* "" when the last attempt succeeded */
     time_t last_error_time;
     unsigned consecutive_failures;
     unsigned long reloads_ok, reloads_failed;

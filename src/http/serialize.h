@@ -19,7 +19,10 @@ typedef struct {
 typedef struct {
     sy_slice_t host_header; /* Host sent upstream */
     sy_slice_t base;        /* target base path ("" or "/prod") */
-    sy_slice_t path;        /* request path, or its rest after the root with strip_prefix */
+    /* request path, or its rest after the root with strip_prefix
+     * (sy_decide_forward_path), without the query: the request line's
+     * target is base + path + "?" + req->query when req->has_query. */
+    sy_slice_t path;
     sy_slice_t client_ip;   /* appended to X-Forwarded-For */
     sy_slice_t proto;       /* "http" or "https": X-Forwarded-Proto */
     sy_slice_t request_id;  /* X-Request-Id added when the client sent none */

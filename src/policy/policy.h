@@ -23,6 +23,10 @@ typedef struct {
     json_t *config;  /* the policy's own JSON object (validated), for the auth module */
 } sy_auth_policy_t;
 
+/* Host spellings: `host` and a route's target_host are written as in a URL
+ * authority (lower-case, IPv6 literals in brackets: "[::1]"), so they can
+ * be compared and put in a Host header as they are; connect_host is an
+ * address for getaddrinfo (IPv6 without brackets). */
 typedef struct {
     char *host;          /* lower-case; "*.x.y" for a wildcard */
     bool host_wildcard;  /* host is "*." + suffix */
@@ -71,5 +75,26 @@ const sy_auth_policy_t *sy_policy_auth_find(const sy_policy_t *policy, sy_slice_
 /* Splits a Host value into host and port (port 0 when absent), lower-cases
  * nothing; strips one trailing dot. false when malformed. */
 bool sy_host_split(sy_slice_t value, sy_slice_t *host, uint16_t *port);
+
+/* What sy_host_normalise accepts besides a DNS name (labels of letters,
+ * digits, '-' and '_'; a name whose last label is numeric must be a
+ * canonical dotted-quad, so "0x7f.1" or "2130706433" never pass as names). */
+#define SY_HOST_WILDCARD 0x1u /* one leading "*." label */
+#define SY_HOST_IP 0x2u       /* a dotted-quad IPv4 or a bracketed IPv6 literal */
+/* A malloc'd lower-case copy of host with one trailing dot removed, or NULL
+ * when it is not acceptable under flags. */
+char *sy_host_normalise(sy_slice_t host, unsigned flags);
+
+/* An http(s) URL split into parts (slices into the input). */
+typedef struct {
+    bool https;
+    sy_slice_t host; /* as written; "[v6]" keeps its brackets */
+    uint16_t port;   /* 0 when absent */
+    sy_slice_t rest; /* path, query and fragment: "" or starting with '/', '?' or '#' */
+} sy_url_parts_t;
+
+/* Splits "http[s]://host[:port][rest]"; false for another scheme, userinfo,
+ * a malformed authority, or bytes outside visible ASCII. */
+bool sy_url_split(sy_slice_t url, sy_url_parts_t *out);
 
 #endif

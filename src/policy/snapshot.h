@@ -56,12 +56,17 @@ const sy_route_t *sy_snapshot_match(const sy_snapshot_t *snap, sy_slice_t host, 
                                     size_t *matched_len);
 
 /* Publishes snap as the current snapshot (the caller's reference moves to
- * the global slot; the previous one is released). */
+ * the global slot; the previous one is released). NULL empties the slot
+ * (shutdown), so the last snapshot is freed once its readers let go. */
 void sy_snapshot_publish(sy_snapshot_t *snap);
 /* A new reference to the current snapshot, or NULL before the first publish. */
 sy_snapshot_t *sy_snapshot_acquire(void);
 /* Increases on every publish: lets a worker keep its cached reference until
  * something changed, without touching the shared refcount per request. */
 uint64_t sy_snapshot_current_generation(void);
+
+/* Empties the global slot, as sy_snapshot_publish(NULL): lets a test end
+ * with nothing allocated. */
+void sy_snapshot_reset_for_tests(void);
 
 #endif

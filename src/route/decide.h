@@ -17,7 +17,7 @@ typedef struct {
     const sy_route_t *route; /* the matched route, when one matched */
     size_t matched_len;      /* length of the matched route path */
     char message_buf[320];
-} sy_decision_t;
+} sy_decision_t; /* message may point into message_buf: fill in place, never copy */
 
 /*
  * host_value: the Host field as received (port and trailing dot allowed).
@@ -28,9 +28,16 @@ typedef struct {
 void sy_decide(const sy_snapshot_t *snap, sy_slice_t host_value, sy_slice_t path,
                sy_slice_t method, sy_decision_t *out);
 
-/* Writes base + (path, or its rest after the matched root with strip_prefix;
- * "/" when that leaves nothing) + "?" + query when has_query. Returns the
- * length, or 0 if it does not fit. */
+/* The part of the request path forwarded after the route's base: the path
+ * itself, or with strip_prefix its rest after the matched root ("/" when
+ * that leaves nothing). Borrows from path (or is the static "/"). This is
+ * what the proxy passes as sy_forward_request_t.path, with route->base as
+ * .base. */
+sy_slice_t sy_decide_forward_path(const sy_route_t *route, size_t matched_len, sy_slice_t path);
+
+/* Writes base + sy_decide_forward_path() + "?" + query when has_query, NUL
+ * terminated (for /explain and logs). Returns the length without the NUL,
+ * or 0 if it (and the NUL) does not fit in cap. */
 size_t sy_decide_upstream_path(char *out, size_t cap, const sy_route_t *route, size_t matched_len,
                                sy_slice_t path, bool has_query, sy_slice_t query);
 

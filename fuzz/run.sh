@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# The fuzz runner behind `make fuzz`. Each fuzz/fuzz_NAME.c is a libFuzzer
+# target whose first lines say which sources it links ("// sources: a.c b.c",
+# paths relative to the repository root); the pure modules (parser, chunked
+# decoder, document parsers) are fuzzed on their own, with no sockets.
+#
+# Builds every target with clang + ASan + UBSan into build/fuzz/NAME, then
+# runs each for FUZZ_SECONDS on its own corpus build/fuzz/corpus/NAME (seeded
+# from fuzz/seeds/NAME/, so a run starts from valid messages and keeps what
+# earlier runs found). Exits non-zero when a target fails to build or any
+# run crashes; the crashing input is kept in build/fuzz/artifacts/.
+#
+# Knobs (environment): FUZZ_SECONDS [60], FUZZ_JOBS [number of CPUs: targets
+# run side by side], FUZZ_TARGETS [all; names such as "fuzz_request" or
+# paths to .c files].
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+FUZZ_JOBS=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
+CLANG=${CLANG:-clang}
+out=build/fuzz
+mkdir -p "$out/corpus" "$out/artifacts" "$out/logs"
+
+PKGS="jansson libuv libssl libcrypto libcurl"
+# -fno-sanitize-recover: undefined behaviour must stop the run like a crash,
+# not scroll past as a warning.
+CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=c17 -D_GNU_SOURCE -Isrc"
+read -r -a pkg_cflags <<<"$(pkg-config --cflags $PKGS)"
+read -r -a pkg_libs <<<"$(pkg-config --libs $PKGS) -lcrypt -lpthread -lm"
+
+if ! command -v "$CLANG" >/dev/null 2>&1; then
+  echo "fuzz: $CLANG not found (scripts/deps.sh installs clang and libclang-rt-14-dev)" >&2
+  exit 1
+fi
+
+targets=()
+if [ -n "${FUZZ_TARGETS:-}" ]; then
+  for t in $FUZZ_TARGETS; do
+    case "$t" in */*) targets+=("$t") ;; *) targets+=("fuzz/${t%.c}.c") ;; esac
+  done
+else
+  for f in fuzz/fuzz_*.c; do [ -e "$f" ] && targets+=("$f"); done
+fi
+if [ ${#targets[@]} -eq 0 ]; then
+  echo "fuzz: no fuzz/fuzz_*.c targets"
+  exit 0
+fi
+
+failed=0
+built=()
+for src in "${targets[@]}"; do
+  name=$(basename "$src" .c)
+  if [ ! -f "$src" ]; then
+    echo "fuzz: $src does not exist" >&2
+    failed=$((failed + 1))
+    continue
+  fi
+  # The sources line sits in the first few lines, as "// sources: a.c b.c".
+  sources=$(head -n 10 "$src" | sed -n 's|^[[:space:]]*//[[:space:]]*sources:[[:space:]]*||p' | head -1)
+  if [ -z "$sources" ]; then
+    echo "fuzz: $src has no '// sources: ...' line in its first 10 lines" >&2
+    failed=$((failed + 1))
+    continue
+  fi
+  read -r -a source_files <<<"$sources"
+  echo "== $name: build ($sources)"
+  # shellcheck disable=SC2086
+  if ! "$CLANG" $CFLAGS "${pkg_cflags[@]}" "$src" "${source_files[@]}" "${pkg_libs[@]}" \
+    -o "$out/$name" >"$out/logs/$name-build.log" 2>&1; then
+    cat "$out/logs/$name-build.log" >&2
+    echo "fuzz: $name failed to build" >&2
+    failed=$((failed + 1))
+    continue
+  fi
+  mkdir -p "$out/corpus/$name"
+  if [ -d "fuzz/seeds/$name" ]; then
+    cp -n fuzz/seeds/"$name"/* "$out/corpus/$name/" 2>/dev/null || true
+  fi
+  built+=("$name")
+done
+
+run_one() { # $1 = name; exit status of the fuzzer
+  local name=$1 dict=()
+  [ -f "fuzz/seeds/$name.dict" ] && dict=(-dict="fuzz/seeds/$name.dict")
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    "$out/$name" "${dict[@]}" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+    -print_final_stats=1 -artifact_prefix="$out/artifacts/$name-" "$out/corpus/$name" \
+    >"$out/logs/$name.log" 2>&1
+}
+
+echo "== running ${#built[@]} target(s) for ${FUZZ_SECONDS}s each, $FUZZ_JOBS at a time"
+declare -A pid_of=()
+trap 'for p in "${pid_of[@]}"; do kill "$p" 2>/dev/null; done; exit 130' INT TERM
+report() { # $1 = name, $2 = exit status
+  local name=$1 rc=$2 log="$out/logs/$1.log" runs cov
+  runs=$(grep -Eo 'stat::number_of_executed_units: [0-9]+' "$log" | awk '{print $2}' | tail -1)
+  cov=$(grep -Eo 'cov: [0-9]+' "$log" | tail -1 | awk '{print $2}')
+  if [ "$rc" -eq 0 ]; then
+    printf '   %-16s ok: %s runs, coverage %s edges, corpus %s inputs\n' "$name" "${runs:-?}" "${cov:-?}" \
+      "$(find "$out/corpus/$name" -type f | wc -l)"
+  else
+    failed=$((failed + 1))
+    echo "   $name FAILED (exit $rc); log: $log"
+    grep -E '^==[0-9]+==ERROR|SUMMARY|runtime error|Test unit written to' "$log" | head -10 | sed 's/^/     /'
+    grep -Eo 'Test unit written to .*' "$log" | head -1 | sed "s|Test unit written to |     reproduce: $out/$name |"
+  fi
+}
+for name in "${built[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$FUZZ_JOBS" ]; do sleep 0.5; done
+  run_one "$name" &
+  pid_of[$name]=$!
+done
+for name in "${built[@]}"; do
+  wait "${pid_of[$name]}"
+  report "$name" $?
+done
+
+if [ "$failed" -ne 0 ]; then
+  echo "fuzz: $failed target(s) failed"
+  exit 1
+fi
+echo "fuzz: all ${#built[@]} target(s) ran ${FUZZ_SECONDS}s without a crash"

@@ -1,0 +1,814 @@
+/*
+ * admin.c: the admin listener (SPEC §6). One thread runs its own libuv loop
+ * with one TCP listener, so a slow scrape or a big /config never takes a
+ * worker's time, and the data plane has nothing to know about it.
+ *
+ * The HTTP side is deliberately small: the request head is parsed with the
+ * same strict parser as traffic, one request is answered at a time per
+ * connection (reading pauses while an answer is written, which also keeps
+ * pipelined requests in order), and every answer is built whole in memory;
+ * the largest, /config, is proportional to the route table. Request bodies
+ * are never read: a request that carries one is answered and the connection
+ * closed. Only GET and HEAD exist.
+ *
+ * Every answer reads the configuration through one snapshot reference, so
+ * /config and /explain describe exactly one generation, the same way a
+ * request sees exactly one.
+ */
+#include "admin/admin.h"
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "control/sources.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "http/parser.h"
+#include "http/serialize.h"
+#include "policy/snapshot.h"
+#include "proxy/server.h"
+#include "route/decide.h"
+
+#define CONN_BUFFER_BYTES 16384
+#define MAX_CONNECTIONS 64
+#define IDLE_TIMEOUT_MS 30000
+#define ADMIN_MAX_HEADERS 64
+
+typedef struct {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    int open_handles; /* freed when both handles have closed */
+    bool closing;
+    bool close_after_write;
+    size_t len;
+    char buf[CONN_BUFFER_BYTES];
+} conn_t;
+
+typedef struct {
+    uv_write_t req;
+    conn_t *conn;
+    char *data;
+} write_t;
+
+static struct {
+    uv_loop_t loop;
+    uv_tcp_t server;
+    uv_async_t stop_async;
+    uv_thread_t thread;
+    bool running;
+    int connections; /* admin thread only */
+} admin;
+
+static atomic_bool draining;
+
+static const sy_http_limits_t admin_limits = {
+    .max_request_line_bytes = 8192,
+    .max_header_bytes = 8192,
+    .max_headers = ADMIN_MAX_HEADERS,
+    .max_body_bytes = 1u << 20,
+};
+
+/* ---- connection lifetime ---- */
+
+static void conn_handle_closed(uv_handle_t *handle)
+{
+    conn_t *conn = handle->data;
+    if (--conn->open_handles == 0) {
+        admin.connections--;
+        free(conn);
+    }
+}
+
+static void conn_close(conn_t *conn)
+{
+    if (conn->closing)
+        return;
+    conn->closing = true;
+    uv_close((uv_handle_t *)&conn->tcp, conn_handle_closed);
+    uv_close((uv_handle_t *)&conn->timer, conn_handle_closed);
+}
+
+static void conn_idle(uv_timer_t *timer)
+{
+    conn_close(timer->data);
+}
+
+static void conn_process(conn_t *conn);
+static void conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+static void conn_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    conn_t *conn = handle->data;
+    buf->base = conn->buf + conn->len;
+    buf->len = sizeof conn->buf - conn->len;
+}
+
+static void conn_written(uv_write_t *req, int status)
+{
+    write_t *w = (write_t *)req;
+    conn_t *conn = w->conn;
+    free(w->data);
+    free(w);
+    if (conn->closing)
+        return;
+    if (status < 0 || conn->close_after_write) {
+        conn_close(conn);
+        return;
+    }
+    /* A pipelined request may already be in the buffer. */
+    if (conn->len > 0)
+        conn_process(conn);
+    else
+        uv_read_start((uv_stream_t *)&conn->tcp, conn_alloc, conn_read);
+}
+
+/* Sends a complete answer; takes ownership of body (may be NULL). */
+static void respond(conn_t *conn, int status, const char *content_type, char *body, size_t body_len,
+                    bool head_only, bool keep_alive, const char *extra)
+{
+    char head[512];
+    int head_len = snprintf(head, sizeof head,
+                            "HTTP/1.1 %d %s\r\n"
+                            "Content-Type: %s\r\n"
+                            "Content-Length: %zu\r\n"
+                            "Cache-Control: no-store\r\n"
+                            "%s"
+                            "Connection: %s\r\n\r\n",
+                            status, sy_http_reason(status), content_type, body_len,
+                            extra ? extra : "", keep_alive ? "keep-alive" : "close");
+    size_t send_body = head_only ? 0 : body_len;
+    write_t *w = malloc(sizeof *w);
+    char *data = malloc((size_t)head_len + send_body);
+    if (!w || !data || head_len < 0 || (size_t)head_len >= sizeof head) {
+        free(w);
+        free(data);
+        free(body);
+        conn_close(conn);
+        return;
+    }
+    memcpy(data, head, (size_t)head_len);
+    if (send_body)
+        memcpy(data + head_len, body, send_body);
+    free(body);
+    w->conn = conn;
+    w->data = data;
+    conn->close_after_write = !keep_alive;
+    uv_read_stop((uv_stream_t *)&conn->tcp);
+    uv_buf_t buf = uv_buf_init(data, (unsigned)((size_t)head_len + send_body));
+    if (uv_write(&w->req, (uv_stream_t *)&conn->tcp, &buf, 1, conn_written) != 0) {
+        free(data);
+        free(w);
+        conn_close(conn);
+    }
+}
+
+/* ---- JSON helpers ---- */
+
+/* Serialises and releases obj. */
+static char *json_body(json_t *obj, size_t *len)
+{
+    char *text = obj ? json_dumps(obj, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(obj);
+    if (!text)
+        return NULL;
+    size_t n = strlen(text);
+    char *with_newline = realloc(text, n + 2);
+    if (!with_newline) {
+        free(text);
+        return NULL;
+    }
+    with_newline[n] = '\n';
+    with_newline[n + 1] = '\0';
+    *len = n + 1;
+    return with_newline;
+}
+
+/* json_string fails on invalid UTF-8; document strings are valid JSON
+ * already, but a request's bytes may not be, so those go through here. */
+static json_t *json_bytes(const char *ptr, size_t len)
+{
+    json_t *s = json_stringn(ptr, len);
+    if (s)
+        return s;
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return json_null();
+    for (size_t i = 0; i < len; i++)
+        copy[i] = (unsigned char)ptr[i] < 0x80 ? ptr[i] : '?';
+    copy[len] = '\0';
+    s = json_string(copy);
+    free(copy);
+    return s ? s : json_null();
+}
+
+static json_t *json_str_or_null(const char *s)
+{
+    return s ? json_bytes(s, strlen(s)) : json_null();
+}
+
+static json_t *json_time(time_t t)
+{
+    if (t == 0)
+        return json_null();
+    struct tm tm;
+    char out[32];
+    gmtime_r(&t, &tm);
+    strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_string(out);
+}
+
+static void respond_json(conn_t *conn, const sy_http_request_t *req, int status, json_t *obj,
+                         const char *extra)
+{
+    size_t len = 0;
+    char *body = json_body(obj, &len);
+    if (!body) {
+        conn_close(conn);
+        return;
+    }
+    bool head_only = sy_slice_eq(req->method, SY_SLICE_LIT("HEAD"));
+    respond(conn, status, "application/json", body, len, head_only, req->keep_alive, extra);
+}
+
+static void respond_message(conn_t *conn, const sy_http_request_t *req, int status,
+                            const char *message, const char *extra)
+{
+    json_t *obj = json_object();
+    json_object_set_new(obj, "message", json_string(message));
+    respond_json(conn, req, status, obj, extra);
+}
+
+/* ---- /healthz, /readyz, /metrics ---- */
+
+static void handle_readyz(conn_t *conn, const sy_http_request_t *req)
+{
+    sy_snapshot_t *snap = sy_snapshot_acquire();
+    bool loaded = snap != NULL;
+    if (snap)
+        sy_snapshot_unref(snap);
+    if (atomic_load(&draining)) {
+        respond_message(conn, req, 503, "draining", NULL);
+    } else if (!loaded) {
+        respond_message(conn, req, 503, "configuration not loaded yet", NULL);
+    } else {
+        json_t *obj = json_object();
+        json_object_set_new(obj, "status", json_string("ready"));
+        respond_json(conn, req, 200, obj, NULL);
+    }
+}
+
+static void handle_metrics(conn_t *conn, const sy_http_request_t *req)
+{
+    sy_metrics_config_view_t view = {0};
+    sy_snapshot_t *snap = sy_snapshot_acquire();
+    if (snap) {
+        view.active_routes = snap->active_count;
+        view.rejected_routes = snap->rejected_count;
+        sy_snapshot_unref(snap);
+    }
+    sy_store_status_t status[2];
+    sy_sources_status(status);
+    view.policy_last_success = (double)status[0].last_success;
+    view.routes_last_success = (double)status[1].last_success;
+    view.ready = snap != NULL && !atomic_load(&draining);
+    size_t len = 0;
+    char *text = sy_metrics_render(&view, &len);
+    if (!text) {
+        respond_message(conn, req, 500, "out of memory", NULL);
+        return;
+    }
+    respond(conn, 200, "text/plain; version=0.0.4; charset=utf-8", text, len,
+            sy_slice_eq(req->method, SY_SLICE_LIT("HEAD")), req->keep_alive, NULL);
+}
+
+/* ---- /config ---- */
+
+static const char *auth_type_name(sy_auth_type_t type)
+{
+    switch (type) {
+    case SY_AUTH_NONE:
+        return "none";
+    case SY_AUTH_BASIC:
+        return "basic";
+    case SY_AUTH_JWT:
+        return "jwt";
+    case SY_AUTH_IAM:
+        return "iam";
+    }
+    return "unknown";
+}
+
+static json_t *store_json(const sy_store_version_t *v, const sy_store_status_t *s)
+{
+    json_t *obj = json_object();
+    json_object_set_new(obj, "source", json_str_or_null(s->source[0] ? s->source : NULL));
+    /* The serving snapshot's version, which is also the last good one. */
+    const char *version = v ? v->version : s->version;
+    json_object_set_new(obj, "version", json_str_or_null(version[0] ? version : NULL));
+    json_object_set_new(obj, "loaded_at", v ? json_time(v->loaded_at) : json_null());
+    json_object_set_new(obj, "last_success", json_time(s->last_success));
+    json_object_set_new(obj, "last_attempt", json_time(s->last_attempt));
+    json_object_set_new(obj, "last_error",
+                        json_str_or_null(s->last_error[0] ? s->last_error : NULL));
+    json_object_set_new(obj, "last_error_time", json_time(s->last_error_time));
+    json_object_set_new(obj, "consecutive_failures", json_integer(s->consecutive_failures));
+    json_object_set_new(obj, "reloads_ok", json_integer((json_int_t)s->reloads_ok));
+    json_object_set_new(obj, "reloads_failed", json_integer((json_int_t)s->reloads_failed));
+    return obj;
+}
+
+static json_t *host_port_json(const char *host, uint16_t port)
+{
+    if (!host)
+        return json_null();
+    char out[300];
+    bool v6 = strchr(host, ':') != NULL;
+    snprintf(out, sizeof out, v6 ? "[%s]:%u" : "%s:%u", host, (unsigned)port);
+    return json_string(out);
+}
+
+static json_t *destinations_json(const sy_policy_t *policy)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < policy->destination_count; i++) {
+        const sy_destination_t *d = &policy->destinations[i];
+        json_t *obj = json_object();
+        json_object_set_new(obj, "host", json_str_or_null(d->host));
+        json_object_set_new(obj, "scheme", json_string(d->https ? "https" : "http"));
+        json_object_set_new(obj, "port", json_integer(d->port));
+        json_object_set_new(obj, "connect_to", host_port_json(d->connect_host, d->connect_port));
+        json_object_set_new(obj, "tls_verify_name", json_str_or_null(d->tls_verify_name));
+        json_object_set_new(obj, "sni", json_str_or_null(d->sni));
+        json_object_set_new(obj, "host_header", json_str_or_null(d->host_header));
+        json_object_set_new(obj, "api_id", json_str_or_null(d->api_id));
+        json_array_append_new(list, obj);
+    }
+    return list;
+}
+
+/* Only what helps an operator tell policies apart. Never hashes, secrets
+ * or keys: the user names of a basic policy, the issuer and audiences of a
+ * jwt one, nothing else from the document. */
+static json_t *auth_policies_json(const sy_policy_t *policy)
+{
+    json_t *all = json_object();
+    for (size_t i = 0; i < policy->auth_policy_count; i++) {
+        const sy_auth_policy_t *a = &policy->auth_policies[i];
+        json_t *obj = json_object();
+        json_object_set_new(obj, "type", json_string(auth_type_name(a->type)));
+        if (a->type == SY_AUTH_BASIC) {
+            json_object_set_new(obj, "realm", json_str_or_null(a->realm));
+            json_t *names = json_array();
+            json_t *users = a->config ? json_object_get(a->config, "users") : NULL;
+            const char *name;
+            json_t *hash;
+            json_object_foreach(users, name, hash)
+            {
+                json_array_append_new(names, json_string(name));
+            }
+            json_object_set_new(obj, "users", names);
+        } else if (a->type == SY_AUTH_JWT && a->config) {
+            json_t *issuer = json_object_get(a->config, "issuer");
+            json_t *audiences = json_object_get(a->config, "audiences");
+            if (json_is_string(issuer))
+                json_object_set(obj, "issuer", issuer);
+            if (json_is_array(audiences))
+                json_object_set_new(obj, "audiences", json_deep_copy(audiences));
+        }
+        json_object_set_new(all, a->name ? a->name : "", obj);
+    }
+    return all;
+}
+
+static const sy_auth_policy_t *route_auth(const sy_snapshot_t *snap, const sy_route_t *r)
+{
+    return r->auth ? r->auth : snap->policy->default_auth;
+}
+
+static json_t *route_json(const sy_snapshot_t *snap, const sy_route_t *r, bool full)
+{
+    json_t *obj = json_object();
+    json_object_set_new(obj, "path", json_str_or_null(r->path));
+    json_object_set_new(obj, "target", json_str_or_null(r->target));
+    if (!full) {
+        if (r->rejected_reason)
+            json_object_set_new(obj, "reason", json_str_or_null(r->rejected_reason));
+        return obj;
+    }
+    const sy_auth_policy_t *auth = route_auth(snap, r);
+    json_object_set_new(obj, "auth", json_str_or_null(auth ? auth->name : r->auth_name));
+    json_object_set_new(obj, "domain", json_str_or_null(r->domain));
+    json_t *methods = json_null();
+    if (r->methods) {
+        methods = json_array();
+        for (size_t m = 0; m < r->method_count; m++)
+            json_array_append_new(methods, json_str_or_null(r->methods[m]));
+    }
+    json_object_set_new(obj, "methods", methods);
+    json_object_set_new(obj, "strip_prefix", json_boolean(r->strip_prefix));
+    json_object_set_new(obj, "owner", json_str_or_null(r->owner));
+    json_object_set_new(obj, "updated_at", json_str_or_null(r->updated_at));
+    json_object_set_new(obj, "description", json_str_or_null(r->description));
+    return obj;
+}
+
+static void handle_config(conn_t *conn, const sy_http_request_t *req)
+{
+    sy_store_status_t status[2];
+    sy_sources_status(status);
+    sy_snapshot_t *snap = sy_snapshot_acquire();
+    json_t *root = json_object();
+    json_object_set_new(root, "policy",
+                        store_json(snap ? &snap->policy_version : NULL, &status[0]));
+    json_object_set_new(root, "routes",
+                        store_json(snap ? &snap->routes_version : NULL, &status[1]));
+    json_object_set_new(root, "ready", json_boolean(snap && !atomic_load(&draining)));
+    if (snap) {
+        const sy_policy_t *policy = snap->policy;
+        json_object_set_new(root, "generation", json_integer((json_int_t)snap->generation));
+        json_t *domains = json_array();
+        for (size_t i = 0; i < policy->listen_domain_count; i++)
+            json_array_append_new(domains, json_str_or_null(policy->listen_domains[i]));
+        json_object_set_new(root, "listen_domains", domains);
+        json_object_set_new(root, "destinations", destinations_json(policy));
+        json_object_set_new(root, "auth_policies", auth_policies_json(policy));
+        json_object_set_new(
+            root, "default_auth",
+            json_str_or_null(policy->default_auth ? policy->default_auth->name : NULL));
+        json_t *active = json_array(), *rejected = json_array(), *disabled = json_array();
+        for (size_t i = 0; i < snap->routes->count; i++) {
+            const sy_route_t *r = &snap->routes->items[i];
+            /* The same order as the snapshot's counts: a disabled route is
+             * disabled even when malformed, since it owns no path either way. */
+            if (r->path && !r->enabled)
+                json_array_append_new(disabled, route_json(snap, r, true));
+            else if (r->rejected_reason)
+                json_array_append_new(rejected, route_json(snap, r, false));
+            else
+                json_array_append_new(active, route_json(snap, r, true));
+        }
+        json_object_set_new(root, "active_routes", active);
+        json_object_set_new(root, "rejected_routes", rejected);
+        json_object_set_new(root, "disabled_routes", disabled);
+        sy_snapshot_unref(snap);
+    } else {
+        json_object_set_new(root, "generation", json_null());
+    }
+    respond_json(conn, req, 200, root, NULL);
+}
+
+/* ---- /explain ---- */
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s into a malloc'd string; NULL on bad encoding. '+' is
+ * left alone: it is a literal in paths, and these values are paths and
+ * host names, not form fields. A decoded NUL is refused. */
+static char *percent_decode(sy_slice_t s, size_t *out_len)
+{
+    char *out = malloc(s.len + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < s.len; i++) {
+        if (s.ptr[i] != '%') {
+            out[o++] = s.ptr[i];
+            continue;
+        }
+        int hi = i + 2 < s.len ? hex_value(s.ptr[i + 1]) : -1;
+        int lo = hi >= 0 ? hex_value(s.ptr[i + 2]) : -1;
+        if (lo < 0 || (hi == 0 && lo == 0)) {
+            free(out);
+            return NULL;
+        }
+        out[o++] = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    out[o] = '\0';
+    *out_len = o;
+    return out;
+}
+
+typedef struct {
+    char *host, *path, *method;
+    size_t host_len, path_len, method_len;
+} explain_query_t;
+
+static void explain_query_free(explain_query_t *q)
+{
+    free(q->host);
+    free(q->path);
+    free(q->method);
+}
+
+/* false with *why set when the query string is malformed. */
+static bool explain_query_parse(sy_slice_t query, explain_query_t *q, const char **why)
+{
+    const char *p = query.ptr, *end = query.ptr + query.len;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(stop - p));
+        sy_slice_t key = sy_slice(p, (size_t)((eq ? eq : stop) - p));
+        sy_slice_t value = eq ? sy_slice(eq + 1, (size_t)(stop - eq - 1)) : sy_slice(stop, 0);
+        char **slot = NULL;
+        size_t *slot_len = NULL;
+        if (sy_slice_eq(key, SY_SLICE_LIT("host"))) {
+            slot = &q->host;
+            slot_len = &q->host_len;
+        } else if (sy_slice_eq(key, SY_SLICE_LIT("path"))) {
+            slot = &q->path;
+            slot_len = &q->path_len;
+        } else if (sy_slice_eq(key, SY_SLICE_LIT("method"))) {
+            slot = &q->method;
+            slot_len = &q->method_len;
+        }
+        if (slot) {
+            if (*slot) {
+                *why = "a query parameter is given twice";
+                return false;
+            }
+            *slot = percent_decode(value, slot_len);
+            if (!*slot) {
+                *why = "bad percent-encoding in the query";
+                return false;
+            }
+        }
+        p = stop + 1;
+    }
+    return true;
+}
+
+static void handle_explain(conn_t *conn, const sy_http_request_t *req)
+{
+    explain_query_t q = {0};
+    const char *why = NULL;
+    if (!explain_query_parse(req->has_query ? req->query : sy_slice(NULL, 0), &q, &why)) {
+        explain_query_free(&q);
+        respond_message(conn, req, 400, why, NULL);
+        return;
+    }
+    if (!q.host || !q.path || q.host_len == 0 || q.path_len == 0) {
+        explain_query_free(&q);
+        respond_message(conn, req, 400, "host and path query parameters are required", NULL);
+        return;
+    }
+    sy_snapshot_t *snap = sy_snapshot_acquire();
+    if (!snap) {
+        explain_query_free(&q);
+        respond_message(conn, req, 503, "configuration not loaded yet", NULL);
+        return;
+    }
+
+    /* The path may carry its own query (percent-encoded as %3F): it is
+     * forwarded, so it belongs in the upstream URL. */
+    sy_slice_t full = sy_slice(q.path, q.path_len);
+    const char *qmark = memchr(full.ptr, '?', full.len);
+    sy_slice_t path = qmark ? sy_slice(full.ptr, (size_t)(qmark - full.ptr)) : full;
+    sy_slice_t path_query =
+        qmark ? sy_slice(qmark + 1, full.len - path.len - 1) : sy_slice(NULL, 0);
+    sy_slice_t method = q.method ? sy_slice(q.method, q.method_len) : SY_SLICE_LIT("GET");
+
+    sy_decision_t d;
+    sy_decide(snap, sy_slice(q.host, q.host_len), path, method, &d);
+
+    json_t *obj = json_object();
+    json_object_set_new(obj, "host", json_bytes(q.host, q.host_len));
+    json_object_set_new(obj, "path", json_bytes(full.ptr, full.len));
+    json_object_set_new(obj, "method", json_bytes(method.ptr, method.len));
+    json_object_set_new(obj, "status", json_integer(d.status ? d.status : 200));
+    json_object_set_new(obj, "decision", json_string(d.status ? "refuse" : "forward"));
+    if (d.status)
+        json_object_set_new(obj, "message", json_str_or_null(d.message));
+    if (d.allow)
+        json_object_set_new(obj, "allow", json_string(d.allow));
+    if (d.route)
+        json_object_set_new(obj, "route", json_str_or_null(d.route->path));
+    if (d.status == 0 && d.route) {
+        const sy_route_t *r = d.route;
+        char upstream_path[8192];
+        size_t n = sy_decide_upstream_path(upstream_path, sizeof upstream_path, r, d.matched_len,
+                                           path, qmark != NULL, path_query);
+        uint16_t default_port = r->target_https ? 443 : 80;
+        char port[8] = "";
+        if (r->target_port != default_port)
+            snprintf(port, sizeof port, ":%u", (unsigned)r->target_port);
+        char url[8192 + 600];
+        snprintf(url, sizeof url, "%s://%s%s%.*s", r->target_https ? "https" : "http",
+                 r->target_host ? r->target_host : "", port, (int)n, upstream_path);
+        json_object_set_new(obj, "upstream", n ? json_bytes(url, strlen(url)) : json_null());
+
+        /* The Host a SigV4 client must sign for is the one sent upstream. */
+        const sy_destination_t *dest = r->destination;
+        char host_header[300];
+        if (dest && dest->host_header)
+            snprintf(host_header, sizeof host_header, "%s", dest->host_header);
+        else
+            snprintf(host_header, sizeof host_header, "%s%s", r->target_host ? r->target_host : "",
+                     port);
+        json_object_set_new(obj, "upstream_host_header", json_string(host_header));
+        json_object_set_new(obj, "connect_to",
+                            dest ? host_port_json(dest->connect_host, dest->connect_port)
+                                 : json_null());
+        const sy_auth_policy_t *auth = route_auth(snap, r);
+        json_object_set_new(obj, "auth", json_str_or_null(auth ? auth->name : NULL));
+        json_object_set_new(obj, "auth_type",
+                            auth ? json_string(auth_type_name(auth->type)) : json_null());
+    }
+    sy_snapshot_unref(snap);
+    explain_query_free(&q);
+    respond_json(conn, req, 200, obj, NULL);
+}
+
+/* ---- dispatch ---- */
+
+static void handle_request(conn_t *conn, const sy_http_request_t *req)
+{
+    if (!sy_slice_eq(req->method, SY_SLICE_LIT("GET")) &&
+        !sy_slice_eq(req->method, SY_SLICE_LIT("HEAD"))) {
+        respond_message(conn, req, 405, "method not allowed", "Allow: GET, HEAD\r\n");
+        return;
+    }
+    sy_slice_t path = req->path;
+    if (sy_slice_eq(path, SY_SLICE_LIT("/healthz"))) {
+        json_t *obj = json_object();
+        json_object_set_new(obj, "status", json_string("ok"));
+        respond_json(conn, req, 200, obj, NULL);
+    } else if (sy_slice_eq(path, SY_SLICE_LIT("/readyz"))) {
+        handle_readyz(conn, req);
+    } else if (sy_slice_eq(path, SY_SLICE_LIT("/metrics"))) {
+        handle_metrics(conn, req);
+    } else if (sy_slice_eq(path, SY_SLICE_LIT("/config"))) {
+        handle_config(conn, req);
+    } else if (sy_slice_eq(path, SY_SLICE_LIT("/explain"))) {
+        handle_explain(conn, req);
+    } else {
+        respond_message(conn, req, 404, "not found", NULL);
+    }
+}
+
+static void conn_process(conn_t *conn)
+{
+    sy_http_header_t headers[ADMIN_MAX_HEADERS];
+    sy_http_request_t req;
+    sy_http_reject_t reject = SY_REJECT_NONE;
+    sy_http_status_t st = sy_http_request_parse(conn->buf, conn->len, &admin_limits, headers,
+                                                ADMIN_MAX_HEADERS, &req, &reject);
+    if (st == SY_HTTP_INCOMPLETE && conn->len < sizeof conn->buf) {
+        uv_read_start((uv_stream_t *)&conn->tcp, conn_alloc, conn_read);
+        return;
+    }
+    if (st != SY_HTTP_OK) {
+        int status = st == SY_HTTP_ERROR ? sy_http_reject_status(reject) : 431;
+        char message[128];
+        snprintf(message, sizeof message, "bad request: %s",
+                 st == SY_HTTP_ERROR ? sy_http_reject_name(reject) : "request head too large");
+        sy_http_request_t bare = {.method = SY_SLICE_LIT("GET"), .keep_alive = false};
+        conn->len = 0;
+        respond_message(conn, &bare, status, message, NULL);
+        return;
+    }
+    /* A body is never read; answering and closing keeps its bytes from
+     * being taken for the next request. */
+    bool has_body = req.body_kind == SY_BODY_CHUNKED ||
+                    (req.body_kind == SY_BODY_LENGTH && req.content_length > 0);
+    if (has_body)
+        req.keep_alive = false;
+    /* The answer is built before the buffer moves: req points into it. */
+    handle_request(conn, &req);
+    if (has_body) {
+        conn->len = 0;
+    } else {
+        memmove(conn->buf, conn->buf + req.head_len, conn->len - req.head_len);
+        conn->len -= req.head_len;
+    }
+}
+
+static void conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    conn_t *conn = stream->data;
+    if (nread < 0) {
+        conn_close(conn);
+        return;
+    }
+    if (nread == 0)
+        return;
+    conn->len += (size_t)nread;
+    uv_timer_again(&conn->timer);
+    uv_read_stop(stream);
+    conn_process(conn);
+}
+
+static void server_connection(uv_stream_t *server, int status)
+{
+    if (status < 0)
+        return;
+    conn_t *conn = malloc(sizeof *conn);
+    if (!conn)
+        return;
+    conn->len = 0;
+    conn->closing = false;
+    conn->close_after_write = false;
+    conn->open_handles = 2;
+    uv_tcp_init(&admin.loop, &conn->tcp);
+    uv_timer_init(&admin.loop, &conn->timer);
+    conn->tcp.data = conn;
+    conn->timer.data = conn;
+    admin.connections++;
+    if (uv_accept(server, (uv_stream_t *)&conn->tcp) != 0 || admin.connections > MAX_CONNECTIONS) {
+        /* Over the cap: a scraper stuck in a loop must not exhaust fds. */
+        conn_close(conn);
+        return;
+    }
+    uv_timer_start(&conn->timer, conn_idle, IDLE_TIMEOUT_MS, IDLE_TIMEOUT_MS);
+    uv_read_start((uv_stream_t *)&conn->tcp, conn_alloc, conn_read);
+}
+
+/* ---- thread and lifetime ---- */
+
+static void close_any(uv_handle_t *handle, void *arg)
+{
+    if (uv_is_closing(handle))
+        return;
+    if (handle->data)
+        conn_close(handle->data);
+    else
+        uv_close(handle, NULL);
+}
+
+static void stop_requested(uv_async_t *async)
+{
+    uv_walk(&admin.loop, close_any, NULL);
+}
+
+static void admin_thread(void *arg)
+{
+    uv_run(&admin.loop, UV_RUN_DEFAULT);
+}
+
+bool sy_admin_start(const char *listen, sy_error_t *err)
+{
+    if (admin.running) {
+        sy_error_set(err, "admin listener already running");
+        return false;
+    }
+    struct sockaddr_storage addr;
+    if (!sy_parse_listen(listen, &addr, err))
+        return false;
+    atomic_store(&draining, false);
+    int rc = uv_loop_init(&admin.loop);
+    if (rc != 0) {
+        sy_error_set(err, "admin listener: %s", uv_strerror(rc));
+        return false;
+    }
+    uv_tcp_init(&admin.loop, &admin.server);
+    admin.server.data = NULL;
+    rc = uv_tcp_bind(&admin.server, (const struct sockaddr *)&addr, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&admin.server, 64, server_connection);
+    if (rc == 0) {
+        rc = uv_async_init(&admin.loop, &admin.stop_async, stop_requested);
+        admin.stop_async.data = NULL;
+    }
+    if (rc == 0)
+        rc = uv_thread_create(&admin.thread, admin_thread, NULL);
+    if (rc != 0) {
+        sy_error_set(err, "--admin-listen %s: %s", listen, uv_strerror(rc));
+        uv_walk(&admin.loop, close_any, NULL);
+        uv_run(&admin.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&admin.loop);
+        return false;
+    }
+    admin.running = true;
+    sy_log(SY_LOG_INFO, "admin listening", "address", listen, NULL);
+    return true;
+}
+
+void sy_admin_set_draining(void)
+{
+    atomic_store(&draining, true);
+}
+
+void sy_admin_stop(void)
+{
+    if (!admin.running)
+        return;
+    uv_async_send(&admin.stop_async);
+    uv_thread_join(&admin.thread);
+    uv_loop_close(&admin.loop);
+    admin.running = false;
+}

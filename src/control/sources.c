@@ -1,0 +1,618 @@
+/*
+ * sources.c: the control plane. It fetches the policy and routes documents,
+ * validates them, builds a snapshot and publishes it; then a poller thread
+ * does the same every poll interval, jittered so a fleet of tasks doesn't
+ * hit S3 and DynamoDB in step.
+ *
+ * Each store has a fetch function chosen by URI scheme (a small table, so S3
+ * and DynamoDB slot in beside files). A fetch is given the version of the
+ * last good document and answers "unchanged", "new bytes + version", or an
+ * error; for files the version is a hash of the content, not the mtime, so
+ * an edit within the same second, or a copy that keeps the mtime, is seen.
+ *
+ * The stores fail independently: a bad routes table with a good new policy
+ * still applies the policy with the last good routes. That needs both parsed
+ * documents for every build, and a snapshot owns the documents it was built
+ * from, so the raw text of each store's last good document is kept and
+ * re-parsed. Parsing is cheap next to a poll interval and this keeps the
+ * snapshot the only owner of anything parsed.
+ *
+ * Poll cycles run under one lock, so sy_sources_poll_now (tests, admin) and
+ * the poller thread never interleave; status has its own lock so the admin
+ * thread can read it while a slow fetch is in progress.
+ */
+#include "control/sources.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/metrics.h"
+#include "policy/snapshot.h"
+
+/* A document bigger than this is a mistake, not a configuration. */
+#define MAX_DOCUMENT_BYTES (64u << 20)
+
+typedef enum { FETCH_UNCHANGED = 0, FETCH_NEW, FETCH_ERROR } fetch_result_t;
+
+typedef struct {
+    char *bytes; /* malloc'd, NUL-terminated; with FETCH_NEW */
+    size_t len;
+    char version[80];
+} fetched_t;
+
+/* previous_version: "" when there is no good document yet. */
+typedef fetch_result_t (*fetch_fn)(const char *uri, const char *previous_version, fetched_t *out,
+                                   sy_error_t *err);
+
+typedef struct {
+    const char *prefix; /* URI scheme prefix; "" matches a plain path */
+    fetch_fn fetch;
+} source_kind_t;
+
+typedef struct {
+    const char *name; /* "policy" or "routes" */
+    char *uri;        /* as given */
+    char *label;      /* prefixes parse errors: the file path, or the URI */
+    const source_kind_t *kind;
+    char *good_text; /* the last good document, re-parsed for every build */
+    size_t good_len;
+    char good_version[80];
+    time_t good_loaded_at;
+    sy_store_status_t status; /* under status_lock */
+} store_t;
+
+enum { POLICY = 0, ROUTES = 1 };
+
+static struct {
+    pthread_mutex_t cycle_lock;  /* one poll cycle at a time; guards the stores but status */
+    pthread_mutex_t status_lock; /* store.status */
+    pthread_mutex_t wake_lock;   /* stopping, with `wake` */
+    pthread_cond_t wake;
+    bool stopping, running;
+    pthread_t thread;
+    double interval_s;
+    uint64_t jitter_state;
+    store_t stores[2];
+} ctl = {
+    .cycle_lock = PTHREAD_MUTEX_INITIALIZER,
+    .status_lock = PTHREAD_MUTEX_INITIALIZER,
+    .wake_lock = PTHREAD_MUTEX_INITIALIZER,
+    .stores = {{.name = "policy"}, {.name = "routes"}},
+};
+
+/* ---- fetchers ---- */
+
+static void content_version(const char *bytes, size_t len, char out[80])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    static const char hex[] = "0123456789abcdef";
+    if (!EVP_Digest(bytes, len, md, &md_len, EVP_sha256(), NULL) || md_len < 8) {
+        /* Never equal to a real hash: the document is treated as changed. */
+        snprintf(out, 80, "sha256:unavailable");
+        return;
+    }
+    char *p = out + snprintf(out, 80, "sha256:");
+    for (unsigned i = 0; i < 8; i++) {
+        *p++ = hex[md[i] >> 4];
+        *p++ = hex[md[i] & 15];
+    }
+    *p = '\0';
+}
+
+/* "file:///abs/path" or "file://localhost/abs/path" → "/abs/path"; a plain
+ * path is itself. NULL when a file URI names another host. */
+static const char *file_path(const char *uri)
+{
+    if (strncmp(uri, "file://", 7) != 0)
+        return uri;
+    const char *rest = uri + 7;
+    if (strncmp(rest, "localhost/", 10) == 0)
+        rest += 9;
+    return rest[0] == '/' ? rest : NULL;
+}
+
+static fetch_result_t fetch_file(const char *uri, const char *previous_version, fetched_t *out,
+                                 sy_error_t *err)
+{
+    const char *path = file_path(uri);
+    if (!path) {
+        sy_error_set(err, "%s: expected file:///absolute/path", uri);
+        return FETCH_ERROR;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        sy_error_set(err, "%s: %s", path, strerror(errno));
+        return FETCH_ERROR;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        sy_error_set(err, "%s: not a regular file", path);
+        fclose(f);
+        return FETCH_ERROR;
+    }
+    if ((uint64_t)st.st_size > MAX_DOCUMENT_BYTES) {
+        sy_error_set(err, "%s: larger than %u MiB", path, MAX_DOCUMENT_BYTES >> 20);
+        fclose(f);
+        return FETCH_ERROR;
+    }
+    /* Read to EOF rather than trusting st_size: the file may be rewritten
+     * while we read it (a later poll sees the final content). */
+    size_t cap = (size_t)st.st_size + 1, len = 0;
+    char *bytes = malloc(cap + 1);
+    while (bytes) {
+        len += fread(bytes + len, 1, cap - len, f);
+        if (len < cap || len > MAX_DOCUMENT_BYTES)
+            break;
+        cap *= 2;
+        char *grown = realloc(bytes, cap + 1);
+        if (!grown)
+            free(bytes);
+        bytes = grown;
+    }
+    bool read_error = ferror(f);
+    fclose(f);
+    if (!bytes || read_error || len > MAX_DOCUMENT_BYTES) {
+        sy_error_set(err, "%s: %s", path,
+                     !bytes       ? "out of memory"
+                     : read_error ? "read error"
+                                  : "larger than the document limit");
+        free(bytes);
+        return FETCH_ERROR;
+    }
+    bytes[len] = '\0';
+    content_version(bytes, len, out->version);
+    if (strcmp(out->version, previous_version) == 0) {
+        free(bytes);
+        return FETCH_UNCHANGED;
+    }
+    out->bytes = bytes;
+    out->len = len;
+    return FETCH_NEW;
+}
+
+static fetch_result_t fetch_unsupported(const char *uri, const char *previous_version,
+                                        fetched_t *out, sy_error_t *err)
+{
+    sy_error_set(err, "%s: this source type is not supported yet (use a local file)", uri);
+    return FETCH_ERROR;
+}
+
+static const source_kind_t source_kinds[] = {
+    {"s3://", fetch_unsupported},
+    {"dynamodb://", fetch_unsupported},
+    {"file://", fetch_file},
+    {"", fetch_file},
+};
+
+static const source_kind_t *source_kind_find(const char *uri, sy_error_t *err)
+{
+    for (size_t i = 0; i < sizeof source_kinds / sizeof source_kinds[0]; i++) {
+        const source_kind_t *kind = &source_kinds[i];
+        if (strncmp(uri, kind->prefix, strlen(kind->prefix)) != 0)
+            continue;
+        /* A plain path must not look like some other URI scheme. */
+        if (kind->prefix[0] == '\0' && strstr(uri, "://")) {
+            sy_error_set(err,
+                         "%s: unknown source type (expected s3://, dynamodb://, file:// "
+                         "or a path)",
+                         uri);
+            return NULL;
+        }
+        return kind;
+    }
+    return NULL;
+}
+
+/* ---- stores ---- */
+
+static void store_reset(store_t *store)
+{
+    free(store->uri);
+    free(store->label);
+    free(store->good_text);
+    const char *name = store->name;
+    memset(store, 0, sizeof *store);
+    store->name = name;
+}
+
+static bool store_configure(store_t *store, const char *uri, sy_error_t *err)
+{
+    store_reset(store);
+    if (!uri || !uri[0]) {
+        sy_error_set(err, "no %s source given", store->name);
+        return false;
+    }
+    store->kind = source_kind_find(uri, err);
+    if (!store->kind)
+        return false;
+    const char *path = store->kind->fetch == fetch_file ? file_path(uri) : NULL;
+    store->uri = strdup(uri);
+    store->label = strdup(path ? path : uri);
+    if (!store->uri || !store->label) {
+        sy_error_set(err, "out of memory");
+        return false;
+    }
+    snprintf(store->status.source, sizeof store->status.source, "%s", uri);
+    return true;
+}
+
+/* What one store brought to a cycle. Parsed documents are handed to the
+ * snapshot build, which owns them from then on. */
+typedef struct {
+    fetch_result_t result;
+    fetched_t fetched;
+    sy_error_t error;
+    sy_policy_t *policy;
+    sy_route_list_t *routes;
+} attempt_t;
+
+static void attempt_parse(const store_t *store, int index, const char *text, size_t len,
+                          attempt_t *a)
+{
+    if (index == POLICY)
+        a->policy = sy_policy_parse(text, len, store->label, &a->error);
+    else
+        a->routes = sy_routes_parse_json(text, len, store->label, &a->error);
+    if (!a->policy && !a->routes) {
+        if (!a->error.message[0])
+            sy_error_set(&a->error, "%s: could not be parsed", store->label);
+        a->result = FETCH_ERROR;
+    }
+}
+
+static void attempt_fetch(const store_t *store, int index, attempt_t *a)
+{
+    memset(a, 0, sizeof *a);
+    a->result = store->kind->fetch(store->uri, store->good_version, &a->fetched, &a->error);
+    if (a->result == FETCH_NEW)
+        attempt_parse(store, index, a->fetched.bytes, a->fetched.len, a);
+}
+
+static void attempt_clear(attempt_t *a)
+{
+    free(a->fetched.bytes);
+    sy_policy_free(a->policy);
+    sy_route_list_free(a->routes);
+    memset(a, 0, sizeof *a);
+}
+
+/* Fills the documents a build needs: the new one when it parsed, else the
+ * last good text parsed again. */
+static bool attempt_complete(const store_t *store, int index, attempt_t *a)
+{
+    if (a->policy || a->routes)
+        return true;
+    if (!store->good_text)
+        return false;
+    attempt_t again = {0};
+    attempt_parse(store, index, store->good_text, store->good_len, &again);
+    a->policy = again.policy;
+    a->routes = again.routes;
+    return a->policy || a->routes;
+}
+
+static void version_fill(sy_store_version_t *v, const store_t *store, const char *version,
+                         time_t loaded_at)
+{
+    snprintf(v->source, sizeof v->source, "%s", store->uri);
+    snprintf(v->version, sizeof v->version, "%s", version);
+    v->loaded_at = loaded_at;
+}
+
+static void log_snapshot(const char *msg, const sy_snapshot_t *snap, uint64_t generation)
+{
+    for (size_t i = 0; i < snap->routes->count; i++) {
+        const sy_route_t *r = &snap->routes->items[i];
+        if (r->rejected_reason)
+            sy_log(SY_LOG_WARN, "route rejected", "path", r->path ? r->path : "", "target",
+                   r->target ? r->target : "", "reason", r->rejected_reason, NULL);
+    }
+    char gen[24], active[24], rejected[24], disabled[24];
+    snprintf(gen, sizeof gen, "%llu", (unsigned long long)generation);
+    snprintf(active, sizeof active, "%zu", snap->active_count);
+    snprintf(rejected, sizeof rejected, "%zu", snap->rejected_count);
+    snprintf(disabled, sizeof disabled, "%zu", snap->disabled_count);
+    sy_log(SY_LOG_INFO, msg, "policy_version", snap->policy_version.version, "routes_version",
+           snap->routes_version.version, "generation", gen, "active_routes", active,
+           "rejected_routes", rejected, "disabled_routes", disabled, NULL);
+}
+
+static void status_record(store_t *store, const attempt_t *a, time_t now)
+{
+    pthread_mutex_lock(&ctl.status_lock);
+    sy_store_status_t *s = &store->status;
+    s->last_attempt = now;
+    if (a->result == FETCH_ERROR) {
+        snprintf(s->last_error, sizeof s->last_error, "%s", a->error.message);
+        s->last_error_time = now;
+        s->consecutive_failures++;
+        s->reloads_failed++;
+    } else {
+        s->last_success = now;
+        s->last_error[0] = '\0';
+        s->consecutive_failures = 0;
+        if (a->result == FETCH_NEW) {
+            s->reloads_ok++;
+            snprintf(s->version, sizeof s->version, "%s", store->good_version);
+        }
+    }
+    pthread_mutex_unlock(&ctl.status_lock);
+    if (a->result != FETCH_UNCHANGED)
+        sy_metrics_reload(store->name, a->result == FETCH_NEW);
+}
+
+/*
+ * One poll cycle, with cycle_lock held. initial: nothing is served yet, so
+ * any failure fails the whole load and nothing is published. Returns false
+ * when a store failed (err says why, the first failure).
+ */
+static bool cycle_run(bool initial, sy_error_t *err)
+{
+    attempt_t attempts[2];
+    time_t now = time(NULL);
+    for (int i = 0; i < 2; i++)
+        attempt_fetch(&ctl.stores[i], i, &attempts[i]);
+
+    bool failed = attempts[POLICY].result == FETCH_ERROR || attempts[ROUTES].result == FETCH_ERROR;
+    bool changed = attempts[POLICY].result == FETCH_NEW || attempts[ROUTES].result == FETCH_NEW;
+    bool published = false;
+    if (changed && !(initial && failed)) {
+        sy_error_t build_error = {{0}};
+        sy_snapshot_t *snap = NULL;
+        if (attempt_complete(&ctl.stores[POLICY], POLICY, &attempts[POLICY]) &&
+            attempt_complete(&ctl.stores[ROUTES], ROUTES, &attempts[ROUTES])) {
+            snap =
+                sy_snapshot_build(attempts[POLICY].policy, attempts[ROUTES].routes, &build_error);
+            /* The build owns them now, also when it failed. */
+            attempts[POLICY].policy = NULL;
+            attempts[ROUTES].routes = NULL;
+        } else {
+            sy_error_set(&build_error, "the last good document could not be parsed again");
+        }
+        if (snap) {
+            for (int i = 0; i < 2; i++) {
+                store_t *store = &ctl.stores[i];
+                attempt_t *a = &attempts[i];
+                if (a->result != FETCH_NEW)
+                    continue;
+                free(store->good_text);
+                store->good_text = a->fetched.bytes;
+                store->good_len = a->fetched.len;
+                a->fetched.bytes = NULL;
+                snprintf(store->good_version, sizeof store->good_version, "%s", a->fetched.version);
+                store->good_loaded_at = now;
+            }
+            version_fill(&snap->policy_version, &ctl.stores[POLICY],
+                         ctl.stores[POLICY].good_version, ctl.stores[POLICY].good_loaded_at);
+            version_fill(&snap->routes_version, &ctl.stores[ROUTES],
+                         ctl.stores[ROUTES].good_version, ctl.stores[ROUTES].good_loaded_at);
+            for (size_t r = 0; r < snap->routes->count; r++) {
+                sy_route_t *route = &snap->routes->items[r];
+                if (route->path)
+                    route->stats = sy_metrics_route(route->path);
+            }
+            sy_snapshot_ref(snap); /* kept for the log line below */
+            sy_snapshot_publish(snap);
+            log_snapshot(initial ? "config loaded" : "config reloaded", snap,
+                         sy_snapshot_current_generation());
+            sy_snapshot_unref(snap);
+            published = true;
+        } else {
+            /* Out of memory (or the impossible re-parse failure): the new
+             * documents count as failed, the old snapshot stays. */
+            for (int i = 0; i < 2; i++) {
+                if (attempts[i].result == FETCH_NEW) {
+                    attempts[i].result = FETCH_ERROR;
+                    sy_error_set(&attempts[i].error, "%s: snapshot build failed: %s",
+                                 ctl.stores[i].label,
+                                 build_error.message[0] ? build_error.message : "out of memory");
+                    failed = true;
+                }
+            }
+        }
+    }
+    if (initial && failed) {
+        /* Nothing was applied: a store whose document was fine still hasn't
+         * been loaded, so it's not counted as a success. */
+        for (int i = 0; i < 2; i++)
+            if (attempts[i].result == FETCH_NEW)
+                attempts[i].result = FETCH_UNCHANGED;
+    }
+
+    bool reported = false;
+    for (int i = 0; i < 2; i++) {
+        store_t *store = &ctl.stores[i];
+        attempt_t *a = &attempts[i];
+        if (a->result == FETCH_NEW && !published)
+            a->result = FETCH_UNCHANGED;
+        if (initial && failed && a->result != FETCH_ERROR) {
+            pthread_mutex_lock(&ctl.status_lock);
+            store->status.last_attempt = now;
+            pthread_mutex_unlock(&ctl.status_lock);
+        } else {
+            status_record(store, a, now);
+        }
+        if (a->result == FETCH_ERROR) {
+            sy_log(SY_LOG_ERROR, initial ? "config load failed" : "config reload failed", "store",
+                   store->name, "source", store->uri, "error", a->error.message, NULL);
+            if (!reported) {
+                sy_error_set(err, "%s", a->error.message);
+                reported = true;
+            }
+        }
+        attempt_clear(a);
+    }
+    return !failed;
+}
+
+bool sy_sources_load_initial(const sy_sources_config_t *cfg, sy_error_t *err)
+{
+    pthread_mutex_lock(&ctl.cycle_lock);
+    pthread_mutex_lock(&ctl.status_lock);
+    bool ok = store_configure(&ctl.stores[POLICY], cfg->policy_uri, err) &&
+              store_configure(&ctl.stores[ROUTES], cfg->routes_uri, err);
+    pthread_mutex_unlock(&ctl.status_lock);
+    ctl.interval_s = cfg->poll_interval_s > 0 ? cfg->poll_interval_s : 10;
+    if (ok)
+        ok = cycle_run(true, err);
+    pthread_mutex_unlock(&ctl.cycle_lock);
+    return ok;
+}
+
+bool sy_sources_poll_now(void)
+{
+    pthread_mutex_lock(&ctl.cycle_lock);
+    bool ok = false;
+    if (ctl.stores[POLICY].kind && ctl.stores[ROUTES].kind) {
+        sy_error_t err = {{0}};
+        /* Until a first snapshot exists (a remote store that was down at
+         * start), every cycle is still the initial load. */
+        ok = cycle_run(ctl.stores[POLICY].good_text == NULL, &err);
+    }
+    pthread_mutex_unlock(&ctl.cycle_lock);
+    return ok;
+}
+
+/* ---- the poller thread ---- */
+
+/* Uniform in [0.9, 1.1) times the interval (xorshift64*; only the poller
+ * thread draws, so no lock). */
+static double jittered_interval(void)
+{
+    uint64_t x = ctl.jitter_state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    ctl.jitter_state = x;
+    double unit = (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / (double)(1ULL << 53);
+    return ctl.interval_s * (0.9 + 0.2 * unit);
+}
+
+static void *poller_main(void *arg)
+{
+    pthread_mutex_lock(&ctl.wake_lock);
+    while (!ctl.stopping) {
+        double wait = jittered_interval();
+        struct timespec deadline;
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        time_t whole = (time_t)wait;
+        long nanos = deadline.tv_nsec + (long)((wait - (double)whole) * 1e9);
+        deadline.tv_sec += whole + nanos / 1000000000L;
+        deadline.tv_nsec = nanos % 1000000000L;
+        while (!ctl.stopping &&
+               pthread_cond_timedwait(&ctl.wake, &ctl.wake_lock, &deadline) != ETIMEDOUT) {
+        }
+        if (ctl.stopping)
+            break;
+        pthread_mutex_unlock(&ctl.wake_lock);
+        sy_sources_poll_now();
+        pthread_mutex_lock(&ctl.wake_lock);
+    }
+    pthread_mutex_unlock(&ctl.wake_lock);
+    return NULL;
+}
+
+bool sy_sources_start(sy_error_t *err)
+{
+    if (ctl.running)
+        return true;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    /* Monotonic: a wall-clock step must not stall or rush the poller. */
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&ctl.wake, &attr);
+    pthread_condattr_destroy(&attr);
+
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ctl.jitter_state = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)getpid();
+    if (ctl.jitter_state == 0)
+        ctl.jitter_state = 0x9E3779B97F4A7C15ULL;
+    ctl.stopping = false;
+    int rc = pthread_create(&ctl.thread, NULL, poller_main, NULL);
+    if (rc != 0) {
+        sy_error_set(err, "could not start the config poller: %s", strerror(rc));
+        pthread_cond_destroy(&ctl.wake);
+        return false;
+    }
+    ctl.running = true;
+    return true;
+}
+
+void sy_sources_stop(void)
+{
+    if (ctl.running) {
+        pthread_mutex_lock(&ctl.wake_lock);
+        ctl.stopping = true;
+        pthread_cond_signal(&ctl.wake);
+        pthread_mutex_unlock(&ctl.wake_lock);
+        pthread_join(ctl.thread, NULL);
+        pthread_cond_destroy(&ctl.wake);
+        ctl.running = false;
+    }
+    /* The kept documents are only needed for the next cycle; status stays
+     * readable. */
+    pthread_mutex_lock(&ctl.cycle_lock);
+    for (int i = 0; i < 2; i++) {
+        free(ctl.stores[i].good_text);
+        ctl.stores[i].good_text = NULL;
+        ctl.stores[i].good_len = 0;
+        ctl.stores[i].good_version[0] = '\0';
+        ctl.stores[i].kind = NULL;
+    }
+    pthread_mutex_unlock(&ctl.cycle_lock);
+}
+
+void sy_sources_status(sy_store_status_t out[2])
+{
+    pthread_mutex_lock(&ctl.status_lock);
+    out[0] = ctl.stores[POLICY].status;
+    out[1] = ctl.stores[ROUTES].status;
+    pthread_mutex_unlock(&ctl.status_lock);
+}
+
+struct sy_snapshot *sy_sources_load_once(const char *policy_uri, const char *routes_uri,
+                                         sy_error_t *err)
+{
+    store_t stores[2] = {{.name = "policy"}, {.name = "routes"}};
+    attempt_t attempts[2] = {{0}};
+    sy_snapshot_t *snap = NULL;
+    const char *uris[2] = {policy_uri, routes_uri};
+    time_t now = time(NULL);
+    int i;
+    for (i = 0; i < 2; i++) {
+        if (!store_configure(&stores[i], uris[i], err))
+            break;
+        attempt_fetch(&stores[i], i, &attempts[i]);
+        if (attempts[i].result == FETCH_ERROR) {
+            sy_error_set(err, "%s", attempts[i].error.message);
+            break;
+        }
+    }
+    if (i == 2) {
+        snap = sy_snapshot_build(attempts[POLICY].policy, attempts[ROUTES].routes, err);
+        attempts[POLICY].policy = NULL;
+        attempts[ROUTES].routes = NULL;
+        if (snap) {
+            version_fill(&snap->policy_version, &stores[POLICY], attempts[POLICY].fetched.version,
+                         now);
+            version_fill(&snap->routes_version, &stores[ROUTES], attempts[ROUTES].fetched.version,
+                         now);
+        } else if (!err->message[0]) {
+            sy_error_set(err, "out of memory building the snapshot");
+        }
+    }
+    for (i = 0; i < 2; i++) {
+        attempt_clear(&attempts[i]);
+        store_reset(&stores[i]);
+    }
+    return snap;
+}

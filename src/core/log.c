@@ -1,0 +1,217 @@
+/*
+ * log.c: JSON lines for the error log (stderr) and the access log.
+ *
+ * Each line is assembled in a stack buffer and written with a single
+ * write(2) on an O_APPEND descriptor, so concurrent workers never interleave
+ * partial lines and no lock is needed. A line that does not fit in the
+ * buffer is truncated at a field boundary rather than split.
+ */
+#include "core/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/common.h"
+
+static atomic_int log_level = SY_LOG_INFO;
+static int access_fd = 1;
+static bool access_enabled = true;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+bool sy_log_level_parse(const char *name, sy_log_level_t *out)
+{
+    for (int i = 0; i < 4; i++) {
+        if (strcmp(name, level_names[i]) == 0) {
+            *out = (sy_log_level_t)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+void sy_log_set_level(sy_log_level_t level)
+{
+    atomic_store(&log_level, (int)level);
+}
+
+bool sy_log_enabled(sy_log_level_t level)
+{
+    return (int)level <= atomic_load_explicit(&log_level, memory_order_relaxed);
+}
+
+/* A bounded line builder: appends stop silently once the line is full. */
+typedef struct {
+    char *buf;
+    size_t cap, len;
+} line_t;
+
+static void put_raw(line_t *l, const char *s, size_t n)
+{
+    if (l->len + n > l->cap)
+        n = l->len < l->cap ? l->cap - l->len : 0;
+    memcpy(l->buf + l->len, s, n);
+    l->len += n;
+}
+
+static void put_str(line_t *l, sy_slice_t s)
+{
+    put_raw(l, "\"", 1);
+    size_t room = l->cap > l->len + 2 ? l->cap - l->len - 2 : 0;
+    size_t need = sy_json_escape(l->buf + l->len, room, s);
+    if (need > room) {
+        /* Re-escape a shorter prefix so no escape sequence is cut in half. */
+        size_t keep = s.len;
+        while (keep > 0 && sy_json_escape(NULL, 0, sy_slice(s.ptr, keep)) > room)
+            keep = keep > 64 ? keep - keep / 4 : keep - 1;
+        need = sy_json_escape(l->buf + l->len, room, sy_slice(s.ptr, keep));
+    }
+    l->len += need;
+    put_raw(l, "\"", 1);
+}
+
+static void put_key(line_t *l, const char *key)
+{
+    put_raw(l, ",\"", 2);
+    put_raw(l, key, strlen(key));
+    put_raw(l, "\":", 2);
+}
+
+static void write_line(int fd, line_t *l)
+{
+    if (l->len >= l->cap)
+        l->len = l->cap - 1;
+    l->buf[l->len++] = '\n';
+    const char *p = l->buf;
+    size_t n = l->len;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+void sy_log(sy_log_level_t level, const char *msg, ...)
+{
+    if (!sy_log_enabled(level))
+        return;
+    char buf[4096];
+    line_t l = {buf, sizeof buf - 2, 0};
+    char now[32];
+    sy_time_rfc3339(now);
+    put_raw(&l, "{\"time\":\"", 9);
+    put_raw(&l, now, strlen(now));
+    put_raw(&l, "\",\"level\":\"", 11);
+    put_raw(&l, level_names[level], strlen(level_names[level]));
+    put_raw(&l, "\",\"msg\":", 8);
+    put_str(&l, sy_slice_cstr(msg));
+    va_list ap;
+    va_start(ap, msg);
+    for (;;) {
+        const char *key = va_arg(ap, const char *);
+        if (!key)
+            break;
+        const char *value = va_arg(ap, const char *);
+        put_key(&l, key);
+        put_str(&l, sy_slice_cstr(value ? value : ""));
+    }
+    va_end(ap);
+    put_raw(&l, "}", 1);
+    write_line(2, &l);
+}
+
+bool sy_access_log_open(const char *path)
+{
+    if (strcmp(path, "off") == 0) {
+        access_enabled = false;
+        return true;
+    }
+    access_enabled = true;
+    if (strcmp(path, "-") == 0) {
+        access_fd = 1;
+        return true;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return false;
+    access_fd = fd;
+    return true;
+}
+
+bool sy_access_log_enabled(void)
+{
+    return access_enabled;
+}
+
+static void put_opt(line_t *l, const char *key, const char *value, size_t len)
+{
+    put_key(l, key);
+    if (!value)
+        put_raw(l, "null", 4);
+    else
+        put_str(l, sy_slice(value, len ? len : strlen(value)));
+}
+
+void sy_access_log_write(const sy_access_entry_t *e)
+{
+    if (!access_enabled)
+        return;
+    char buf[16384];
+    line_t l = {buf, sizeof buf - 2, 0};
+    char now[32], num[64];
+    sy_time_rfc3339(now);
+    put_raw(&l, "{\"time\":\"", 9);
+    put_raw(&l, now, strlen(now));
+    put_raw(&l, "\"", 1);
+    put_opt(&l, "request_id", e->request_id, e->request_id_len);
+    put_opt(&l, "client_ip", e->client_ip, 0);
+    put_opt(&l, "method", e->method, e->method_len);
+    put_opt(&l, "host", e->host, e->host_len);
+    put_opt(&l, "path", e->path, e->path_len);
+    put_key(&l, "status");
+    put_raw(&l, num, (size_t)snprintf(num, sizeof num, "%d", e->status));
+    put_opt(&l, "route", e->route, 0);
+    put_opt(&l, "upstream", e->upstream, 0);
+    put_key(&l, "upstream_status");
+    if (e->upstream_status > 0)
+        put_raw(&l, num, (size_t)snprintf(num, sizeof num, "%d", e->upstream_status));
+    else
+        put_raw(&l, "null", 4);
+    put_key(&l, "bytes_in");
+    put_raw(&l, num, (size_t)snprintf(num, sizeof num, "%llu", (unsigned long long)e->bytes_in));
+    put_key(&l, "bytes_out");
+    put_raw(&l, num, (size_t)snprintf(num, sizeof num, "%llu", (unsigned long long)e->bytes_out));
+    put_key(&l, "duration_ms");
+    put_raw(&l, num, (size_t)snprintf(num, sizeof num, "%.3f", e->duration_ms));
+    put_key(&l, "upstream_ms");
+    if (e->upstream_ms >= 0)
+        put_raw(&l, num, (size_t)snprintf(num, sizeof num, "%.3f", e->upstream_ms));
+    else
+        put_raw(&l, "null", 4);
+    put_key(&l, "auth");
+    if (e->auth) {
+        put_raw(&l, "{\"policy\":", 10);
+        put_str(&l, sy_slice_cstr(e->auth));
+        if (e->subject && e->subject[0]) {
+            put_raw(&l, ",\"subject\":", 11);
+            put_str(&l, sy_slice_cstr(e->subject));
+        }
+        put_raw(&l, "}", 1);
+    } else {
+        put_raw(&l, "null", 4);
+    }
+    if (e->error)
+        put_opt(&l, "error", e->error, 0);
+    put_raw(&l, "}", 1);
+    write_line(access_fd, &l);
+}

@@ -1,0 +1,485 @@
+/*
+ * metrics.c: the counters behind /metrics. Writers are the worker threads,
+ * one writer per slot: every worker owns a cache-line aligned slot in each
+ * table (global counters, and one per route), so the hot path is a relaxed
+ * atomic add on a line no other core writes, and a scrape sums the slots.
+ * The adds are fetch_add rather than load+store so that a worker index
+ * beyond the slots (folded with a modulo) still counts correctly, merely
+ * with some sharing.
+ *
+ * Route stats are looked up by path in a small registry under a mutex; the
+ * control plane does that once per route per reload, never a worker. They
+ * are never freed: a path that comes back after a reload finds its old
+ * counters (Prometheus counters must not go backwards), and the set is
+ * bounded by the distinct paths ever configured.
+ *
+ * Latency is kept in integer nanoseconds so it can be summed atomically;
+ * buckets are stored per bucket and made cumulative (`le`) when rendered.
+ */
+#include "core/metrics.h"
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/parser.h"
+
+#define CACHE_LINE 64
+
+static const double bucket_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                       0.25,  0.5,    1,     2.5,  5,     10};
+#define BUCKETS (sizeof bucket_bounds / sizeof bucket_bounds[0])
+#define STATUS_CLASSES 5
+
+/* One histogram's share written by one worker: BUCKETS finite buckets plus
+ * one for +Inf, not cumulative. */
+typedef struct {
+    atomic_uint_fast64_t buckets[BUCKETS + 1];
+    atomic_uint_fast64_t sum_ns;
+    atomic_uint_fast64_t count;
+} histogram_t;
+
+typedef struct {
+    alignas(CACHE_LINE) atomic_uint_fast64_t by_class[STATUS_CLASSES];
+    histogram_t latency;
+} route_slot_t;
+
+struct sy_route_stats {
+    char *path;
+    int slot_count;
+    route_slot_t *slots; /* slot_count entries, cache-line aligned */
+    struct sy_route_stats *next;
+};
+
+typedef struct {
+    alignas(CACHE_LINE) atomic_uint_fast64_t upstream_errors[SY_UPSTREAM_ERR__COUNT];
+    atomic_int_fast64_t gauges[SY_GAUGE__COUNT];
+    atomic_uint_fast64_t rejected[SY_REJECT__COUNT];
+    histogram_t latency; /* every request, routed or not */
+} worker_slot_t;
+
+static worker_slot_t worker_slots[SY_MAX_WORKERS];
+
+/* Until sy_metrics_init says otherwise, route tables get a slot for every
+ * possible worker, so nothing is lost if a route is registered first. */
+static int worker_count = SY_MAX_WORKERS;
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static sy_route_stats_t *registry_head, *registry_tail;
+/* Requests no route matched (404, 421, parse errors) count under this
+ * label; a real route path always starts with '/', so it can't collide. */
+static _Atomic(sy_route_stats_t *) no_route;
+#define NO_ROUTE_LABEL "(none)"
+
+static const char *const store_names[2] = {"policy", "routes"};
+static atomic_uint_fast64_t reloads[2][2]; /* [store][ok] */
+
+static const char *const upstream_error_names[SY_UPSTREAM_ERR__COUNT] = {
+    [SY_UPSTREAM_ERR_CONNECT] = "connect",
+    [SY_UPSTREAM_ERR_RESOLVE] = "resolve",
+    [SY_UPSTREAM_ERR_ADDRESS] = "address_refused",
+    [SY_UPSTREAM_ERR_TIMEOUT] = "timeout",
+    [SY_UPSTREAM_ERR_MALFORMED] = "malformed_response",
+};
+
+void sy_metrics_init(int workers)
+{
+    if (workers < 1)
+        workers = 1;
+    if (workers > SY_MAX_WORKERS)
+        workers = SY_MAX_WORKERS;
+    pthread_mutex_lock(&registry_lock);
+    worker_count = workers;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static int worker_index(int worker, int slots)
+{
+    if (worker < 0)
+        worker = -worker;
+    return worker % slots;
+}
+
+/* Called with registry_lock held. */
+static sy_route_stats_t *stats_new(const char *path)
+{
+    sy_route_stats_t *stats = calloc(1, sizeof *stats);
+    if (!stats)
+        return NULL;
+    stats->path = strdup(path);
+    stats->slot_count = worker_count;
+    size_t bytes = sizeof(route_slot_t) * (size_t)worker_count;
+    stats->slots = aligned_alloc(CACHE_LINE, bytes);
+    if (!stats->path || !stats->slots) {
+        free(stats->path);
+        free(stats->slots);
+        free(stats);
+        return NULL;
+    }
+    memset(stats->slots, 0, bytes);
+    if (registry_tail)
+        registry_tail->next = stats;
+    else
+        registry_head = stats;
+    registry_tail = stats;
+    return stats;
+}
+
+sy_route_stats_t *sy_metrics_route(const char *path)
+{
+    if (!path)
+        return NULL;
+    pthread_mutex_lock(&registry_lock);
+    sy_route_stats_t *stats = registry_head;
+    while (stats && strcmp(stats->path, path) != 0)
+        stats = stats->next;
+    if (!stats)
+        stats = stats_new(path);
+    pthread_mutex_unlock(&registry_lock);
+    return stats;
+}
+
+static sy_route_stats_t *no_route_stats(void)
+{
+    /* Created on the first unrouted request; the lock makes that race-free
+     * and the pointer is stable afterwards. */
+    sy_route_stats_t *stats = atomic_load_explicit(&no_route, memory_order_acquire);
+    if (stats)
+        return stats;
+    stats = sy_metrics_route(NO_ROUTE_LABEL);
+    atomic_store_explicit(&no_route, stats, memory_order_release);
+    return stats;
+}
+
+static void add(atomic_uint_fast64_t *counter, uint64_t n)
+{
+    atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
+}
+
+static void histogram_observe(histogram_t *h, double seconds)
+{
+    if (!(seconds >= 0)) /* also catches NaN */
+        seconds = 0;
+    size_t b = 0;
+    while (b < BUCKETS && seconds > bucket_bounds[b])
+        b++;
+    add(&h->buckets[b], 1);
+    /* Clamp so a nonsense duration can't wrap the sum. */
+    double ns = seconds * 1e9;
+    add(&h->sum_ns, ns > 1e15 ? (uint64_t)1e15 : (uint64_t)ns);
+    add(&h->count, 1);
+}
+
+void sy_metrics_request(int worker, sy_route_stats_t *route, int status, double seconds)
+{
+    if (!route)
+        route = no_route_stats();
+    if (route) {
+        route_slot_t *slot = &route->slots[worker_index(worker, route->slot_count)];
+        int cls = status / 100 - 1;
+        if (cls < 0)
+            cls = 0;
+        if (cls >= STATUS_CLASSES)
+            cls = STATUS_CLASSES - 1;
+        add(&slot->by_class[cls], 1);
+        histogram_observe(&slot->latency, seconds);
+    }
+    histogram_observe(&worker_slots[worker_index(worker, SY_MAX_WORKERS)].latency, seconds);
+}
+
+void sy_metrics_upstream_error(int worker, sy_upstream_error_t kind)
+{
+    if ((unsigned)kind >= SY_UPSTREAM_ERR__COUNT)
+        return;
+    add(&worker_slots[worker_index(worker, SY_MAX_WORKERS)].upstream_errors[kind], 1);
+}
+
+void sy_metrics_gauge_add(int worker, sy_gauge_t gauge, int64_t delta)
+{
+    if ((unsigned)gauge >= SY_GAUGE__COUNT)
+        return;
+    /* A gauge is the sum of every worker's deltas: a connection opened on
+     * one worker and closed on another still nets to zero. */
+    atomic_fetch_add_explicit(&worker_slots[worker_index(worker, SY_MAX_WORKERS)].gauges[gauge],
+                              delta, memory_order_relaxed);
+}
+
+void sy_metrics_rejected(int worker, int reject_reason)
+{
+    if (reject_reason <= SY_REJECT_NONE || reject_reason >= SY_REJECT__COUNT)
+        return;
+    add(&worker_slots[worker_index(worker, SY_MAX_WORKERS)].rejected[reject_reason], 1);
+}
+
+void sy_metrics_reload(const char *store, bool ok)
+{
+    int s = (store && strcmp(store, "routes") == 0) ? 1 : 0;
+    add(&reloads[s][ok ? 1 : 0], 1);
+}
+
+/* ---- rendering ---- */
+
+typedef struct {
+    char *data;
+    size_t len, cap;
+    bool failed;
+} buffer_t;
+
+static bool buffer_reserve(buffer_t *b, size_t extra)
+{
+    if (b->failed)
+        return false;
+    if (b->len + extra + 1 <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 16384;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *p = realloc(b->data, cap);
+    if (!p) {
+        b->failed = true;
+        return false;
+    }
+    b->data = p;
+    b->cap = cap;
+    return true;
+}
+
+static void buffer_printf(buffer_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void buffer_printf(buffer_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !buffer_reserve(b, (size_t)n))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+/* Label value escaping of the text exposition format: backslash, double
+ * quote and line feed are the only characters that need it. */
+static void buffer_label_value(buffer_t *b, const char *value)
+{
+    for (const char *p = value; *p; p++) {
+        if (!buffer_reserve(b, 2))
+            return;
+        if (*p == '\\' || *p == '"') {
+            b->data[b->len++] = '\\';
+            b->data[b->len++] = *p;
+        } else if (*p == '\n') {
+            b->data[b->len++] = '\\';
+            b->data[b->len++] = 'n';
+        } else {
+            b->data[b->len++] = *p;
+        }
+    }
+    b->data[b->len] = '\0';
+}
+
+static void header(buffer_t *b, const char *name, const char *type, const char *help)
+{
+    buffer_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static uint64_t load(const atomic_uint_fast64_t *counter)
+{
+    return atomic_load_explicit(counter, memory_order_relaxed);
+}
+
+typedef struct {
+    uint64_t buckets[BUCKETS + 1];
+    uint64_t sum_ns, count;
+} histogram_sum_t;
+
+static void histogram_accumulate(histogram_sum_t *total, const histogram_t *h)
+{
+    for (size_t i = 0; i <= BUCKETS; i++)
+        total->buckets[i] += load(&h->buckets[i]);
+    total->sum_ns += load(&h->sum_ns);
+    total->count += load(&h->count);
+}
+
+/* label: "" or `route="..."` already escaped, without braces. */
+static void histogram_render(buffer_t *b, const char *name, const char *label,
+                             const histogram_sum_t *h)
+{
+    const char *sep = label[0] ? "," : "";
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < BUCKETS; i++) {
+        cumulative += h->buckets[i];
+        buffer_printf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, label, sep, bucket_bounds[i],
+                      (unsigned long long)cumulative);
+    }
+    cumulative += h->buckets[BUCKETS];
+    /* The scrape is not a consistent cut: a request observed between
+     * reading the buckets and the count could make them disagree, so the
+     * +Inf bucket and _count are both the bucket total. */
+    buffer_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, label, sep,
+                  (unsigned long long)cumulative);
+    if (label[0])
+        buffer_printf(b, "%s_sum{%s} %.9f\n%s_count{%s} %llu\n", name, label,
+                      (double)h->sum_ns / 1e9, name, label, (unsigned long long)cumulative);
+    else
+        buffer_printf(b, "%s_sum %.9f\n%s_count %llu\n", name, (double)h->sum_ns / 1e9, name,
+                      (unsigned long long)cumulative);
+}
+
+static char *escaped_label(const char *key, const char *value)
+{
+    buffer_t b = {0};
+    buffer_printf(&b, "%s=\"", key);
+    buffer_label_value(&b, value);
+    buffer_printf(&b, "\"");
+    if (b.failed) {
+        free(b.data);
+        return NULL;
+    }
+    return b.data;
+}
+
+static void render_routes(buffer_t *b)
+{
+    static const char *const class_names[STATUS_CLASSES] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+    /* Entries are appended, never removed or changed, so the list from head
+     * to the tail seen under the lock can be walked without it: every link
+     * up to that tail was written before the unlock. Stopping at that tail
+     * matters: a `next` written after it is not ordered with our reads. */
+    pthread_mutex_lock(&registry_lock);
+    sy_route_stats_t *head = registry_head, *tail = registry_tail;
+    pthread_mutex_unlock(&registry_lock);
+
+    header(b, "switchyard_requests_total", "counter",
+           "Requests answered, by route path and status class (route=\"(none)\": no route).");
+    for (sy_route_stats_t *r = head; r; r = r == tail ? NULL : r->next) {
+        uint64_t by_class[STATUS_CLASSES] = {0};
+        for (int w = 0; w < r->slot_count; w++)
+            for (int c = 0; c < STATUS_CLASSES; c++)
+                by_class[c] += load(&r->slots[w].by_class[c]);
+        char *label = escaped_label("route", r->path);
+        if (!label) {
+            b->failed = true;
+            return;
+        }
+        for (int c = 0; c < STATUS_CLASSES; c++)
+            buffer_printf(b, "switchyard_requests_total{%s,code_class=\"%s\"} %llu\n", label,
+                          class_names[c], (unsigned long long)by_class[c]);
+        free(label);
+    }
+
+    header(b, "switchyard_request_duration_seconds", "histogram",
+           "Time from the request head to the last response byte, by route path.");
+    for (sy_route_stats_t *r = head; r; r = r == tail ? NULL : r->next) {
+        histogram_sum_t h = {0};
+        for (int w = 0; w < r->slot_count; w++)
+            histogram_accumulate(&h, &r->slots[w].latency);
+        char *label = escaped_label("route", r->path);
+        if (!label) {
+            b->failed = true;
+            return;
+        }
+        histogram_render(b, "switchyard_request_duration_seconds", label, &h);
+        free(label);
+    }
+}
+
+char *sy_metrics_render(const sy_metrics_config_view_t *view, size_t *len)
+{
+    buffer_t b = {0};
+    render_routes(&b);
+
+    histogram_sum_t all = {0};
+    uint64_t upstream_errors[SY_UPSTREAM_ERR__COUNT] = {0};
+    int64_t gauges[SY_GAUGE__COUNT] = {0};
+    uint64_t rejected[SY_REJECT__COUNT] = {0};
+    for (int w = 0; w < SY_MAX_WORKERS; w++) {
+        worker_slot_t *slot = &worker_slots[w];
+        histogram_accumulate(&all, &slot->latency);
+        for (int k = 0; k < SY_UPSTREAM_ERR__COUNT; k++)
+            upstream_errors[k] += load(&slot->upstream_errors[k]);
+        for (int g = 0; g < SY_GAUGE__COUNT; g++)
+            gauges[g] += atomic_load_explicit(&slot->gauges[g], memory_order_relaxed);
+        for (int r = 0; r < SY_REJECT__COUNT; r++)
+            rejected[r] += load(&slot->rejected[r]);
+    }
+
+    header(&b, "switchyard_all_request_duration_seconds", "histogram",
+           "Time from the request head to the last response byte, every request.");
+    histogram_render(&b, "switchyard_all_request_duration_seconds", "", &all);
+
+    header(&b, "switchyard_upstream_errors_total", "counter",
+           "Upstream failures, by kind (a 502 or 504 answer each).");
+    for (int k = 0; k < SY_UPSTREAM_ERR__COUNT; k++)
+        buffer_printf(&b, "switchyard_upstream_errors_total{kind=\"%s\"} %llu\n",
+                      upstream_error_names[k], (unsigned long long)upstream_errors[k]);
+
+    static const struct {
+        const char *name, *help;
+    } gauge_info[SY_GAUGE__COUNT] = {
+        [SY_GAUGE_CLIENT_CONNECTIONS] = {"switchyard_client_connections",
+                                         "Open client connections."},
+        [SY_GAUGE_UPSTREAM_CONNECTIONS] = {"switchyard_upstream_connections",
+                                           "Open upstream connections, busy or pooled."},
+        [SY_GAUGE_POOL_IDLE] = {"switchyard_upstream_pool_idle",
+                                "Idle keep-alive upstream connections in the pools."},
+    };
+    for (int g = 0; g < SY_GAUGE__COUNT; g++) {
+        header(&b, gauge_info[g].name, "gauge", gauge_info[g].help);
+        /* Momentarily negative while a close is counted before its open
+         * on another worker's slot is read; never show that. */
+        buffer_printf(&b, "%s %lld\n", gauge_info[g].name,
+                      (long long)(gauges[g] < 0 ? 0 : gauges[g]));
+    }
+
+    header(&b, "switchyard_rejected_requests_total", "counter",
+           "Requests refused by the HTTP parser, by reason.");
+    for (int r = SY_REJECT_NONE + 1; r < SY_REJECT__COUNT; r++) {
+        const char *name = sy_http_reject_name((sy_http_reject_t)r);
+        buffer_printf(&b, "switchyard_rejected_requests_total{reason=\"");
+        buffer_label_value(&b, name ? name : "unknown");
+        buffer_printf(&b, "\"} %llu\n", (unsigned long long)rejected[r]);
+    }
+
+    header(&b, "switchyard_config_reloads_total", "counter",
+           "Loads of a changed configuration document, by store and result.");
+    for (int s = 0; s < 2; s++)
+        for (int ok = 1; ok >= 0; ok--)
+            buffer_printf(&b, "switchyard_config_reloads_total{store=\"%s\",result=\"%s\"} %llu\n",
+                          store_names[s], ok ? "success" : "failure",
+                          (unsigned long long)load(&reloads[s][ok]));
+
+    sy_metrics_config_view_t none = {0};
+    if (!view)
+        view = &none;
+    header(&b, "switchyard_config_last_success_timestamp_seconds", "gauge",
+           "Unix time of the last successful fetch of each store (0: never).");
+    buffer_printf(&b,
+                  "switchyard_config_last_success_timestamp_seconds{store=\"policy\"} %.3f\n"
+                  "switchyard_config_last_success_timestamp_seconds{store=\"routes\"} %.3f\n",
+                  view->policy_last_success, view->routes_last_success);
+
+    header(&b, "switchyard_routes", "gauge", "Routes in the serving configuration, by state.");
+    buffer_printf(&b,
+                  "switchyard_routes{state=\"active\"} %zu\n"
+                  "switchyard_routes{state=\"rejected\"} %zu\n",
+                  view->active_routes, view->rejected_routes);
+
+    header(&b, "switchyard_ready", "gauge",
+           "1 when both documents are loaded and the process is not draining.");
+    buffer_printf(&b, "switchyard_ready %d\n", view->ready ? 1 : 0);
+
+    if (b.failed) {
+        free(b.data);
+        return NULL;
+    }
+    if (len)
+        *len = b.len;
+    return b.data;
+}

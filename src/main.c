@@ -1,0 +1,392 @@
+/*
+ * main.c: the command line (SPEC §1). Parses options, wires the planes
+ * together and owns the process lifetime: only main exits.
+ *
+ * Signals are blocked in every thread (the mask is set before any thread
+ * starts) and taken synchronously with sigwait here, so no handler ever
+ * runs inside an event loop.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "admin/admin.h"
+#include "control/sources.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "policy/snapshot.h"
+#include "proxy/server.h"
+
+#define SY_VERSION "0.1.0"
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+static void usage(FILE *out)
+{
+    fputs("switchyard " SY_VERSION " - one front door for many private API Gateways\n"
+          "\n"
+          "usage:\n"
+          "  switchyard serve  --policy URI --routes URI [options]\n"
+          "  switchyard check  --policy URI --routes URI [--json]\n"
+          "  switchyard healthcheck [--admin ADDR:PORT] [--ready]\n"
+          "  switchyard --version | --help\n"
+          "\n"
+          "URIs: file:///abs/path.json or a plain path (s3:// and dynamodb:// later).\n"
+          "\n"
+          "serve options:\n"
+          "  --listen ADDR:PORT        plain HTTP listener, repeatable [0.0.0.0:8080]\n"
+          "  --admin-listen ADDR:PORT  admin endpoints [127.0.0.1:9901]\n"
+          "  --workers N               event-loop threads [number of CPUs]\n"
+          "  --poll-interval S         seconds between polls of each store [10]\n"
+          "  --access-log PATH         JSON lines; - is stdout, off disables [-]\n"
+          "  --log-level L             error warn info debug [info]\n"
+          "  --drain-timeout S         on SIGTERM/SIGINT: finish in-flight, then exit [20]\n",
+          out);
+}
+
+__attribute__((format(printf, 1, 2))) static int fail_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "switchyard: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nTry 'switchyard --help'.\n");
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+static bool parse_double(const char *s, double min, double max, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* ---- serve ---------------------------------------------------------------- */
+
+static int cmd_serve(int argc, char **argv)
+{
+    sy_server_config_t server = {0};
+    const char *policy = NULL, *routes = NULL, *admin = "127.0.0.1:9901", *access_log = "-";
+    double poll = 10, drain = 20;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    server.workers = cpus > 0 ? (int)cpus : 1;
+    sy_log_level_t level = SY_LOG_INFO;
+
+    static const struct option opts[] = {
+        {"policy", required_argument, 0, 'p'},       {"routes", required_argument, 0, 'r'},
+        {"listen", required_argument, 0, 'l'},       {"admin-listen", required_argument, 0, 'a'},
+        {"workers", required_argument, 0, 'w'},      {"poll-interval", required_argument, 0, 'i'},
+        {"access-log", required_argument, 0, 'A'},   {"log-level", required_argument, 0, 'L'},
+        {"drain-timeout", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    optind = 1;
+    opterr = 0;
+    int ch;
+    double workers;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'p':
+            policy = optarg;
+            break;
+        case 'r':
+            routes = optarg;
+            break;
+        case 'l':
+            if (server.listen_count == SY_MAX_LISTEN)
+                return fail_usage("too many --listen addresses (at most 16)");
+            server.listen[server.listen_count++] = optarg;
+            break;
+        case 'a':
+            admin = optarg;
+            break;
+        case 'w':
+            if (!parse_double(optarg, 1, SY_MAX_WORKERS, &workers) || workers != (int)workers)
+                return fail_usage("--workers: expected an integer 1-64, got '%s'", optarg);
+            server.workers = (int)workers;
+            break;
+        case 'i':
+            if (!parse_double(optarg, 0.05, 86400, &poll))
+                return fail_usage("--poll-interval: expected seconds 0.05-86400, got '%s'", optarg);
+            break;
+        case 'A':
+            access_log = optarg;
+            break;
+        case 'L':
+            if (!sy_log_level_parse(optarg, &level))
+                return fail_usage("--log-level: expected error, warn, info or debug, got '%s'",
+                                  optarg);
+            break;
+        case 'd':
+            if (!parse_double(optarg, 0, 3600, &drain))
+                return fail_usage("--drain-timeout: expected seconds 0-3600, got '%s'", optarg);
+            break;
+        case 'h':
+            usage(stdout);
+            return EXIT_OK;
+        default:
+            return fail_usage("serve: unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return fail_usage("serve: unexpected argument '%s'", argv[optind]);
+    if (!policy || !routes)
+        return fail_usage("serve: --policy and --routes are required");
+    if (server.listen_count == 0)
+        server.listen[server.listen_count++] = "0.0.0.0:8080";
+    if (server.workers > SY_MAX_WORKERS)
+        server.workers = SY_MAX_WORKERS;
+
+    sy_error_t err = {{0}};
+    struct sockaddr_storage ss;
+    for (size_t i = 0; i < server.listen_count; i++)
+        if (!sy_parse_listen(server.listen[i], &ss, &err))
+            return fail_usage("--listen: %s", err.message);
+    if (!sy_parse_listen(admin, &ss, &err))
+        return fail_usage("--admin-listen: %s", err.message);
+
+    sy_log_set_level(level);
+    if (!sy_access_log_open(access_log)) {
+        fprintf(stderr, "switchyard: --access-log %s: %s\n", access_log, strerror(errno));
+        return EXIT_USAGE;
+    }
+
+    /* Block the signals we wait for, in this thread and every thread it
+     * starts from here on. */
+    sigset_t wait_set;
+    sigemptyset(&wait_set);
+    sigaddset(&wait_set, SIGTERM);
+    sigaddset(&wait_set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &wait_set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    sy_metrics_init(server.workers);
+    sy_sources_config_t sources = {policy, routes, poll};
+    if (!sy_sources_load_initial(&sources, &err)) {
+        fprintf(stderr, "switchyard: %s\n", err.message);
+        sy_log(SY_LOG_ERROR, "configuration cannot be used", "error", err.message, NULL);
+        return EXIT_USAGE;
+    }
+    if (!sy_server_start(&server, &err)) {
+        fprintf(stderr, "switchyard: %s\n", err.message);
+        sy_log(SY_LOG_ERROR, "cannot start listeners", "error", err.message, NULL);
+        return EXIT_RUNTIME;
+    }
+    if (!sy_admin_start(admin, &err)) {
+        fprintf(stderr, "switchyard: %s\n", err.message);
+        sy_log(SY_LOG_ERROR, "cannot start admin listener", "error", err.message, NULL);
+        return EXIT_RUNTIME;
+    }
+    if (!sy_sources_start(&err)) {
+        fprintf(stderr, "switchyard: %s\n", err.message);
+        return EXIT_RUNTIME;
+    }
+    char workers_str[16];
+    snprintf(workers_str, sizeof workers_str, "%d", server.workers);
+    sy_log(SY_LOG_INFO, "switchyard started", "version", SY_VERSION, "listen", server.listen[0],
+           "admin", admin, "workers", workers_str, NULL);
+
+    int sig = 0;
+    while (sigwait(&wait_set, &sig) != 0)
+        ;
+    sy_log(SY_LOG_INFO, "draining", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+    sy_admin_set_draining();
+    sy_sources_stop();
+    sy_server_drain(drain);
+    sy_admin_stop();
+    sy_log(SY_LOG_INFO, "stopped", NULL);
+    return EXIT_OK;
+}
+
+/* ---- check ---------------------------------------------------------------- */
+
+static int cmd_check(int argc, char **argv)
+{
+    const char *policy = NULL, *routes = NULL;
+    bool json = false;
+    static const struct option opts[] = {{"policy", required_argument, 0, 'p'},
+                                         {"routes", required_argument, 0, 'r'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {0, 0, 0, 0}};
+    optind = 1;
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'p':
+            policy = optarg;
+            break;
+        case 'r':
+            routes = optarg;
+            break;
+        case 'j':
+            json = true;
+            break;
+        default:
+            return fail_usage("check: unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return fail_usage("check: unexpected argument '%s'", argv[optind]);
+    if (!policy || !routes)
+        return fail_usage("check: --policy and --routes are required");
+
+    sy_error_t err = {{0}};
+    sy_snapshot_t *snap = sy_sources_load_once(policy, routes, &err);
+    if (!snap) {
+        if (json) {
+            json_t *o = json_pack("{s:b,s:s}", "ok", 0, "error", err.message);
+            json_dumpf(o, stdout, JSON_INDENT(2));
+            fputc('\n', stdout);
+            json_decref(o);
+        }
+        fprintf(stderr, "switchyard: %s\n", err.message);
+        return EXIT_USAGE;
+    }
+    json_t *active = json_array(), *rejected = json_array(), *disabled = json_array();
+    for (size_t i = 0; i < snap->routes->count; i++) {
+        const sy_route_t *r = &snap->routes->items[i];
+        const char *path = r->path ? r->path : "(invalid path)";
+        if (r->rejected_reason)
+            json_array_append_new(rejected, json_pack("{s:s,s:s?,s:s}", "path", path, "target",
+                                                      r->target, "reason", r->rejected_reason));
+        else if (!r->enabled)
+            json_array_append_new(disabled, json_pack("{s:s}", "path", path));
+        else
+            json_array_append_new(active, json_pack("{s:s,s:s?,s:s?}", "path", path, "target",
+                                                    r->target, "auth",
+                                                    r->auth ? r->auth->name : NULL));
+    }
+    size_t nrejected = json_array_size(rejected);
+    if (json) {
+        json_t *o = json_pack("{s:b,s:o,s:o,s:o}", "ok", nrejected == 0, "active", active,
+                              "rejected", rejected, "disabled", disabled);
+        json_dumpf(o, stdout, JSON_INDENT(2));
+        fputc('\n', stdout);
+        json_decref(o);
+    } else {
+        size_t i;
+        json_t *v;
+        json_array_foreach(active, i, v)
+        {
+            printf("active    %s -> %s (auth %s)\n", json_string_value(json_object_get(v, "path")),
+                   json_string_value(json_object_get(v, "target")),
+                   json_string_value(json_object_get(v, "auth")));
+        }
+        json_array_foreach(disabled, i, v)
+        {
+            printf("disabled  %s\n", json_string_value(json_object_get(v, "path")));
+        }
+        json_array_foreach(rejected, i, v)
+        {
+            printf("rejected  %s: %s\n", json_string_value(json_object_get(v, "path")),
+                   json_string_value(json_object_get(v, "reason")));
+        }
+        printf("%zu active, %zu rejected, %zu disabled\n", json_array_size(active), nrejected,
+               json_array_size(disabled));
+        json_decref(active);
+        json_decref(rejected);
+        json_decref(disabled);
+    }
+    sy_snapshot_unref(snap);
+    return nrejected == 0 ? EXIT_OK : 1;
+}
+
+/* ---- healthcheck ------------------------------------------------------------ */
+
+static int cmd_healthcheck(int argc, char **argv)
+{
+    const char *admin = "127.0.0.1:9901";
+    bool ready = false;
+    static const struct option opts[] = {
+        {"admin", required_argument, 0, 'a'}, {"ready", no_argument, 0, 'r'}, {0, 0, 0, 0}};
+    optind = 1;
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (ch == 'a')
+            admin = optarg;
+        else if (ch == 'r')
+            ready = true;
+        else
+            return fail_usage("healthcheck: unknown or incomplete option '%s'", argv[optind - 1]);
+    }
+    struct sockaddr_storage ss;
+    sy_error_t err = {{0}};
+    if (!sy_parse_listen(admin, &ss, &err))
+        return fail_usage("--admin: %s", err.message);
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return EXIT_RUNTIME;
+    struct timeval tv = {3, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    socklen_t len =
+        ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    if (connect(fd, (struct sockaddr *)&ss, len) != 0) {
+        fprintf(stderr, "switchyard healthcheck: %s: %s\n", admin, strerror(errno));
+        close(fd);
+        return EXIT_RUNTIME;
+    }
+    char req[128];
+    int n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                     ready ? "/readyz" : "/healthz");
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return EXIT_RUNTIME;
+    }
+    char resp[64] = {0};
+    ssize_t got = 0;
+    while (got < 12) {
+        ssize_t r = read(fd, resp + got, sizeof resp - 1 - (size_t)got);
+        if (r <= 0)
+            break;
+        got += r;
+    }
+    close(fd);
+    bool ok = got >= 12 && strncmp(resp, "HTTP/1.1 200", 12) == 0;
+    if (!ok)
+        fprintf(stderr, "switchyard healthcheck: %s not ready\n", admin);
+    return ok ? EXIT_OK : EXIT_RUNTIME;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("switchyard %s\n", SY_VERSION);
+        return EXIT_OK;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "check") == 0)
+        return cmd_check(argc - 1, argv + 1);
+    if (strcmp(cmd, "healthcheck") == 0)
+        return cmd_healthcheck(argc - 1, argv + 1);
+    fprintf(stderr, "switchyard: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,233 @@
+/*
+ * snapshot.c: builds the one immutable configuration the data plane reads
+ * (policy + routes checked against it + matcher), and the single global
+ * slot it is published through.
+ *
+ * Build order matters and is spelled out in sy_snapshot_build: duplicates
+ * are settled first (the earliest item keeps the path), then each route is
+ * checked against the policy. A rejected route still goes into the matcher,
+ * so its requests get 502 instead of silently falling through to a shorter
+ * route; only a later duplicate, a disabled route, or an item without a
+ * usable path own nothing.
+ *
+ * Publishing: the slot is a pointer behind a mutex plus an atomic
+ * generation counter. Workers poll the counter (one relaxed-cost atomic
+ * load per request) and take the mutex only when it moved, to swap their
+ * cached reference; the mutex is held for a pointer copy and a refcount
+ * increment, never across a free or any I/O.
+ */
+#include "policy/snapshot.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
+static sy_snapshot_t *current;
+static _Atomic uint64_t current_generation;
+
+static bool set_reason(sy_route_t *route, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static bool set_reason(sy_route_t *route, const char *fmt, ...)
+{
+    char buf[320];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    free(route->rejected_reason);
+    route->rejected_reason = strdup(buf);
+    return route->rejected_reason != NULL;
+}
+
+/* Sorting pointers to routes by (path, position) puts every duplicate right
+ * after the item that keeps the path. */
+static int by_path_then_position(const void *a, const void *b)
+{
+    const sy_route_t *ra = *(const sy_route_t *const *)a, *rb = *(const sy_route_t *const *)b;
+    int c = strcmp(ra->path, rb->path);
+    return c ? c : (ra < rb ? -1 : ra > rb);
+}
+
+/* Marks later duplicates among the routes that would enter the matcher.
+ * false when out of memory. */
+static bool mark_duplicates(sy_route_list_t *routes, bool *duplicate)
+{
+    const sy_route_t **order = malloc((routes->count ? routes->count : 1) * sizeof *order);
+    size_t n = 0;
+    if (!order)
+        return false;
+    for (size_t i = 0; i < routes->count; i++)
+        if (routes->items[i].path && routes->items[i].enabled)
+            order[n++] = &routes->items[i];
+    qsort(order, n, sizeof *order, by_path_then_position);
+    for (size_t k = 1; k < n; k++)
+        if (strcmp(order[k]->path, order[k - 1]->path) == 0)
+            duplicate[order[k] - routes->items] = true;
+    free(order);
+    return true;
+}
+
+/* Checks a well-formed, enabled route against the policy; sets destination
+ * and auth when found (also for /config when something else fails). false
+ * when out of memory. */
+static bool check_route(const sy_policy_t *policy, sy_route_t *r)
+{
+    r->destination = sy_policy_destination_find(policy, r->target_https,
+                                                sy_slice_cstr(r->target_host), r->target_port);
+    r->auth = r->auth_name ? sy_policy_auth_find(policy, sy_slice_cstr(r->auth_name))
+                           : policy->default_auth;
+    if (!r->destination)
+        return set_reason(r, "target %s://%s:%u is not an allowed destination",
+                          r->target_https ? "https" : "http", r->target_host,
+                          (unsigned)r->target_port);
+    if (!r->auth)
+        return set_reason(r, "auth policy '%s' is not defined", r->auth_name);
+    if (r->domain && !sy_policy_domain_listed(policy, sy_slice_cstr(r->domain)))
+        return set_reason(r, "domain %s is not a listen domain", r->domain);
+    return true;
+}
+
+static void snapshot_free(sy_snapshot_t *snap)
+{
+    sy_matcher_free(snap->matcher);
+    sy_route_list_free(snap->routes);
+    sy_policy_free(snap->policy);
+    free(snap);
+}
+
+sy_snapshot_t *sy_snapshot_build(sy_policy_t *policy, sy_route_list_t *routes, sy_error_t *err)
+{
+    sy_error_clear(err);
+    if (!policy) {
+        sy_route_list_free(routes);
+        sy_error_set(err, "no policy to build a snapshot from");
+        return NULL;
+    }
+    if (!routes)
+        routes = calloc(1, sizeof *routes);
+    sy_snapshot_t *snap = calloc(1, sizeof *snap);
+    bool *duplicate = routes ? calloc(routes->count ? routes->count : 1, sizeof *duplicate) : NULL;
+    if (!snap || !duplicate) {
+        free(snap);
+        free(duplicate);
+        sy_route_list_free(routes);
+        sy_policy_free(policy);
+        sy_error_set(err, "out of memory building the configuration snapshot");
+        return NULL;
+    }
+    atomic_init(&snap->refs, 1);
+    snap->policy = policy;
+    snap->routes = routes;
+    snap->matcher = sy_matcher_new(routes->count);
+    if (!snap->matcher || !mark_duplicates(routes, duplicate))
+        goto oom;
+
+    for (size_t i = 0; i < routes->count; i++) {
+        sy_route_t *r = &routes->items[i];
+        if (!r->path) {
+            /* Malformed beyond owning anything. */
+            if (!r->rejected_reason && !set_reason(r, "malformed route"))
+                goto oom;
+            snap->rejected_count++;
+            continue;
+        }
+        if (!r->enabled) {
+            /* Left out even when malformed: whoever disabled it wants
+             * traffic to go elsewhere, so it must not hold its path. */
+            snap->disabled_count++;
+            continue;
+        }
+        if (duplicate[i]) {
+            if (!r->rejected_reason && !set_reason(r, "duplicate path"))
+                goto oom;
+            snap->rejected_count++;
+            continue;
+        }
+        /* target_host is the last thing a fully parsed route lacks when
+         * its reason could not be allocated: never let such a route serve. */
+        if (!r->rejected_reason && !r->target_host && !set_reason(r, "malformed route"))
+            goto oom;
+        if (!r->rejected_reason && !check_route(policy, r))
+            goto oom;
+        if (!sy_matcher_add(snap->matcher, sy_slice_cstr(r->path), r->domain, r))
+            goto oom; /* duplicates were settled above, so this is memory */
+        if (r->rejected_reason)
+            snap->rejected_count++;
+        else
+            snap->active_count++;
+    }
+    free(duplicate);
+    return snap;
+
+oom:
+    free(duplicate);
+    snapshot_free(snap);
+    sy_error_set(err, "out of memory building the configuration snapshot");
+    return NULL;
+}
+
+void sy_snapshot_ref(sy_snapshot_t *snap)
+{
+    if (snap)
+        atomic_fetch_add_explicit(&snap->refs, 1, memory_order_relaxed);
+}
+
+void sy_snapshot_unref(sy_snapshot_t *snap)
+{
+    if (!snap)
+        return;
+    /* Release on every decrement and acquire before the free, so that all
+     * reads other threads made through their references happen before it. */
+    if (atomic_fetch_sub_explicit(&snap->refs, 1, memory_order_release) == 1) {
+        atomic_thread_fence(memory_order_acquire);
+        snapshot_free(snap);
+    }
+}
+
+const sy_route_t *sy_snapshot_match(const sy_snapshot_t *snap, sy_slice_t host, sy_slice_t path,
+                                    size_t *matched_len)
+{
+    if (!snap || !snap->matcher)
+        return NULL;
+    if (host.len > 0 && host.ptr[host.len - 1] == '.')
+        host.len--;
+    return sy_matcher_lookup(snap->matcher, host, path, matched_len);
+}
+
+void sy_snapshot_publish(sy_snapshot_t *snap)
+{
+    pthread_mutex_lock(&current_lock);
+    sy_snapshot_t *old = current;
+    uint64_t generation = atomic_load(&current_generation) + 1;
+    current = snap;
+    if (snap)
+        snap->generation = generation;
+    /* Stored under the lock after the pointer: a worker that sees the new
+     * generation and then takes the lock gets this snapshot or a newer one. */
+    atomic_store(&current_generation, generation);
+    pthread_mutex_unlock(&current_lock);
+    sy_snapshot_unref(old); /* may free: outside the lock */
+}
+
+sy_snapshot_t *sy_snapshot_acquire(void)
+{
+    pthread_mutex_lock(&current_lock);
+    sy_snapshot_t *snap = current;
+    sy_snapshot_ref(snap);
+    pthread_mutex_unlock(&current_lock);
+    return snap;
+}
+
+uint64_t sy_snapshot_current_generation(void)
+{
+    return atomic_load(&current_generation);
+}
+
+void sy_snapshot_reset_for_tests(void)
+{
+    sy_snapshot_publish(NULL);
+}

@@ -1,0 +1,1144 @@
+/*
+ * client.c: the client connection state machine. It sequences the request
+ * phases (parse -> host/path/route -> auth -> connect -> forward -> log);
+ * each phase's decision is made elsewhere (parser, decide, auth) and this
+ * file only moves bytes between them.
+ *
+ * Memory per connection is fixed: one receive buffer sized from the
+ * policy's head limits plus room for body streaming, and the upstream's
+ * receive buffer. Bodies stream with exactly one write in flight per
+ * direction: while a write is pending, the side feeding it is not read, so
+ * a fast sender and a slow receiver never make switchyard buffer more.
+ * Chunked bodies are decoded in place (the decoded bytes never outgrow the
+ * encoded ones) and re-framed as one chunk per read, so extensions and
+ * trailers — places where parsers disagree — never cross switchyard.
+ *
+ * The request head stays at the start of the receive buffer until the
+ * request ends: its slices are the request's fields, no copies.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/metrics.h"
+#include "proxy/proxy.h"
+
+#define SY_LINGER_MS 2000
+
+static const sy_http_limits_t default_limits = {8192, 32768, 100, 10485760};
+
+static void client_parse(sy_client_t *c);
+static void client_close(sy_client_t *c);
+static void pump_request_body(sy_client_t *c);
+static void pump_response(sy_client_t *c);
+static void finish_request(sy_client_t *c);
+
+static const sy_policy_t *client_policy(sy_client_t *c)
+{
+    sy_snapshot_t *s = c->snap ? c->snap : c->worker->snap;
+    return s ? s->policy : NULL;
+}
+
+static const sy_http_limits_t *client_limits(sy_client_t *c)
+{
+    const sy_policy_t *p = client_policy(c);
+    return p ? &p->limits : &default_limits;
+}
+
+static uint32_t timeout_ms(sy_client_t *c, int which)
+{
+    const sy_policy_t *p = client_policy(c);
+    sy_timeouts_t t = p ? p->timeouts : (sy_timeouts_t){10000, 75000, 3000, 30000, 50000};
+    switch (which) {
+    case 0:
+        return t.client_header_ms;
+    case 1:
+        return t.client_idle_ms;
+    case 2:
+        return t.upstream_connect_ms;
+    case 3:
+        return t.upstream_response_ms;
+    default:
+        return t.upstream_idle_ms;
+    }
+}
+enum { TO_HEADER = 0, TO_IDLE, TO_CONNECT, TO_RESPONSE, TO_UPSTREAM_IDLE };
+
+/* ---- handles, reading, closing ------------------------------------------ */
+
+static void client_on_handle_closed(uv_handle_t *h)
+{
+    sy_client_t *c = h->data;
+    if (--c->open_handles > 0)
+        return;
+    sy_worker_t *w = c->worker;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    __atomic_fetch_sub(&w->client_count, 1, __ATOMIC_RELAXED);
+    sy_metrics_gauge_add(w->id, SY_GAUGE_CLIENT_CONNECTIONS, -1);
+    free(c->buf);
+    free(c);
+}
+
+static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    sy_client_t *c = h->data;
+    if (!c->buf) {
+        const sy_http_limits_t *l = client_limits(c);
+        c->cap = l->max_request_line_bytes + l->max_header_bytes + SY_CLIENT_BODY_ROOM;
+        c->buf = malloc(c->cap);
+        if (!c->buf) {
+            b->base = NULL;
+            b->len = 0;
+            return;
+        }
+    }
+    b->base = c->buf + c->end;
+    b->len = c->cap - c->end;
+}
+
+static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+
+static void client_read_start(sy_client_t *c)
+{
+    if (c->reading || c->eof || c->state == SY_CLIENT_CLOSING)
+        return;
+    if (c->buf && c->end == c->cap)
+        return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, client_alloc, client_on_read) == 0)
+        c->reading = true;
+}
+
+static void client_read_stop(sy_client_t *c)
+{
+    if (!c->reading)
+        return;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = false;
+}
+
+static void on_client_timer(uv_timer_t *t);
+
+static void client_set_timer(sy_client_t *c, uint32_t ms)
+{
+    uv_timer_start(&c->timer, on_client_timer, ms, 0);
+}
+
+/* ---- logging and metrics ------------------------------------------------ */
+
+static void log_request(sy_client_t *c)
+{
+    double duration = (double)(sy_now_ms() - c->started_ms);
+    sy_metrics_request(c->worker->id, c->route ? c->route->stats : NULL, c->status,
+                       duration / 1000.0);
+    if (!sy_access_log_enabled())
+        return;
+    bool parsed = c->req.head_len > 0;
+    sy_access_entry_t e = {0};
+    e.request_id = c->request_id;
+    e.request_id_len = c->request_id_len;
+    e.client_ip = c->peer_ip;
+    if (parsed) {
+        e.method = c->req.method.ptr;
+        e.method_len = c->req.method.len;
+        e.host = c->req.host.ptr;
+        e.host_len = c->req.host.len;
+        e.path = c->req.path.ptr;
+        e.path_len = c->req.path.len;
+    }
+    e.status = c->status;
+    e.route = c->route ? c->route->path : NULL;
+    e.upstream = c->upstream_url[0] ? c->upstream_url : NULL;
+    e.upstream_status = c->upstream_status;
+    e.bytes_in = c->bytes_in;
+    e.bytes_out = c->bytes_out;
+    e.duration_ms = duration;
+    e.upstream_ms = c->upstream_started_ms ? (double)(sy_now_ms() - c->upstream_started_ms) : -1;
+    e.auth = c->route && c->route->auth ? c->route->auth->name : NULL;
+    e.subject = c->auth.subject;
+    e.error = c->error;
+    sy_access_log_write(&e);
+}
+
+/* Resets everything that belongs to one request. */
+static void request_reset(sy_client_t *c)
+{
+    if (c->snap) {
+        sy_snapshot_unref(c->snap);
+        c->snap = NULL;
+    }
+    free(c->req_head);
+    free(c->resp_head);
+    c->req_head = c->resp_head = NULL;
+    memset(&c->req, 0, sizeof c->req);
+    c->route = NULL;
+    memset(&c->auth, 0, sizeof c->auth);
+    c->request_id_len = 0;
+    c->bytes_in = c->bytes_out = 0;
+    c->status = c->upstream_status = 0;
+    c->error = NULL;
+    c->upstream_url[0] = '\0';
+    c->req_body = SY_BODY_PHASE_NONE;
+    c->req_remaining = c->req_total = 0;
+    c->req_body_done = false;
+    c->continue_sent = false;
+    c->resp_started = c->resp_done = false;
+    c->resp_frame = SY_FRAME_NONE;
+    c->upstream_started_ms = 0;
+    c->started_ms = 0;
+    c->retries = 0;
+    c->head_clock_started = false;
+    c->message[0] = '\0';
+}
+
+static void client_close(sy_client_t *c)
+{
+    if (c->state == SY_CLIENT_CLOSING)
+        return;
+    if (c->started_ms && c->status == 0) {
+        /* The client went away (or was cut off) mid-request. */
+        c->status = c->resp_started ? c->upstream_status : 499;
+        c->error = c->error ? c->error : "connection closed before the response completed";
+        log_request(c);
+    }
+    c->state = SY_CLIENT_CLOSING;
+    if (c->up) {
+        sy_upstream_close(c->up);
+        c->up = NULL;
+    }
+    request_reset(c);
+    uv_close((uv_handle_t *)&c->tcp, client_on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, client_on_handle_closed);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    sy_client_t *c = req->data;
+    if (status < 0)
+        client_close(c);
+}
+
+/* Answered and closing: half-close our side and read what the client still
+ * sends, so the kernel does not reset the connection and destroy the answer
+ * before the client has read it (the "lingering close" of nginx/Apache). */
+static void client_linger(sy_client_t *c)
+{
+    if (c->state == SY_CLIENT_CLOSING)
+        return;
+    c->state = SY_CLIENT_LINGERING;
+    if (c->up) {
+        sy_upstream_close(c->up);
+        c->up = NULL;
+    }
+    request_reset(c);
+    if (c->eof) {
+        client_close(c);
+        return;
+    }
+    c->shutdown_req.data = c;
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        client_close(c);
+        return;
+    }
+    c->pos = c->end = 0;
+    client_set_timer(c, SY_LINGER_MS);
+    client_read_start(c);
+}
+
+/* ---- answers switchyard makes itself ------------------------------------ */
+
+static void on_answer_written(uv_write_t *req, int status)
+{
+    sy_client_t *c = req->data;
+    c->writing = false;
+    if (c->state == SY_CLIENT_CLOSING)
+        return;
+    if (status < 0) {
+        client_close(c);
+        return;
+    }
+    finish_request(c);
+}
+
+static void client_answer(sy_client_t *c, int status, const char *message, const char *extra,
+                          bool close)
+{
+    if (c->up) {
+        sy_upstream_close(c->up);
+        c->up = NULL;
+    }
+    /* A body we have not read would be taken for the next request. */
+    if (!c->req_body_done)
+        close = true;
+    if (c->worker->draining)
+        close = true;
+    c->status = status;
+    c->error = message;
+    c->close_after = close;
+    c->state = SY_CLIENT_RESPONDING;
+    client_read_stop(c);
+    bool head_only = c->req.head_len && sy_slice_eq(c->req.method, SY_SLICE_LIT("HEAD"));
+    size_t n = sy_http_write_error(c->answer, sizeof c->answer, status, message, close, extra,
+                                   head_only);
+    if (n == 0) {
+        client_close(c);
+        return;
+    }
+    c->bytes_out += n;
+    c->resp_started = true;
+    uv_buf_t b = uv_buf_init(c->answer, (unsigned)n);
+    c->write_req.data = c;
+    c->writing = true;
+    if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_answer_written) != 0) {
+        c->writing = false;
+        client_close(c);
+    }
+}
+
+/* ---- timers -------------------------------------------------------------- */
+
+static void on_client_timer(uv_timer_t *t)
+{
+    sy_client_t *c = t->data;
+    switch (c->state) {
+    case SY_CLIENT_READING_HEAD:
+        if (c->end > c->pos) {
+            c->req_body_done = true;
+            c->started_ms = sy_now_ms();
+            client_answer(c, 408, "request header timeout", NULL, true);
+        } else {
+            client_close(c); /* idle keep-alive connection */
+        }
+        break;
+    case SY_CLIENT_PROXYING:
+        if (!c->resp_started)
+            client_answer(c, 408, "request body timeout", NULL, true);
+        else
+            client_close(c);
+        break;
+    default:
+        client_close(c);
+        break;
+    }
+}
+
+/* ---- the request phases --------------------------------------------------- */
+
+static void make_request_id(sy_client_t *c)
+{
+    for (size_t i = 0; i < c->req.header_count; i++) {
+        const sy_http_header_t *h = &c->req.headers[i];
+        if (h->id == SY_HDR_X_REQUEST_ID && h->value.len > 0) {
+            size_t n = h->value.len < sizeof c->request_id - 1 ? h->value.len
+                                                               : sizeof c->request_id - 1;
+            memcpy(c->request_id, h->value.ptr, n);
+            c->request_id[n] = '\0';
+            c->request_id_len = n;
+            c->own_request_id = false;
+            return;
+        }
+    }
+    sy_worker_t *w = c->worker;
+    int n = snprintf(c->request_id, sizeof c->request_id, "%s%d-%llx", w->id_prefix, w->id,
+                     (unsigned long long)++w->request_seq);
+    c->request_id_len = (size_t)n;
+    c->own_request_id = true;
+}
+
+/* Host for the upstream request: host_header, else the target's host with
+ * its port when it is not the scheme's default. */
+static size_t upstream_host(const sy_route_t *r, char *out, size_t cap)
+{
+    const sy_destination_t *d = r->destination;
+    if (d && d->host_header)
+        return (size_t)snprintf(out, cap, "%s", d->host_header);
+    bool default_port = r->target_port == (r->target_https ? 443 : 80);
+    if (default_port)
+        return (size_t)snprintf(out, cap, "%s", r->target_host);
+    return (size_t)snprintf(out, cap, "%s:%u", r->target_host, (unsigned)r->target_port);
+}
+
+static void start_forwarding(sy_client_t *c, size_t matched_len)
+{
+    const sy_route_t *r = c->route;
+    const sy_destination_t *d = r->destination;
+    const sy_policy_t *policy = c->snap->policy;
+
+    char path[8192 + 512];
+    size_t path_len = sy_decide_upstream_path(path, sizeof path, r, matched_len, c->req.path,
+                                              c->req.has_query, c->req.query);
+    if (path_len == 0) {
+        client_answer(c, 414, "request target too long", NULL, true);
+        return;
+    }
+    char host[300];
+    size_t host_len = upstream_host(r, host, sizeof host);
+    snprintf(c->upstream_url, sizeof c->upstream_url, "%s://%s:%u%.*s",
+             r->target_https ? "https" : "http", r->target_host, (unsigned)r->target_port,
+             (int)(path_len > 400 ? 400 : path_len), path);
+
+    sy_header_pair_t add[2];
+    size_t add_count = 0;
+    if (d && d->api_id)
+        add[add_count++] = (sy_header_pair_t){SY_SLICE_LIT("x-apigw-api-id"),
+                                              sy_slice_cstr(d->api_id)};
+    sy_forward_request_t fw = {
+        .host_header = sy_slice(host, host_len),
+        .base = SY_SLICE_LIT(""),
+        .path = sy_slice(path, path_len),
+        .client_ip = sy_slice_cstr(c->peer_ip),
+        .proto = c->https ? SY_SLICE_LIT("https") : SY_SLICE_LIT("http"),
+        .request_id = c->own_request_id ? sy_slice(c->request_id, c->request_id_len)
+                                        : SY_SLICE_LIT(""),
+        .add = add,
+        .add_count = add_count,
+    };
+    /* The query is already part of `path`: hide it from the serializer. */
+    sy_http_request_t shadow = c->req;
+    shadow.has_query = false;
+    size_t cap = c->req.head_len + path_len + host_len + 1024;
+    c->req_head = malloc(cap);
+    if (!c->req_head) {
+        client_answer(c, 500, "out of memory", NULL, true);
+        return;
+    }
+    c->req_head_len = sy_http_write_request_head(c->req_head, cap, &shadow, &fw);
+    if (c->req_head_len == 0) {
+        client_answer(c, 431, "request header fields too large", NULL, true);
+        return;
+    }
+
+    switch (c->req.body_kind) {
+    case SY_BODY_LENGTH:
+        c->req_remaining = c->req.content_length;
+        c->req_body_done = c->req_remaining == 0;
+        break;
+    case SY_BODY_CHUNKED:
+        sy_http_chunked_init(&c->req_chunked, policy->limits.max_header_bytes);
+        c->req_body_done = false;
+        break;
+    default:
+        c->req_body_done = true;
+        break;
+    }
+    /* Expect: 100-continue is answered here, not forwarded: the route and
+     * auth phases have passed, so the body is wanted. A tiny try-write; if
+     * it can't go out at once the client sends the body after its own
+     * short wait anyway. */
+    if (c->req.expect_continue && !c->req_body_done && c->end == c->pos) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
+        if (uv_try_write((uv_stream_t *)&c->tcp, &b, 1) == (int)(sizeof cont - 1))
+            c->continue_sent = true;
+    }
+
+    char key[300];
+    const char *chost = d && d->connect_host ? d->connect_host : r->target_host;
+    uint16_t cport = d && d->connect_host ? d->connect_port : r->target_port;
+    snprintf(key, sizeof key, "%s|%s|%u", r->target_https ? "https" : "http", chost,
+             (unsigned)cport);
+    c->state = SY_CLIENT_PROXYING;
+    c->upstream_started_ms = sy_now_ms();
+    sy_upstream_acquire(c, key, chost, cport, policy->allow_loopback, timeout_ms(c, TO_CONNECT));
+}
+
+static void handle_request(sy_client_t *c)
+{
+    sy_worker_t *w = c->worker;
+    sy_worker_refresh_snapshot(w);
+    c->started_ms = sy_now_ms();
+    c->bytes_in = c->req.head_len;
+    make_request_id(c);
+    c->req_body_done = c->req.body_kind == SY_BODY_NONE ||
+                       (c->req.body_kind == SY_BODY_LENGTH && c->req.content_length == 0);
+    if (!w->snap) {
+        client_answer(c, 503, "configuration not loaded yet", "Retry-After: 5\r\n", false);
+        return;
+    }
+    c->snap = w->snap;
+    sy_snapshot_ref(c->snap);
+
+    sy_decision_t d;
+    sy_decide(c->snap, c->req.host, c->req.path, c->req.method, &d);
+    c->route = d.route;
+    if (d.status != 0) {
+        char extra[300];
+        const char *ex = NULL;
+        if (d.status == 405 && d.allow) {
+            snprintf(extra, sizeof extra, "Allow: %s\r\n", d.allow);
+            ex = extra;
+        }
+        /* d.message may live in d's own buffer: copy it to the client. */
+        snprintf(c->message, sizeof c->message, "%s", d.message);
+        client_answer(c, d.status, c->message, ex, false);
+        return;
+    }
+
+    sy_auth_check(c->route->auth, &c->req, &c->auth);
+    if (c->auth.status != 0) {
+        char extra[200];
+        const char *ex = NULL;
+        if (c->auth.www_authenticate[0]) {
+            snprintf(extra, sizeof extra, "WWW-Authenticate: %s\r\n", c->auth.www_authenticate);
+            ex = extra;
+        }
+        client_answer(c, c->auth.status, c->auth.message, ex, false);
+        return;
+    }
+    start_forwarding(c, d.matched_len);
+}
+
+/* ---- reading requests --------------------------------------------------- */
+
+static void client_parse(sy_client_t *c)
+{
+    if (c->state != SY_CLIENT_READING_HEAD)
+        return;
+    if (c->pos > 0) {
+        memmove(c->buf, c->buf + c->pos, c->end - c->pos);
+        c->end -= c->pos;
+        c->pos = 0;
+    }
+    if (c->end == 0) {
+        client_read_start(c);
+        return;
+    }
+    sy_worker_refresh_snapshot(c->worker);
+    sy_http_reject_t reject = SY_REJECT_NONE;
+    sy_http_status_t st = sy_http_request_parse(c->buf, c->end, client_limits(c), c->headers,
+                                                SY_HTTP_MAX_HEADERS, &c->req, &reject);
+    if (st == SY_HTTP_INCOMPLETE) {
+        if (c->end == c->cap) {
+            st = SY_HTTP_ERROR;
+            reject = SY_REJECT_HEADERS_TOO_LARGE;
+        } else {
+            if (!c->head_clock_started) {
+                /* First bytes of a new request: the header clock starts. */
+                c->head_clock_started = true;
+                client_set_timer(c, timeout_ms(c, TO_HEADER));
+            }
+            client_read_start(c);
+            return;
+        }
+    }
+    if (st == SY_HTTP_ERROR) {
+        sy_metrics_rejected(c->worker->id, (int)reject);
+        memset(&c->req, 0, sizeof c->req);
+        c->started_ms = sy_now_ms();
+        c->req_body_done = true;
+        c->request_id_len = 0;
+        snprintf(c->message, sizeof c->message, "bad request: %s", sy_http_reject_name(reject));
+        client_answer(c, sy_http_reject_status(reject), c->message, NULL, true);
+        return;
+    }
+    uv_timer_stop(&c->timer);
+    client_read_stop(c);
+    c->pos = c->req.head_len;
+    handle_request(c);
+}
+
+static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    sy_client_t *c = s->data;
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        c->eof = true;
+        client_read_stop(c);
+        switch (c->state) {
+        case SY_CLIENT_PROXYING:
+            if (!c->req_body_done)
+                client_close(c); /* the client gave up mid-body */
+            break;
+        case SY_CLIENT_RESPONDING:
+            break; /* the answer is still being written */
+        default:
+            client_close(c);
+            break;
+        }
+        return;
+    }
+    switch (c->state) {
+    case SY_CLIENT_READING_HEAD:
+        c->end += (size_t)nread;
+        client_parse(c);
+        break;
+    case SY_CLIENT_PROXYING:
+        c->end += (size_t)nread;
+        c->bytes_in += (uint64_t)nread;
+        client_read_stop(c);
+        uv_timer_stop(&c->timer);
+        pump_request_body(c);
+        break;
+    case SY_CLIENT_LINGERING:
+        c->pos = c->end = 0; /* discard */
+        break;
+    default:
+        c->end += (size_t)nread;
+        client_read_stop(c);
+        break;
+    }
+}
+
+/* ---- request body: client -> upstream ------------------------------------ */
+
+static void request_body_failed(sy_client_t *c, int status, const char *why)
+{
+    if (!c->resp_started)
+        client_answer(c, status, why, NULL, true);
+    else
+        client_close(c);
+}
+
+/* Forwards the body bytes in [pos, end): a Content-Length body as is, a
+ * chunked one decoded in place and re-framed as one chunk. */
+static void pump_request_body(sy_client_t *c)
+{
+    sy_upstream_t *up = c->up;
+    if (!up || up->writing || c->req_body_done || c->state != SY_CLIENT_PROXYING)
+        return;
+    uint64_t max_body = c->snap->policy->limits.max_body_bytes;
+    size_t avail = c->end - c->pos;
+    uv_buf_t bufs[4];
+    unsigned n = 0;
+    if (c->req.body_kind == SY_BODY_LENGTH) {
+        size_t take = avail < c->req_remaining ? avail : (size_t)c->req_remaining;
+        if (take == 0) {
+            /* Waiting on the client, not the upstream. */
+            uv_timer_stop(&up->timer);
+            client_set_timer(c, timeout_ms(c, TO_IDLE));
+            client_read_start(c);
+            return;
+        }
+        bufs[n++] = uv_buf_init(c->buf + c->pos, (unsigned)take);
+        c->req_remaining -= take;
+        c->req_total += take;
+        if (c->req_remaining == 0)
+            c->req_body_done = true;
+        c->req_write_len = take;
+    } else {
+        size_t w = c->pos, r = c->pos;
+        bool done = false;
+        while (r < c->end) {
+            size_t used = 0;
+            sy_slice_t data = {0};
+            sy_http_reject_t reject = SY_REJECT_NONE;
+            sy_chunked_result_t res = sy_http_chunked_decode(&c->req_chunked, c->buf + r,
+                                                             c->end - r, &used, &data, &reject);
+            if (res == SY_CHUNKED_ERROR) {
+                sy_metrics_rejected(c->worker->id, (int)reject);
+                snprintf(c->message, sizeof c->message, "bad request: %s",
+                         sy_http_reject_name(reject));
+                request_body_failed(c, 400, c->message);
+                return;
+            }
+            if (res == SY_CHUNKED_DATA) {
+                memmove(c->buf + w, data.ptr, data.len);
+                w += data.len;
+            }
+            r += used;
+            if (res == SY_CHUNKED_DONE) {
+                done = true;
+                break;
+            }
+            if (res == SY_CHUNKED_NEED_MORE)
+                break;
+        }
+        size_t data_len = w - c->pos;
+        c->req_total += data_len;
+        if (c->req_total > max_body) {
+            request_body_failed(c, 413, "request body too large");
+            return;
+        }
+        /* Drop the framing bytes consumed so far; keep what follows. */
+        size_t framing = r - w;
+        memmove(c->buf + w, c->buf + r, c->end - r);
+        c->end -= framing;
+        if (data_len > 0) {
+            int len = snprintf(c->chunk_line, sizeof c->chunk_line, "%zx\r\n", data_len);
+            bufs[n++] = uv_buf_init(c->chunk_line, (unsigned)len);
+            bufs[n++] = uv_buf_init(c->buf + c->pos, (unsigned)data_len);
+            bufs[n++] = uv_buf_init("\r\n", 2);
+        }
+        if (done) {
+            bufs[n++] = uv_buf_init("0\r\n\r\n", 5);
+            c->req_body_done = true;
+        }
+        c->req_write_len = data_len;
+        if (n == 0) {
+            uv_timer_stop(&up->timer);
+            client_set_timer(c, timeout_ms(c, TO_IDLE));
+            client_read_start(c);
+            return;
+        }
+    }
+    c->upstream_write = SY_UPWRITE_BODY;
+    if (sy_upstream_write(up, bufs, n) != 0) {
+        request_body_failed(c, 502, "upstream connection failed");
+        return;
+    }
+    sy_upstream_set_timer(up, timeout_ms(c, TO_RESPONSE));
+}
+
+static void request_body_written(sy_client_t *c)
+{
+    size_t drop = c->req_write_len;
+    c->req_write_len = 0;
+    memmove(c->buf + c->pos, c->buf + c->pos + drop, c->end - c->pos - drop);
+    c->end -= drop;
+    if (!c->req_body_done)
+        pump_request_body(c);
+}
+
+/* ---- upstream events ------------------------------------------------------ */
+
+static bool retryable(sy_client_t *c)
+{
+    sy_upstream_t *up = c->up;
+    return up && up->reused && up->bytes_received == 0 && c->req.body_kind == SY_BODY_NONE &&
+           c->retries == 0 && !c->resp_started;
+}
+
+static void retry_fresh(sy_client_t *c)
+{
+    sy_upstream_t *up = c->up;
+    char key[300], host[256];
+    snprintf(key, sizeof key, "%s", up->key);
+    snprintf(host, sizeof host, "%s", up->connect_host);
+    uint16_t port = up->connect_port;
+    bool loopback = up->allow_loopback;
+    sy_upstream_close(up);
+    c->up = NULL;
+    c->retries++;
+    sy_upstream_acquire(c, key, host, port, loopback, timeout_ms(c, TO_CONNECT));
+}
+
+void sy_client_on_upstream_connected(sy_client_t *c)
+{
+    sy_upstream_t *up = c->up;
+    up->pos = up->end = 0;
+    up->bytes_received = 0;
+    up->head_done = up->body_done = up->eof = false;
+    up->request_was_head = sy_slice_eq(c->req.method, SY_SLICE_LIT("HEAD"));
+    c->upstream_write = SY_UPWRITE_HEAD;
+    uv_buf_t b = uv_buf_init(c->req_head, (unsigned)c->req_head_len);
+    if (sy_upstream_write(up, &b, 1) != 0) {
+        if (retryable(c)) {
+            retry_fresh(c);
+            return;
+        }
+        sy_client_on_upstream_failed(c, 502, "upstream connection failed",
+                                     SY_UPSTREAM_ERR_CONNECT);
+        return;
+    }
+    sy_upstream_set_timer(up, timeout_ms(c, TO_RESPONSE));
+    sy_upstream_read_start(up);
+}
+
+void sy_client_on_upstream_failed(sy_client_t *c, int status, const char *why, int kind)
+{
+    if (c->state != SY_CLIENT_PROXYING)
+        return;
+    if (c->up) {
+        sy_upstream_close(c->up);
+        c->up = NULL;
+    }
+    if (c->resp_started) {
+        c->error = why;
+        client_close(c);
+        return;
+    }
+    client_answer(c, status, why, NULL, !c->req_body_done);
+}
+
+void sy_client_on_upstream_write_done(sy_client_t *c, int status)
+{
+    if (c->state != SY_CLIENT_PROXYING)
+        return;
+    if (status < 0) {
+        if (retryable(c)) {
+            retry_fresh(c);
+            return;
+        }
+        sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_CONNECT);
+        sy_client_on_upstream_failed(c, 502, "upstream connection failed",
+                                     SY_UPSTREAM_ERR_CONNECT);
+        return;
+    }
+    if (c->upstream_write == SY_UPWRITE_HEAD) {
+        pump_request_body(c);
+        return;
+    }
+    request_body_written(c);
+}
+
+/* ---- response: upstream -> client ---------------------------------------- */
+
+static void on_response_written(uv_write_t *req, int status);
+
+static bool parse_response_head(sy_client_t *c)
+{
+    sy_upstream_t *up = c->up;
+    for (;;) {
+        sy_http_reject_t reject = SY_REJECT_NONE;
+        static const sy_http_limits_t resp_limits = {16384, SY_UPSTREAM_BUF, SY_HTTP_MAX_HEADERS,
+                                                     UINT64_MAX};
+        sy_http_status_t st =
+            sy_http_response_parse(up->buf + up->pos, up->end - up->pos, &resp_limits,
+                                   up->request_was_head, up->headers, SY_HTTP_MAX_HEADERS,
+                                   &up->resp, &reject);
+        if (st == SY_HTTP_INCOMPLETE) {
+            if (up->eof) {
+                if (retryable(c)) {
+                    retry_fresh(c);
+                    return false;
+                }
+                sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_CONNECT);
+                sy_client_on_upstream_failed(c, 502, "upstream closed the connection early",
+                                             SY_UPSTREAM_ERR_CONNECT);
+                return false;
+            }
+            if (up->end == SY_UPSTREAM_BUF) {
+                sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_MALFORMED);
+                sy_client_on_upstream_failed(c, 502, "upstream response head too large",
+                                             SY_UPSTREAM_ERR_MALFORMED);
+                return false;
+            }
+            sy_upstream_read_start(up);
+            return false;
+        }
+        if (st == SY_HTTP_ERROR) {
+            sy_log(SY_LOG_WARN, "malformed upstream response", "upstream", c->upstream_url,
+                   "reason", sy_http_reject_name(reject), NULL);
+            sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_MALFORMED);
+            sy_client_on_upstream_failed(c, 502, "malformed upstream response",
+                                         SY_UPSTREAM_ERR_MALFORMED);
+            return false;
+        }
+        if (up->resp.status >= 100 && up->resp.status < 200) {
+            if (up->resp.status == 101) {
+                sy_client_on_upstream_failed(c, 502, "upstream switched protocols unasked",
+                                             SY_UPSTREAM_ERR_MALFORMED);
+                return false;
+            }
+            up->pos += up->resp.head_len; /* interim response: not forwarded */
+            continue;
+        }
+        return true;
+    }
+}
+
+static void start_response(sy_client_t *c)
+{
+    sy_upstream_t *up = c->up;
+    sy_http_response_t *resp = &up->resp;
+    c->upstream_status = resp->status;
+    bool http10 = c->req.minor_version == 0;
+    sy_forward_response_t fw = {.client_minor = c->req.minor_version};
+    switch (resp->body_kind) {
+    case SY_BODY_NONE:
+        fw.frame = SY_FRAME_NONE;
+        up->body_done = true;
+        break;
+    case SY_BODY_LENGTH:
+        fw.frame = SY_FRAME_LENGTH;
+        fw.length = resp->content_length;
+        up->body_remaining = resp->content_length;
+        up->body_done = resp->content_length == 0;
+        break;
+    case SY_BODY_CHUNKED:
+        fw.frame = http10 ? SY_FRAME_CLOSE : SY_FRAME_CHUNKED;
+        sy_http_chunked_init(&up->chunked, 65536);
+        break;
+    case SY_BODY_UNTIL_CLOSE:
+        fw.frame = http10 ? SY_FRAME_CLOSE : SY_FRAME_CHUNKED;
+        break;
+    }
+    c->resp_frame = fw.frame;
+    fw.keep_alive = c->req.keep_alive && !c->worker->draining && fw.frame != SY_FRAME_CLOSE;
+    if (!fw.keep_alive)
+        c->close_after = true;
+    size_t cap = resp->head_len + 512;
+    c->resp_head = malloc(cap);
+    size_t n = c->resp_head ? sy_http_write_response_head(c->resp_head, cap, resp, &fw) : 0;
+    if (n == 0) {
+        sy_client_on_upstream_failed(c, 502, "malformed upstream response",
+                                     SY_UPSTREAM_ERR_MALFORMED);
+        return;
+    }
+    up->pos += resp->head_len;
+    up->head_done = true;
+    c->resp_started = true;
+    c->status = resp->status;
+    /* The head goes out with the first body bytes in one write. */
+    c->resp_head_len = n;
+    c->resp_head_pending = true;
+}
+
+static void pump_response(sy_client_t *c)
+{
+    sy_upstream_t *up = c->up;
+    if (!up || c->writing || c->state != SY_CLIENT_PROXYING)
+        return;
+    if (!up->head_done) {
+        if (!parse_response_head(c))
+            return;
+        start_response(c);
+        if (c->state != SY_CLIENT_PROXYING || !c->up)
+            return;
+    }
+    uv_buf_t bufs[6];
+    unsigned n = 0;
+    if (c->resp_head_pending) {
+        bufs[n++] = uv_buf_init(c->resp_head, (unsigned)c->resp_head_len);
+        c->resp_head_pending = false;
+        c->bytes_out += c->resp_head_len;
+    }
+    size_t avail = up->end - up->pos;
+    size_t consumed = 0, data_len = 0;
+    char *data = up->buf + up->pos;
+    bool finished = up->body_done;
+    sy_http_response_t *resp = &up->resp;
+    if (!up->body_done) {
+        switch (resp->body_kind) {
+        case SY_BODY_LENGTH: {
+            size_t take = avail < up->body_remaining ? avail : (size_t)up->body_remaining;
+            data_len = consumed = take;
+            up->body_remaining -= take;
+            if (up->body_remaining == 0)
+                finished = true;
+            break;
+        }
+        case SY_BODY_CHUNKED: {
+            size_t w = up->pos, r = up->pos;
+            while (r < up->end) {
+                size_t used = 0;
+                sy_slice_t d = {0};
+                sy_http_reject_t reject = SY_REJECT_NONE;
+                sy_chunked_result_t res = sy_http_chunked_decode(&up->chunked, up->buf + r,
+                                                                 up->end - r, &used, &d, &reject);
+                if (res == SY_CHUNKED_ERROR) {
+                    sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_MALFORMED);
+                    c->error = "malformed upstream chunked body";
+                    client_close(c);
+                    return;
+                }
+                if (res == SY_CHUNKED_DATA) {
+                    memmove(up->buf + w, d.ptr, d.len);
+                    w += d.len;
+                }
+                r += used;
+                if (res == SY_CHUNKED_DONE) {
+                    finished = true;
+                    break;
+                }
+                if (res == SY_CHUNKED_NEED_MORE)
+                    break;
+            }
+            data_len = w - up->pos;
+            /* Keep any bytes after the body out of the next read. */
+            memmove(up->buf + w, up->buf + r, up->end - r);
+            up->end -= r - w;
+            consumed = data_len;
+            break;
+        }
+        case SY_BODY_UNTIL_CLOSE:
+            data_len = consumed = avail;
+            if (up->eof)
+                finished = true;
+            break;
+        default:
+            finished = true;
+            break;
+        }
+    }
+    if (data_len > 0) {
+        if (c->resp_frame == SY_FRAME_CHUNKED) {
+            int len = snprintf(c->out_chunk_line, sizeof c->out_chunk_line, "%zx\r\n", data_len);
+            bufs[n++] = uv_buf_init(c->out_chunk_line, (unsigned)len);
+            bufs[n++] = uv_buf_init(data, (unsigned)data_len);
+            bufs[n++] = uv_buf_init("\r\n", 2);
+            c->bytes_out += (uint64_t)len + 2;
+        } else {
+            bufs[n++] = uv_buf_init(data, (unsigned)data_len);
+        }
+        c->bytes_out += data_len;
+    }
+    if (finished && c->resp_frame == SY_FRAME_CHUNKED) {
+        bufs[n++] = uv_buf_init("0\r\n\r\n", 5);
+        c->bytes_out += 5;
+    }
+    up->body_done = finished;
+    if (!finished && up->eof && data_len == 0) {
+        /* The upstream closed before the body it announced was complete. */
+        sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_MALFORMED);
+        c->error = "upstream closed mid-body";
+        client_close(c);
+        return;
+    }
+    if (n == 0) {
+        if (!finished) {
+            up->pos = up->end = 0;
+            sy_upstream_read_start(up);
+        }
+        return;
+    }
+    /* consumed bytes of up->buf are released when the write completes. */
+    c->resp_done = finished;
+    c->resp_write_len = consumed;
+    sy_upstream_read_stop(up);
+    c->write_req.data = c;
+    c->writing = true;
+    if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, n, on_response_written) != 0) {
+        c->writing = false;
+        client_close(c);
+        return;
+    }
+    if (!finished)
+        sy_upstream_set_timer(up, timeout_ms(c, TO_RESPONSE));
+    else
+        uv_timer_stop(&up->timer);
+}
+
+static void on_response_written(uv_write_t *req, int status)
+{
+    sy_client_t *c = req->data;
+    c->writing = false;
+    if (c->state != SY_CLIENT_PROXYING)
+        return;
+    if (status < 0) {
+        c->error = "client connection lost";
+        client_close(c);
+        return;
+    }
+    sy_upstream_t *up = c->up;
+    if (!up) {
+        client_close(c);
+        return;
+    }
+    up->pos += c->resp_write_len;
+    c->resp_write_len = 0;
+    if (up->pos == up->end)
+        up->pos = up->end = 0;
+    if (c->resp_done) {
+        finish_request(c);
+        return;
+    }
+    if (up->end > up->pos || up->eof)
+        pump_response(c);
+    else
+        sy_upstream_read_start(up);
+}
+
+void sy_client_on_upstream_readable(sy_client_t *c)
+{
+    if (c->state != SY_CLIENT_PROXYING)
+        return;
+    if (c->up)
+        sy_upstream_set_timer(c->up, timeout_ms(c, TO_RESPONSE));
+    pump_response(c);
+}
+
+/* ---- end of a request ------------------------------------------------------ */
+
+static void finish_request(sy_client_t *c)
+{
+    bool was_answer = c->state == SY_CLIENT_RESPONDING;
+    log_request(c);
+    bool keep = !c->close_after && c->req_body_done && !c->worker->draining && !c->eof;
+    if (c->up) {
+        sy_upstream_t *up = c->up;
+        bool reusable = up->resp.keep_alive && up->body_done && c->req_body_done && !up->eof &&
+                        up->pos == up->end && up->resp.body_kind != SY_BODY_UNTIL_CLOSE;
+        c->up = NULL;
+        sy_upstream_release(up, reusable, timeout_ms(c, TO_UPSTREAM_IDLE));
+    }
+    if (!keep) {
+        if (was_answer && c->close_after)
+            client_linger(c);
+        else
+            client_close(c);
+        return;
+    }
+    uint32_t idle = timeout_ms(c, TO_IDLE);
+    request_reset(c);
+    c->state = SY_CLIENT_READING_HEAD;
+    c->close_after = false;
+    client_set_timer(c, idle);
+    if (c->end > c->pos)
+        client_parse(c); /* a pipelined request is already here */
+    else {
+        c->pos = c->end = 0;
+        client_read_start(c);
+    }
+}
+
+/* ---- accepting and draining ----------------------------------------------- */
+
+void sy_client_accept(sy_worker_t *w, uv_stream_t *listener)
+{
+    sy_client_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    c->worker = w;
+    uv_tcp_init(&w->loop, &c->tcp);
+    c->tcp.data = c;
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        c->open_handles = 1;
+        c->state = SY_CLIENT_CLOSING;
+        c->next = w->clients;
+        if (w->clients)
+            w->clients->prev = c;
+        w->clients = c;
+        __atomic_fetch_add(&w->client_count, 1, __ATOMIC_RELAXED);
+        sy_metrics_gauge_add(w->id, SY_GAUGE_CLIENT_CONNECTIONS, 1);
+        uv_close((uv_handle_t *)&c->tcp, client_on_handle_closed);
+        return;
+    }
+    uv_timer_init(&w->loop, &c->timer);
+    c->timer.data = c;
+    c->open_handles = 2;
+    c->next = w->clients;
+    if (w->clients)
+        w->clients->prev = c;
+    w->clients = c;
+    __atomic_fetch_add(&w->client_count, 1, __ATOMIC_RELAXED);
+    sy_metrics_gauge_add(w->id, SY_GAUGE_CLIENT_CONNECTIONS, 1);
+    uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET)
+            uv_ip4_name((struct sockaddr_in *)&ss, c->peer_ip, sizeof c->peer_ip);
+        else
+            uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer_ip, sizeof c->peer_ip);
+    }
+    c->state = SY_CLIENT_READING_HEAD;
+    c->head_clock_started = true;
+    client_set_timer(c, timeout_ms(c, TO_HEADER));
+    client_read_start(c);
+}
+
+void sy_client_drain_idle(sy_worker_t *w)
+{
+    sy_client_t *next;
+    for (sy_client_t *c = w->clients; c; c = next) {
+        next = c->next;
+        if (c->state == SY_CLIENT_READING_HEAD && c->end == c->pos)
+            client_close(c);
+    }
+}
+
+void sy_client_close_all(sy_worker_t *w)
+{
+    sy_client_t *next;
+    for (sy_client_t *c = w->clients; c; c = next) {
+        next = c->next;
+        client_close(c);
+    }
+}

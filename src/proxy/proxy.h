@@ -1,0 +1,213 @@
+/*
+ * proxy.h: the data plane's internal objects: the worker (one event loop),
+ * the client connection and the upstream connection with its pool.
+ * Thread: everything here belongs to one worker thread and is touched only
+ * from its loop. Pointers: a client owns its buffers and its request's
+ * snapshot reference; an upstream connection belongs either to one client
+ * (while serving its request) or to its worker's pool, never both.
+ */
+#ifndef SY_PROXY_PROXY_H
+#define SY_PROXY_PROXY_H
+
+#include <uv.h>
+
+#include "auth/auth.h"
+#include "http/parser.h"
+#include "http/serialize.h"
+#include "policy/snapshot.h"
+#include "route/decide.h"
+
+/* Receive buffer of an upstream connection: response heads must fit. */
+#define SY_UPSTREAM_BUF 65536
+/* Room kept after a client's request head for streaming its body. */
+#define SY_CLIENT_BODY_ROOM 16384
+
+typedef struct sy_worker sy_worker_t;
+typedef struct sy_client sy_client_t;
+typedef struct sy_upstream sy_upstream_t;
+
+/* Idle keep-alive connections to one address, most recently used first. */
+typedef struct sy_pool_entry {
+    char key[300];
+    sy_upstream_t *idle; /* list through sy_upstream_t.pool_next */
+    size_t idle_count;
+    struct sy_pool_entry *next;
+} sy_pool_entry_t;
+
+struct sy_worker {
+    int id;
+    uv_loop_t loop;
+    uv_async_t wakeup;
+    uv_tcp_t listeners[16];
+    int listener_fds[16];
+    size_t listener_count;
+    sy_snapshot_t *snap; /* the worker's cached reference */
+    uint64_t snap_generation;
+    sy_pool_entry_t *pool;
+    size_t client_count;
+    sy_client_t *clients; /* every open client (for draining) */
+    uint64_t request_seq;
+    char id_prefix[12];
+    bool draining, stopping;
+    uv_thread_t thread;
+};
+
+typedef enum {
+    SY_CLIENT_READING_HEAD = 0, /* waiting for (the rest of) a request head */
+    SY_CLIENT_PROXYING,         /* a request is being forwarded */
+    SY_CLIENT_RESPONDING,       /* writing an answer switchyard made itself */
+    SY_CLIENT_LINGERING,        /* answered and closing: draining unread input */
+    SY_CLIENT_CLOSING
+} sy_client_state_t;
+
+typedef enum {
+    SY_BODY_PHASE_NONE = 0, /* no body, or fully forwarded */
+    SY_BODY_PHASE_STREAMING,
+} sy_body_phase_t;
+
+struct sy_client {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_write_t write_req;
+    uv_shutdown_t shutdown_req;
+    sy_worker_t *worker;
+    sy_client_t *prev, *next; /* worker's client list */
+    int open_handles;
+    sy_client_state_t state;
+    char peer_ip[48];
+    bool https;
+
+    /* Receive buffer: [0, head_len) is the current request head (its
+     * slices point here), [pos, end) unread bytes. */
+    char *buf;
+    size_t cap, pos, end;
+    bool reading;     /* uv_read_start is active */
+    bool eof;         /* the client half-closed */
+    bool writing;     /* a write to the client is in flight */
+    bool close_after; /* close once the current answer is written */
+
+    /* The request in progress. */
+    sy_snapshot_t *snap;
+    sy_http_request_t req;
+    sy_http_header_t headers[SY_HTTP_MAX_HEADERS];
+    const sy_route_t *route;
+    sy_auth_result_t auth;
+    uint64_t started_ms;
+    uint64_t upstream_started_ms;
+    char request_id[40];
+    size_t request_id_len;
+    bool own_request_id;
+    uint64_t bytes_in, bytes_out;
+    int status;
+    int upstream_status;
+    const char *error; /* why switchyard answered itself */
+    char upstream_url[512];
+    char message[320];       /* the JSON message of an answer switchyard made */
+    bool head_clock_started; /* client_header_ms runs for the current head */
+
+    /* Request body, client -> upstream. */
+    sy_body_phase_t req_body;
+    uint64_t req_remaining; /* SY_BODY_LENGTH */
+    uint64_t req_total;
+    sy_http_chunked_t req_chunked;
+    bool req_body_done;
+    bool continue_sent;
+    char chunk_line[24];
+    enum { SY_UPWRITE_HEAD, SY_UPWRITE_BODY } upstream_write; /* what the in-flight write carries */
+    size_t req_write_len; /* body bytes of [pos, end) the in-flight write covers */
+
+    /* Response, upstream -> client. */
+    bool resp_started;  /* head written (or being written) to the client */
+    bool resp_done;
+    sy_frame_t resp_frame;
+    char *resp_head;     /* malloc'd head for the client */
+    char *req_head;      /* malloc'd head for the upstream */
+    size_t req_head_len;
+    char out_chunk_line[24];
+    size_t resp_head_len;
+    bool resp_head_pending;   /* goes out with the first body bytes */
+    size_t resp_write_len;    /* bytes of up->buf the in-flight client write covers */
+
+    sy_upstream_t *up;
+    int retries;
+
+    char answer[2048]; /* answers switchyard makes itself */
+};
+
+typedef enum {
+    SY_UP_RESOLVING = 0,
+    SY_UP_CONNECTING,
+    SY_UP_ACTIVE, /* serving a client */
+    SY_UP_IDLE,   /* in the pool */
+    SY_UP_CLOSING
+} sy_upstream_state_t;
+
+struct sy_upstream {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_getaddrinfo_t resolve_req;
+    uv_connect_t connect_req;
+    uv_write_t write_req;
+    sy_worker_t *worker;
+    sy_client_t *client;
+    sy_upstream_t *pool_next;
+    sy_pool_entry_t *pool_entry;
+    sy_upstream_state_t state;
+    int open_handles;
+    bool tcp_open;
+    bool reused;
+    bool writing;
+    bool reading;
+    bool resolving;
+
+    char key[300];
+    char connect_host[256];
+    uint16_t connect_port;
+    bool allow_loopback;
+    uint32_t connect_timeout_ms;
+    char peer[64];
+
+    char buf[SY_UPSTREAM_BUF];
+    size_t pos, end;
+    uint64_t bytes_received; /* response bytes for this request */
+
+    /* Response framing for the current request. */
+    sy_http_response_t resp;
+    sy_http_header_t headers[SY_HTTP_MAX_HEADERS];
+    bool head_done;
+    bool request_was_head;
+    uint64_t body_remaining;
+    sy_http_chunked_t chunked;
+    bool body_done;
+    bool eof;
+};
+
+/* worker.c */
+void sy_worker_refresh_snapshot(sy_worker_t *w);
+
+/* client.c */
+void sy_client_accept(sy_worker_t *w, uv_stream_t *listener);
+void sy_client_drain_idle(sy_worker_t *w);
+void sy_client_close_all(sy_worker_t *w);
+
+/* Called by upstream.c on the client that owns `up`. */
+void sy_client_on_upstream_connected(sy_client_t *c);
+void sy_client_on_upstream_failed(sy_client_t *c, int status, const char *why, int error_kind);
+void sy_client_on_upstream_readable(sy_client_t *c); /* new bytes in up->buf, or up->eof */
+void sy_client_on_upstream_write_done(sy_client_t *c, int status);
+
+/* upstream.c */
+/* Gets a pooled connection for key or starts a new one; calls back
+ * sy_client_on_upstream_connected / _failed. */
+void sy_upstream_acquire(sy_client_t *c, const char *key, const char *host, uint16_t port,
+                         bool allow_loopback, uint32_t connect_timeout_ms);
+/* Done with it: back to the pool when reusable, else closed. */
+void sy_upstream_release(sy_upstream_t *up, bool reusable, uint32_t idle_ms);
+void sy_upstream_close(sy_upstream_t *up);
+void sy_upstream_read_start(sy_upstream_t *up);
+void sy_upstream_read_stop(sy_upstream_t *up);
+int sy_upstream_write(sy_upstream_t *up, const uv_buf_t *bufs, unsigned n);
+void sy_upstream_set_timer(sy_upstream_t *up, uint32_t ms);
+void sy_pool_close_all(sy_worker_t *w);
+
+#endif

@@ -1,0 +1,121 @@
+/*
+ * decide.c: the I/O-free routing phases of SPEC §5 (host → path → route →
+ * method) as one function returning a decision. The proxy and the admin
+ * /explain endpoint both call it, so what /explain reports is exactly what
+ * traffic gets.
+ *
+ * The order of the checks is part of the contract: a foreign host is a 421
+ * before its path is even looked at, a bad path is a 400 before any route
+ * lookup, and a rejected route answers 502 for its whole subtree instead of
+ * letting a shorter route take over.
+ */
+#include "route/decide.h"
+
+#include "route/path.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Longest DNS name (RFC 1035), plus room to tell "too long" apart. */
+#define HOST_MAX 254
+
+static void answer(sy_decision_t *out, int status, const char *message)
+{
+    out->status = status;
+    out->message = message;
+}
+
+void sy_decide(const sy_snapshot_t *snap, sy_slice_t host_value, sy_slice_t path,
+               sy_slice_t method, sy_decision_t *out)
+{
+    out->status = 0;
+    out->message = NULL;
+    out->allow = NULL;
+    out->route = NULL;
+    out->matched_len = 0;
+    out->message_buf[0] = '\0';
+
+    if (!snap || !snap->policy) {
+        answer(out, 503, "configuration not loaded yet");
+        return;
+    }
+
+    sy_slice_t host;
+    uint16_t port;
+    if (!sy_host_split(host_value, &host, &port) || host.len == 0 || host.len > HOST_MAX) {
+        answer(out, 400, "invalid Host header");
+        return;
+    }
+    /* Lower-cased once here so the matcher and the policy compare bytes. */
+    char lowered[HOST_MAX + 1];
+    for (size_t i = 0; i < host.len; i++) {
+        char c = host.ptr[i];
+        lowered[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+    }
+    host = sy_slice(lowered, host.len);
+    if (!sy_policy_domain_listed(snap->policy, host)) {
+        answer(out, 421, "misdirected request: host is not served here");
+        return;
+    }
+
+    const char *why = sy_path_check_request(path);
+    if (why) {
+        snprintf(out->message_buf, sizeof out->message_buf, "invalid path: %s", why);
+        answer(out, 400, out->message_buf);
+        return;
+    }
+
+    size_t matched_len = 0;
+    const sy_route_t *route = sy_snapshot_match(snap, host, path, &matched_len);
+    if (!route) {
+        answer(out, 404, "no route for this path");
+        return;
+    }
+    out->route = route;
+    out->matched_len = matched_len;
+    if (route->rejected_reason) {
+        snprintf(out->message_buf, sizeof out->message_buf, "route rejected: %s",
+                 route->rejected_reason);
+        answer(out, 502, out->message_buf);
+        return;
+    }
+    if (!sy_route_allows_method(route, method)) {
+        answer(out, 405, "method not allowed");
+        out->allow = route->allow_header;
+        return;
+    }
+}
+
+sy_slice_t sy_decide_forward_path(const sy_route_t *route, size_t matched_len, sy_slice_t path)
+{
+    if (route && route->strip_prefix && matched_len <= path.len) {
+        path.ptr += matched_len;
+        path.len -= matched_len;
+    }
+    if (path.len == 0)
+        return SY_SLICE_LIT("/");
+    return path;
+}
+
+size_t sy_decide_upstream_path(char *out, size_t cap, const sy_route_t *route, size_t matched_len,
+                               sy_slice_t path, bool has_query, sy_slice_t query)
+{
+    sy_slice_t base = sy_slice_cstr(route && route->base ? route->base : "");
+    sy_slice_t rest = sy_decide_forward_path(route, matched_len, path);
+    size_t len = base.len + rest.len + (has_query ? 1 + query.len : 0);
+    if (len >= cap)
+        return 0;
+    char *p = out;
+    memcpy(p, base.ptr, base.len);
+    p += base.len;
+    memcpy(p, rest.ptr, rest.len);
+    p += rest.len;
+    if (has_query) {
+        *p++ = '?';
+        if (query.len)
+            memcpy(p, query.ptr, query.len);
+        p += query.len;
+    }
+    *p = '\0';
+    return len;
+}
