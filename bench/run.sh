@@ -287,6 +287,11 @@ tree_cpu_s() {
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 
 # ---------------------------------------------------------------- run
+# The numbers are only comparable on an otherwise idle machine: say so.
+load_before=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$load_before" 'BEGIN {exit !(l > 0.5)}'; then
+  echo "bench: warning: load average is $load_before before starting; results may be noisy" >&2
+fi
 echo "bench: temp dir $tmp; backend :$backend_port; switchyard :$sw_port nginx :$nginx_port haproxy :$haproxy_port"
 start_backend
 wait_for backend "http://127.0.0.1:$backend_port/bench" "hello from the benchmark backend"
@@ -341,14 +346,17 @@ for r in $(seq 1 "$ROUNDS"); do
     echo "$p50" >>"$results/$p.p50"
     echo "$p99" >>"$results/$p.p99"
     echo $(( ${bad:-0} + ${sockerr:-0} )) >>"$results/$p.errors"
+    echo "$total" >>"$results/$p.requests"
     printf '  round %d %-10s %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms  (%s requests, %s non-2xx, %s socket errors)\n' \
       "$r" "$p" "$rps" "$p50" "$p99" "$total" "${bad:-0}" "${sockerr:-0}"
   done
 done
-declare -A load_hwm=() cpu_used=()
+declare -A load_hwm=() cpu_per_req=()
 for p in $PROXIES; do
   load_hwm[$p]=$(tree_status_kb "${pid_of[$p]}" VmHWM)
-  cpu_used[$p]=$(awk -v a="${cpu_start[$p]}" -v b="$(tree_cpu_s "${pid_of[$p]}")" 'BEGIN {printf "%.1f", b - a}')
+  cpu_per_req[$p]=$(awk -v a="${cpu_start[$p]}" -v b="$(tree_cpu_s "${pid_of[$p]}")" \
+    -v n="$(awk '{s += $1} END {print s + 0}' "$results/$p.requests")" \
+    'BEGIN {if (n > 0) printf "%.1f", (b - a) * 1e6 / n; else print "-"}')
 done
 
 median() { sort -g "$1" | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
@@ -392,26 +400,28 @@ done
 # ---------------------------------------------------------------- report
 mkdir -p "$OUT_DIR"
 report=$OUT_DIR/results.md
-nginx_rps=""; nginx_p50=""; nginx_p99=""
+nginx_rps=""; nginx_p50=""; nginx_p99=""; nginx_cpu=""
 if [[ " $PROXIES " == *" nginx "* ]]; then
   nginx_rps=$(median "$results/nginx.rps"); nginx_p50=$(median "$results/nginx.p50"); nginx_p99=$(median "$results/nginx.p99")
+  nginx_cpu=${cpu_per_req[nginx]}
 fi
 wrk_version=$( (wrk -v 2>&1 || true) | head -1 | awk '{print $1, $2}')
 {
   echo "# switchyard benchmark results"
   echo
-  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)), $(uname -sr)."
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)), $(uname -sr), load average $load_before before the run."
   echo "$(nginx -v 2>&1 | sed 's/^nginx version: //'), $(haproxy -v 2>&1 | head -1 | awk '{print "HAProxy", $3}'), $wrk_version$([ -x "$SWITCHYARD_BIN" ] && echo ", $("$SWITCHYARD_BIN" --version 2>/dev/null | head -1)")."
   echo
-  echo "Small keep-alive GETs (\`wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency\`, 33-byte body from a local nginx), $WORKERS worker(s) per proxy, keep-alive upstream connections, access logs off; median of $ROUNDS interleaved rounds. Ratios are to nginx (for latency, lower is better). Peak RSS is VmHWM summed over the proxy's processes after the load; CPU is user+system seconds the proxy used over all rounds."
+  echo "Small keep-alive GETs (\`wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency\`, 33-byte body from a local nginx), $WORKERS worker(s) per proxy, keep-alive upstream connections, access logs off; median of $ROUNDS interleaved rounds. Ratios are to nginx (for latency, lower is better). Peak RSS is VmHWM summed over the proxy's processes after the load; CPU is the proxy's user+system CPU time per request over all rounds (lower is better; it does not depend on how much CPU wrk and the backend left over)."
   echo
-  echo "| proxy | requests/s | vs nginx | p50 ms | vs nginx | p99 ms | vs nginx | errors | CPU s | peak RSS MiB |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| proxy | requests/s | vs nginx | p50 ms | vs nginx | p99 ms | vs nginx | errors | CPU µs/request | vs nginx | peak RSS MiB |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for p in $PROXIES; do
     rps=$(median "$results/$p.rps"); p50=$(median "$results/$p.p50"); p99=$(median "$results/$p.p99")
     errors=$(awk '{s += $1} END {print s + 0}' "$results/$p.errors")
-    printf '| %s | %.0f | %s | %.3f | %s | %.3f | %s | %s | %s | %s |\n' "$p" "$rps" "$(ratio "$rps" "$nginx_rps")" \
-      "$p50" "$(ratio "$p50" "$nginx_p50")" "$p99" "$(ratio "$p99" "$nginx_p99")" "$errors" "${cpu_used[$p]}" "$(mib "${load_hwm[$p]}")"
+    printf '| %s | %.0f | %s | %.3f | %s | %.3f | %s | %s | %s | %s | %s |\n' "$p" "$rps" "$(ratio "$rps" "$nginx_rps")" \
+      "$p50" "$(ratio "$p50" "$nginx_p50")" "$p99" "$(ratio "$p99" "$nginx_p99")" "$errors" \
+      "${cpu_per_req[$p]}" "$(ratio "${cpu_per_req[$p]}" "$nginx_cpu")" "$(mib "${load_hwm[$p]}")"
   done
   echo
   echo "Memory while moving large bodies: $LARGE_CONCURRENCY concurrent downloads through each proxy, peak RSS (VmHWM, reset before each run) with $SMALL_MB MiB and with $LARGE_MB MiB bodies. Bounded per-connection buffering keeps the two about equal."

@@ -55,8 +55,23 @@ run_pass() { # $1 = build dir, $2 = label, extra make args follow
   fi
 }
 
+run_node_tests() { # $1 = label, $2 = folder: tests that check files, not builds
+  local out="$log_dir/$1.log"
+  ls "$2"/*.test.mjs >/dev/null 2>&1 || return 0
+  echo "== $1 tests"
+  node --test --test-reporter=tap "$2"/ >"$out" 2>&1
+  local p f
+  p=$(grep -E '^# pass [0-9]+' "$out" | awk '{print $3}' | tail -1)
+  f=$(grep -E '^# fail [0-9]+' "$out" | awk '{print $3}' | tail -1)
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+  [ -z "$p" ] && failed=$((failed + 1))
+  grep -E '^not ok' -A 30 "$out" | head -100
+  echo "   $1: ${p:-0} passed, ${f:-0} failed"
+}
+
 start=$(date +%s)
 run_pass build release
+run_node_tests deploy tests/deploy
 run_pass build/asan asan SAN=1
 echo "== took $(( $(date +%s) - start ))s"
 echo "$passed passed, $failed failed"

@@ -23,9 +23,9 @@ typedef struct {
      * (sy_decide_forward_path), without the query: the request line's
      * target is base + path + "?" + req->query when req->has_query. */
     sy_slice_t path;
-    sy_slice_t client_ip;   /* appended to X-Forwarded-For */
-    sy_slice_t proto;       /* "http" or "https": X-Forwarded-Proto */
-    sy_slice_t request_id;  /* X-Request-Id added when the client sent none */
+    sy_slice_t client_ip;  /* appended to X-Forwarded-For */
+    sy_slice_t proto;      /* "http" or "https": X-Forwarded-Proto */
+    sy_slice_t request_id; /* X-Request-Id added when the client sent none */
     /* Client headers dropped besides the hop-by-hop ones (forward_claims targets). */
     const sy_slice_t *drop;
     size_t drop_count;
@@ -56,9 +56,9 @@ typedef enum {
 
 typedef struct {
     sy_frame_t frame;
-    uint64_t length;       /* with SY_FRAME_LENGTH */
-    bool keep_alive;       /* the client connection stays open after */
-    int client_minor;      /* the client's HTTP minor version */
+    uint64_t length;  /* with SY_FRAME_LENGTH */
+    bool keep_alive;  /* the client connection stays open after */
+    int client_minor; /* the client's HTTP minor version */
 } sy_forward_response_t;
 
 /* Writes the response head for the client: the status line (always

@@ -133,7 +133,8 @@ static void client_set_timer(sy_client_t *c, uint32_t ms)
 
 static void log_request(sy_client_t *c)
 {
-    double duration = (double)(sy_now_ms() - c->started_ms);
+    uint64_t now = uv_hrtime();
+    double duration = (double)(now - c->started_ns) / 1e6;
     sy_metrics_request(c->worker->id, c->route ? c->route->stats : NULL, c->status,
                        duration / 1000.0);
     if (!sy_access_log_enabled())
@@ -158,7 +159,7 @@ static void log_request(sy_client_t *c)
     e.bytes_in = c->bytes_in;
     e.bytes_out = c->bytes_out;
     e.duration_ms = duration;
-    e.upstream_ms = c->upstream_started_ms ? (double)(sy_now_ms() - c->upstream_started_ms) : -1;
+    e.upstream_ms = c->upstream_started_ns ? (double)(now - c->upstream_started_ns) / 1e6 : -1;
     e.auth = c->route && c->route->auth ? c->route->auth->name : NULL;
     e.subject = c->auth.subject;
     e.error = c->error;
@@ -189,8 +190,8 @@ static void request_reset(sy_client_t *c)
     c->continue_sent = false;
     c->resp_started = c->resp_done = false;
     c->resp_frame = SY_FRAME_NONE;
-    c->upstream_started_ms = 0;
-    c->started_ms = 0;
+    c->upstream_started_ns = 0;
+    c->started_ns = 0;
     c->retries = 0;
     c->head_clock_started = false;
     c->message[0] = '\0';
@@ -200,7 +201,7 @@ static void client_close(sy_client_t *c)
 {
     if (c->state == SY_CLIENT_CLOSING)
         return;
-    if (c->started_ms && c->status == 0) {
+    if (c->started_ns && c->status == 0) {
         /* The client went away (or was cut off) mid-request. */
         c->status = c->resp_started ? c->upstream_status : 499;
         c->error = c->error ? c->error : "connection closed before the response completed";
@@ -309,7 +310,7 @@ static void on_client_timer(uv_timer_t *t)
     case SY_CLIENT_READING_HEAD:
         if (c->end > c->pos) {
             c->req_body_done = true;
-            c->started_ms = sy_now_ms();
+            c->started_ns = uv_hrtime();
             client_answer(c, 408, "request header timeout", NULL, true);
         } else {
             client_close(c); /* idle keep-alive connection */
@@ -443,7 +444,7 @@ static void start_forwarding(sy_client_t *c, size_t matched_len)
     snprintf(key, sizeof key, "%s|%s|%u", r->target_https ? "https" : "http", chost,
              (unsigned)cport);
     c->state = SY_CLIENT_PROXYING;
-    c->upstream_started_ms = sy_now_ms();
+    c->upstream_started_ns = uv_hrtime();
     sy_upstream_acquire(c, key, chost, cport, policy->allow_loopback, timeout_ms(c, TO_CONNECT));
 }
 
@@ -451,7 +452,7 @@ static void handle_request(sy_client_t *c)
 {
     sy_worker_t *w = c->worker;
     sy_worker_refresh_snapshot(w);
-    c->started_ms = sy_now_ms();
+    c->started_ns = uv_hrtime();
     c->bytes_in = c->req.head_len;
     make_request_id(c);
     c->req_body_done = c->req.body_kind == SY_BODY_NONE ||
@@ -529,11 +530,29 @@ static void client_parse(sy_client_t *c)
     if (st == SY_HTTP_ERROR) {
         sy_metrics_rejected(c->worker->id, (int)reject);
         memset(&c->req, 0, sizeof c->req);
-        c->started_ms = sy_now_ms();
+        c->started_ns = uv_hrtime();
         c->req_body_done = true;
         c->request_id_len = 0;
-        snprintf(c->message, sizeof c->message, "bad request: %s", sy_http_reject_name(reject));
-        client_answer(c, sy_http_reject_status(reject), c->message, NULL, true);
+        int status = sy_http_reject_status(reject);
+        switch (status) {
+        case 413:
+            snprintf(c->message, sizeof c->message, "request body too large");
+            break;
+        case 414:
+            snprintf(c->message, sizeof c->message, "request line too long");
+            break;
+        case 417:
+            snprintf(c->message, sizeof c->message, "expectation not supported");
+            break;
+        case 431:
+            snprintf(c->message, sizeof c->message, "request header fields too large");
+            break;
+        default:
+            snprintf(c->message, sizeof c->message, "bad request: %s",
+                     sy_http_reject_name(reject));
+        }
+        client_answer(c, status, c->message, NULL, true);
+        c->error = sy_http_reject_name(reject);
         return;
     }
     uv_timer_stop(&c->timer);

@@ -92,8 +92,8 @@ struct sy_client {
     sy_http_header_t headers[SY_HTTP_MAX_HEADERS];
     const sy_route_t *route;
     sy_auth_result_t auth;
-    uint64_t started_ms;
-    uint64_t upstream_started_ms;
+    uint64_t started_ns;
+    uint64_t upstream_started_ns;
     char request_id[40];
     size_t request_id_len;
     bool own_request_id;

@@ -25,8 +25,8 @@ static void answer(sy_decision_t *out, int status, const char *message)
     out->message = message;
 }
 
-void sy_decide(const sy_snapshot_t *snap, sy_slice_t host_value, sy_slice_t path,
-               sy_slice_t method, sy_decision_t *out)
+void sy_decide(const sy_snapshot_t *snap, sy_slice_t host_value, sy_slice_t path, sy_slice_t method,
+               sy_decision_t *out)
 {
     out->status = 0;
     out->message = NULL;

@@ -25,8 +25,8 @@ typedef struct {
  * sy_path_check_request, 404 with no route, 502 for a rejected route
  * ("route rejected: REASON"), 405 when the method isn't allowed.
  */
-void sy_decide(const sy_snapshot_t *snap, sy_slice_t host_value, sy_slice_t path,
-               sy_slice_t method, sy_decision_t *out);
+void sy_decide(const sy_snapshot_t *snap, sy_slice_t host_value, sy_slice_t path, sy_slice_t method,
+               sy_decision_t *out);
 
 /* The part of the request path forwarded after the route's base: the path
  * itself, or with strip_prefix its rest after the matched root ("/" when

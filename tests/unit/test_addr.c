@@ -173,9 +173,19 @@ static void test_literals_glibc_refuses(void **state)
 {
     (void)state;
     static const char *const refused[] = {
-        "7147006462", "0x41414141A9FEA9FE", "425.510.425.510", "0xa9fe.0xa9fe",
-        "127.0.0.1.", "[::1]", "::ffff:999.1.1.1", "1.2.3.4.5", "0x", "08.0.0.1",
-        "127.0.0.1 ", " 127.0.0.1", "",
+        "7147006462",
+        "0x41414141A9FEA9FE",
+        "425.510.425.510",
+        "0xa9fe.0xa9fe",
+        "127.0.0.1.",
+        "[::1]",
+        "::ffff:999.1.1.1",
+        "1.2.3.4.5",
+        "0x",
+        "08.0.0.1",
+        "127.0.0.1 ",
+        " 127.0.0.1",
+        "",
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         struct sockaddr_storage ss;

@@ -44,8 +44,8 @@ static sy_snapshot_t *build(const char *policy_text, const char *routes_text)
     sy_policy_t *policy = sy_policy_parse(policy_text, strlen(policy_text), "policy.json", &err);
     if (!policy)
         fail_msg("policy: %s", err.message);
-    sy_route_list_t *routes = sy_routes_parse_json(routes_text, strlen(routes_text),
-                                                   "routes.json", &err);
+    sy_route_list_t *routes =
+        sy_routes_parse_json(routes_text, strlen(routes_text), "routes.json", &err);
     if (!routes)
         fail_msg("routes: %s", err.message);
     sy_snapshot_t *snap = sy_snapshot_build(policy, routes, &err);
@@ -120,8 +120,11 @@ static void test_forwards_to_route(void **state)
 static void test_bad_host_is_400(void **state)
 {
     const sy_snapshot_t *snap = *state;
-    static const char *const hosts[] = {"", "api.example.com:evil", "api.example.com:99999",
-                                        "api example.com", "api.example.com/x",
+    static const char *const hosts[] = {"",
+                                        "api.example.com:evil",
+                                        "api.example.com:99999",
+                                        "api example.com",
+                                        "api.example.com/x",
                                         "api.example.com@169.254.169.254"};
     for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++)
         expect_status(snap, hosts[i], "/orders", "GET", 400, "invalid Host header");
@@ -130,10 +133,9 @@ static void test_bad_host_is_400(void **state)
 static void test_foreign_host_is_421(void **state)
 {
     const sy_snapshot_t *snap = *state;
-    static const char *const hosts[] = {"evil.example.com", "example.com", "169.254.169.254",
-                                        "127.0.0.1:8080", "apps.example.com",
-                                        "a.b.apps.example.com", "api.example.com.evil.net",
-                                        "localhost"};
+    static const char *const hosts[] = {
+        "evil.example.com", "example.com",          "169.254.169.254",          "127.0.0.1:8080",
+        "apps.example.com", "a.b.apps.example.com", "api.example.com.evil.net", "localhost"};
     for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++)
         expect_status(snap, hosts[i], "/orders", "GET", 421,
                       "misdirected request: host is not served here");
@@ -144,8 +146,7 @@ static void test_bad_path_is_400(void **state)
     const sy_snapshot_t *snap = *state;
     expect_status(snap, "api.example.com", "/orders/../admin", "GET", 400,
                   "invalid path: dot segment");
-    expect_status(snap, "api.example.com", "/orders//1", "GET", 400,
-                  "invalid path: empty segment");
+    expect_status(snap, "api.example.com", "/orders//1", "GET", 400, "invalid path: empty segment");
     expect_status(snap, "api.example.com", "/orders%2f1", "GET", 400,
                   "invalid path: encoded slash");
     expect_status(snap, "api.example.com", "/orders/%c0%ae", "GET", 400,
@@ -170,7 +171,8 @@ static void test_rejected_route_is_502(void **state)
 {
     const sy_snapshot_t *snap = *state;
     for (int i = 0; i < 3; i++) {
-        const char *path = (const char *[]){"/orders/admin", "/orders/admin/", "/orders/admin/x"}[i];
+        const char *path =
+            (const char *[]){"/orders/admin", "/orders/admin/", "/orders/admin/x"}[i];
         sy_decision_t *d = decide(snap, "api.example.com", path, "GET");
         assert_int_equal(d->status, 502);
         assert_non_null(d->route);
@@ -232,8 +234,8 @@ static void test_upstream_path(void **state)
     n = sy_decide_upstream_path(out, sizeof out, d->route, d->matched_len, SY_SLICE_LIT("/billing"),
                                 true, SY_SLICE_LIT(""));
     assert_string_equal(out, "/v1/?");
-    n = sy_decide_upstream_path(out, sizeof out, d->route, d->matched_len, SY_SLICE_LIT("/billing/"),
-                                false, SY_SLICE_LIT(""));
+    n = sy_decide_upstream_path(out, sizeof out, d->route, d->matched_len,
+                                SY_SLICE_LIT("/billing/"), false, SY_SLICE_LIT(""));
     assert_string_equal(out, "/v1/");
     sy_slice_t rest = sy_decide_forward_path(d->route, d->matched_len, SY_SLICE_LIT("/billing/x"));
     assert_int_equal(rest.len, 2);

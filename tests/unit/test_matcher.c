@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cmocka.h>
 
@@ -168,26 +167,8 @@ static void test_strings_are_copied(void **state)
     sy_matcher_free(m);
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double time_lookups(const sy_matcher_t *m, const char *path, int rounds)
-{
-    sy_slice_t host = SY_SLICE_LIT("api.example.com"), p = sy_slice_cstr(path);
-    volatile uintptr_t sink = 0;
-    double start = now_seconds();
-    for (int i = 0; i < rounds; i++)
-        sink += (uintptr_t)sy_matcher_lookup(m, host, p, NULL);
-    (void)sink;
-    return now_seconds() - start;
-}
-
-/* 100k routes: every one is found, near misses are not, and a lookup costs
- * about what it costs with ten routes. */
+/* 100k routes: every one is found and near misses are not. (Lookup cost
+ * is measured by `make bench`, never asserted here: no timing in tests.) */
 static void test_hundred_thousand_routes(void **state)
 {
     (void)state;
@@ -211,19 +192,6 @@ static void test_hundred_thousand_routes(void **state)
         assert_null(sy_matcher_lookup(big, SY_SLICE_LIT("h"), sy_slice_cstr(path), NULL));
     }
 
-    sy_matcher_t *small = sy_matcher_new(10);
-    for (int i = 0; i < 10; i++)
-        assert_true(sy_matcher_add(small, sy_slice_cstr(paths[i]), NULL, paths[i]));
-    const char *probe = "/svc5/v5/orders/12345/items/67890/details";
-    const int rounds = 200000;
-    double t_small = time_lookups(small, probe, rounds);
-    double t_big = time_lookups(big, probe, rounds);
-    /* Generous bound: cache misses in the bigger table are allowed, growth
-     * with the route count is not (a linear scan would be ~10000x). */
-    if (t_big > 20 * t_small + 0.05)
-        fail_msg("lookup with 100k routes took %.3fs vs %.3fs with 10", t_big, t_small);
-
-    sy_matcher_free(small);
     sy_matcher_free(big);
     free(paths);
 }
@@ -254,14 +222,10 @@ static void test_long_hostile_path(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_segment_boundaries),
-        cmocka_unit_test(test_longest_wins),
-        cmocka_unit_test(test_case_sensitive_paths),
-        cmocka_unit_test(test_domain_scoped_routes),
-        cmocka_unit_test(test_duplicates_refused),
-        cmocka_unit_test(test_strings_are_copied),
-        cmocka_unit_test(test_hundred_thousand_routes),
-        cmocka_unit_test(test_long_hostile_path),
+        cmocka_unit_test(test_segment_boundaries),      cmocka_unit_test(test_longest_wins),
+        cmocka_unit_test(test_case_sensitive_paths),    cmocka_unit_test(test_domain_scoped_routes),
+        cmocka_unit_test(test_duplicates_refused),      cmocka_unit_test(test_strings_are_copied),
+        cmocka_unit_test(test_hundred_thousand_routes), cmocka_unit_test(test_long_hostile_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -119,8 +119,8 @@ static void assert_request_invariants(const char *buf, size_t len, const sy_http
  * first that decides; that one and every longer prefix must equal the
  * all-at-once verdict.
  */
-static void assert_request_incremental(const char *buf, size_t len,
-                                       const sy_http_limits_t *limits, const req_result_t *full)
+static void assert_request_incremental(const char *buf, size_t len, const sy_http_limits_t *limits,
+                                       const req_result_t *full)
 {
     static req_result_t part;
     bool decided = false;
@@ -152,7 +152,10 @@ typedef struct {
 } req_case_t;
 
 /* sizeof keeps embedded NUL bytes in the input. */
-#define RQ(name, raw, status, reject) {name, raw, sizeof(raw) - 1, status, SY_REJECT_##reject}
+#define RQ(name, raw, status, reject)                                                              \
+    {                                                                                              \
+        name, raw, sizeof(raw) - 1, status, SY_REJECT_##reject                                     \
+    }
 #define HOST "Host: example.com\r\n"
 #define GET11 "GET / HTTP/1.1\r\n"
 #define POST11 "POST /p HTTP/1.1\r\n" HOST
@@ -169,7 +172,10 @@ static const req_case_t request_cases[] = {
     RQ("pchar sub-delims", "GET /a;b=c,d!$&'()*+:@~ HTTP/1.1\r\n" HOST "\r\n", OK, NONE),
     RQ("percent in target", "GET /a%20b HTTP/1.1\r\n" HOST "\r\n", OK, NONE),
     RQ("header with htab", GET11 HOST "X: a\tb\r\n\r\n", OK, NONE),
-    RQ("header obs-text", GET11 HOST "X: D\xc3\xbc" "sseldorf\r\n\r\n", OK, NONE),
+    RQ("header obs-text",
+       GET11 HOST "X: D\xc3\xbc"
+                  "sseldorf\r\n\r\n",
+       OK, NONE),
     RQ("empty header value", GET11 HOST "X:\r\n\r\n", OK, NONE),
     RQ("whitespace only value", GET11 HOST "X:  \t \r\n\r\n", OK, NONE),
     RQ("content-length zero", POST11 "Content-Length: 0\r\n\r\n", OK, NONE),
@@ -179,8 +185,7 @@ static const req_case_t request_cases[] = {
     RQ("chunked any case", POST11 "TrAnSfEr-EnCoDiNg: cHuNkEd\r\n\r\n", OK, NONE),
     RQ("chunked with extra OWS", POST11 "Transfer-Encoding:  chunked\t\r\n\r\n", OK, NONE),
     RQ("underscore header not aliasing", GET11 HOST "X_Custom_Thing: 1\r\n\r\n", OK, NONE),
-    RQ("expect 100-continue", POST11 "Expect: 100-continue\r\nContent-Length: 1\r\n\r\n", OK,
-       NONE),
+    RQ("expect 100-continue", POST11 "Expect: 100-continue\r\nContent-Length: 1\r\n\r\n", OK, NONE),
     RQ("expect any case", POST11 "Expect: 100-Continue\r\n\r\n", OK, NONE),
     RQ("connection list", GET11 HOST "Connection: keep-alive, Upgrade\r\n\r\n", OK, NONE),
     RQ("connection empty elements", GET11 HOST "Connection: , ,close,\r\n\r\n", OK, NONE),
@@ -244,8 +249,7 @@ static const req_case_t request_cases[] = {
     RQ("PRI preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", ERR, ASTERISK_FORM),
     RQ("absolute http", "GET http://example.com/ HTTP/1.1\r\n" HOST "\r\n", ERR, ABSOLUTE_FORM),
     RQ("absolute https upper", "GET HTTPS://example.com/ HTTP/1.1\r\n", ERR, ABSOLUTE_FORM),
-    RQ("absolute other scheme", "GET gopher://127.0.0.1:6379/_ HTTP/1.1\r\n", ERR,
-       ABSOLUTE_FORM),
+    RQ("absolute other scheme", "GET gopher://127.0.0.1:6379/_ HTTP/1.1\r\n", ERR, ABSOLUTE_FORM),
     RQ("absolute no path", "GET http://a?x HTTP/1.1\r\n", ERR, ABSOLUTE_FORM),
     RQ("authority-form", "GET example.com:443 HTTP/1.1\r\n", ERR, BAD_TARGET),
     RQ("scheme without slashes", "GET jar:http://x HTTP/1.1\r\n", ERR, BAD_TARGET),
@@ -281,7 +285,7 @@ static const req_case_t request_cases[] = {
     RQ("ICE/1.0", "GET / ICE/1.0\r\n", ERR, BAD_VERSION),
     RQ("RTSP/1.0", "OPTIONS / RTSP/1.0\r\n", ERR, BAD_VERSION),
     RQ("IHTTP/1.0", "GET / IHTTP/1.0\r\n", ERR, BAD_VERSION),
-    RQ("NUL after version", "GET / HTTP/1.1\0\r\n", ERR, BAD_VERSION),
+    RQ("NUL after version", "GET / HTTP/1.1\0\r\n", ERR, CONTROL_BYTE),
     RQ("version then bare CR", "GET / HTTP/1.1\rX", ERR, BARE_CR),
 
     /* field lines */
@@ -327,8 +331,7 @@ static const req_case_t request_cases[] = {
     RQ("missing host 1.0", "GET / HTTP/1.0\r\n\r\n", ERR, MISSING_HOST),
     RQ("missing host with others", GET11 "Accept: */*\r\n\r\n", ERR, MISSING_HOST),
     RQ("duplicate host", GET11 HOST HOST "\r\n", ERR, DUPLICATE_HOST),
-    RQ("duplicate host differing", GET11 HOST "Host: 169.254.169.254\r\n\r\n", ERR,
-       DUPLICATE_HOST),
+    RQ("duplicate host differing", GET11 HOST "Host: 169.254.169.254\r\n\r\n", ERR, DUPLICATE_HOST),
     RQ("duplicate host case", GET11 HOST "HOST: example.com\r\n\r\n", ERR, DUPLICATE_HOST),
     RQ("empty host", GET11 "Host: \r\n\r\n", ERR, BAD_HOST),
     RQ("host list", GET11 "Host: a.example, b.example\r\n\r\n", ERR, BAD_HOST),
@@ -412,37 +415,39 @@ static const req_case_t request_cases[] = {
        BAD_TRANSFER_ENCODING),
     RQ("TE trailing comma", POST11 "Transfer-Encoding: chunked,\r\n\r\n", ERR,
        BAD_TRANSFER_ENCODING),
-    RQ("TE parameter", POST11 "Transfer-Encoding: chunked;x\r\n\r\n", ERR,
-       BAD_TRANSFER_ENCODING),
+    RQ("TE parameter", POST11 "Transfer-Encoding: chunked;x\r\n\r\n", ERR, BAD_TRANSFER_ENCODING),
     RQ("TE parameter spaced", POST11 "Transfer-Encoding: chunked ; q=1\r\n\r\n", ERR,
        BAD_TRANSFER_ENCODING),
-    RQ("TE quoted", POST11 "Transfer-Encoding: \"chunked\"\r\n\r\n", ERR,
-       BAD_TRANSFER_ENCODING),
+    RQ("TE quoted", POST11 "Transfer-Encoding: \"chunked\"\r\n\r\n", ERR, BAD_TRANSFER_ENCODING),
     RQ("TE single quoted", POST11 "Transfer-Encoding: 'chunked'\r\n\r\n", ERR,
        BAD_TRANSFER_ENCODING),
-    RQ("TE inner space", POST11 "Transfer-Encoding: chun ked\r\n\r\n", ERR,
-       BAD_TRANSFER_ENCODING),
+    RQ("TE inner space", POST11 "Transfer-Encoding: chun ked\r\n\r\n", ERR, BAD_TRANSFER_ENCODING),
     RQ("TE nested", POST11 "Transfer-Encoding: cow chunked bar\r\n\r\n", ERR,
        BAD_TRANSFER_ENCODING),
     RQ("TE empty", POST11 "Transfer-Encoding:\r\n\r\n", ERR, BAD_TRANSFER_ENCODING),
-    RQ("TE non-ASCII", POST11 "Transfer-Encoding: ch\x96nked\r\n\r\n", ERR,
-       BAD_TRANSFER_ENCODING),
-    RQ("TE nbsp prefix", POST11 "Transfer-Encoding: \xa0" "chunked\r\n\r\n", ERR,
-       BAD_TRANSFER_ENCODING),
+    RQ("TE non-ASCII", POST11 "Transfer-Encoding: ch\x96nked\r\n\r\n", ERR, BAD_TRANSFER_ENCODING),
+    RQ("TE nbsp prefix",
+       POST11 "Transfer-Encoding: \xa0"
+              "chunked\r\n\r\n",
+       ERR, BAD_TRANSFER_ENCODING),
     RQ("TE VT suffix", POST11 "Transfer-Encoding: chunked\x0b\r\n\r\n", ERR, BAD_HEADER_VALUE),
-    RQ("TE VT prefix", POST11 "Transfer-Encoding:\x0b" "chunked\r\n\r\n", ERR,
-       BAD_HEADER_VALUE),
+    RQ("TE VT prefix",
+       POST11 "Transfer-Encoding:\x0b"
+              "chunked\r\n\r\n",
+       ERR, BAD_HEADER_VALUE),
     RQ("TE FF suffix", POST11 "Transfer-Encoding: chunked\x0c\r\n\r\n", ERR, BAD_HEADER_VALUE),
     RQ("TE NUL suffix", POST11 "Transfer-Encoding: chunked\0\r\n\r\n", ERR, BAD_HEADER_VALUE),
     RQ("TE CR suffix", POST11 "Transfer-Encoding: chunked\r\r\n\r\n", ERR, BARE_CR),
     RQ("TE LF prefix", POST11 "Transfer-Encoding:\nchunked\r\n\r\n", ERR, BARE_LF),
-    RQ("TE line-wrapped", POST11 "Transfer-Encoding:\r\n chunked\r\n\r\n", ERR, OBS_FOLD),
+    RQ("TE line-wrapped", POST11 "Transfer-Encoding:\r\n chunked\r\n\r\n", ERR,
+       BAD_TRANSFER_ENCODING),
     RQ("TE folded after value", POST11 "Transfer-Encoding: chunked\r\n  abc\r\n\r\n", ERR,
        OBS_FOLD),
     RQ("TE two lines", POST11 "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
        ERR, BAD_TRANSFER_ENCODING),
-    RQ("TE cow then chunked lines", POST11 "Transfer-Encoding: cow\r\nTransfer-Encoding: chunked\r\n",
-       ERR, BAD_TRANSFER_ENCODING),
+    RQ("TE cow then chunked lines",
+       POST11 "Transfer-Encoding: cow\r\nTransfer-Encoding: chunked\r\n", ERR,
+       BAD_TRANSFER_ENCODING),
     RQ("TE three empty lines", POST11 "Transfer-Encoding:\r\nTransfer-Encoding:\r\n", ERR,
        BAD_TRANSFER_ENCODING),
     RQ("TE space before colon", POST11 "Transfer-Encoding : chunked\r\n\r\n", ERR,
@@ -593,25 +598,21 @@ static void test_request_connection_flags(void **state)
         {"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", false, false, SY_BODY_NONE},
         {"GET / HTTP/1.1\r\nHost: h\r\nConnection: CLOSE\r\n\r\n", false, false, SY_BODY_NONE},
         {"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\t\r\n\r\n", false, false, SY_BODY_NONE},
-        {"GET / HTTP/1.1\r\nHost: h\r\nConnection: foo, close\r\n\r\n", false, false,
-         SY_BODY_NONE},
-        {"GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\n\r\n", true, false,
-         SY_BODY_NONE},
-        {"GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n",
-         false, false, SY_BODY_NONE},
+        {"GET / HTTP/1.1\r\nHost: h\r\nConnection: foo, close\r\n\r\n", false, false, SY_BODY_NONE},
+        {"GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\n\r\n", true, false, SY_BODY_NONE},
+        {"GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n", false,
+         false, SY_BODY_NONE},
         {"GET / HTTP/1.1\r\nHost: h\r\nConnection: closed\r\n\r\n", true, false, SY_BODY_NONE},
         {"GET / HTTP/1.0\r\nHost: h\r\n\r\n", false, false, SY_BODY_NONE},
-        {"GET / HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\n\r\n", true, false,
-         SY_BODY_NONE},
-        {"GET / HTTP/1.0\r\nHost: h\r\nConnection: Keep-Alive\r\n\r\n", true, false,
-         SY_BODY_NONE},
+        {"GET / HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\n\r\n", true, false, SY_BODY_NONE},
+        {"GET / HTTP/1.0\r\nHost: h\r\nConnection: Keep-Alive\r\n\r\n", true, false, SY_BODY_NONE},
         {"GET / HTTP/1.0\r\nHost: h\r\nConnection: keep-alive, close\r\n\r\n", false, false,
          SY_BODY_NONE},
         {"GET / HTTP/1.0\r\nHost: h\r\nKeep-Alive: 300\r\n\r\n", false, false, SY_BODY_NONE},
-        {"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
-         true, true, SY_BODY_LENGTH},
-        {"POST / HTTP/1.0\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
-         false, false, SY_BODY_LENGTH},
+        {"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n", true,
+         true, SY_BODY_LENGTH},
+        {"POST / HTTP/1.0\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n", false,
+         false, SY_BODY_LENGTH},
         {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", true, false,
          SY_BODY_CHUNKED},
     };
@@ -633,8 +634,13 @@ static void test_request_content_length_values(void **state)
     static const struct {
         const char *value;
         uint64_t want;
-    } cases[] = {{"0", 0},     {"003", 3},      {" 5 ", 5},          {"\t42\t  ", 42},
-                 {"10", 10},   {"1048576", 1048576}, {"00000000000000000000000000001", 1}};
+    } cases[] = {{"0", 0},
+                 {"003", 3},
+                 {" 5 ", 5},
+                 {"\t42\t  ", 42},
+                 {"10", 10},
+                 {"1048576", 1048576},
+                 {"00000000000000000000000000001", 1}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char raw[256];
         int n = snprintf(raw, sizeof raw, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length:%s\r\n\r\n",
@@ -663,7 +669,8 @@ static void test_pipelining(void **state)
     parse_request(raw, len, &default_limits, &r);
     assert_int_equal(r.status, SY_HTTP_OK);
     assert_true(slice_is(r.req.path, "/a"));
-    assert_int_equal(r.req.head_len, strlen("POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\n"));
+    assert_int_equal(r.req.head_len,
+                     strlen("POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\n"));
     assert_memory_equal(raw + r.req.head_len, "AAA", 3);
     off = r.req.head_len + r.req.content_length;
 
@@ -781,9 +788,9 @@ static void test_limit_header_count(void **state)
     sy_http_header_t small[2];
     sy_http_request_t req;
     sy_http_reject_t rej;
-    assert_int_equal(sy_http_request_parse(raw, sizeof raw - 1, &default_limits, small, 2, &req,
-                                           &rej),
-                     SY_HTTP_ERROR);
+    assert_int_equal(
+        sy_http_request_parse(raw, sizeof raw - 1, &default_limits, small, 2, &req, &rej),
+        SY_HTTP_ERROR);
     assert_int_equal(rej, SY_REJECT_TOO_MANY_HEADERS);
 
     /* More than SY_HTTP_MAX_HEADERS is refused even with a looser limit. */
@@ -879,10 +886,20 @@ static void test_header_table(void **state)
         assert_int_equal(sy_header_lookup(sy_slice(buf, len)), SY_HDR_OTHER);
         assert_int_equal(sy_header_lookup(sy_slice(name, len - 1)), SY_HDR_OTHER);
     }
-    static const char *const others[] = {"",          "X",          "Hosts",  "Hos",
-                                         "Content-Type", "Accept",  "Te",     "XE",
-                                         "Transfer_Encoding", "Upgrade-Insecure-Requests",
-                                         "Keep_Alive", "X-Forwarded-Fox", "Forwarded", "Cookie"};
+    static const char *const others[] = {"",
+                                         "X",
+                                         "Hosts",
+                                         "Hos",
+                                         "Content-Type",
+                                         "Accept",
+                                         "Te",
+                                         "XE",
+                                         "Transfer_Encoding",
+                                         "Upgrade-Insecure-Requests",
+                                         "Keep_Alive",
+                                         "X-Forwarded-Fox",
+                                         "Forwarded",
+                                         "Cookie"};
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
         sy_header_id_t id = sy_header_lookup(sy_slice_cstr(others[i]));
         if (i == 6) /* "Te" is TE */
@@ -894,19 +911,19 @@ static void test_header_table(void **state)
     assert_string_equal(sy_header_name(SY_HDR_X_FORWARDED_FOR), "X-Forwarded-For");
     assert_string_equal(sy_header_name(SY_HDR__COUNT), "");
 
-    static const sy_header_id_t hop[] = {SY_HDR_CONNECTION, SY_HDR_KEEP_ALIVE,
+    static const sy_header_id_t hop[] = {SY_HDR_CONNECTION,       SY_HDR_KEEP_ALIVE,
                                          SY_HDR_PROXY_CONNECTION, SY_HDR_TE,
-                                         SY_HDR_TRAILER, SY_HDR_TRANSFER_ENCODING,
-                                         SY_HDR_UPGRADE, SY_HDR_PROXY_AUTHORIZATION};
+                                         SY_HDR_TRAILER,          SY_HDR_TRANSFER_ENCODING,
+                                         SY_HDR_UPGRADE,          SY_HDR_PROXY_AUTHORIZATION};
     static const sy_header_id_t rewritten[] = {SY_HDR_HOST, SY_HDR_X_FORWARDED_PROTO,
                                                SY_HDR_X_FORWARDED_HOST, SY_HDR_X_FORWARDED_FOR};
     for (int id = 0; id < SY_HDR__COUNT; id++) {
         unsigned f = sy_header_flags((sy_header_id_t)id);
         bool want_hop = false, want_rw = false;
         for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
-            want_hop |= hop[i] == id;
+            want_hop |= (int)hop[i] == id;
         for (size_t i = 0; i < sizeof rewritten / sizeof rewritten[0]; i++)
-            want_rw |= rewritten[i] == id;
+            want_rw |= (int)rewritten[i] == id;
         bool want_framing = id == SY_HDR_CONTENT_LENGTH || id == SY_HDR_TRANSFER_ENCODING;
         assert_int_equal((f & SY_HDR_FLAG_HOP_BY_HOP) != 0, want_hop);
         assert_int_equal((f & SY_HDR_FLAG_REWRITTEN) != 0, want_rw);
@@ -930,10 +947,14 @@ typedef struct {
     bool keep_alive;
 } resp_case_t;
 
-#define RS_OK(name, raw, head, code, body, cl, ka)                                                \
-    {name, raw, sizeof(raw) - 1, head, OK, SY_REJECT_NONE, code, SY_BODY_##body, cl, ka}
+#define RS_OK(name, raw, head, code, body, cl, ka)                                                 \
+    {                                                                                              \
+        name, raw, sizeof(raw) - 1, head, OK, SY_REJECT_NONE, code, SY_BODY_##body, cl, ka         \
+    }
 #define RS_ERR(name, raw, reject)                                                                  \
-    {name, raw, sizeof(raw) - 1, false, ERR, SY_REJECT_##reject, 0, SY_BODY_NONE, 0, false}
+    {                                                                                              \
+        name, raw, sizeof(raw) - 1, false, ERR, SY_REJECT_##reject, 0, SY_BODY_NONE, 0, false      \
+    }
 
 static const resp_case_t response_cases[] = {
     RS_OK("200 with length", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", false, 200,
@@ -943,29 +964,29 @@ static const resp_case_t response_cases[] = {
           true),
     RS_OK("reason with obs-text and tab", "HTTP/1.1 200 O\tK \xc3\xa9\r\nContent-Length: 0\r\n\r\n",
           false, 200, LENGTH, 0, true),
-    RS_OK("chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false, 200,
-          CHUNKED, 0, true),
+    RS_OK("chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false, 200, CHUNKED,
+          0, true),
     RS_OK("until close", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n", false, 200,
           UNTIL_CLOSE, 0, false),
     RS_OK("204", "HTTP/1.1 204 No Content\r\n\r\n", false, 204, NONE, 0, true),
-    RS_OK("304 with length", "HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n", false,
-          304, NONE, 0, true),
+    RS_OK("304 with length", "HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n", false, 304,
+          NONE, 0, true),
     RS_OK("100 continue", "HTTP/1.1 100 Continue\r\n\r\n", false, 100, NONE, 0, true),
-    RS_OK("103 early hints", "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", false, 103, NONE,
-          0, true),
-    RS_OK("HEAD response with length", "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n", true,
-          200, NONE, 0, true),
+    RS_OK("103 early hints", "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", false, 103, NONE, 0,
+          true),
+    RS_OK("HEAD response with length", "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n", true, 200,
+          NONE, 0, true),
     RS_OK("HEAD response chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", true,
           200, NONE, 0, true),
     RS_OK("connection close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
           false, 200, LENGTH, 0, false),
-    RS_OK("http/1.0 default", "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi", false, 200,
-          LENGTH, 2, false),
+    RS_OK("http/1.0 default", "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi", false, 200, LENGTH,
+          2, false),
     RS_OK("http/1.0 keep-alive",
           "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n", false, 200,
           LENGTH, 2, true),
-    RS_OK("http/1.0 until close", "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n", false,
-          200, UNTIL_CLOSE, 0, false),
+    RS_OK("http/1.0 until close", "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n", false, 200,
+          UNTIL_CLOSE, 0, false),
     RS_OK("large length is not a request limit",
           "HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n", false, 200, LENGTH,
           99999999999ull, true),
@@ -987,9 +1008,11 @@ static const resp_case_t response_cases[] = {
     RS_ERR("LF status line", "HTTP/1.1 200 OK\n\r\n", BARE_LF),
     RS_ERR("bare CR status line", "HTTP/1.1 200 OK\rX", BARE_CR),
     RS_ERR("NUL in reason", "HTTP/1.1 200 O\0K\r\n\r\n", CONTROL_BYTE),
-    RS_ERR("CL and TE", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+    RS_ERR("CL and TE",
+           "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
            CONTENT_LENGTH_WITH_TE),
-    RS_ERR("TE and CL", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+    RS_ERR("TE and CL",
+           "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
            CONTENT_LENGTH_WITH_TE),
     RS_ERR("duplicate CL", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
            DUPLICATE_CONTENT_LENGTH),
@@ -1081,9 +1104,9 @@ static void test_response_reason_slice(void **state)
     sy_http_response_t resp;
     sy_http_header_t h[4];
     sy_http_reject_t rej;
-    assert_int_equal(sy_http_response_parse(endless, sizeof endless - 1, &lim, false, h, 4, &resp,
-                                            &rej),
-                     SY_HTTP_ERROR);
+    assert_int_equal(
+        sy_http_response_parse(endless, sizeof endless - 1, &lim, false, h, 4, &resp, &rej),
+        SY_HTTP_ERROR);
     assert_int_equal(rej, SY_REJECT_BAD_STATUS_LINE);
 }
 
@@ -1096,16 +1119,25 @@ typedef struct {
     sy_chunked_result_t result; /* DONE, ERROR or NEED_MORE at the end of the input */
     sy_http_reject_t reject;
     const char *data; /* decoded bytes */
-    size_t consumed;  /* bytes used by the body when DONE; 0 = all of raw */
+    size_t data_len;
+    size_t consumed; /* bytes used by the body when DONE; 0 = all of raw */
     size_t max_trailer;
 } chunk_case_t;
 
 #define CK(name, raw, result, reject, data)                                                        \
-    {name, raw, sizeof(raw) - 1, SY_CHUNKED_##result, SY_REJECT_##reject, data, 0, 1024}
+    {                                                                                              \
+        name, raw, sizeof(raw) - 1, SY_CHUNKED_##result, SY_REJECT_##reject, data,                 \
+            sizeof(data) - 1, 0, 1024                                                              \
+    }
 #define CK_TAIL(name, raw, data, consumed)                                                         \
-    {name, raw, sizeof(raw) - 1, SY_CHUNKED_DONE, SY_REJECT_NONE, data, consumed, 1024}
+    {                                                                                              \
+        name, raw, sizeof(raw) - 1, SY_CHUNKED_DONE, SY_REJECT_NONE, data, sizeof(data) - 1,       \
+            consumed, 1024                                                                         \
+    }
 #define CK_TRAILER(name, raw, result, reject, max)                                                 \
-    {name, raw, sizeof(raw) - 1, SY_CHUNKED_##result, SY_REJECT_##reject, "", 0, max}
+    {                                                                                              \
+        name, raw, sizeof(raw) - 1, SY_CHUNKED_##result, SY_REJECT_##reject, "", 0, 0, max         \
+    }
 
 static const chunk_case_t chunk_cases[] = {
     CK("one chunk", "5\r\nhello\r\n0\r\n\r\n", DONE, NONE, "hello"),
@@ -1134,7 +1166,7 @@ static const chunk_case_t chunk_cases[] = {
     CK("partial data", "a\r\n01234", NEED_MORE, NONE, "01234"),
     CK("empty input", "", NEED_MORE, NONE, ""),
     CK("waiting for final LF", "0\r\n\r", NEED_MORE, NONE, ""),
-    CK_TAIL("stops at the body end", "3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\n", "abc", 15),
+    CK_TAIL("stops at the body end", "3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\n", "abc", 13),
 
     CK("leading space", " 5\r\nhello\r\n0\r\n\r\n", ERROR, BAD_CHUNK_SIZE, ""),
     CK("leading tab", "\t5\r\n", ERROR, BAD_CHUNK_SIZE, ""),
@@ -1277,11 +1309,9 @@ static void run_chunk_case(void **state)
     if (whole.result != c->result || whole.reject != c->reject)
         fail_msg("%s: got %d %s, want %d %s", c->name, whole.result,
                  sy_http_reject_name(whole.reject), c->result, sy_http_reject_name(c->reject));
-    size_t want_len = strlen(c->data);
-    if (strcmp(c->name, "data with NUL") == 0)
-        want_len = 3;
-    assert_int_equal(whole.data_len, want_len);
-    assert_memory_equal(whole.data, c->data, want_len);
+    assert_int_equal(whole.data_len, c->data_len);
+    if (c->data_len)
+        assert_memory_equal(whole.data, c->data, c->data_len);
     if (c->result == SY_CHUNKED_DONE)
         assert_int_equal(whole.consumed, c->consumed ? c->consumed : c->len);
 
@@ -1329,8 +1359,8 @@ static void test_chunked_large(void **state)
     sy_slice_t data;
     sy_http_reject_t rej;
     sy_chunked_result_t r;
-    while ((r = sy_http_chunked_decode(&dec, body + off, n - off < 1000 ? n - off : 1000,
-                                       &consumed, &data, &rej)) != SY_CHUNKED_DONE) {
+    while ((r = sy_http_chunked_decode(&dec, body + off, n - off < 1000 ? n - off : 1000, &consumed,
+                                       &data, &rej)) != SY_CHUNKED_DONE) {
         assert_int_not_equal(r, SY_CHUNKED_ERROR);
         if (r == SY_CHUNKED_DATA)
             got += data.len;

@@ -266,7 +266,7 @@ static void test_dot_segment_spellings(void **state)
     (void)state;
     static const char *const dot[] = {".", "%2e", "%2E"};
     static const char *const param[] = {"", ";", ";x", ";jsessionid=1", "%3b", "%3Bx"};
-    static const char *const shape[][2] = {{"/", ""},    {"/", "/"},     {"/a/", ""},
+    static const char *const shape[][2] = {{"/", ""},    {"/", "/"},    {"/a/", ""},
                                            {"/a/", "/"}, {"/a/", "/b"}, {"/", "/b/c"}};
     char segment[32], path[96];
     size_t checked = 0;

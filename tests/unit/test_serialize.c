@@ -189,15 +189,26 @@ static void test_request_hop_by_hop_removed(void **state)
 {
     (void)state;
     static const char *const names[] = {
-        "Connection",  "connection",          "Keep-Alive",       "KEEP-ALIVE",
-        "Proxy-Connection", "TE",             "te",               "Trailer",
-        "Transfer-Encoding", "Upgrade",       "Proxy-Authorization", "Content-Length",
-        "content-length", "Expect",           "X-Forwarded-Proto",
+        "Connection",
+        "connection",
+        "Keep-Alive",
+        "KEEP-ALIVE",
+        "Proxy-Connection",
+        "TE",
+        "te",
+        "Trailer",
+        "Transfer-Encoding",
+        "Upgrade",
+        "Proxy-Authorization",
+        "Content-Length",
+        "content-length",
+        "Expect",
+        "X-Forwarded-Proto",
         "x-forwarded-host",
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        const char *nv[] = {"Host", "api.example.com", "X-Before", "1", names[i], "zap",
-                            "X-After", "2", NULL};
+        const char *nv[] = {"Host", "api.example.com", "X-Before", "1", names[i],
+                            "zap",  "X-After",         "2",        NULL};
         request_t r;
         make_request(&r, "GET", "/a", NULL, nv);
         sy_forward_request_t fw = default_forward("/a");
@@ -213,11 +224,10 @@ static void test_request_hop_by_hop_removed(void **state)
 static void test_request_connection_named_removed(void **state)
 {
     (void)state;
-    static const char *const nv[] = {"Host",       "h",       "Connection", "close,, X-A ,\tx-b",
-                                     "X-A",        "gone-a",  "X-B",        "gone-b",
-                                     "X-C",        "kept",    "Connection", "X-D",
-                                     "x-d",        "gone-d",  "X-AB",       "kept-ab",
-                                     NULL};
+    static const char *const nv[] = {
+        "Host",   "h",       "Connection", "close,, X-A ,\tx-b", "X-A", "gone-a", "X-B",
+        "gone-b", "X-C",     "kept",       "Connection",         "X-D", "x-d",    "gone-d",
+        "X-AB",   "kept-ab", NULL};
     request_t r;
     make_request(&r, "GET", "/a", NULL, nv);
     sy_forward_request_t fw = default_forward("/a");
@@ -234,15 +244,15 @@ static void test_request_connection_named_removed(void **state)
         snprintf(token, sizeof token, "%sX-T%d", i ? ", " : "", i);
         strcat(connection, token);
     }
-    const char *nv2[] = {"Host", "h", "Connection", connection, "X-T0", "gone", "X-T59", "gone",
-                         "X-T60", "kept", "X-T33", "gone", NULL};
+    const char *nv2[] = {"Host", "h",     "Connection", connection, "X-T0", "gone", "X-T59",
+                         "gone", "X-T60", "kept",       "X-T33",    "gone", NULL};
     make_request(&r, "GET", "/a", NULL, nv2);
     head = write_request(&r, &fw);
     assert_null(strstr(head, "gone"));
     assert_true(has_line(head, "X-T60: kept"));
 
     /* A Connection token naming X-Forwarded-For drops the client's chain. */
-    const char *nv3[] = {"Host", "h", "Connection", "X-Forwarded-For", "X-Forwarded-For",
+    const char *nv3[] = {"Host",    "h", "Connection", "X-Forwarded-For", "X-Forwarded-For",
                          "1.1.1.1", NULL};
     make_request(&r, "GET", "/a", NULL, nv3);
     head = write_request(&r, &fw);
@@ -269,8 +279,9 @@ static void test_request_forwarded_headers(void **state)
     assert_true(has_line(head, "X-Forwarded-For: 1.2.3.4, 203.0.113.7"));
 
     /* Client X-Forwarded-Proto / -Host replaced, never duplicated. */
-    const char *spoof[] = {"Host", "api.example.com", "X-Forwarded-Proto", "http",
-                           "X-Forwarded-Host", "169.254.169.254", NULL};
+    const char *spoof[] = {"Host", "api.example.com",  "X-Forwarded-Proto",
+                           "http", "X-Forwarded-Host", "169.254.169.254",
+                           NULL};
     make_request(&r, "GET", "/a", NULL, spoof);
     head = write_request(&r, &fw);
     assert_null(strstr(head, "169.254"));
@@ -388,20 +399,29 @@ static const char *write_response(const response_t *r, sy_forward_response_t fw)
 static void test_response_exact(void **state)
 {
     (void)state;
-    static const char *const nv[] = {"Content-Type", "application/json",
-                                     "Connection",   "keep-alive, X-Internal",
-                                     "X-Internal",   "secret",
-                                     "Keep-Alive",   "timeout=5",
-                                     "Content-Length", "17",
-                                     "Set-Cookie",   "a=1",
-                                     "Set-Cookie",   "b=2",
-                                     "Upgrade",      "h2c",
-                                     "X-Forwarded-For", "kept",
+    static const char *const nv[] = {"Content-Type",
+                                     "application/json",
+                                     "Connection",
+                                     "keep-alive, X-Internal",
+                                     "X-Internal",
+                                     "secret",
+                                     "Keep-Alive",
+                                     "timeout=5",
+                                     "Content-Length",
+                                     "17",
+                                     "Set-Cookie",
+                                     "a=1",
+                                     "Set-Cookie",
+                                     "b=2",
+                                     "Upgrade",
+                                     "h2c",
+                                     "X-Forwarded-For",
+                                     "kept",
                                      NULL};
     response_t r;
     make_response(&r, 200, "Fine", nv);
-    sy_forward_response_t fw = {.frame = SY_FRAME_LENGTH, .length = 17, .keep_alive = true,
-                                .client_minor = 1};
+    sy_forward_response_t fw = {
+        .frame = SY_FRAME_LENGTH, .length = 17, .keep_alive = true, .client_minor = 1};
     assert_string_equal(write_response(&r, fw), "HTTP/1.1 200 Fine\r\n"
                                                 "Content-Type: application/json\r\n"
                                                 "Set-Cookie: a=1\r\n"
@@ -422,11 +442,17 @@ static void test_response_exact(void **state)
                                                 "\r\n");
 
     /* Chunked, closing. */
-    static const char *const te[] = {"Transfer-Encoding", "chunked", "Trailer", "X-Sum",
-                                     "Proxy-Connection", "x", "TE", "y", NULL};
+    static const char *const te[] = {"Transfer-Encoding",
+                                     "chunked",
+                                     "Trailer",
+                                     "X-Sum",
+                                     "Proxy-Connection",
+                                     "x",
+                                     "TE",
+                                     "y",
+                                     NULL};
     make_response(&r, 500, "", te);
-    fw = (sy_forward_response_t){.frame = SY_FRAME_CHUNKED, .keep_alive = false,
-                                 .client_minor = 1};
+    fw = (sy_forward_response_t){.frame = SY_FRAME_CHUNKED, .keep_alive = false, .client_minor = 1};
     assert_string_equal(write_response(&r, fw), "HTTP/1.1 500 Internal Server Error\r\n"
                                                 "Transfer-Encoding: chunked\r\n"
                                                 "Connection: close\r\n"
@@ -462,8 +488,8 @@ static void test_response_bodyless_framing(void **state)
     assert_string_equal(write_response(&r, fw),
                         "HTTP/1.1 200 OK\r\nETag: \"x\"\r\nConnection: close\r\n\r\n");
     /* LENGTH framing overrides the upstream's value. */
-    fw = (sy_forward_response_t){.frame = SY_FRAME_LENGTH, .length = 0, .keep_alive = true,
-                                 .client_minor = 1};
+    fw = (sy_forward_response_t){
+        .frame = SY_FRAME_LENGTH, .length = 0, .keep_alive = true, .client_minor = 1};
     const char *head = write_response(&r, fw);
     assert_true(has_line(head, "Content-Length: 0"));
     assert_false(has_line(head, "Content-Length: 1234"));
@@ -494,8 +520,8 @@ static void test_error_exact(void **state)
 {
     (void)state;
     char buf[1024];
-    size_t n = sy_http_write_error(buf, sizeof buf - 1, 404, "no route for this path", false,
-                                   NULL, false);
+    size_t n =
+        sy_http_write_error(buf, sizeof buf - 1, 404, "no route for this path", false, NULL, false);
     buf[n] = '\0';
     assert_string_equal(buf, "HTTP/1.1 404 Not Found\r\n"
                              "Content-Type: application/json\r\n"

@@ -187,8 +187,7 @@ static void test_ip_literal_forms(void **state)
             if ((why == NULL) != (oracle[k].refusal == NULL) ||
                 (why && strcmp(why, oracle[k].refusal) != 0))
                 fail_msg("\"%s\" (%s): expected %s, got %s", literal, oracle[k].address,
-                         oracle[k].refusal ? oracle[k].refusal : "allowed",
-                         why ? why : "allowed");
+                         oracle[k].refusal ? oracle[k].refusal : "allowed", why ? why : "allowed");
         }
         if (!known)
             fail_msg("\"%s\" resolves to an address this test has no verdict for", literal);
@@ -204,8 +203,8 @@ static void test_ip_literal_forms(void **state)
             assert_string_equal(why, v4_why);
         }
     }
-    printf("ip_literal_forms: %zu resolved and classified, %zu refused by getaddrinfo\n",
-           resolved, refused_by_glibc);
+    printf("ip_literal_forms: %zu resolved and classified, %zu refused by getaddrinfo\n", resolved,
+           refused_by_glibc);
     assert_true(resolved > 0);
 }
 
@@ -393,12 +392,11 @@ static void test_whatwg_paths(void **state)
                                                   : snprintf(encoded + n, 2, "%c", ch));
         }
         if (strcmp(encoded, pathname) != 0)
-            fail_msg("accepted %.*s, but a WHATWG parser reads it as %s (input %s)",
-                     (int)raw.len, raw.ptr, pathname, input);
+            fail_msg("accepted %.*s, but a WHATWG parser reads it as %s (input %s)", (int)raw.len,
+                     raw.ptr, pathname, input);
         compared++;
     }
-    printf("whatwg paths: %zu accepted and unchanged by WHATWG, %zu refused\n", compared,
-           refused);
+    printf("whatwg paths: %zu accepted and unchanged by WHATWG, %zu refused\n", compared, refused);
     assert_true(compared + refused > 0);
 }
 

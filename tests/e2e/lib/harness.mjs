@@ -164,8 +164,10 @@ export async function startSwitchyard({
     async stop(signal = 'SIGTERM', waitMs = (drainTimeout + 15) * 1000 * SLOW) {
       if (exitInfo) return exitInfo;
       proc.kill(signal);
-      const t = sleep(waitMs).then(() => null);
+      let timer;
+      const t = new Promise((r) => (timer = setTimeout(() => r(null), waitMs)));
       const r = await Promise.race([exited, t]);
+      clearTimeout(timer);
       if (r) return r;
       proc.kill('SIGKILL');
       await exited;
