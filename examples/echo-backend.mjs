@@ -11,11 +11,13 @@
 //   /status?code=N                 answers with that status
 //   /close?bytes=N                 HTTP/1.0-style body delimited by close
 //   /hop                           a response carrying hop-by-hop headers
+//   /bad-response?kind=K           a broken answer (see BAD_RESPONSES)
 //   /__stats                       counters (not counted themselves)
 //
 // Usage: node examples/echo-backend.mjs --port N [--name NAME]
 // (port 0 picks a free one; the chosen port is printed as {"port": N}).
-// Importable: startEcho({port, name}) -> Promise<{server, port, stats, close}>.
+// Importable: startEcho({port, name, keepAliveTimeout}) ->
+// Promise<{server, port, stats, close}>.
 import http from 'node:http';
 import crypto from 'node:crypto';
 import { pathToFileURL } from 'node:url';
@@ -53,6 +55,23 @@ export function patternSha256(n) {
   return h.digest('hex');
 }
 
+// Broken answers an upstream can give; the router must turn each into 502
+// (or, once the head is out, a closed client connection).
+const BAD_RESPONSES = {
+  garbage: 'this is not http\r\n\r\n',
+  'bad-status': 'HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n',
+  'dup-cl': 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!',
+  'cl-te': 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+  'bad-header': 'HTTP/1.1 200 OK\r\nX-Bad : yes\r\nContent-Length: 0\r\n\r\n',
+  'nul-header': 'HTTP/1.1 200 OK\r\nX-Bad: a\x00b\r\nContent-Length: 0\r\n\r\n',
+  'obs-fold': 'HTTP/1.1 200 OK\r\nX-Fold: a\r\n b\r\nContent-Length: 0\r\n\r\n',
+  // after a valid head: the client sees a short body and a closed connection
+  truncate: 'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly-this',
+  'bad-chunk': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n',
+  reset: null, // closes without a byte
+};
+export const BAD_RESPONSE_KINDS = Object.keys(BAD_RESPONSES);
+
 function pairs(raw) {
   const out = [];
   for (let i = 0; i < raw.length; i += 2) out.push([raw[i], raw[i + 1]]);
@@ -78,7 +97,7 @@ function writePattern(stream, n, done) {
   pump();
 }
 
-export function startEcho({ port = 0, host = '127.0.0.1', name = 'echo' } = {}) {
+export function startEcho({ port = 0, host = '127.0.0.1', name = 'echo', keepAliveTimeout = 120000 } = {}) {
   const stats = {
     requests: 0, // 'request' events: the headers reached us
     completed: [], // {url, method, bytes} for every request whose body ended
@@ -157,6 +176,13 @@ export function startEcho({ port = 0, host = '127.0.0.1', name = 'echo' } = {}) 
       writePattern(sock, n, () => sock.end());
       return;
     }
+    if (url.pathname.endsWith('/bad-response')) {
+      const kind = q.get('kind');
+      const sock = req.socket;
+      if (BAD_RESPONSES[kind]) sock.end(Buffer.from(BAD_RESPONSES[kind], 'latin1'));
+      else sock.destroy();
+      return;
+    }
     if (url.pathname.endsWith('/hop')) {
       const body = Buffer.from(JSON.stringify(echo));
       const sock = req.socket;
@@ -188,8 +214,9 @@ export function startEcho({ port = 0, host = '127.0.0.1', name = 'echo' } = {}) 
   server.on('clientError', (err, sock) => sock.destroy());
   // Keep pooled upstream connections open longer than the router's idle
   // timeout so the router, not the backend, decides when they close.
-  server.keepAliveTimeout = 120000;
-  server.headersTimeout = 130000;
+  // (a test passes a short keepAliveTimeout to make the backend close first)
+  server.keepAliveTimeout = keepAliveTimeout;
+  server.headersTimeout = Math.max(keepAliveTimeout + 10000, 60000);
   server.requestTimeout = 0;
   return new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -6,7 +6,7 @@
 #
 # Builds every target with clang + ASan + UBSan into build/fuzz/NAME, then
 # runs each for FUZZ_SECONDS on its own corpus build/fuzz/corpus/NAME (seeded
-# from fuzz/seeds/NAME/, so a run starts from valid messages and keeps what
+# from fuzz/seeds/NAME/, so a run starts from valid messages, and keeps what
 # earlier runs found). Exits non-zero when a target fails to build or any
 # run crashes; the crashing input is kept in build/fuzz/artifacts/.
 #
@@ -56,14 +56,23 @@ for src in "${targets[@]}"; do
     failed=$((failed + 1))
     continue
   fi
-  # The sources line sits in the first few lines, as "// sources: a.c b.c".
-  sources=$(head -n 10 "$src" | sed -n 's|^[[:space:]]*//[[:space:]]*sources:[[:space:]]*||p' | head -1)
+  # The sources line sits in the first few lines, as "// sources: a.c b.c";
+  # a long list continues on the next "//" lines that hold only .c paths.
+  sources=$(head -n 20 "$src" | awk '
+    !found && sub(/^[[:space:]]*\/\/[[:space:]]*sources:[[:space:]]*/, "") { found = 1; print; next }
+    found {
+      if (!sub(/^[[:space:]]*\/\/[[:space:]]*/, "")) exit
+      for (i = 1; i <= NF; i++) if ($i !~ /\.c$/) exit
+      print
+    }' | tr '\n' ' ' | sed 's/[[:space:]]*$//')
   if [ -z "$sources" ]; then
-    echo "fuzz: $src has no '// sources: ...' line in its first 10 lines" >&2
+    echo "fuzz: $src has no '// sources: ...' line in its first 20 lines" >&2
     failed=$((failed + 1))
     continue
   fi
-  read -r -a source_files <<<"$sources"
+  # Unquoted on purpose: the list may hold globs (src/policy/*.c).
+  # shellcheck disable=SC2206
+  source_files=($sources)
   echo "== $name: build ($sources)"
   # shellcheck disable=SC2086
   if ! "$CLANG" $CFLAGS "${pkg_cflags[@]}" "$src" "${source_files[@]}" "${pkg_libs[@]}" \

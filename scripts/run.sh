@@ -96,10 +96,12 @@ if [[ " $domains " != *" localhost "* ]]; then
     break
   done
 fi
+# curl sends the URL's host as Host: with "localhost" no header is needed.
 base="http://$LISTEN"
+[ -z "$host_opt" ] && base="http://localhost:${LISTEN##*:}"
 cat <<EOF
 
-switchyard is serving on $base (admin on http://$ADMIN); backends: orders :9081, users :9082.
+switchyard is serving on http://$LISTEN (admin on http://$ADMIN); backends: orders :9081, users :9082.
 Logs: switchyard below (access log on stdout, errors on stderr); backends in $LOG_DIR/.
 Try, from another terminal:
 
@@ -107,7 +109,7 @@ Try, from another terminal:
   curl -i ${host_opt}$base/users               # routed to the users backend
   curl -i ${host_opt}$base/admin               # a rejected route: 502 with the reason
   curl -i ${host_opt}$base/nowhere             # no route: 404
-  curl -i -H 'Host: other.example.org' $base/orders/1   # not a listen domain: 421
+  curl -i -H 'Host: other.example.org' http://$LISTEN/orders/1   # not a listen domain: 421
   curl -s 'http://$ADMIN/explain?host=$example_host&path=/orders/123&method=GET'
   curl -s http://$ADMIN/config
   curl -s http://$ADMIN/metrics

@@ -528,9 +528,9 @@ static bool is_token(const char *s)
 
 static bool parse_destination(parse_t *p, json_t *obj, const char *where, sy_destination_t *d)
 {
-    static const char *const known[] = {"host",         "scheme", "port",    "connect_to",
-                                        "tls_verify_name", "sni", "host_header", "api_id",
-                                        "ca_file",      NULL};
+    static const char *const known[] = {
+        "host", "scheme",      "port",   "connect_to", "tls_verify_name",
+        "sni",  "host_header", "api_id", "ca_file",    NULL};
     char w[WHERE_MAX];
     const char *s;
     json_int_t port;
@@ -578,6 +578,14 @@ static bool parse_destination(parse_t *p, json_t *obj, const char *where, sy_des
         }
         d->connect_host = name;
         d->connect_port = connect_port ? connect_port : d->port;
+    } else if (d->host[0] == '[') {
+        /* An IPv6 literal host can't go to getaddrinfo in its URL spelling;
+         * connecting "to the target host" means its bare address. */
+        size_t n = strlen(d->host);
+        d->connect_host = sy_slice_dup(sy_slice(d->host + 1, n - 2));
+        if (!d->connect_host)
+            return fail_oom(p);
+        d->connect_port = d->port;
     }
 
     if (!get_host(p, obj, where, "tls_verify_name", SY_HOST_WILDCARD,
@@ -844,9 +852,10 @@ static bool parse_jwt(parse_t *p, json_t *obj, const char *where, sy_auth_policy
         for (k = 0; name && jwt_algorithms[k] && strcmp(name, jwt_algorithms[k]) != 0; k++)
             ;
         if (!name || !jwt_algorithms[k])
-            return fail(p, iw, "expected one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, "
-                               "ES384, ES512, EdDSA, HS256, HS384, HS512 (\"none\" is never "
-                               "accepted)");
+            return fail(p, iw,
+                        "expected one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, "
+                        "ES384, ES512, EdDSA, HS256, HS384, HS512 (\"none\" is never "
+                        "accepted)");
         for (size_t j = 0; j < i; j++)
             if (strcmp(json_string_value(json_array_get(v, j)), name) == 0)
                 return fail(p, iw, "duplicate algorithm %s", name);
@@ -905,8 +914,7 @@ static bool parse_jwt(parse_t *p, json_t *obj, const char *where, sy_auth_policy
             {
                 if (ov == v)
                     break;
-                if (sy_slice_eq_nocase(sy_slice_cstr(json_string_value(ov)),
-                                       sy_slice_cstr(header)))
+                if (sy_slice_eq_nocase(sy_slice_cstr(json_string_value(ov)), sy_slice_cstr(header)))
                     return fail(p, iw, "header %s is already set from claim %s", header, other);
             }
         }
@@ -1016,8 +1024,8 @@ static bool parse_listen_domains(parse_t *p, json_t *doc, sy_policy_t *pol)
 
 static bool parse_limits(parse_t *p, json_t *doc, sy_policy_t *pol)
 {
-    static const char *const known[] = {"max_request_line_bytes", "max_header_bytes",
-                                        "max_headers", "max_body_bytes", NULL};
+    static const char *const known[] = {"max_request_line_bytes", "max_header_bytes", "max_headers",
+                                        "max_body_bytes", NULL};
     json_t *obj; /* NULL when absent: json_object_get(NULL, ...) is NULL, so defaults apply */
     json_int_t line, head, count, body;
     if (!get_object(p, doc, NULL, "limits", false, &obj) ||
@@ -1036,9 +1044,9 @@ static bool parse_limits(parse_t *p, json_t *doc, sy_policy_t *pol)
 
 static bool parse_timeouts(parse_t *p, json_t *doc, sy_policy_t *pol)
 {
-    static const char *const known[] = {"client_header_ms", "client_idle_ms",
+    static const char *const known[] = {"client_header_ms",    "client_idle_ms",
                                         "upstream_connect_ms", "upstream_response_ms",
-                                        "upstream_idle_ms", NULL};
+                                        "upstream_idle_ms",    NULL};
     static const json_int_t defaults[] = {10000, 75000, 3000, 30000, 50000};
     uint32_t *fields[] = {&pol->timeouts.client_header_ms, &pol->timeouts.client_idle_ms,
                           &pol->timeouts.upstream_connect_ms, &pol->timeouts.upstream_response_ms,
@@ -1075,14 +1083,12 @@ static bool parse_document(parse_t *p, json_t *doc, sy_policy_t *pol)
         return false;
     pol->default_auth = sy_policy_auth_find(pol, sy_slice_cstr(def));
     if (!pol->default_auth)
-        return fail(p, "default_auth", "auth policy '%.64s' is not defined in auth_policies",
-                    def);
+        return fail(p, "default_auth", "auth policy '%.64s' is not defined in auth_policies", def);
     return get_bool(p, doc, NULL, "allow_loopback_destinations", false, &pol->allow_loopback) &&
            parse_limits(p, doc, pol) && parse_timeouts(p, doc, pol);
 }
 
-sy_policy_t *sy_policy_parse(const char *text, size_t len, const char *source_name,
-                             sy_error_t *err)
+sy_policy_t *sy_policy_parse(const char *text, size_t len, const char *source_name, sy_error_t *err)
 {
     parse_t p = {source_name ? source_name : "policy", err};
     json_error_t jerr;

@@ -19,8 +19,8 @@ typedef enum { SY_AUTH_NONE = 0, SY_AUTH_BASIC, SY_AUTH_JWT, SY_AUTH_IAM } sy_au
 typedef struct {
     char *name;
     sy_auth_type_t type;
-    char *realm;     /* basic: WWW-Authenticate realm [the policy name] */
-    json_t *config;  /* the policy's own JSON object (validated), for the auth module */
+    char *realm;    /* basic: WWW-Authenticate realm [the policy name] */
+    json_t *config; /* the policy's own JSON object (validated), for the auth module */
 } sy_auth_policy_t;
 
 /* Host spellings: `host` and a route's target_host are written as in a URL
@@ -28,11 +28,12 @@ typedef struct {
  * be compared and put in a Host header as they are; connect_host is an
  * address for getaddrinfo (IPv6 without brackets). */
 typedef struct {
-    char *host;          /* lower-case; "*.x.y" for a wildcard */
-    bool host_wildcard;  /* host is "*." + suffix */
-    bool https;          /* scheme */
+    char *host;         /* lower-case; "*.x.y" for a wildcard */
+    bool host_wildcard; /* host is "*." + suffix */
+    bool https;         /* scheme */
     uint16_t port;
-    char *connect_host;  /* connect_to host, or NULL to connect to the target host */
+    char *connect_host; /* connect_to host (also set, bare, for an IPv6 literal host), or NULL
+                           to connect to the target host */
     uint16_t connect_port;
     char *tls_verify_name, *sni, *host_header, *api_id, *ca_file; /* NULL when absent */
 } sy_destination_t;

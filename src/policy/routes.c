@@ -85,8 +85,8 @@ static bool parse_target(sy_route_t *route, const char *s, const char *item_name
     static const char expected[] =
         "expected an http:// or https:// URL without userinfo, query or fragment";
     sy_url_parts_t url;
-    if (!sy_url_split(sy_slice_cstr(s), &url) ||
-        memchr(url.rest.ptr, '?', url.rest.len) || memchr(url.rest.ptr, '#', url.rest.len))
+    if (!sy_url_split(sy_slice_cstr(s), &url) || memchr(url.rest.ptr, '?', url.rest.len) ||
+        memchr(url.rest.ptr, '#', url.rest.len))
         return reject(route, item_name, "target", "%s (got \"%.100s\")", expected, s);
     route->target_https = url.https;
     route->target_port = url.port ? url.port : (url.https ? 443 : 80);
@@ -160,9 +160,9 @@ static bool parse_methods(sy_route_t *route, json_t *v, const char *item_name)
 bool sy_route_from_json(sy_route_t *route, json_t *item, const char *item_name,
                         bool tolerate_unknown)
 {
-    static const char *const known[] = {"path",    "target",       "auth",    "domain",
-                                        "methods", "strip_prefix", "enabled", "owner",
-                                        "updated_at", "description", NULL};
+    static const char *const known[] = {"path",       "target",       "auth",    "domain",
+                                        "methods",    "strip_prefix", "enabled", "owner",
+                                        "updated_at", "description",  NULL};
     const char *s;
     memset(route, 0, sizeof *route);
     route->enabled = true;

@@ -13,17 +13,17 @@
 #include "policy/policy.h"
 
 typedef struct sy_route {
-    char *path;            /* as given; NULL when the item had no usable path */
-    char *target;          /* as given */
+    char *path;   /* as given; NULL when the item had no usable path */
+    char *target; /* as given */
     bool target_https;
-    char *target_host;     /* lower-case */
+    char *target_host; /* lower-case */
     uint16_t target_port;
-    char *base;            /* "" or "/prod" */
-    char *auth_name;       /* NULL: the policy's default_auth */
-    char *domain;          /* NULL: every listen domain; lower-case */
-    char **methods;        /* NULL: all methods */
+    char *base;      /* "" or "/prod" */
+    char *auth_name; /* NULL: the policy's default_auth */
+    char *domain;    /* NULL: every listen domain; lower-case */
+    char **methods;  /* NULL: all methods */
     size_t method_count;
-    char *allow_header;    /* "GET, POST" when methods are set */
+    char *allow_header; /* "GET, POST" when methods are set */
     bool strip_prefix;
     bool enabled;
     char *owner, *updated_at, *description;
@@ -51,7 +51,9 @@ sy_route_list_t *sy_routes_parse_json(const char *text, size_t len, const char *
 /* Fills one route from a JSON object (shared by the file form and, later,
  * unmarshalled DynamoDB items). item_name prefixes reasons. tolerate_unknown:
  * DynamoDB items carry pipeline-owned extra attributes. Returns false and
- * sets route->rejected_reason when the item is malformed. */
+ * sets route->rejected_reason when the item is malformed. *route is
+ * overwritten (it must own nothing yet); release it with the list it ends
+ * up in. */
 bool sy_route_from_json(sy_route_t *route, json_t *item, const char *item_name,
                         bool tolerate_unknown);
 

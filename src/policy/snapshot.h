@@ -19,9 +19,9 @@
 #include "route/matcher.h"
 
 typedef struct {
-    char source[512];   /* URI as given */
-    char version[80];   /* content hash or ETag */
-    time_t loaded_at;   /* wall clock of the successful load */
+    char source[512]; /* URI as given */
+    char version[80]; /* content hash or ETag */
+    time_t loaded_at; /* wall clock of the successful load */
 } sy_store_version_t;
 
 typedef struct sy_snapshot {

@@ -583,10 +583,24 @@ static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         return;
     }
     switch (c->state) {
-    case SY_CLIENT_READING_HEAD:
+    case SY_CLIENT_READING_HEAD: {
+        size_t before = c->end;
         c->end += (size_t)nread;
+        /* The parser is stateless and rescans the head from its start, so
+         * a client trickling bytes would cost quadratic work. Rescan only
+         * when a line may have ended, or every KiB so the limits still
+         * trip early. */
+        bool line_end = memchr(c->buf + before, '\n', (size_t)nread) != NULL;
+        if (!line_end && c->end / 1024 == before / 1024 && c->end < c->cap) {
+            if (!c->head_clock_started) {
+                c->head_clock_started = true;
+                client_set_timer(c, timeout_ms(c, TO_HEADER));
+            }
+            break;
+        }
         client_parse(c);
         break;
+    }
     case SY_CLIENT_PROXYING:
         c->end += (size_t)nread;
         c->bytes_in += (uint64_t)nread;

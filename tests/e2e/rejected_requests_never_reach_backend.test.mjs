@@ -33,10 +33,19 @@ after(async () => {
 });
 
 // Sends each case on its own connection; returns the names of cases that
-// reached the backend or got a success answer.
-async function sendAll(cases) {
+// reached the backend or got a success answer. Cases in firstMayPass start
+// with a valid request that may be forwarded; only what follows it must not.
+async function sendAll(cases, firstMayPass = new Set()) {
   const leaked = [];
   for (const [name, bytes] of cases) {
+    if (firstMayPass.has(name)) {
+      const before = echo.stats.requests;
+      const target = Buffer.from(bytes).toString('latin1').split(' ')[1];
+      await rawExchange(sy.port, bytes, { endWrite: true, timeout: 10000 * SLOW }).catch(() => null);
+      const seen = echo.stats.urls.slice(before);
+      if (seen.length > 1 || (seen.length === 1 && seen[0] !== target)) leaked.push(`${name}: the backend saw ${seen.join(' | ')}`);
+      continue;
+    }
     const before = echo.stats.requests;
     let res;
     try {
@@ -111,11 +120,21 @@ test('published smuggling probes (every Transfer-Encoding mutation) never reach 
   await assertCounterWorks();
 });
 
+// Vector cases whose first request is valid under the SPEC, so it may be
+// forwarded: an Upgrade request (Upgrade/Connection are hop-by-hop and
+// dropped; the bytes after it are the refused part), and Content-Encoding:
+// chunked, which is not a transfer coding.
+const FIRST_MAY_PASS = new Set([
+  'llhttp/connection: `upgrade` / Upgrade GET request',
+  'llhttp/connection: `upgrade` / Upgrade POST request',
+  'smuggler/contentEnc [CL.TE probe]',
+]);
+
 test('published parser cases refused by a strict proxy never reach the backend', async (t) => {
   const cases = loadVectors('http/http_request_cases.json');
   if (!cases) return t.skip('skipped: vectors not found');
   const rejects = cases.filter((c) => c.expected === 'reject');
-  const leaked = await sendAll(rejects.map((c) => [c.name, Buffer.from(c.raw_request_b64, 'base64')]));
+  const leaked = await sendAll(rejects.map((c) => [c.name, Buffer.from(c.raw_request_b64, 'base64')]), FIRST_MAY_PASS);
   assert.deepEqual(leaked, []);
   await assertCounterWorks();
 });

@@ -45,7 +45,8 @@ static const char base_doc[] =
     "\"$6$q38QFzllXtg7/XcP$ti4qjkj1mPTTI9NOd9Lq6S1xYYrpg4/"
     "IQFn74XrFP6r01JHhS6tHwIcygHqWdZYrp724PeZ0TYwNqaoXYfQAc1\",\n"
     "      \"carol\": \"$5$saltsaltsalt$9qdLV9t2u5ivegYxpCYofoIfcF9z6Tifa9JnS7cUgh9\",\n"
-    "      \"dave\": \"$y$j9T$F5Jx5fExrKuPp53xLKQ..1$wAfDpu8wV6TrqRh6kNE13avyKIoIJavt6efEtNirXLA\"}},\n"
+    "      \"dave\": "
+    "\"$y$j9T$F5Jx5fExrKuPp53xLKQ..1$wAfDpu8wV6TrqRh6kNE13avyKIoIJavt6efEtNirXLA\"}},\n"
     "    \"aws\": {\"type\": \"iam\"}\n"
     "  },\n"
     "  \"default_auth\": \"users\",\n"
@@ -190,7 +191,8 @@ static void test_base_document_parses_every_field(void **state)
     assert_false(d->host_wildcard);
     assert_true(d->https);
     assert_int_equal(d->port, 443);
-    assert_string_equal(d->connect_host, "vpce-0a1b2c-d3e4.execute-api.eu-west-1.vpce.amazonaws.com");
+    assert_string_equal(d->connect_host,
+                        "vpce-0a1b2c-d3e4.execute-api.eu-west-1.vpce.amazonaws.com");
     assert_int_equal(d->connect_port, 443);
     assert_string_equal(d->tls_verify_name, "*.execute-api.eu-west-1.amazonaws.com");
     assert_string_equal(d->sni, "a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com");
@@ -219,8 +221,8 @@ static void test_base_document_parses_every_field(void **state)
     assert_non_null(a);
     assert_int_equal(a->type, SY_AUTH_JWT);
     assert_ptr_equal(p->default_auth, a);
-    assert_ptr_equal(a->config, json_object_get(json_object_get(p->document, "auth_policies"),
-                                                "users"));
+    assert_ptr_equal(a->config,
+                     json_object_get(json_object_get(p->document, "auth_policies"), "users"));
     assert_string_equal(json_string_value(json_object_get(a->config, "issuer")),
                         "https://issuer.example.com");
     a = sy_policy_auth_find(p, SY_SLICE_LIT("partners"));
@@ -251,7 +253,8 @@ static void test_minimal_document_gets_defaults(void **state)
     const char *text = "{\"listen_domains\": [\"API.Example.COM.\"],"
                        " \"destinations\": [{\"host\": \"A.example.com\", \"scheme\": \"http\"},"
                        "   {\"host\": \"b.example.com\", \"connect_to\": \"[::1]\"},"
-                       "   {\"host\": \"[0:0::1]\", \"connect_to\": \"10.0.0.1:8443\"}],"
+                       "   {\"host\": \"[0:0::1]\", \"connect_to\": \"10.0.0.1:8443\"},"
+                       "   {\"host\": \"[FD00::5]\", \"scheme\": \"http\", \"port\": 8080}],"
                        " \"auth_policies\": {\"p\": {\"type\": \"basic\", \"users\": {}}},"
                        " \"default_auth\": \"p\"}";
     sy_policy_t *p = parse_text(text, &err);
@@ -268,6 +271,11 @@ static void test_minimal_document_gets_defaults(void **state)
     assert_string_equal(p->destinations[2].host, "[::1]"); /* canonical, in brackets */
     assert_string_equal(p->destinations[2].connect_host, "10.0.0.1");
     assert_int_equal(p->destinations[2].connect_port, 8443);
+    /* Without connect_to, an IPv6 literal still gets a connectable spelling. */
+    assert_string_equal(p->destinations[3].host, "[fd00::5]");
+    assert_string_equal(p->destinations[3].connect_host, "fd00::5");
+    assert_int_equal(p->destinations[3].connect_port, 8080);
+    assert_false(p->destinations[3].https);
     assert_string_equal(p->auth_policies[0].realm, "p"); /* realm defaults to the name */
     assert_false(p->allow_loopback);
     assert_int_equal(p->limits.max_request_line_bytes, 8192);
@@ -390,8 +398,9 @@ static void test_destination_fields(void **state)
         {"destinations[1].scheme", "\"ftp\"", "destinations[1].scheme: expected \"https\" or"},
         {"destinations[1].scheme", "\"HTTPS\"", "destinations[1].scheme: expected \"https\""},
         {"destinations[1].scheme", "true", "destinations[1].scheme: expected a string"},
-        {"destinations[1].port", "0", "policy.json: destinations[1].port: expected an integer "
-                                      "1-65535"},
+        {"destinations[1].port", "0",
+         "policy.json: destinations[1].port: expected an integer "
+         "1-65535"},
         {"destinations[1].port", "65536", "destinations[1].port: expected an integer 1-65535"},
         {"destinations[1].port", "\"443\"", "destinations[1].port: expected an integer 1-65535"},
         {"destinations[1].port", "443.0", "destinations[1].port: expected an integer 1-65535"},
@@ -519,7 +528,8 @@ static void test_jwt_policy_fields(void **state)
 {
     (void)state;
     static const error_case_t cases[] = {
-        {"auth_policies.users.issuer", NULL, "auth_policies.users.issuer: required field is missing"},
+        {"auth_policies.users.issuer", NULL,
+         "auth_policies.users.issuer: required field is missing"},
         {"auth_policies.users.issuer", "\"\"", "auth_policies.users.issuer: expected a non-empty"},
         {"auth_policies.users.issuer", "[]", "auth_policies.users.issuer: expected a string"},
         {"auth_policies.users.audiences", "\"orders-api\"",
@@ -527,8 +537,9 @@ static void test_jwt_policy_fields(void **state)
         {"auth_policies.users.audiences", "[]", "auth_policies.users.audiences: expected"},
         {"auth_policies.users.audiences[1]", "3",
          "auth_policies.users.audiences[1]: expected a non-empty string"},
-        {"auth_policies.users.jwks_uri", NULL, "auth_policies.users: exactly one key source is "
-                                               "required: jwks_uri, jwks or hs_secret_base64"},
+        {"auth_policies.users.jwks_uri", NULL,
+         "auth_policies.users: exactly one key source is "
+         "required: jwks_uri, jwks or hs_secret_base64"},
         {"auth_policies.users.jwks", "{\"keys\": [{\"kty\": \"RSA\"}]}", "exactly one key source"},
         {"auth_policies.users.hs_secret_base64", "\"c2VjcmV0\"", "exactly one key source"},
         {"auth_policies.users.jwks_uri", "\"http://issuer.example.com/jwks.json\"",
@@ -631,9 +642,10 @@ static void test_jwt_key_sources(void **state)
                  "auth_policies.users.algorithms[1]: RS256 needs jwks_uri or jwks");
 
     /* Inline JWK set. */
-    p = expect_ok("auth_policies.users",
-                  "{\"type\": \"jwt\", \"issuer\": \"i\", \"algorithms\": [\"EdDSA\"],"
-                  " \"jwks\": {\"keys\": [{\"kty\": \"OKP\", \"crv\": \"Ed25519\", \"x\": \"AA\"}]}}");
+    p = expect_ok(
+        "auth_policies.users",
+        "{\"type\": \"jwt\", \"issuer\": \"i\", \"algorithms\": [\"EdDSA\"],"
+        " \"jwks\": {\"keys\": [{\"kty\": \"OKP\", \"crv\": \"Ed25519\", \"x\": \"AA\"}]}}");
     sy_policy_free(p);
     expect_error("auth_policies.users",
                  "{\"type\": \"jwt\", \"issuer\": \"i\", \"algorithms\": [\"EdDSA\"],"
@@ -657,7 +669,8 @@ static void test_limits_and_timeouts(void **state)
         {"limits.max_body", "1", "limits.max_body: unknown field"},
         {"limits.max_headers", "257", "limits.max_headers: expected an integer 1-256"},
         {"limits.max_headers", "0", "limits.max_headers: expected an integer 1-256"},
-        {"limits.max_request_line_bytes", "0", "limits.max_request_line_bytes: expected an integer"},
+        {"limits.max_request_line_bytes", "0",
+         "limits.max_request_line_bytes: expected an integer"},
         {"limits.max_request_line_bytes", "\"8k\"", "limits.max_request_line_bytes: expected"},
         {"limits.max_header_bytes", "10", "limits.max_header_bytes: expected an integer"},
         {"limits.max_body_bytes", "-1", "limits.max_body_bytes: expected an integer 0-"},
@@ -711,12 +724,24 @@ static void test_domain_listed(void **state)
         const char *host;
         bool listed;
     } cases[] = {
-        {"api.example.com", true},   {"API.Example.COM", true},   {"api.example.com.", true},
-        {"localhost", true},         {"LOCALHOST.", true},        {"x.apps.example.com", true},
-        {"X.Apps.Example.com.", true}, {"apps.example.com", false}, {"y.x.apps.example.com", false},
-        {".apps.example.com", false}, {"xapps.example.com", false}, {"x.apps.example.co", false},
-        {"api.example.com..", false}, {"example.com", false},     {"", false},
-        {".", false},                {"api.example.com:443", false}, {"www.api.example.com", false},
+        {"api.example.com", true},
+        {"API.Example.COM", true},
+        {"api.example.com.", true},
+        {"localhost", true},
+        {"LOCALHOST.", true},
+        {"x.apps.example.com", true},
+        {"X.Apps.Example.com.", true},
+        {"apps.example.com", false},
+        {"y.x.apps.example.com", false},
+        {".apps.example.com", false},
+        {"xapps.example.com", false},
+        {"x.apps.example.co", false},
+        {"api.example.com..", false},
+        {"example.com", false},
+        {"", false},
+        {".", false},
+        {"api.example.com:443", false},
+        {"www.api.example.com", false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         if (sy_policy_domain_listed(p, sy_slice_cstr(cases[i].host)) != cases[i].listed)
@@ -788,13 +813,34 @@ static void test_host_split(void **state)
             fail_msg("%s: got %.*s port %u", ok[i].value, (int)host.len, host.ptr, port);
     }
     static const char *const bad[] = {
-        "",          ":80",        "api.example.com:",   "api.example.com:0",
-        "a:65536",   "a:123456",   "a:8o",               "a:-1",
-        "a:+80",     "a:80:80",    "::1",                "[::1",
-        "[::1]x",    "[::1]:",     "[]",                 "[::g]",
-        "[a]",       "u@host",     "host/path",          "host name",
-        "host\r",    "ho%41st",    ".",                  "host\\x",
-        "host:80 ",  " host",      "[::1]:0",            "h\xc3\xa9.com",
+        "",
+        ":80",
+        "api.example.com:",
+        "api.example.com:0",
+        "a:65536",
+        "a:123456",
+        "a:8o",
+        "a:-1",
+        "a:+80",
+        "a:80:80",
+        "::1",
+        "[::1",
+        "[::1]x",
+        "[::1]:",
+        "[]",
+        "[::g]",
+        "[a]",
+        "u@host",
+        "host/path",
+        "host name",
+        "host\r",
+        "ho%41st",
+        ".",
+        "host\\x",
+        "host:80 ",
+        " host",
+        "[::1]:0",
+        "h\xc3\xa9.com",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         sy_slice_t host;
@@ -841,7 +887,9 @@ static void test_host_normalise(void **state)
         {"", 0, NULL},
         {"*.", SY_HOST_WILDCARD, NULL},
         {"xn--bcher-kva.example", 0, "xn--bcher-kva.example"},
-        {"b\xc3\xbc" "cher.example", 0, NULL},
+        {"b\xc3\xbc"
+         "cher.example",
+         0, NULL},
         {"a.b:1", SY_HOST_IP, NULL},
         {"0123456789012345678901234567890123456789012345678901234567890123.com", 0, NULL},
     };
@@ -870,9 +918,9 @@ static void test_url_split(void **state)
     assert_int_equal(u.port, 0);
     assert_int_equal(u.rest.len, 0);
     static const char *const bad[] = {
-        "ftp://a.com/",       "https//a.com",      "https://",          "https:///x",
-        "https://u@a.com/",   "https://a.com:0/",  "https://a.com:x/",  "https://a b.com/",
-        "https://a.com/\x7f", "//a.com/",          "https:/a.com",      "https://a.com\\x",
+        "ftp://a.com/",          "https//a.com",     "https://",         "https:///x",
+        "https://u@a.com/",      "https://a.com:0/", "https://a.com:x/", "https://a b.com/",
+        "https://a.com/\x7f",    "//a.com/",         "https:/a.com",     "https://a.com\\x",
         "http://a.com/\xc3\xa9",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)

@@ -124,7 +124,7 @@ static void test_minimal_item_defaults(void **state)
 
 typedef struct {
     const char *item;
-    const char *reason;  /* the full expected prefix of rejected_reason */
+    const char *reason; /* the full expected prefix of rejected_reason */
     bool keeps_path;
 } reject_case_t;
 
@@ -255,12 +255,11 @@ static void test_reasons_name_the_item_index(void **state)
 {
     (void)state;
     sy_error_t err = {{0}};
-    sy_route_list_t *list =
-        parse("[{\"path\": \"/a\", \"target\": \"https://a.example.com\"},\n"
-              " {\"path\": \"/b\", \"target\": \"https://b.example.com\"},\n"
-              " {\"path\": \"/c\", \"target\": \"https://c.example.com\"},\n"
-              " {\"path\": \"/d\", \"target\": \"https://d.example.com/x?y\"}]",
-              &err);
+    sy_route_list_t *list = parse("[{\"path\": \"/a\", \"target\": \"https://a.example.com\"},\n"
+                                  " {\"path\": \"/b\", \"target\": \"https://b.example.com\"},\n"
+                                  " {\"path\": \"/c\", \"target\": \"https://c.example.com\"},\n"
+                                  " {\"path\": \"/d\", \"target\": \"https://d.example.com/x?y\"}]",
+                                  &err);
     assert_non_null(list);
     assert_int_equal(list->count, 4);
     for (size_t i = 0; i < 3; i++)

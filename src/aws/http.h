@@ -1,0 +1,65 @@
+/*
+ * http.h: the control plane's HTTP client for AWS (S3, DynamoDB, STS and
+ * the credential endpoints): one blocking libcurl request, optionally SigV4
+ * signed, with timeouts and a response size cap; endpoint overrides; and
+ * the small strict XML reader S3 and STS answers need.
+ * Thread: the poller thread or the CLI, never a worker (it blocks).
+ * Pointers: a response owns its body until sy_aws_response_free.
+ */
+#ifndef SY_AWS_HTTP_H
+#define SY_AWS_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "aws/sigv4.h"
+#include "core/common.h"
+
+typedef struct {
+    const char *method;
+    const char *url; /* scheme://host[:port]/path?query, path already encoded */
+    const sy_sigv4_header_t *headers; /* extra headers, signed when signing */
+    size_t header_count;
+    const char *body;
+    size_t body_len;
+    long timeout_ms; /* whole request; 0: 10 s */
+    long connect_timeout_ms; /* 0: 3 s */
+    /* Signing: NULL creds sends the request unsigned. */
+    const sy_aws_credentials_t *creds;
+    const char *region;
+    const char *service;
+    bool s3; /* S3 path rules and x-amz-content-sha256 */
+} sy_aws_request_t;
+
+typedef struct {
+    long status;
+    char *body; /* NUL-terminated */
+    size_t body_len;
+    char etag[256];
+    char request_id[128];
+} sy_aws_response_t;
+
+/* Performs the request. False only when no HTTP answer came (DNS, connect,
+ * timeout, TLS, too large), with err saying which; any HTTP status is
+ * returned as true with resp->status set. */
+bool sy_aws_http_perform(const sy_aws_request_t *req, sy_aws_response_t *resp, sy_error_t *err);
+void sy_aws_response_free(sy_aws_response_t *resp);
+
+/* The endpoint override for a service, the SDK way: AWS_ENDPOINT_URL_<ID>
+ * (ID "S3", "DYNAMODB", "STS") else AWS_ENDPOINT_URL. Returned without a
+ * trailing '/', or NULL when neither is set. Borrowed from the environment
+ * (copied into a static buffer per id); valid until the next call. */
+const char *sy_aws_endpoint_override(const char *service_id, char *out, size_t cap);
+
+/* The text of the element at `path` (outer to inner, e.g. {"Error",
+ * "Code", NULL}), entity-decoded, malloc'd. NULL when the element is absent,
+ * appears twice under its parent, or holds markup: answers are read
+ * strictly so a surprising document is an error, not a guess. */
+char *sy_aws_xml_text(const char *xml, size_t len, const char *const *path);
+
+/* "s3://b/k: AccessDenied: Access Denied" style message from an AWS error
+ * answer (XML <Error>/<ErrorResponse>, or JSON __type/message). Falls back to
+ * the HTTP status. */
+void sy_aws_error_message(const sy_aws_response_t *resp, const char *what, sy_error_t *err);
+
+#endif
