@@ -221,10 +221,15 @@ log_of() {
   esac
 }
 show_logs() { # $1 = name
-  local f
+  local f shown=0
   for f in $(log_of "$1"); do
-    [ -s "$f" ] && { echo "--- $f"; tail -20 "$f"; }
+    if [ -s "$f" ]; then
+      echo "--- $f"
+      tail -20 "$f"
+      shown=1
+    fi
   done >&2
+  [ "$shown" = 1 ] || echo "--- $1 wrote nothing to its log" >&2
   return 0
 }
 
@@ -388,9 +393,9 @@ declare -A small_peak=() large_peak=() large_secs=() peak_reset=()
 echo "bench: memory: $LARGE_CONCURRENCY concurrent downloads of $SMALL_MB MiB, then of $LARGE_MB MiB, through each proxy"
 for p in $PROXIES; do
   out=$(download_round "$p" small.bin $((SMALL_MB * 1048576))) || fail "$SMALL_MB MiB downloads through $p failed"
-  read -r small_peak[$p] _ _ <<<"$out"
+  read -r "small_peak[$p]" _ _ <<<"$out"
   out=$(download_round "$p" large.bin $((LARGE_MB * 1048576))) || fail "$LARGE_MB MiB downloads through $p failed"
-  read -r large_peak[$p] large_secs[$p] peak_reset[$p] <<<"$out"
+  read -r "large_peak[$p]" "large_secs[$p]" "peak_reset[$p]" <<<"$out"
   kill -0 "${pid_of[$p]}" 2>/dev/null || { show_logs "$p"; fail "$p died during the large downloads"; }
   printf '  %-10s peak RSS %s MiB (%s MiB bodies), %s MiB (%s MiB bodies); %s s for %d x %d MiB\n' \
     "$p" "$(mib "${small_peak[$p]}")" "$SMALL_MB" "$(mib "${large_peak[$p]}")" "$LARGE_MB" \
@@ -422,6 +427,11 @@ wrk_version=$( (wrk -v 2>&1 || true) | head -1 | awk '{print $1, $2}')
     printf '| %s | %.0f | %s | %.3f | %s | %.3f | %s | %s | %s | %s | %s |\n' "$p" "$rps" "$(ratio "$rps" "$nginx_rps")" \
       "$p50" "$(ratio "$p50" "$nginx_p50")" "$p99" "$(ratio "$p99" "$nginx_p99")" "$errors" \
       "${cpu_per_req[$p]}" "$(ratio "${cpu_per_req[$p]}" "$nginx_cpu")" "$(mib "${load_hwm[$p]}")"
+  done
+  echo
+  echo "Requests/s of each round, to judge the noise:"
+  for p in $PROXIES; do
+    echo "- $p: $(awk '{printf "%s%.0f", (NR > 1 ? ", " : ""), $1}' "$results/$p.rps")"
   done
   echo
   echo "Memory while moving large bodies: $LARGE_CONCURRENCY concurrent downloads through each proxy, peak RSS (VmHWM, reset before each run) with $SMALL_MB MiB and with $LARGE_MB MiB bodies. Bounded per-connection buffering keeps the two about equal."

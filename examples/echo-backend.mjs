@@ -10,6 +10,7 @@
 //   /slow?ms=N                     waits N ms, then echoes
 //   /status?code=N                 answers with that status
 //   /close?bytes=N                 HTTP/1.0-style body delimited by close
+//   /pause-read?ms=N               stops reading the request body for N ms
 //   /hop                           a response carrying hop-by-hop headers
 //   /bad-response?kind=K           a broken answer (see BAD_RESPONSES)
 //   /__stats                       counters (not counted themselves)
@@ -123,6 +124,11 @@ export function startEcho({ port = 0, host = '127.0.0.1', name = 'echo', keepAli
     });
     req.on('error', () => {});
     res.on('error', () => {});
+    if (url.pathname.endsWith('/pause-read')) {
+      // a backend that stops reading the body for a while (backpressure)
+      req.pause();
+      setTimeout(() => req.resume(), Number(url.searchParams.get('ms') || 2000));
+    }
     req.on('end', () => {
       stats.completed.push({ url: req.url, method: req.method, bytes });
       const echo = {

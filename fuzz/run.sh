@@ -14,7 +14,7 @@
 # run side by side], FUZZ_TARGETS [all; names such as "fuzz_request" or
 # paths to .c files].
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_JOBS=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
@@ -22,12 +22,12 @@ CLANG=${CLANG:-clang}
 out=build/fuzz
 mkdir -p "$out/corpus" "$out/artifacts" "$out/logs"
 
-PKGS="jansson libuv libssl libcrypto libcurl"
+pkgs=(jansson libuv libssl libcrypto libcurl)
 # -fno-sanitize-recover: undefined behaviour must stop the run like a crash,
 # not scroll past as a warning.
 CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=c17 -D_GNU_SOURCE -Isrc"
-read -r -a pkg_cflags <<<"$(pkg-config --cflags $PKGS)"
-read -r -a pkg_libs <<<"$(pkg-config --libs $PKGS) -lcrypt -lpthread -lm"
+read -r -a pkg_cflags <<<"$(pkg-config --cflags "${pkgs[@]}")"
+read -r -a pkg_libs <<<"$(pkg-config --libs "${pkgs[@]}") -lcrypt -lpthread -lm"
 
 if ! command -v "$CLANG" >/dev/null 2>&1; then
   echo "fuzz: $CLANG not found (scripts/deps.sh installs clang and libclang-rt-14-dev)" >&2
@@ -100,7 +100,12 @@ run_one() { # $1 = name; exit status of the fuzzer
 
 echo "== running ${#built[@]} target(s) for ${FUZZ_SECONDS}s each, $FUZZ_JOBS at a time"
 declare -A pid_of=()
-trap 'for p in "${pid_of[@]}"; do kill "$p" 2>/dev/null; done; exit 130' INT TERM
+stop_fuzzers() {
+  local pid
+  for pid in "${pid_of[@]}"; do kill "$pid" 2>/dev/null; done
+  exit 130
+}
+trap stop_fuzzers INT TERM
 report() { # $1 = name, $2 = exit status
   local name=$1 rc=$2 log="$out/logs/$1.log" runs cov
   runs=$(grep -Eo 'stat::number_of_executed_units: [0-9]+' "$log" | awk '{print $2}' | tail -1)

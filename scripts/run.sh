@@ -31,6 +31,7 @@ done
 mkdir -p "$LOG_DIR"
 pids=()
 sw_pid=""
+# shellcheck disable=SC2317 # called by the trap
 cleanup() {
   trap - EXIT INT TERM
   # switchyard first (SIGTERM = drain), so in-flight requests still reach
@@ -46,11 +47,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 start_backend() { # $1 = name, $2 = port
-  local log="$LOG_DIR/backend-$1.log" i
+  local log="$LOG_DIR/backend-$1.log"
   node examples/echo-backend.mjs --port "$2" --name "$1" >"$log" 2>&1 &
   pids+=($!)
   # The backend prints {"port": N} once it listens.
-  for i in $(seq 1 50); do
+  for _ in $(seq 1 50); do
     grep -q '"port"' "$log" 2>/dev/null && return 0
     kill -0 "${pids[-1]}" 2>/dev/null || break
     sleep 0.1
@@ -65,7 +66,7 @@ start_backend users 9082
 "$BIN" serve --policy "$POLICY" --routes "$ROUTES" --listen "$LISTEN" --admin-listen "$ADMIN" &
 sw_pid=$!
 ready=0
-for i in $(seq 1 100); do
+for _ in $(seq 1 100); do
   if ! kill -0 "$sw_pid" 2>/dev/null; then
     rc=0
     wait "$sw_pid" || rc=$?

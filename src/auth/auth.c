@@ -1,18 +1,38 @@
 /*
  * auth.c: the auth phase. One entry point returns a decision; each policy
- * type is a small function behind it.
+ * type is a small function behind it, and each type's parsed state is
+ * built once per policy (sy_auth_prepare), when the control plane builds a
+ * snapshot, never per request.
  *
- * Types that this build does not enforce yet (basic, jwt) fail closed with
- * 401: a route must never be opened by a missing feature. IAM is a
- * passthrough: switchyard checks that a well-formed SigV4 Authorization
- * header is present and leaves the signature check to API Gateway, which
- * holds the caller's credentials context; the header and every X-Amz-*
- * header travel upstream untouched.
+ * IAM is a passthrough: switchyard checks that a well-formed SigV4
+ * Authorization header is present and leaves the signature check to API
+ * Gateway, which holds the caller's credentials context; the header and
+ * every X-Amz-* header travel upstream untouched. (SigV4 signs the Host
+ * header, so switchyard can't re-sign or alter it; the client signs for the
+ * upstream Host that /explain shows.)
+ *
+ * Basic and JWT fail closed with 401 when a policy was never prepared: a
+ * route must never be opened by a missing step.
+ *
+ * JWT keeps a small per-worker cache of verified signatures keyed by the
+ * SHA-256 of the token, the policy's identity and the key set generation:
+ * a hit skips the signature check (the expensive part: an RSA verify is
+ * tens of microseconds) but never the claim checks, so a cached token
+ * still expires exactly at exp, and a key removed from the JWKS (a new
+ * generation) stops matching at once.
  */
 #include "auth/auth.h"
 
+#include <openssl/sha.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "auth/basic.h"
+#include "auth/jwks.h"
+#include "auth/jwt.h"
 
 static const sy_http_header_t *find_authorization(const sy_http_request_t *req, int *count)
 {
@@ -127,36 +147,452 @@ static bool sigv4_header_ok(sy_slice_t v)
     return have_cred && have_signed && have_sig;
 }
 
-static void deny(sy_auth_result_t *out, const char *message, const char *challenge)
+/* ---- per-policy state ---- */
+
+typedef struct {
+    uint64_t id; /* unique per prepared policy: cache keys use it */
+    /* basic */
+    sy_basic_users_t *users;
+    char challenge[160];
+    /* jwt */
+    unsigned algs;
+    char *issuer;
+    json_t *audiences, *required_claims; /* borrowed references, incref'd */
+    long skew;
+    sy_jwk_set_t *static_keys; /* inline jwks or hs_secret_base64 */
+    sy_jwks_source_t *remote;  /* jwks_uri */
+    size_t forward_count;
+    char *forward_claim[SY_AUTH_MAX_FORWARD];
+    sy_slice_t forward_header[SY_AUTH_MAX_FORWARD]; /* ptr malloc'd, NUL-terminated */
+} auth_state_t;
+
+static _Atomic uint64_t next_state_id = 1;
+
+static void state_free(auth_state_t *st)
 {
-    out->status = 401;
+    if (!st)
+        return;
+    sy_basic_users_free(st->users);
+    free(st->issuer);
+    json_decref(st->audiences);
+    json_decref(st->required_claims);
+    sy_jwk_set_release(st->static_keys);
+    sy_jwks_source_put(st->remote);
+    for (size_t i = 0; i < st->forward_count; i++) {
+        free(st->forward_claim[i]);
+        free((char *)st->forward_header[i].ptr);
+    }
+    free(st);
+}
+
+/* hs_secret_base64: base64 or base64url, padding optional. */
+static unsigned char *decode_secret(const char *text, size_t *len)
+{
+    size_t n = strlen(text);
+    char *url = malloc(n + 1);
+    unsigned char *out = malloc(n / 4 * 3 + 3);
+    size_t m = 0;
+    bool ok = url && out;
+    for (size_t i = 0; ok && i < n; i++) {
+        char c = text[i];
+        if (c == '=')
+            break;
+        url[m++] = c == '+' ? '-' : c == '/' ? '_' : c;
+    }
+    ok = ok && sy_base64url_decode(sy_slice(url, m), out, n / 4 * 3 + 3, len);
+    free(url);
+    if (!ok) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+static bool prepare_jwt(const sy_auth_policy_t *policy, auth_state_t *st, sy_error_t *err)
+{
+    const json_t *cfg = policy->config;
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(cfg, "algorithms"), i, v)
+    {
+        sy_jwt_alg_t alg;
+        if (!json_is_string(v) ||
+            !sy_jwt_alg_parse(sy_slice(json_string_value(v), json_string_length(v)), &alg)) {
+            sy_error_set(err, "algorithms[%zu]: unknown algorithm", i);
+            return false;
+        }
+        st->algs |= SY_JWT_ALG_BIT(alg);
+    }
+    if (!st->algs) {
+        sy_error_set(err, "algorithms: required");
+        return false;
+    }
+    const char *issuer = json_string_value(json_object_get(cfg, "issuer"));
+    if (!issuer || !(st->issuer = strdup(issuer))) {
+        sy_error_set(err, "issuer: required");
+        return false;
+    }
+    if ((v = json_object_get(cfg, "audiences")))
+        st->audiences = json_incref(v);
+    if ((v = json_object_get(cfg, "required_claims")))
+        st->required_claims = json_incref(v);
+    v = json_object_get(cfg, "clock_skew_seconds");
+    st->skew = json_is_integer(v) ? (long)json_integer_value(v) : 60;
+
+    const char *secret = json_string_value(json_object_get(cfg, "hs_secret_base64"));
+    const char *uri = json_string_value(json_object_get(cfg, "jwks_uri"));
+    const json_t *jwks = json_object_get(cfg, "jwks");
+    sy_error_t kerr;
+    if (secret) {
+        size_t len;
+        unsigned char *bytes = decode_secret(secret, &len);
+        if (!bytes) {
+            sy_error_set(err, "hs_secret_base64: expected base64 text");
+            return false;
+        }
+        st->static_keys = sy_jwk_set_from_secret(bytes, len, &kerr);
+        OPENSSL_cleanse(bytes, len);
+        free(bytes);
+    } else if (jwks) {
+        st->static_keys = sy_jwk_set_parse(jwks, true, &kerr);
+    } else if (uri) {
+        const char *ca = json_string_value(json_object_get(cfg, "ca_file"));
+        st->remote = sy_jwks_source_get(uri, ca, &kerr);
+        if (!st->remote) {
+            sy_error_set(err, "jwks_uri: %s", kerr.message);
+            return false;
+        }
+    } else {
+        sy_error_set(err, "a key source is required: jwks_uri, jwks or hs_secret_base64");
+        return false;
+    }
+    if (!st->remote && !st->static_keys) {
+        sy_error_set(err, "%s%s", secret ? "hs_secret_base64: " : "jwks.", kerr.message);
+        return false;
+    }
+    if (st->static_keys) {
+        /* Every allowed algorithm must have a key that fits it, or the
+         * policy silently refuses every token of that kind. */
+        for (int a = 0; a < SY_JWT_ALG__COUNT; a++) {
+            if (!(st->algs & SY_JWT_ALG_BIT(a)))
+                continue;
+            bool fits = false;
+            for (size_t k = 0; k < st->static_keys->count && !fits; k++)
+                fits = sy_jwt_key_fits(&st->static_keys->keys[k], (sy_jwt_alg_t)a);
+            if (!fits) {
+                sy_error_set(err, "algorithms: no key in %s fits %s",
+                             secret ? "hs_secret_base64" : "jwks", sy_jwt_alg_name(a));
+                return false;
+            }
+        }
+    }
+
+    const char *claim;
+    json_object_foreach(json_object_get(cfg, "forward_claims"), claim, v)
+    {
+        if (st->forward_count == SY_AUTH_MAX_FORWARD) {
+            sy_error_set(err, "forward_claims: at most %d claims", SY_AUTH_MAX_FORWARD);
+            return false;
+        }
+        const char *header = json_string_value(v);
+        if (!header) {
+            sy_error_set(err, "forward_claims.%s: expected a header name", claim);
+            return false;
+        }
+        size_t k = st->forward_count++;
+        st->forward_claim[k] = strdup(claim);
+        char *h = strdup(header);
+        st->forward_header[k] = sy_slice(h, h ? strlen(h) : 0);
+        if (!st->forward_claim[k] || !h) {
+            sy_error_set(err, "out of memory");
+            return false;
+        }
+    }
+    return true;
+}
+
+bool sy_auth_prepare(sy_auth_policy_t *policy, sy_error_t *err)
+{
+    if (policy->state || policy->type == SY_AUTH_NONE || policy->type == SY_AUTH_IAM)
+        return true;
+    auth_state_t *st = calloc(1, sizeof *st);
+    if (!st) {
+        sy_error_set(err, "out of memory");
+        return false;
+    }
+    st->id = atomic_fetch_add(&next_state_id, 1);
+    bool ok;
+    if (policy->type == SY_AUTH_BASIC) {
+        snprintf(st->challenge, sizeof st->challenge, "Basic realm=\"%.100s\"",
+                 policy->realm ? policy->realm : policy->name);
+        st->users = sy_basic_users_build(policy->name, json_object_get(policy->config, "users"),
+                                         err);
+        ok = st->users != NULL;
+    } else {
+        ok = prepare_jwt(policy, st, err);
+    }
+    if (!ok) {
+        state_free(st);
+        return false;
+    }
+    policy->state = st;
+    return true;
+}
+
+void sy_auth_release(sy_auth_policy_t *policy)
+{
+    state_free(policy->state);
+    policy->state = NULL;
+}
+
+/* ---- decisions ---- */
+
+static void deny(sy_auth_result_t *out, int status, const char *message, const char *challenge)
+{
+    out->status = status;
     out->message = message;
     snprintf(out->www_authenticate, sizeof out->www_authenticate, "%s", challenge);
+}
+
+static void copy_subject(sy_auth_result_t *out, const char *s, size_t len)
+{
+    if (len >= sizeof out->subject)
+        len = sizeof out->subject - 1;
+    memcpy(out->subject, s, len);
+    out->subject[len] = '\0';
+}
+
+static void check_basic(const auth_state_t *st, const sy_http_header_t *authz,
+                        sy_auth_result_t *out)
+{
+    const char *user;
+    if (!authz || !sy_basic_check(st->users, authz->value, &user)) {
+        deny(out, 401, authz ? "invalid credentials" : "authentication required", st->challenge);
+        return;
+    }
+    copy_subject(out, user, strlen(user));
+}
+
+/* ---- JWT ---- */
+
+#define TOKEN_CACHE_ENTRIES 512
+
+typedef struct {
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    uint64_t state_id, key_generation;
+} token_entry_t;
+
+static _Thread_local token_entry_t token_cache[TOKEN_CACHE_ENTRIES];
+
+static const char *jwt_message(sy_jwt_status_t s)
+{
+    switch (s) {
+    case SY_JWT_TOO_LARGE:
+        return "bearer token too large";
+    case SY_JWT_ALG_REFUSED:
+        return "token algorithm not accepted";
+    case SY_JWT_UNKNOWN_KID:
+    case SY_JWT_NO_KEY:
+        return "no key for this token";
+    case SY_JWT_BAD_SIGNATURE:
+        return "invalid token signature";
+    case SY_JWT_EXP_MISSING:
+        return "token has no expiry";
+    case SY_JWT_EXPIRED:
+        return "token expired";
+    case SY_JWT_NOT_YET_VALID:
+    case SY_JWT_ISSUED_IN_FUTURE:
+        return "token not valid yet";
+    case SY_JWT_BAD_ISSUER:
+        return "token issuer not accepted";
+    case SY_JWT_BAD_AUDIENCE:
+        return "token audience not accepted";
+    case SY_JWT_CLAIM_MISMATCH:
+        return "token claims do not allow this request";
+    default:
+        return "invalid bearer token";
+    }
+}
+
+/* A claim's value as a header value: strings of visible ASCII and spaces,
+ * numbers and booleans. Anything else (objects, arrays, control bytes,
+ * non-ASCII) is skipped rather than encoded: the backend must never see a
+ * value it could misread. */
+static size_t claim_text(const json_t *v, char *out, size_t cap)
+{
+    int n;
+    if (json_is_string(v)) {
+        size_t len = json_string_length(v);
+        const char *s = json_string_value(v);
+        if (len == 0 || len >= cap || s[0] == ' ' || s[len - 1] == ' ')
+            return 0;
+        for (size_t i = 0; i < len; i++)
+            if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+                return 0;
+        memcpy(out, s, len);
+        return len;
+    }
+    if (json_is_integer(v))
+        n = snprintf(out, cap, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else if (json_is_real(v))
+        n = snprintf(out, cap, "%.17g", json_real_value(v));
+    else if (json_is_boolean(v))
+        n = snprintf(out, cap, "%s", json_is_true(v) ? "true" : "false");
+    else
+        return 0;
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+static void forward_claims(const auth_state_t *st, const json_t *claims, sy_auth_result_t *out)
+{
+    size_t used = 0;
+    for (size_t i = 0; i < st->forward_count; i++) {
+        size_t n = claim_text(json_object_get(claims, st->forward_claim[i]), out->add_buf + used,
+                              sizeof out->add_buf - used);
+        if (n == 0)
+            continue;
+        out->add[out->add_count++] =
+            (sy_header_pair_t){st->forward_header[i], sy_slice(out->add_buf + used, n)};
+        used += n;
+    }
+}
+
+/* "Bearer <token>": the scheme case-insensitive, the token68 syntax of
+ * RFC 9110 §11.2 restricted to what a JWS compact token can contain. */
+static bool bearer_token(const sy_http_header_t *authz, sy_slice_t *token)
+{
+    if (!authz)
+        return false;
+    sy_slice_t v = authz->value;
+    if (v.len < 7 || !sy_slice_eq_cstr_nocase(sy_slice(v.ptr, 7), "Bearer "))
+        return false;
+    size_t i = 7;
+    while (i < v.len && v.ptr[i] == ' ')
+        i++;
+    *token = sy_slice(v.ptr + i, v.len - i);
+    if (token->len == 0)
+        return false;
+    for (size_t k = 0; k < token->len; k++) {
+        char c = token->ptr[k];
+        if (!is_alnum(c) && c != '-' && c != '_' && c != '.')
+            return false;
+    }
+    return true;
+}
+
+static void check_jwt(const auth_state_t *st, const sy_http_header_t *authz, int64_t now,
+                      sy_auth_result_t *out)
+{
+    static const char challenge[] = "Bearer error=\"invalid_token\"";
+    out->drop = st->forward_header;
+    out->drop_count = st->forward_count;
+    sy_slice_t token;
+    if (!bearer_token(authz, &token)) {
+        deny(out, 401, "bearer token required", challenge);
+        return;
+    }
+    if (token.len > SY_JWT_MAX_TOKEN_BYTES) {
+        deny(out, 401, jwt_message(SY_JWT_TOO_LARGE), challenge);
+        return;
+    }
+    sy_jws_t *jws = malloc(sizeof *jws);
+    if (!jws) {
+        deny(out, 401, "out of memory", challenge);
+        return;
+    }
+    sy_jwt_status_t s = sy_jws_parse(token, jws);
+    if (s != SY_JWT_OK) {
+        free(jws);
+        deny(out, 401, jwt_message(s), challenge);
+        return;
+    }
+    sy_jwk_set_t *keys = st->remote ? sy_jwks_source_acquire(st->remote) : st->static_keys;
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)token.ptr, token.len, digest);
+    token_entry_t *slot =
+        &token_cache[(digest[0] | (unsigned)digest[1] << 8) % TOKEN_CACHE_ENTRIES];
+    bool cached = keys && slot->state_id == st->id && slot->key_generation == keys->generation &&
+                  memcmp(slot->digest, digest, sizeof digest) == 0;
+    if (!cached) {
+        s = sy_jws_verify(jws, token, keys, st->algs);
+        /* A kid we don't know may be a rotation: ask for a refetch (the
+         * fetcher rate-limits it) and refuse this token now. */
+        if (st->remote && (s == SY_JWT_UNKNOWN_KID || !keys))
+            sy_jwks_source_request_refetch(st->remote);
+    }
+    json_t *claims = NULL;
+    if (s == SY_JWT_OK && !(claims = sy_jwt_claims_parse(jws->payload, jws->payload_len)))
+        s = SY_JWT_MALFORMED;
+    if (s == SY_JWT_OK) {
+        sy_jwt_rules_t rules = {st->issuer, st->audiences, st->required_claims, st->skew, true};
+        s = sy_jwt_check_claims(claims, &rules, now);
+    }
+    if (s == SY_JWT_OK || s == SY_JWT_CLAIM_MISMATCH) {
+        /* The signature is good either way: remember it. */
+        memcpy(slot->digest, digest, sizeof digest);
+        slot->state_id = st->id;
+        slot->key_generation = keys->generation;
+        const json_t *sub = json_object_get(claims, "sub");
+        if (json_is_string(sub))
+            copy_subject(out, json_string_value(sub), json_string_length(sub));
+    }
+    if (s == SY_JWT_OK)
+        forward_claims(st, claims, out);
+    else if (s == SY_JWT_CLAIM_MISMATCH)
+        deny(out, 403, jwt_message(s), "Bearer error=\"insufficient_scope\"");
+    else
+        deny(out, 401, jwt_message(s), challenge);
+    json_decref(claims);
+    if (st->remote)
+        sy_jwk_set_release(keys);
+    sy_jws_free(jws);
+    free(jws);
+}
+
+void sy_auth_check_at(const sy_auth_policy_t *policy, const sy_http_request_t *req, int64_t now,
+                      sy_auth_result_t *out)
+{
+    out->status = 0;
+    out->message = NULL;
+    out->www_authenticate[0] = '\0';
+    out->subject[0] = '\0';
+    out->drop = NULL;
+    out->drop_count = out->add_count = 0;
+    int count;
+    const sy_http_header_t *authz = find_authorization(req, &count);
+    const auth_state_t *st = policy->state;
+    if (count > 1)
+        authz = NULL; /* two Authorization headers are ambiguous: as if none */
+    switch (policy->type) {
+    case SY_AUTH_NONE:
+        return;
+    case SY_AUTH_IAM:
+        if (!authz || !sigv4_header_ok(authz->value))
+            deny(out, 401, "missing or malformed AWS SigV4 Authorization header",
+                 "AWS4-HMAC-SHA256");
+        return;
+    case SY_AUTH_BASIC:
+        if (st) {
+            check_basic(st, authz, out);
+        } else {
+            char challenge[160];
+            snprintf(challenge, sizeof challenge, "Basic realm=\"%.100s\"",
+                     policy->realm ? policy->realm : policy->name);
+            deny(out, 401, "authentication required", challenge);
+        }
+        return;
+    case SY_AUTH_JWT:
+        if (st)
+            check_jwt(st, authz, now, out);
+        else
+            deny(out, 401, "authentication required", "Bearer error=\"invalid_token\"");
+        return;
+    }
+    deny(out, 401, "authentication required", "Bearer");
 }
 
 void sy_auth_check(const sy_auth_policy_t *policy, const sy_http_request_t *req,
                    sy_auth_result_t *out)
 {
-    memset(out, 0, sizeof *out);
-    int count;
-    const sy_http_header_t *authz = find_authorization(req, &count);
-    switch (policy->type) {
-    case SY_AUTH_NONE:
-        return;
-    case SY_AUTH_IAM:
-        if (count != 1 || !sigv4_header_ok(authz->value))
-            deny(out, "missing or malformed AWS SigV4 Authorization header", "AWS4-HMAC-SHA256");
-        return;
-    case SY_AUTH_BASIC: {
-        char challenge[160];
-        snprintf(challenge, sizeof challenge, "Basic realm=\"%s\"",
-                 policy->realm ? policy->realm : policy->name);
-        deny(out, "authentication required", challenge);
-        return;
-    }
-    case SY_AUTH_JWT:
-        deny(out, "authentication required", "Bearer error=\"invalid_token\"");
-        return;
-    }
-    deny(out, "authentication required", "Bearer");
+    sy_auth_check_at(policy, req, (int64_t)time(NULL), out);
 }

@@ -17,12 +17,12 @@
 
 typedef struct {
     const char *method;
-    const char *url; /* scheme://host[:port]/path?query, path already encoded */
+    const char *url;                  /* scheme://host[:port]/path?query, path already encoded */
     const sy_sigv4_header_t *headers; /* extra headers, signed when signing */
     size_t header_count;
     const char *body;
     size_t body_len;
-    long timeout_ms; /* whole request; 0: 10 s */
+    long timeout_ms;         /* whole request; 0: 10 s */
     long connect_timeout_ms; /* 0: 3 s */
     /* Signing: NULL creds sends the request unsigned. */
     const sy_aws_credentials_t *creds;
@@ -47,8 +47,7 @@ void sy_aws_response_free(sy_aws_response_t *resp);
 
 /* The endpoint override for a service, the SDK way: AWS_ENDPOINT_URL_<ID>
  * (ID "S3", "DYNAMODB", "STS") else AWS_ENDPOINT_URL. Returned without a
- * trailing '/', or NULL when neither is set. Borrowed from the environment
- * (copied into a static buffer per id); valid until the next call. */
+ * trailing '/', copied into out; NULL when neither is set. */
 const char *sy_aws_endpoint_override(const char *service_id, char *out, size_t cap);
 
 /* The text of the element at `path` (outer to inner, e.g. {"Error",
@@ -61,5 +60,12 @@ char *sy_aws_xml_text(const char *xml, size_t len, const char *const *path);
  * answer (XML <Error>/<ErrorResponse>, or JSON __type/message). Falls back to
  * the HTTP status. */
 void sy_aws_error_message(const sy_aws_response_t *resp, const char *what, sy_error_t *err);
+
+/* Retries: true for an answer worth repeating (5xx, throttling codes in
+ * the body, 429); the delay before retry `attempt` (0-based) is full
+ * jitter: uniform in [0, min(cap_ms, base_ms * 2^attempt)]. */
+bool sy_aws_retryable(const sy_aws_response_t *resp);
+long sy_aws_retry_delay_ms(int attempt, long base_ms, long cap_ms);
+void sy_aws_sleep_ms(long ms);
 
 #endif

@@ -4,11 +4,13 @@
  * does the same every poll interval, jittered so a fleet of tasks doesn't
  * hit S3 and DynamoDB in step.
  *
- * Each store has a fetch function chosen by URI scheme (a small table, so S3
- * and DynamoDB slot in beside files). A fetch is given the version of the
- * last good document and answers "unchanged", "new bytes + version", or an
- * error; for files the version is a hash of the content, not the mtime, so
- * an edit within the same second, or a copy that keeps the mtime, is seen.
+ * Each store has a fetch function chosen by URI scheme (a small table: file,
+ * s3://, dynamodb://). A fetch is given the version of the last good
+ * document and answers "unchanged", "new bytes + version", or an error. For
+ * S3 the version is the ETag and the GET is conditional on it; for files and
+ * DynamoDB it is a hash of the content (for DynamoDB, of the items in a
+ * canonical order), never an mtime, so an edit within the same second, or a
+ * copy that keeps the mtime, is seen.
  *
  * The stores fail independently: a bad routes table with a good new policy
  * still applies the policy with the last good routes. That needs both parsed
@@ -26,12 +28,15 @@
 #include <errno.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "aws/dynamodb.h"
+#include "aws/s3.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "policy/snapshot.h"
@@ -53,6 +58,15 @@ typedef fetch_result_t (*fetch_fn)(const char *uri, const char *previous_version
 
 typedef struct {
     const char *prefix; /* URI scheme prefix; "" matches a plain path */
+    /* Remote: unreachable or bad at start is retried by the poller, with
+     * /readyz at 503, rather than failing the start (SPEC §4). */
+    bool remote;
+    /* DynamoDB items may carry attributes the pipelines own: unknown
+     * fields are tolerated there, never in a file. */
+    bool routes_only, tolerate_unknown_fields;
+    /* Checks the URI's shape once, at configuration (a typo is a usage
+     * error, not something to retry). NULL: nothing to check. */
+    bool (*check_uri)(const char *uri, sy_error_t *err);
     fetch_fn fetch;
 } source_kind_t;
 
@@ -76,6 +90,7 @@ static struct {
     pthread_mutex_t wake_lock;   /* stopping, with `wake` */
     pthread_cond_t wake;
     bool stopping, running;
+    atomic_bool loaded; /* a snapshot has been published */
     pthread_t thread;
     double interval_s;
     uint64_t jitter_state;
@@ -117,6 +132,14 @@ static const char *file_path(const char *uri)
     if (strncmp(rest, "localhost/", 10) == 0)
         rest += 9;
     return rest[0] == '/' ? rest : NULL;
+}
+
+static bool check_file_uri(const char *uri, sy_error_t *err)
+{
+    if (file_path(uri))
+        return true;
+    sy_error_set(err, "%s: expected file:///absolute/path", uri);
+    return false;
 }
 
 static fetch_result_t fetch_file(const char *uri, const char *previous_version, fetched_t *out,
@@ -178,18 +201,90 @@ static fetch_result_t fetch_file(const char *uri, const char *previous_version, 
     return FETCH_NEW;
 }
 
-static fetch_result_t fetch_unsupported(const char *uri, const char *previous_version,
-                                        fetched_t *out, sy_error_t *err)
+static bool check_s3_uri(const char *uri, sy_error_t *err)
 {
-    sy_error_set(err, "%s: this source type is not supported yet (use a local file)", uri);
-    return FETCH_ERROR;
+    sy_s3_location_t loc;
+    bool ok = sy_s3_parse_uri(uri, &loc, err);
+    sy_s3_location_free(&loc);
+    return ok;
+}
+
+/* The version is the ETag, and the request is conditional on the last good
+ * one: an unchanged object costs a 304, not a download. */
+static fetch_result_t fetch_s3(const char *uri, const char *previous_version, fetched_t *out,
+                               sy_error_t *err)
+{
+    char etag[256];
+    snprintf(etag, sizeof etag, "%s", previous_version);
+    char *body = NULL;
+    size_t len = 0;
+    switch (sy_s3_get_object(uri, etag, &body, &len, err)) {
+    case SY_S3_NOT_MODIFIED:
+        return FETCH_UNCHANGED;
+    case SY_S3_OK:
+        break;
+    default:
+        return FETCH_ERROR;
+    }
+    if (etag[0] == '\0' || strlen(etag) >= sizeof out->version) {
+        /* No usable ETag (an S3-compatible store may omit it): fall back to
+         * the content hash so changes are still told apart. */
+        content_version(body ? body : "", len, out->version);
+    } else {
+        memcpy(out->version, etag, strlen(etag) + 1); /* length checked above */
+    }
+    if (strcmp(out->version, previous_version) == 0) {
+        free(body);
+        return FETCH_UNCHANGED;
+    }
+    out->bytes = body;
+    out->len = len;
+    return FETCH_NEW;
+}
+
+static bool check_dynamodb_uri(const char *uri, sy_error_t *err)
+{
+    char *table = NULL;
+    bool ok = sy_dynamodb_parse_uri(uri, &table, err);
+    free(table);
+    return ok;
+}
+
+/* A Scan has no version of its own: the items are written out in a
+ * canonical order and hashed, so the same table gives the same version
+ * whatever order the pages came in. */
+static fetch_result_t fetch_dynamodb(const char *uri, const char *previous_version, fetched_t *out,
+                                     sy_error_t *err)
+{
+    char *table = NULL;
+    if (!sy_dynamodb_parse_uri(uri, &table, err))
+        return FETCH_ERROR;
+    json_t *items = sy_dynamodb_scan_all(table, NULL, err);
+    free(table);
+    if (!items)
+        return FETCH_ERROR;
+    size_t len = 0;
+    char *text = sy_dynamodb_items_text(items, &len);
+    json_decref(items);
+    if (!text) {
+        sy_error_set(err, "%s: out of memory", uri);
+        return FETCH_ERROR;
+    }
+    content_version(text, len, out->version);
+    if (strcmp(out->version, previous_version) == 0) {
+        free(text);
+        return FETCH_UNCHANGED;
+    }
+    out->bytes = text;
+    out->len = len;
+    return FETCH_NEW;
 }
 
 static const source_kind_t source_kinds[] = {
-    {"s3://", fetch_unsupported},
-    {"dynamodb://", fetch_unsupported},
-    {"file://", fetch_file},
-    {"", fetch_file},
+    {"s3://", true, false, false, check_s3_uri, fetch_s3},
+    {"dynamodb://", true, true, true, check_dynamodb_uri, fetch_dynamodb},
+    {"file://", false, false, false, check_file_uri, fetch_file},
+    {"", false, false, false, NULL, fetch_file},
 };
 
 static const source_kind_t *source_kind_find(const char *uri, sy_error_t *err)
@@ -231,8 +326,13 @@ static bool store_configure(store_t *store, const char *uri, sy_error_t *err)
         return false;
     }
     store->kind = source_kind_find(uri, err);
-    if (!store->kind)
+    if (!store->kind || (store->kind->check_uri && !store->kind->check_uri(uri, err)))
         return false;
+    if (store->kind->routes_only && strcmp(store->name, "routes") != 0) {
+        sy_error_set(err, "%s: a DynamoDB table holds routes; the %s comes from s3:// or a file",
+                     uri, store->name);
+        return false;
+    }
     const char *path = store->kind->fetch == fetch_file ? file_path(uri) : NULL;
     store->uri = strdup(uri);
     store->label = strdup(path ? path : uri);
@@ -254,11 +354,49 @@ typedef struct {
     sy_route_list_t *routes;
 } attempt_t;
 
+/* The routes of a DynamoDB table, in the canonical text the fetch made:
+ * like the file form, but each item may carry attributes the pipelines
+ * own. Items are named by nothing: the path is shown beside the reason. */
+static sy_route_list_t *routes_parse_tolerant(const char *text, size_t len, const char *label,
+                                              sy_error_t *err)
+{
+    json_error_t jerr;
+    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!doc || !json_is_array(doc)) {
+        sy_error_set(err, "%s: the table could not be read back as route items: %s", label,
+                     doc ? "not an array" : jerr.text);
+        json_decref(doc);
+        return NULL;
+    }
+    size_t n = json_array_size(doc);
+    sy_route_list_t *list = calloc(1, sizeof *list);
+    if (list && n && !(list->items = calloc(n, sizeof *list->items))) {
+        free(list);
+        list = NULL;
+    }
+    for (size_t i = 0; list && i < n; i++) {
+        list->count++;
+        /* False without a reason only when out of memory: then the list
+         * can't be trusted at all. */
+        if (!sy_route_from_json(&list->items[i], json_array_get(doc, i), NULL, true) &&
+            !list->items[i].rejected_reason) {
+            sy_route_list_free(list);
+            list = NULL;
+        }
+    }
+    json_decref(doc);
+    if (!list)
+        sy_error_set(err, "%s: out of memory", label);
+    return list;
+}
+
 static void attempt_parse(const store_t *store, int index, const char *text, size_t len,
                           attempt_t *a)
 {
     if (index == POLICY)
         a->policy = sy_policy_parse(text, len, store->label, &a->error);
+    else if (store->kind->tolerate_unknown_fields)
+        a->routes = routes_parse_tolerant(text, len, store->label, &a->error);
     else
         a->routes = sy_routes_parse_json(text, len, store->label, &a->error);
     if (!a->policy && !a->routes) {
@@ -352,10 +490,13 @@ static void status_record(store_t *store, const attempt_t *a, time_t now)
 /*
  * One poll cycle, with cycle_lock held. initial: nothing is served yet, so
  * any failure fails the whole load and nothing is published. Returns false
- * when a store failed (err says why, the first failure).
+ * when a store failed (err says why, the first failure); *local_failed
+ * (may be NULL) tells whether a failed store was a local file.
  */
-static bool cycle_run(bool initial, sy_error_t *err)
+static bool cycle_run(bool initial, sy_error_t *err, bool *local_failed)
 {
+    if (local_failed)
+        *local_failed = false;
     attempt_t attempts[2];
     time_t now = time(NULL);
     for (int i = 0; i < 2; i++)
@@ -401,6 +542,7 @@ static bool cycle_run(bool initial, sy_error_t *err)
             }
             sy_snapshot_ref(snap); /* kept for the log line below */
             sy_snapshot_publish(snap);
+            atomic_store(&ctl.loaded, true);
             log_snapshot(initial ? "config loaded" : "config reloaded", snap,
                          sy_snapshot_current_generation());
             sy_snapshot_unref(snap);
@@ -447,6 +589,8 @@ static bool cycle_run(bool initial, sy_error_t *err)
                 sy_error_set(err, "%s", a->error.message);
                 reported = true;
             }
+            if (local_failed && !store->kind->remote)
+                *local_failed = true;
         }
         attempt_clear(a);
     }
@@ -461,8 +605,21 @@ bool sy_sources_load_initial(const sy_sources_config_t *cfg, sy_error_t *err)
               store_configure(&ctl.stores[ROUTES], cfg->routes_uri, err);
     pthread_mutex_unlock(&ctl.status_lock);
     ctl.interval_s = cfg->poll_interval_s > 0 ? cfg->poll_interval_s : 10;
-    if (ok)
-        ok = cycle_run(true, err);
+    atomic_store(&ctl.loaded, false);
+    if (ok) {
+        bool local_failed = false;
+        ok = cycle_run(true, err, &local_failed);
+        if (!ok && !local_failed) {
+            /* Only remote stores failed: S3 or DynamoDB may be down or
+             * hold a bad document for a moment; the poller retries while
+             * /readyz says 503 (SPEC §4). A local file is the operator's
+             * own typo: that fails the start. */
+            sy_log(SY_LOG_WARN, "config not loaded yet; retrying in the background", "error",
+                   err->message, NULL);
+            sy_error_clear(err);
+            ok = true;
+        }
+    }
     pthread_mutex_unlock(&ctl.cycle_lock);
     return ok;
 }
@@ -475,7 +632,7 @@ bool sy_sources_poll_now(void)
         sy_error_t err = {{0}};
         /* Until a first snapshot exists (a remote store that was down at
          * start), every cycle is still the initial load. */
-        ok = cycle_run(ctl.stores[POLICY].good_text == NULL, &err);
+        ok = cycle_run(ctl.stores[POLICY].good_text == NULL, &err, NULL);
     }
     pthread_mutex_unlock(&ctl.cycle_lock);
     return ok;
@@ -483,17 +640,29 @@ bool sy_sources_poll_now(void)
 
 /* ---- the poller thread ---- */
 
-/* Uniform in [0.9, 1.1) times the interval (xorshift64*; only the poller
- * thread draws, so no lock). */
+/* The poll interval, or while nothing has loaded yet a backoff from 1 s
+ * doubling per failure up to it; times a uniform [0.9, 1.1) (xorshift64*;
+ * only the poller thread draws, so no lock). */
 static double jittered_interval(void)
 {
+    double wait = ctl.interval_s;
+    if (!atomic_load(&ctl.loaded)) {
+        sy_store_status_t st[2];
+        sy_sources_status(st);
+        unsigned failures = st[0].consecutive_failures > st[1].consecutive_failures
+                                ? st[0].consecutive_failures
+                                : st[1].consecutive_failures;
+        double backoff = (double)(1u << (failures > 1 ? (failures > 11 ? 10 : failures - 1) : 0));
+        if (backoff < wait)
+            wait = backoff;
+    }
     uint64_t x = ctl.jitter_state;
     x ^= x >> 12;
     x ^= x << 25;
     x ^= x >> 27;
     ctl.jitter_state = x;
     double unit = (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / (double)(1ULL << 53);
-    return ctl.interval_s * (0.9 + 0.2 * unit);
+    return wait * (0.9 + 0.2 * unit);
 }
 
 static void *poller_main(void *arg)
@@ -568,6 +737,7 @@ void sy_sources_stop(void)
         ctl.stores[i].good_version[0] = '\0';
         ctl.stores[i].kind = NULL;
     }
+    atomic_store(&ctl.loaded, false);
     pthread_mutex_unlock(&ctl.cycle_lock);
 }
 

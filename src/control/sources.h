@@ -1,6 +1,6 @@
 /*
- * sources.h: the control plane. Reads the policy and routes sources (files
- * now; S3 and DynamoDB later), builds snapshots off the request path,
+ * sources.h: the control plane. Reads the policy and routes sources (files,
+ * s3:// and dynamodb://), builds snapshots off the request path,
  * publishes them, and polls every --poll-interval (jittered ±10 %) from its
  * own thread. A failed read or parse keeps the last good snapshot and is
  * recorded per store for /config, the log and metrics.
@@ -22,8 +22,12 @@ typedef struct {
     double poll_interval_s;
 } sy_sources_config_t;
 
-/* Loads both documents once and publishes the first snapshot. For file
- * sources a failure is returned (the caller exits 2). */
+/* Loads both documents once and publishes the first snapshot. A malformed
+ * URI, or a local file that can't be read or parsed, is returned as a
+ * failure (the caller exits 2). When only a remote store (S3, DynamoDB)
+ * failed, it returns true with nothing published: start the poller, which
+ * retries with backoff (1 s doubling up to the poll interval); until then
+ * sy_snapshot_acquire() is NULL, so /readyz and traffic answer 503. */
 bool sy_sources_load_initial(const sy_sources_config_t *cfg, sy_error_t *err);
 
 /* Starts the poller thread. */

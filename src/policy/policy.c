@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "http/headers.h"
 
 typedef struct {
@@ -1114,6 +1115,18 @@ sy_policy_t *sy_policy_parse(const char *text, size_t len, const char *source_na
         sy_policy_free(pol);
         return NULL;
     }
+    /* The auth module's parsed state (users, keys, algorithms) is built
+     * here, once per document, never on the request path. */
+    for (size_t i = 0; i < pol->auth_policy_count; i++) {
+        sy_auth_policy_t *a = &pol->auth_policies[i];
+        sy_error_t aerr;
+        if (!sy_auth_prepare(a, &aerr)) {
+            /* aerr names the field: "jwks.keys[0]: ..." */
+            fail(&p, NULL, "auth_policies.%s.%s", a->name, aerr.message);
+            sy_policy_free(pol);
+            return NULL;
+        }
+    }
     return pol;
 }
 
@@ -1137,6 +1150,7 @@ void sy_policy_free(sy_policy_t *policy)
     free(policy->destinations);
     for (size_t i = 0; i < policy->auth_policy_count; i++) {
         sy_auth_policy_t *a = &policy->auth_policies[i];
+        sy_auth_release(a);
         free(a->name);
         free(a->realm);
         json_decref(a->config);

@@ -21,6 +21,7 @@ typedef struct {
     sy_auth_type_t type;
     char *realm;    /* basic: WWW-Authenticate realm [the policy name] */
     json_t *config; /* the policy's own JSON object (validated), for the auth module */
+    void *state;    /* the auth module's parsed state: sy_auth_prepare/sy_auth_release */
 } sy_auth_policy_t;
 
 /* Host spellings: `host` and a route's target_host are written as in a URL

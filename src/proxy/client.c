@@ -383,11 +383,15 @@ static void start_forwarding(sy_client_t *c, size_t matched_len)
              r->target_https ? "https" : "http", r->target_host, (unsigned)r->target_port,
              (int)(path_len > 400 ? 400 : path_len), path);
 
-    sy_header_pair_t add[2];
+    sy_header_pair_t add[1 + SY_AUTH_MAX_FORWARD];
     size_t add_count = 0;
     if (d && d->api_id)
         add[add_count++] = (sy_header_pair_t){SY_SLICE_LIT("x-apigw-api-id"),
                                               sy_slice_cstr(d->api_id)};
+    /* forward_claims: the auth phase's headers, after the client's copies
+     * of them are dropped. */
+    for (size_t i = 0; i < c->auth.add_count; i++)
+        add[add_count++] = c->auth.add[i];
     sy_forward_request_t fw = {
         .host_header = sy_slice(host, host_len),
         .base = SY_SLICE_LIT(""),
@@ -396,6 +400,8 @@ static void start_forwarding(sy_client_t *c, size_t matched_len)
         .proto = c->https ? SY_SLICE_LIT("https") : SY_SLICE_LIT("http"),
         .request_id = c->own_request_id ? sy_slice(c->request_id, c->request_id_len)
                                         : SY_SLICE_LIT(""),
+        .drop = c->auth.drop,
+        .drop_count = c->auth.drop_count,
         .add = add,
         .add_count = add_count,
     };

@@ -41,6 +41,13 @@ after(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
+// Resident memory of the switchyard process, in bytes (Linux /proc).
+function rss(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m[1]) * 1024;
+}
+const BOUNDED = 24 * 1024 * 1024; // far below the 64 MiB in flight
+
 function parseEcho(r) {
   assert.equal(r.code, 0, `curl failed: ${r.stderr}`);
   assert.equal(r.status, 200, r.stdout.toString().slice(0, 500));
@@ -222,6 +229,76 @@ test('a close-delimited upstream body reaches the client whole and well framed',
     assert.equal(res.status, 200);
     assert.equal(res.body.length, n);
     assert.equal(crypto.createHash('sha256').update(res.body).digest('hex'), patternSha256(n));
+  } finally {
+    c.close();
+  }
+});
+
+test('a 64 MiB upload to a backend that stops reading is not buffered in memory', async () => {
+  const n = 64 * 1024 * 1024;
+  const base = rss(sy.proc.pid);
+  const c = await RawConn.open(sy.port);
+  const h = crypto.createHash('sha256');
+  try {
+    await c.send(`POST /pause-read?ms=${3000 * SLOW} HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: ${n}\r\n\r\n`);
+    const sending = (async () => {
+      for (let off = 0; off < n; off += 1 << 20) {
+        const piece = patternSlice(off, Math.min(1 << 20, n - off));
+        h.update(piece);
+        if (!(await c.send(piece))) throw new Error('upload write failed');
+      }
+    })();
+    await sleep(2000 * SLOW);
+    const grown = rss(sy.proc.pid) - base;
+    assert.ok(grown < BOUNDED, `switchyard grew by ${(grown / 1048576).toFixed(1)} MiB while the backend was not reading`);
+    await sending;
+    const res = await c.readFinal({ timeout: 60000 * SLOW });
+    assert.equal(res.status, 200);
+    const j = rawJson(res);
+    assert.equal(j.body_bytes, n);
+    assert.equal(j.body_sha256, h.digest('hex'));
+  } finally {
+    c.close();
+  }
+});
+
+test('a 64 MiB download to a client that stops reading is not buffered in memory', async () => {
+  const n = 64 * 1024 * 1024;
+  const base = rss(sy.proc.pid);
+  const c = await RawConn.open(sy.port);
+  try {
+    c.sock.pause();
+    await c.send(`GET /download?bytes=${n} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+    await sleep(2000 * SLOW);
+    const grown = rss(sy.proc.pid) - base;
+    assert.ok(grown < BOUNDED, `switchyard grew by ${(grown / 1048576).toFixed(1)} MiB while the client was not reading`);
+    // then it streams to the end, intact
+    const h = crypto.createHash('sha256');
+    let got = 0;
+    let head = null;
+    await new Promise((resolve, reject) => {
+      c.sock.removeAllListeners('data');
+      c.sock.on('data', (d) => {
+        if (head === null) {
+          const buf = Buffer.concat([c.buf, d]);
+          const i = buf.indexOf('\r\n\r\n');
+          if (i < 0) {
+            c.buf = buf;
+            return;
+          }
+          head = buf.subarray(0, i).toString('latin1');
+          d = buf.subarray(i + 4);
+        }
+        h.update(d);
+        got += d.length;
+        if (got >= n) resolve();
+      });
+      c.sock.on('close', () => (got >= n ? resolve() : reject(new Error(`closed after ${got} bytes`))));
+      c.sock.resume();
+    });
+    assert.match(head, /^HTTP\/1\.1 200 /);
+    assert.equal(got, n);
+    assert.equal(h.digest('hex'), patternSha256(n));
   } finally {
     c.close();
   }

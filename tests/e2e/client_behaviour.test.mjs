@@ -34,7 +34,8 @@ test('a client that never finishes its headers is cut off (client_header_ms)', a
   const c = await RawConn.open(sy.port);
   try {
     await c.send(`GET /partial HTTP/1.1\r\nHost: ${HOST}\r\nX-Slow: `);
-    assert.ok(await c.waitClosed(10000 * SLOW), 'a half-sent header block kept the connection open');
+    // 8 s: far past the policy's 1 s, still short of the 10 s default
+    assert.ok(await c.waitClosed(Math.min(5000 * SLOW, 8000)), 'a half-sent header block kept the connection open 8 s with client_header_ms 1000');
     if (c.buf.length) assert.match(c.buf.toString('latin1'), /^HTTP\/1\.1 408 /);
   } finally {
     c.close();
@@ -90,18 +91,34 @@ test('a client vanishing mid-download costs nothing', async () => {
   assert.equal(crypto.createHash('sha256').update(r.body).digest('hex'), patternSha256(1000000));
 });
 
-test('an HTTP/1.0 client never gets a chunked body', async () => {
-  const n = 200000;
-  const c = await RawConn.open(sy.port);
-  try {
-    await c.send(`GET /download?bytes=${n}&chunked=1 HTTP/1.0\r\nHost: ${HOST}\r\n\r\n`);
-    const res = await c.readFinal();
-    assert.equal(res.status, 200);
-    assert.notEqual(res.framing, 'chunked', 'chunked framing sent to an HTTP/1.0 client');
-    assert.equal(res.body.length, n);
-    assert.equal(crypto.createHash('sha256').update(res.body).digest('hex'), patternSha256(n));
-  } finally {
-    c.close();
+test('an HTTP/1.0 client never gets a chunked body, and the body ends', async () => {
+  for (const n of [2000, 200000, 1000000, 200000, 1000000]) {
+    const c = await RawConn.open(sy.port);
+    try {
+      await c.send(`GET /download?bytes=${n}&chunked=1 HTTP/1.0\r\nHost: ${HOST}\r\n\r\n`);
+      const res = await c.readFinal({ timeout: 10000 * SLOW });
+      assert.equal(res.status, 200);
+      assert.notEqual(res.framing, 'chunked', 'chunked framing sent to an HTTP/1.0 client');
+      assert.equal(res.body.length, n);
+      assert.equal(crypto.createHash('sha256').update(res.body).digest('hex'), patternSha256(n));
+    } finally {
+      c.close();
+    }
+  }
+});
+
+test('an HTTP/1.0 client gets its connection closed after an answer switchyard makes itself', async () => {
+  for (const p of ['/x/../y', '/slow?ms=1']) {
+    const c = await RawConn.open(sy.port);
+    try {
+      await c.send(`GET ${p} HTTP/1.0\r\nHost: ${p.includes('..') ? HOST : 'unknown.example.org'}\r\n\r\n`);
+      const res = await c.readFinal();
+      assert.ok(res.status === 400 || res.status === 421, String(res.status));
+      // well before client_idle_ms (1.5 s) would close it anyway
+      assert.ok(await c.waitClosed(1200), `HTTP/1.0 connection left open after a ${res.status}`);
+    } finally {
+      c.close();
+    }
   }
 });
 

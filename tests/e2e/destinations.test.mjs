@@ -143,8 +143,9 @@ test('malformed and conflicting routes are rejected one by one, not the whole fi
   assert.equal(r.json().url, '/good/x', 'the later duplicate of /good took over');
   const cfg = (await adminGet(sy, '/config')).text;
   for (const p of ['/trailing/', '/dot/../x', '/empty//seg', 'relative', '/baddomain', '/notarget', '/badtarget']) {
-    assert.ok(cfg.includes(JSON.stringify(p)), `${p} is not reported in /config`);
+    assert.ok(cfg.includes(p), `${p} is not reported in /config`);
   }
   assert.equal((await get(sy, '/baddomain/x')).status, 502);
-  assert.equal((await get(sy, '/badtarget/x')).status, 502);
+  // a rejected route still owns its path, whatever made it rejected
+  for (const p of ['/badtarget/x', '/notarget/x']) assert.equal((await get(sy, p)).status, 502, `${p} did not get 502`);
 });

@@ -149,7 +149,7 @@ static int suite_cases, suite_failures;
 
 static void compare_expected(const char *dir, const char *name, const char *ext, const char *got)
 {
-    char path[2048];
+    char path[4096];
     snprintf(path, sizeof path, "%s/%s.%s", dir, name, ext);
     char *want = read_file(path, NULL);
     assert_non_null(want);
@@ -164,7 +164,7 @@ static void run_suite_case(const char *dir, const char *name)
 {
     static sy_aws_credentials_t creds = {"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
                                          NULL};
-    char path[2048];
+    char path[4096];
     snprintf(path, sizeof path, "%s/%s.req", dir, name);
     size_t len;
     char *text = read_file(path, &len);

@@ -21,6 +21,8 @@
 
 #include <cmocka.h>
 
+#include "aws/credentials.h"
+#include "aws_stub_server.h"
 #include "control/sources.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -309,18 +311,26 @@ static void test_initial_failure_publishes_nothing(void **state)
     sy_snapshot_unref(snap);
 }
 
-static void test_unsupported_and_missing_sources(void **state)
+static void test_bad_and_missing_sources(void **state)
 {
     files_t *f = *state;
     sy_error_t err = {{0}};
-    sy_sources_config_t cfg = {"s3://bucket/policy.json", f->routes, 10};
+    /* Malformed URIs are usage errors at once, never retried. */
+    sy_sources_config_t cfg = {"s3://bucket", f->routes, 10};
     assert_false(sy_sources_load_initial(&cfg, &err));
-    assert_true(strstr(err.message, "s3://bucket/policy.json") != NULL);
-    assert_true(strstr(err.message, "not supported") != NULL);
+    assert_true(strstr(err.message, "s3://bucket") != NULL);
+
+    cfg = (sy_sources_config_t){"dynamodb://table", f->routes, 10};
+    assert_false(sy_sources_load_initial(&cfg, &err));
+    assert_true(strstr(err.message, "holds routes") != NULL);
 
     cfg = (sy_sources_config_t){f->policy, "ftp://x/routes.json", 10};
     assert_false(sy_sources_load_initial(&cfg, &err));
     assert_true(strstr(err.message, "ftp://") != NULL);
+
+    cfg = (sy_sources_config_t){f->policy, "file://otherhost/routes.json", 10};
+    assert_false(sy_sources_load_initial(&cfg, &err));
+    assert_true(strstr(err.message, "file://otherhost") != NULL);
 
     cfg = (sy_sources_config_t){"/nonexistent/policy.json", f->routes, 10};
     assert_false(sy_sources_load_initial(&cfg, &err));
@@ -344,6 +354,153 @@ static void test_load_once(void **state)
     write_file(f->policy, "{\"listen_domains\": [], \"bogus\": 1}");
     assert_null(sy_sources_load_once(f->policy, f->routes, &err));
     assert_true(strstr(err.message, "policy.json") != NULL);
+}
+
+/* ---- remote stores, against a loopback stub ---- */
+
+#define JSON_OK                                                                                    \
+    "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\nConnection: close\r\n\r\n"
+
+static void use_stub(const char *variable, const stub_server_t *stub)
+{
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", stub->port);
+    setenv(variable, endpoint, 1);
+    setenv("AWS_ACCESS_KEY_ID", "AKIDTEST", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "secret", 1);
+    unsetenv("AWS_SESSION_TOKEN");
+    setenv("AWS_REGION", "eu-west-1", 1);
+    sy_aws_credentials_reset();
+}
+
+static char *s3_answer(const char *etag, const char *body)
+{
+    char *out = NULL;
+    assert_true(asprintf(&out,
+                         "HTTP/1.1 200 OK\r\nETag: %s\r\nContent-Length: %zu\r\n"
+                         "Connection: close\r\n\r\n%s",
+                         etag, strlen(body), body) > 0);
+    return out;
+}
+
+static void test_s3_policy_conditional_get(void **state)
+{
+    files_t *f = *state;
+    char *v1 = s3_answer("\"v1\"", policy_a), *v2 = s3_answer("\"v2\"", policy_b);
+    stub_server_t stub = {.answers = {v1,
+                                      "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n"
+                                      "Connection: close\r\n\r\n",
+                                      v2},
+                          .answer_count = 3};
+    stub_start(&stub);
+    use_stub("AWS_ENDPOINT_URL_S3", &stub);
+
+    sy_error_t err = {{0}};
+    sy_sources_config_t cfg = {"s3://config-bucket/policy.json", f->routes, 60};
+    assert_true(sy_sources_load_initial(&cfg, &err));
+    sy_snapshot_t *snap = sy_snapshot_acquire();
+    assert_non_null(snap);
+    assert_string_equal(snap->policy_version.version, "\"v1\"");
+    assert_string_equal(snap->policy_version.source, "s3://config-bucket/policy.json");
+    assert_int_equal(snap->active_count, 2);
+    sy_snapshot_unref(snap);
+    uint64_t gen = sy_snapshot_current_generation();
+
+    assert_true(sy_sources_poll_now()); /* 304: nothing to do */
+    assert_int_equal(sy_snapshot_current_generation(), gen);
+    assert_true(sy_sources_poll_now()); /* v2 */
+    assert_int_equal(sy_snapshot_current_generation(), gen + 1);
+    snap = sy_snapshot_acquire();
+    assert_string_equal(snap->policy_version.version, "\"v2\"");
+    assert_int_equal(snap->rejected_count, 1); /* routes re-checked against v2 */
+    sy_snapshot_unref(snap);
+
+    stub_stop(&stub);
+    assert_int_equal(stub.request_count, 3);
+    assert_null(strcasestr(stub.requests[0], "if-none-match"));
+    assert_non_null(strcasestr(stub.requests[1], "\r\nif-none-match: \"v1\"\r\n"));
+    assert_non_null(strcasestr(stub.requests[2], "\r\nif-none-match: \"v1\"\r\n"));
+    stub_free(&stub);
+    free(v1);
+    free(v2);
+}
+
+static void test_remote_failure_at_start_is_retried(void **state)
+{
+    files_t *f = *state;
+    char *ok = s3_answer("\"v1\"", policy_a);
+    stub_server_t stub = {.answers = {"HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\n"
+                                      "Connection: close\r\n\r\n<Error><Code>AccessDenied</Code>"
+                                      "<Message>Access Denied</Message></Error>",
+                                      ok},
+                          .answer_count = 2};
+    stub_start(&stub);
+    use_stub("AWS_ENDPOINT_URL_S3", &stub);
+
+    sy_error_t err = {{0}};
+    sy_sources_config_t cfg = {"s3://config-bucket/policy.json", f->routes, 60};
+    /* Not a start failure: the store may be back in a moment. */
+    assert_true(sy_sources_load_initial(&cfg, &err));
+    assert_null(sy_snapshot_acquire());
+    sy_store_status_t st[2];
+    sy_sources_status(st);
+    assert_true(strstr(st[0].last_error, "s3://config-bucket/policy.json") != NULL);
+    assert_int_equal(st[0].consecutive_failures, 1);
+
+    assert_true(sy_sources_poll_now());
+    sy_snapshot_t *snap = sy_snapshot_acquire();
+    assert_non_null(snap);
+    assert_int_equal(snap->active_count, 2);
+    sy_snapshot_unref(snap);
+    stub_stop(&stub);
+    stub_free(&stub);
+    free(ok);
+}
+
+static void test_dynamodb_routes(void **state)
+{
+    files_t *f = *state;
+    /* The same table twice, in a different order, then with a change. The
+     * pipeline's own attribute (build_id) is tolerated. */
+    stub_server_t stub = {
+        .answers = {JSON_OK "{\"Items\":[{\"path\":{\"S\":\"/orders\"},\"target\":{\"S\":"
+                            "\"https://orders.internal.example.com/prod\"},\"build_id\":{\"N\":"
+                            "\"42\"}},{\"path\":{\"S\":\"/users\"},\"target\":{\"S\":"
+                            "\"https://users.internal.example.com\"},\"enabled\":{\"BOOL\":true}}],"
+                            "\"Count\":2}",
+                    JSON_OK "{\"Items\":[{\"enabled\":{\"BOOL\":true},\"target\":{\"S\":"
+                            "\"https://users.internal.example.com\"},\"path\":{\"S\":\"/users\"}},"
+                            "{\"path\":{\"S\":\"/orders\"},\"target\":{\"S\":"
+                            "\"https://orders.internal.example.com/prod\"},\"build_id\":{\"N\":"
+                            "\"42\"}}],\"Count\":2}",
+                    JSON_OK "{\"Items\":[{\"path\":{\"S\":\"/orders\"},\"target\":{\"S\":"
+                            "\"https://elsewhere.example.com\"}}],\"Count\":1}"},
+        .answer_count = 3};
+    stub_start(&stub);
+    use_stub("AWS_ENDPOINT_URL_DYNAMODB", &stub);
+
+    sy_error_t err = {{0}};
+    sy_sources_config_t cfg = {f->policy, "dynamodb://routes-table", 60};
+    assert_true(sy_sources_load_initial(&cfg, &err));
+    sy_snapshot_t *snap = sy_snapshot_acquire();
+    assert_non_null(snap);
+    assert_int_equal(snap->active_count, 2);
+    assert_true(serves(snap, "/orders/1"));
+    assert_true(strncmp(snap->routes_version.version, "sha256:", 7) == 0);
+    sy_snapshot_unref(snap);
+    uint64_t gen = sy_snapshot_current_generation();
+
+    assert_true(sy_sources_poll_now()); /* same items, other order */
+    assert_int_equal(sy_snapshot_current_generation(), gen);
+    assert_true(sy_sources_poll_now());
+    assert_int_equal(sy_snapshot_current_generation(), gen + 1);
+    snap = sy_snapshot_acquire();
+    assert_int_equal(snap->routes->count, 1);
+    assert_int_equal(snap->rejected_count, 1); /* not an allowed destination */
+    sy_snapshot_unref(snap);
+    stub_stop(&stub);
+    assert_int_equal(stub.request_count, 3);
+    stub_free(&stub);
 }
 
 static void test_poller_thread(void **state)
@@ -384,7 +541,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_policy_change_reuses_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broken_file_keeps_last_good, setup, teardown),
         cmocka_unit_test_setup_teardown(test_initial_failure_publishes_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unsupported_and_missing_sources, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_and_missing_sources, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_s3_policy_conditional_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remote_failure_at_start_is_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dynamodb_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_poller_thread, setup, teardown),
     };
