@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "admin/admin.h"
+#include "auth/jwks.h"
 #include "control/sources.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -209,6 +210,7 @@ static int cmd_serve(int argc, char **argv)
     sy_server_drain(drain);
     sy_admin_stop();
     sy_snapshot_publish(NULL); /* release the last snapshot: leak checks stay meaningful */
+    sy_jwks_shutdown();
     sy_log(SY_LOG_INFO, "stopped", NULL);
     return EXIT_OK;
 }

@@ -325,8 +325,8 @@ bool sy_auth_prepare(sy_auth_policy_t *policy, sy_error_t *err)
     if (policy->type == SY_AUTH_BASIC) {
         snprintf(st->challenge, sizeof st->challenge, "Basic realm=\"%.100s\"",
                  policy->realm ? policy->realm : policy->name);
-        st->users = sy_basic_users_build(policy->name, json_object_get(policy->config, "users"),
-                                         err);
+        st->users =
+            sy_basic_users_build(policy->name, json_object_get(policy->config, "users"), err);
         ok = st->users != NULL;
     } else {
         ok = prepare_jwt(policy, st, err);

@@ -21,10 +21,10 @@
 #define SY_AUTH_FORWARD_BYTES 2048
 
 typedef struct {
-    int status;                   /* 0: allowed; 401 or 403 */
-    const char *message;          /* JSON message */
-    char www_authenticate[160];   /* the WWW-Authenticate value with 401 */
-    char subject[128];            /* the authenticated subject, when known */
+    int status;                 /* 0: allowed; 401 or 403 */
+    const char *message;        /* JSON message */
+    char www_authenticate[160]; /* the WWW-Authenticate value with 401 */
+    char subject[128];          /* the authenticated subject, when known */
     /* Headers for the upstream request (sy_forward_request_t drop/add):
      * `drop` names every forward_claims header, set whenever the policy has
      * any, so a client's forged copy never passes (borrowed from the

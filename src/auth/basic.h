@@ -23,8 +23,7 @@ void sy_basic_users_free(sy_basic_users_t *users);
 /* Checks an Authorization header value ("Basic base64(user:password)").
  * true when the user exists and the password matches its hash; *user_out
  * is then the user name (borrowed from the table). */
-bool sy_basic_check(const sy_basic_users_t *users, sy_slice_t authorization,
-                    const char **user_out);
+bool sy_basic_check(const sy_basic_users_t *users, sy_slice_t authorization, const char **user_out);
 
 /* Cache sizing: entries per thread and how long a success is remembered. */
 #define SY_BASIC_CACHE_ENTRIES 256

@@ -154,10 +154,8 @@ static bool parse_ec(const json_t *jwk, sy_jwk_t *out, sy_error_t *err)
         memcpy(point + 1, x, width);
         memcpy(point + 1 + width, y, width);
         OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-        if (bld &&
-            OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) &&
-            OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point,
-                                             1 + 2 * width))
+        if (bld && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) &&
+            OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * width))
             out->pkey = pkey_fromdata("EC", bld);
         OSSL_PARAM_BLD_free(bld);
         /* fromdata already refuses most bad points; public_check makes
@@ -474,8 +472,8 @@ static sy_jwk_set_t *fetch_keys(const sy_jwks_source_t *s, sy_error_t *err)
         sy_error_set(err, "HTTP status %ld", status);
     } else {
         json_error_t jerr;
-        json_t *doc = json_loadb(body.data ? body.data : "", body.len, JSON_REJECT_DUPLICATES,
-                                 &jerr);
+        json_t *doc =
+            json_loadb(body.data ? body.data : "", body.len, JSON_REJECT_DUPLICATES, &jerr);
         if (!doc)
             sy_error_set(err, "invalid JSON at %d:%d: %s", jerr.line, jerr.column, jerr.text);
         else

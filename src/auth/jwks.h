@@ -22,13 +22,13 @@ typedef enum { SY_JWK_RSA = 1, SY_JWK_EC, SY_JWK_OKP, SY_JWK_OCT } sy_jwk_kty_t;
  * sy_jwt_key_fits (jwt.c): kty, curve, size, and the key's own alg/use/key_ops. */
 typedef struct {
     sy_jwk_kty_t kty;
-    int curve_nid;       /* EC: NID_X9_62_prime256v1, NID_secp384r1, NID_secp521r1; OKP: NID_ED25519 */
-    int bits;            /* RSA modulus bits; EC field bits; oct secret bits */
-    char kid[256];       /* "" when absent */
+    int curve_nid; /* EC: NID_X9_62_prime256v1, NID_secp384r1, NID_secp521r1; OKP: NID_ED25519 */
+    int bits;      /* RSA modulus bits; EC field bits; oct secret bits */
+    char kid[256]; /* "" when absent */
     bool has_kid;
-    char alg[16];        /* the JWK "alg" member, "" when absent */
-    bool verify_allowed; /* false when "use" is not "sig" or "key_ops" lacks "verify" */
-    EVP_PKEY *pkey;      /* RSA, EC, OKP */
+    char alg[16];          /* the JWK "alg" member, "" when absent */
+    bool verify_allowed;   /* false when "use" is not "sig" or "key_ops" lacks "verify" */
+    EVP_PKEY *pkey;        /* RSA, EC, OKP */
     unsigned char *secret; /* oct */
     size_t secret_len;
 } sy_jwk_t;
@@ -65,9 +65,9 @@ void sy_jwk_set_release(sy_jwk_set_t *set);
 typedef struct sy_jwks_source sy_jwks_source_t;
 
 /* Fetch schedule (milliseconds). */
-#define SY_JWKS_REFRESH_MS (5 * 60 * 1000)   /* routine refresh; SPEC: at least every 10 min */
-#define SY_JWKS_REFETCH_MIN_MS (30 * 1000)   /* at most one fetch per source in this window */
-#define SY_JWKS_MAX_BYTES (512 * 1024)       /* a JWKS document larger than this is refused */
+#define SY_JWKS_REFRESH_MS (5 * 60 * 1000) /* routine refresh; SPEC: at least every 10 min */
+#define SY_JWKS_REFETCH_MIN_MS (30 * 1000) /* at most one fetch per source in this window */
+#define SY_JWKS_MAX_BYTES (512 * 1024)     /* a JWKS document larger than this is refused */
 
 /* The shared source for (uri, ca_file), created on first use, with one more
  * reference. Sources are keyed by URI so a policy reload that keeps the

@@ -159,10 +159,22 @@ bool sy_base64url_decode(sy_slice_t in, unsigned char *out, size_t cap, size_t *
 const char *sy_jwt_status_name(sy_jwt_status_t status)
 {
     static const char *const names[SY_JWT_STATUS__COUNT] = {
-        "ok",           "malformed",       "too_large",         "alg_refused",
-        "crit",         "unknown_kid",     "no_key",            "bad_signature",
-        "exp_missing",  "expired",         "not_yet_valid",     "issued_in_future",
-        "bad_claim_type", "bad_issuer",    "bad_audience",      "claim_mismatch",
+        "ok",
+        "malformed",
+        "too_large",
+        "alg_refused",
+        "crit",
+        "unknown_kid",
+        "no_key",
+        "bad_signature",
+        "exp_missing",
+        "expired",
+        "not_yet_valid",
+        "issued_in_future",
+        "bad_claim_type",
+        "bad_issuer",
+        "bad_audience",
+        "claim_mismatch",
     };
     return (unsigned)status < SY_JWT_STATUS__COUNT ? names[status] : "?";
 }
@@ -240,7 +252,8 @@ sy_jwt_status_t sy_jws_parse(sy_slice_t token, sy_jws_t *out)
         return SY_JWT_CRIT;
     }
     json_t *kid = json_object_get(out->header, "kid");
-    if (kid && (!json_is_string(kid) || json_string_length(kid) != strlen(json_string_value(kid)))) {
+    if (kid &&
+        (!json_is_string(kid) || json_string_length(kid) != strlen(json_string_value(kid)))) {
         sy_jws_free(out);
         return SY_JWT_MALFORMED;
     }

@@ -52,12 +52,12 @@ bool sy_base64url_decode(sy_slice_t in, unsigned char *out, size_t cap, size_t *
 
 typedef enum {
     SY_JWT_OK = 0,
-    SY_JWT_MALFORMED,        /* not JWS compact, bad base64url, not a JSON object */
+    SY_JWT_MALFORMED, /* not JWS compact, bad base64url, not a JSON object */
     SY_JWT_TOO_LARGE,
-    SY_JWT_ALG_REFUSED,      /* unknown, "none", or not in the allowed set */
-    SY_JWT_CRIT,             /* a "crit" header: no extension is understood */
-    SY_JWT_UNKNOWN_KID,      /* no key carries the token's kid */
-    SY_JWT_NO_KEY,           /* no key fits the algorithm */
+    SY_JWT_ALG_REFUSED, /* unknown, "none", or not in the allowed set */
+    SY_JWT_CRIT,        /* a "crit" header: no extension is understood */
+    SY_JWT_UNKNOWN_KID, /* no key carries the token's kid */
+    SY_JWT_NO_KEY,      /* no key fits the algorithm */
     SY_JWT_BAD_SIGNATURE,
     SY_JWT_EXP_MISSING,
     SY_JWT_EXPIRED,
@@ -66,7 +66,7 @@ typedef enum {
     SY_JWT_BAD_CLAIM_TYPE,   /* exp/nbf/iat not numbers, iss/aud of the wrong type */
     SY_JWT_BAD_ISSUER,
     SY_JWT_BAD_AUDIENCE,
-    SY_JWT_CLAIM_MISMATCH,   /* required_claims: 403, not 401 */
+    SY_JWT_CLAIM_MISMATCH, /* required_claims: 403, not 401 */
     SY_JWT_STATUS__COUNT
 } sy_jwt_status_t;
 
@@ -74,12 +74,12 @@ typedef enum {
 const char *sy_jwt_status_name(sy_jwt_status_t status);
 
 typedef struct {
-    json_t *header;               /* owned */
+    json_t *header; /* owned */
     sy_jwt_alg_t alg;
-    const char *kid;              /* borrowed from header; NULL when absent */
-    unsigned char *payload;       /* owned, NUL-terminated */
+    const char *kid;        /* borrowed from header; NULL when absent */
+    unsigned char *payload; /* owned, NUL-terminated */
     size_t payload_len;
-    size_t signing_input_len;     /* token bytes before the second '.' */
+    size_t signing_input_len; /* token bytes before the second '.' */
     unsigned char signature[SY_JWT_MAX_SIGNATURE_BYTES];
     size_t signature_len;
 } sy_jws_t;
@@ -116,7 +116,6 @@ json_t *sy_jwt_claims_parse(const unsigned char *payload, size_t len);
  * before exp + skew), nbf and iat (not after now + skew), iss, aud, then
  * required_claims (JSON equality), so 403 only ever follows a token that
  * is otherwise valid. */
-sy_jwt_status_t sy_jwt_check_claims(const json_t *claims, const sy_jwt_rules_t *rules,
-                                    int64_t now);
+sy_jwt_status_t sy_jwt_check_claims(const json_t *claims, const sy_jwt_rules_t *rules, int64_t now);
 
 #endif

@@ -475,8 +475,9 @@ static int do_list(const cli_t *cli)
         const char *path = json_string_value(json_object_get(v, "path"));
         const char *target = json_string_value(json_object_get(v, "target"));
         const char *auth = json_string_value(json_object_get(v, "auth"));
-        printf("%-30s %-50s auth=%s%s%s\n", path ? path : "(no path)", target ? target : "-",
-               auth ? auth : "(default)", valid ? "" : "  INVALID: ",
+        printf("%-30s %-50s auth=%s%s%s%s\n", path ? path : "(no path)", target ? target : "-",
+               auth ? auth : "(default)", valid && !route.enabled ? "  (disabled)" : "",
+               valid ? "" : "  INVALID: ",
                valid ? "" : (route.rejected_reason ? route.rejected_reason : ""));
         sy_route_list_t *one = calloc(1, sizeof *one);
         if (one) {

@@ -274,7 +274,7 @@ static void client_answer(sy_client_t *c, int status, const char *message, const
         c->up = NULL;
     }
     /* A body we have not read would be taken for the next request. */
-    if (!c->req_body_done)
+    if (!c->req_body_done || (c->req.head_len && !c->req.keep_alive))
         close = true;
     if (c->worker->draining)
         close = true;
@@ -392,6 +392,13 @@ static void start_forwarding(sy_client_t *c, size_t matched_len)
      * of them are dropped. */
     for (size_t i = 0; i < c->auth.add_count; i++)
         add[add_count++] = c->auth.add[i];
+    /* x-apigw-api-id picks the API behind a VPC endpoint: a client's copy
+     * would let it choose its own destination, so it never passes. */
+    sy_slice_t drop[1 + SY_AUTH_MAX_FORWARD];
+    size_t drop_count = 0;
+    drop[drop_count++] = SY_SLICE_LIT("x-apigw-api-id");
+    for (size_t i = 0; i < c->auth.drop_count && drop_count < 1 + SY_AUTH_MAX_FORWARD; i++)
+        drop[drop_count++] = c->auth.drop[i];
     sy_forward_request_t fw = {
         .host_header = sy_slice(host, host_len),
         .base = SY_SLICE_LIT(""),
@@ -400,8 +407,8 @@ static void start_forwarding(sy_client_t *c, size_t matched_len)
         .proto = c->https ? SY_SLICE_LIT("https") : SY_SLICE_LIT("http"),
         .request_id = c->own_request_id ? sy_slice(c->request_id, c->request_id_len)
                                         : SY_SLICE_LIT(""),
-        .drop = c->auth.drop,
-        .drop_count = c->auth.drop_count,
+        .drop = drop,
+        .drop_count = drop_count,
         .add = add,
         .add_count = add_count,
     };
@@ -1021,10 +1028,15 @@ static void pump_response(sy_client_t *c)
         return;
     }
     if (n == 0) {
-        if (!finished) {
-            up->pos = up->end = 0;
-            sy_upstream_read_start(up);
+        if (finished) {
+            /* The end of the body carried no data (last chunk, or EOF). */
+            c->resp_done = true;
+            uv_timer_stop(&up->timer);
+            finish_request(c);
+            return;
         }
+        up->pos = up->end = 0;
+        sy_upstream_read_start(up);
         return;
     }
     /* consumed bytes of up->buf are released when the write completes. */
@@ -1142,6 +1154,7 @@ void sy_client_accept(sy_worker_t *w, uv_stream_t *listener)
     uv_timer_init(&w->loop, &c->timer);
     c->timer.data = c;
     c->open_handles = 2;
+    sy_worker_refresh_snapshot(w); /* this connection's timeouts come from it */
     c->next = w->clients;
     if (w->clients)
         w->clients->prev = c;

@@ -21,6 +21,7 @@ before(async () => {
     routes: [
       route('/api', echo.port, { owner: 'team-api', description: 'the api' }),
       route('/partners', echo.port, { auth: 'partners' }),
+      route('/ro', echo.port, { methods: ['GET'] }),
       route('/bad', strayPort),
       route('/badauth', echo.port, { auth: 'nobody' }),
     ],
@@ -85,8 +86,40 @@ test('/metrics shows active and rejected route counts', async () => {
   const about = (re) => m.filter((x) => { const all = x.name + ' ' + Object.values(x.labels).join(' '); return /route/.test(all) && re.test(all) && !/request/.test(x.name); });
   const active = about(/active/);
   const rejected = about(/rejected/);
-  assert.ok(active.some((x) => x.value === 2), `active route count 2 not found: ${JSON.stringify(active)}`);
+  assert.ok(active.some((x) => x.value === 3), `active route count 3 not found: ${JSON.stringify(active)}`);
   assert.ok(rejected.some((x) => x.value === 2), `rejected route count 2 not found: ${JSON.stringify(rejected)}`);
+});
+
+test('/metrics covers the SPEC §6 families: upstream errors, pools, connections, reloads, load times', async () => {
+  const m = parseMetrics((await adminGet(sy, '/metrics')).text);
+  const has = (re, what) => assert.ok(m.some((x) => re.test(x.name)), `no ${what} metric`);
+  has(/upstream.*err/, 'upstream error');
+  has(/pool/, 'pool size');
+  has(/connection/, 'open connection');
+  const reloads = m.filter((x) => /reload/.test(x.name));
+  for (const store of ['policy', 'routes']) {
+    assert.ok(reloads.some((x) => Object.values(x.labels).includes(store)), `no reload metric for ${store}`);
+  }
+  // last successful load time per store: unix seconds, recent
+  const nowS = Date.now() / 1000;
+  for (const store of ['policy', 'routes']) {
+    const t = m.filter((x) => /last|success|load/.test(x.name) && !/reload/.test(x.name) && (Object.values(x.labels).includes(store) || x.name.includes(store)));
+    assert.ok(t.some((x) => Math.abs(x.value - nowS) < 3600), `no recent last-load time for ${store}: ${JSON.stringify(t)}`);
+  }
+});
+
+test('/metrics counts open client connections', async () => {
+  const { RawConn } = await import('./lib/rawhttp.mjs');
+  const conns = await Promise.all([1, 2, 3].map(() => RawConn.open(sy.port)));
+  try {
+    for (const c of conns) await c.send(`GET /api/open HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+    for (const c of conns) assert.equal((await c.readFinal()).status, 200);
+    const m = parseMetrics((await adminGet(sy, '/metrics')).text);
+    const g = m.filter((x) => /client.*connection|connection.*client|open_connections/.test(x.name));
+    assert.ok(g.reduce((s, x) => s + x.value, 0) >= 3, `open client connections: ${JSON.stringify(g)}`);
+  } finally {
+    for (const c of conns) c.close();
+  }
 });
 
 test('/config lists sources, versions, active routes and rejected ones with reasons', async () => {
@@ -112,6 +145,9 @@ test('/config lists sources, versions, active routes and rejected ones with reas
   assert.match(reasonOf('/badauth'), /auth|nobody|polic/i);
   // a version per store: some hash- or ETag-like string
   assert.ok(strings.filter((s) => /^("?W\/)?"?[0-9a-zA-Z+/=_:-]{8,}"?$/.test(s) && !s.startsWith('/')).length >= 2, `no versions in ${r.text.slice(0, 1000)}`);
+  // and a load time per store
+  const recent = strings.filter((s) => /^\d{4}-\d\d-\d\dT/.test(s) && Math.abs(Date.parse(s) - Date.now()) < 3600e3);
+  assert.ok(recent.length >= 2, 'no load times in /config');
 });
 
 test('secrets never appear in /config, /explain, /metrics or the log', async () => {
@@ -174,6 +210,13 @@ test('/explain for a rejected route says 502 and why', async () => {
 test('/explain for a bad path says 400', async () => {
   const a = await explain(`host=${HOST}&path=${encodeURIComponent('/api/%2e%2e/x')}`);
   assert.ok(mentionsStatus(a.j, 400), a.text);
+});
+
+test('/explain for a method the route does not allow says 405', async () => {
+  const a = await explain(`host=${HOST}&path=/ro/x&method=DELETE`);
+  assert.ok(mentionsStatus(a.j, 405), a.text);
+  const b = await explain(`host=${HOST}&path=/ro/x&method=GET`);
+  assert.ok(!mentionsStatus(b.j, 405), b.text);
 });
 
 test('/explain for a basic-auth route names the policy', async () => {

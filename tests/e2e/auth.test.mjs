@@ -284,6 +284,13 @@ test('iam: a well-formed SigV4 header and every X-Amz-* header pass byte for byt
   for (const [k] of amz) assert.ok(names.includes(k) || names.includes(k.toLowerCase()), `${k} missing`);
 });
 
+test('/explain shows the Host an iam client must sign for', async () => {
+  const r = await get(sy, '/x', {}, { port: sy.adminPort, host: `127.0.0.1:${sy.adminPort}`, path: `/explain?host=${HOST}&path=/iam/x` });
+  assert.equal(r.status, 200);
+  assert.ok(r.text.includes(`127.0.0.1:${echo.port}`) || r.text.includes('"127.0.0.1"'), r.text);
+  assert.match(r.text, /aws|iam/);
+});
+
 test('the access log names the policy and subject, never a token or password', async () => {
   const tok = await mint(keys.ec, claims({ sub: 'log-subject' }));
   assert.equal((await get(sy, '/jwt/log', bearer(tok))).status, 200);

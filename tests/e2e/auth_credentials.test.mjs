@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { startEcho } from '../../examples/echo-backend.mjs';
-import { startSwitchyard, makePolicy, route, get, headerValues, errorMessage, eventually, jsonLines } from './lib/harness.mjs';
+import { startSwitchyard, makePolicy, route, get, headerValues, errorMessage, eventually, jsonLines, HOST } from './lib/harness.mjs';
+import { rawExchange } from './lib/rawhttp.mjs';
 
 const USERS = {
   alice: ['$2y$04$THTU58oheOFT9e6J6z.cwuEqGCXTwKn1Qz4PZnjfMvg7m9vpqoBg2', 'open sesame'],
@@ -184,4 +185,16 @@ test('jwt (inline jwks): RS256 and ES256 pass; a foreign key or unknown kid does
   assert.equal(await status('/keys/x', bearer(sign({ alg: 'RS256', kid: 'rsa-1' }, c, { key: rsaOther.privateKey }))), 401);
   assert.equal(await status('/keys/x', bearer(sign({ alg: 'RS256', kid: 'nope' }, c))), 401);
   assert.equal(await status('/keys/x', bearer(sign({ alg: 'ES256', kid: 'rsa-1' }, c))), 401, 'ES256 with the RSA key id');
+});
+
+test('Expect: 100-continue without credentials gets 401, not 100', async () => {
+  for (const p of ['/basic/x', '/hs/x']) {
+    const before = echo.stats.requests;
+    const { res } = await rawExchange(sy.port, `POST ${p} HTTP/1.1\r\nHost: ${HOST}\r\nExpect: 100-continue\r\nContent-Length: 1000000\r\n\r\n`);
+    assert.ok(res, 'no answer');
+    assert.deepEqual(res.interim.map((r) => r.status), [], `${p}: a 100 Continue invited the body of an unauthenticated request`);
+    assert.equal(res.status, 401);
+    assert.ok(res.header('www-authenticate'), 'no WWW-Authenticate');
+    assert.equal(echo.stats.requests, before);
+  }
 });

@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startEcho } from '../../examples/echo-backend.mjs';
-import { makePolicy, dest, get, adminGet, eventually, sleep, SLOW, binAvailable, errorMessage } from './lib/harness.mjs';
+import { makePolicy, dest, get, adminGet, eventually, sleep, SLOW, binAvailable, errorMessage, httpRequest } from './lib/harness.mjs';
 import {
   awsModulesAvailable, startStore, startVerifyingFront, dynamoClient, s3Client, createRoutesTable, createBucket,
   putPolicy, putRoute, deleteRoute, startSwitchyardAws, cleanAwsEnv,
@@ -176,6 +176,20 @@ test('a malformed policy object keeps the last good snapshot, with the error in 
   assert.equal(await statusOf('/orders/1'), 200, 'traffic continues on the last good policy');
   await putPolicy(s3, BUCKET, KEY, policy);
   await eventually(async () => (await config()).policy.last_error === null, { what: 'policy recovered' });
+});
+
+test('the verifying front can tell: a replayed request verifies, a tampered one is refused', { skip }, async () => {
+  const scan = ddbFront.requests.find((r) => r.headers['x-amz-target'] === 'DynamoDB_20120810.Scan');
+  const send = (body) => httpRequest({ port: ddbFront.port, method: 'POST', path: scan.url, headers: { ...scan.headers, 'content-length': Buffer.byteLength(body) }, host: null, body });
+  const verified = ddbFront.stats.verified;
+  assert.equal((await send(scan.body)).status, 200);
+  assert.equal(ddbFront.stats.verified, verified + 1);
+  const tampered = await send(scan.body.replace(TABLE, 'other-table'));
+  assert.equal(tampered.status, 403);
+  assert.match(ddbFront.stats.reasons.pop(), /signature mismatch/);
+  ddbFront.stats.rejected--;
+  ddbFront.requests.splice(-2); // the two requests of this test are not switchyard's
+  ddbFront.stats.verified--;
 });
 
 test('the verifying front refused nothing', { skip }, async () => {

@@ -47,6 +47,9 @@ function rss(pid) {
   return Number(m[1]) * 1024;
 }
 const BOUNDED = 24 * 1024 * 1024; // far below the 64 MiB in flight
+// ASan keeps freed memory in quarantine, so RSS says nothing there; the
+// bound is checked on the release build, the transfer itself on both.
+const CHECK_RSS = SLOW === 1;
 
 function parseEcho(r) {
   assert.equal(r.code, 0, `curl failed: ${r.stderr}`);
@@ -188,6 +191,22 @@ test('HEAD gets headers without a body, and the connection stays usable', async 
   }
 });
 
+test('HEAD answered with chunked headers upstream carries no body either', async () => {
+  const c = await RawConn.open(sy.port);
+  try {
+    await c.send(`HEAD /download?bytes=1000&chunked=1 HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+    const res = await c.readResponse({ method: 'HEAD' });
+    assert.equal(res.status, 200);
+    await c.send(`GET /after-chunked-head HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+    const next = await c.readFinal();
+    assert.ok(next, 'connection closed after HEAD');
+    assert.equal(next.status, 200);
+    assert.equal(rawJson(next).url, '/after-chunked-head');
+  } finally {
+    c.close();
+  }
+});
+
 test('204 and 304 carry no body, and the connection stays usable', async () => {
   const c = await RawConn.open(sy.port);
   try {
@@ -250,7 +269,7 @@ test('a 64 MiB upload to a backend that stops reading is not buffered in memory'
     })();
     await sleep(2000 * SLOW);
     const grown = rss(sy.proc.pid) - base;
-    assert.ok(grown < BOUNDED, `switchyard grew by ${(grown / 1048576).toFixed(1)} MiB while the backend was not reading`);
+    if (CHECK_RSS) assert.ok(grown < BOUNDED, `switchyard grew by ${(grown / 1048576).toFixed(1)} MiB while the backend was not reading`);
     await sending;
     const res = await c.readFinal({ timeout: 60000 * SLOW });
     assert.equal(res.status, 200);
@@ -271,7 +290,7 @@ test('a 64 MiB download to a client that stops reading is not buffered in memory
     await c.send(`GET /download?bytes=${n} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
     await sleep(2000 * SLOW);
     const grown = rss(sy.proc.pid) - base;
-    assert.ok(grown < BOUNDED, `switchyard grew by ${(grown / 1048576).toFixed(1)} MiB while the client was not reading`);
+    if (CHECK_RSS) assert.ok(grown < BOUNDED, `switchyard grew by ${(grown / 1048576).toFixed(1)} MiB while the client was not reading`);
     // then it streams to the end, intact
     const h = crypto.createHash('sha256');
     let got = 0;

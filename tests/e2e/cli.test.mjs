@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startEcho } from '../../examples/echo-backend.mjs';
-import { runCli, startSwitchyard, makePolicy, route, tempDir, writeJsonAtomic, freePort, BIN, SLOW } from './lib/harness.mjs';
+import { runCli, startSwitchyard, makePolicy, route, tempDir, writeJsonAtomic, freePort, httpRequest, jsonLines, BIN, SLOW } from './lib/harness.mjs';
 import { spawn } from 'node:child_process';
 
 let dir, echo;
@@ -182,4 +182,30 @@ test('healthcheck: 0 against a live admin, 1 when nothing listens', async () => 
   }
   const down = await runAsync(['healthcheck', '--admin', `127.0.0.1:${await freePort()}`]);
   assert.equal(down.code, 1, down.stderr);
+});
+
+test('--listen is repeatable: every listener serves', async () => {
+  const extra = await freePort();
+  const sy = await startSwitchyard({ policy: makePolicy({ ports: [echo.port] }), routes: [route('/a', echo.port)], extraArgs: ['--listen', `127.0.0.1:${extra}`] });
+  try {
+    assert.equal((await httpRequest({ port: sy.port, path: '/a/1' })).status, 200);
+    assert.equal((await httpRequest({ port: extra, path: '/a/2' })).status, 200);
+  } finally {
+    await sy.stopClean();
+  }
+});
+
+test('the error log is JSON lines on stderr, and --log-level error silences info', async () => {
+  const info = await startSwitchyard({ policy: makePolicy({ ports: [echo.port] }), routes: [route('/a', echo.port)] });
+  await info.stopClean();
+  const lines = jsonLines(info.stderr());
+  assert.ok(lines.length > 0, 'nothing logged at info');
+  for (const l of lines) {
+    assert.ok(!l._raw, `not JSON: ${l._raw}`);
+    assert.ok(l.level && l.msg && l.time, `missing time/level/msg: ${JSON.stringify(l)}`);
+  }
+  const quiet = await startSwitchyard({ policy: makePolicy({ ports: [echo.port] }), routes: [route('/a', echo.port)], logLevel: 'error' });
+  await quiet.stopClean();
+  const q = jsonLines(quiet.stderr());
+  assert.ok(q.every((l) => l.level === 'error'), `non-error lines at --log-level error: ${quiet.stderr().slice(0, 500)}`);
 });

@@ -102,8 +102,14 @@ static void test_every_scheme(void **state)
     assert_false(check(t, "user0", &user));
     assert_false(check(t, ":", &user));
     static const char *const malformed[] = {
-        "Basic",           "Basic ",          "Bearer dXNlcjA6eA==", "Basic dXNlcjA6eA",
-        "Basic dXNlcjA6eA=", "Basic dXNlcjA6eB==", "Basic !!!!",        "Basic dXNl cjA6eA==",
+        "Basic",
+        "Basic ",
+        "Bearer dXNlcjA6eA==",
+        "Basic dXNlcjA6eA",
+        "Basic dXNlcjA6eA=",
+        "Basic dXNlcjA6eB==",
+        "Basic !!!!",
+        "Basic dXNl cjA6eA==",
         "Basicdxnlcja6ea==",
     };
     for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++)
@@ -169,14 +175,13 @@ static void test_policy_path(void **state)
 {
     (void)state;
     char *h = hash_with("$6$", 0, "pw");
-    json_t *config = json_pack("{s:s,s:s,s:{s:s}}", "type", "basic", "realm", "partners", "users",
-                               "bob", h);
+    json_t *config =
+        json_pack("{s:s,s:s,s:{s:s}}", "type", "basic", "realm", "partners", "users", "bob", h);
     sy_auth_policy_t policy = {
         .name = "partners", .type = SY_AUTH_BASIC, .realm = "partners", .config = config};
     sy_error_t err;
     assert_true(sy_auth_prepare(&policy, &err));
-    sy_http_header_t hdr = {SY_SLICE_LIT("authorization"), SY_SLICE_LIT(""),
-                            SY_HDR_AUTHORIZATION};
+    sy_http_header_t hdr = {SY_SLICE_LIT("authorization"), SY_SLICE_LIT(""), SY_HDR_AUTHORIZATION};
     sy_http_request_t req = {.headers = &hdr, .header_count = 1};
     sy_auth_result_t *r = malloc(sizeof *r);
     char *value = basic_header("bob:pw");

@@ -100,8 +100,8 @@ static void test_container_json(void **state)
     sy_aws_credentials_free(&c);
 
     static const char *const bad[] = {
-        "{\"Code\":\"Failure\",\"Message\":\"no role\",\"AccessKeyId\":\"a\","
-        "\"SecretAccessKey\":\"s\"}",
+        ("{\"Code\":\"Failure\",\"Message\":\"no role\",\"AccessKeyId\":\"a\","
+         "\"SecretAccessKey\":\"s\"}"),
         "{\"AccessKeyId\":\"a\"}",
         "{\"AccessKeyId\":\"\",\"SecretAccessKey\":\"s\"}",
         "{\"AccessKeyId\":1,\"SecretAccessKey\":\"s\"}",

@@ -103,11 +103,15 @@ static void test_marshal_roundtrip(void **state)
     json_t *plain = parse("{\"path\":\"/x\",\"methods\":[\"GET\"],\"strip_prefix\":false,"
                           "\"n\":3,\"mixed\":[\"a\",1],\"dups\":[\"a\",\"a\"],\"m\":{\"z\":null}}");
     json_t *typed = sy_dynamodb_marshal_item(plain);
-    assert_true(json_equal(json_object_get(typed, "methods"), parse("{\"SS\":[\"GET\"]}")));
-    assert_true(json_equal(json_object_get(typed, "n"), parse("{\"N\":\"3\"}")));
-    assert_true(json_equal(json_object_get(typed, "mixed"),
-                           parse("{\"L\":[{\"S\":\"a\"},{\"N\":\"1\"}]}")));
+    json_t *ss = parse("{\"SS\":[\"GET\"]}"), *n = parse("{\"N\":\"3\"}"),
+           *list = parse("{\"L\":[{\"S\":\"a\"},{\"N\":\"1\"}]}");
+    assert_true(json_equal(json_object_get(typed, "methods"), ss));
+    assert_true(json_equal(json_object_get(typed, "n"), n));
+    assert_true(json_equal(json_object_get(typed, "mixed"), list));
     assert_non_null(json_object_get(json_object_get(typed, "dups"), "L"));
+    json_decref(ss);
+    json_decref(n);
+    json_decref(list);
     json_t *back = sy_dynamodb_unmarshal_item(typed);
     assert_true(json_equal(back, plain));
     json_decref(plain);

@@ -80,8 +80,7 @@ static char *mint(const char *alg, EVP_PKEY *pkey, const unsigned char *secret, 
             EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING);
             EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST);
         }
-        assert_int_equal(
-            EVP_DigestSign(ctx, sig, &sig_len, (unsigned char *)tok, input_len), 1);
+        assert_int_equal(EVP_DigestSign(ctx, sig, &sig_len, (unsigned char *)tok, input_len), 1);
         EVP_MD_CTX_free(ctx);
         if (alg[0] == 'E' && alg[1] == 'S') {
             /* DER -> raw r||s */
@@ -127,16 +126,15 @@ static json_t *jwk_of(EVP_PKEY *pkey, const char *kid)
         unsigned char pt[200];
         size_t len = 0;
         char group[64];
-        assert_int_equal(EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_PUB_KEY, pt,
-                                                         sizeof pt, &len),
-                         1);
-        EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
-                                       NULL);
+        assert_int_equal(
+            EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof pt, &len), 1);
+        EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, NULL);
         size_t w = (len - 1) / 2;
         json_object_set_new(jwk, "kty", json_string("EC"));
-        json_object_set_new(jwk, "crv", json_string(w == 32   ? "P-256"
-                                                    : w == 48 ? "P-384"
-                                                              : "P-521"));
+        json_object_set_new(jwk, "crv",
+                            json_string(w == 32   ? "P-256"
+                                        : w == 48 ? "P-384"
+                                                  : "P-521"));
         b64url(pt + 1, w, text);
         json_object_set_new(jwk, "x", json_string(text));
         b64url(pt + 1 + w, w, text);
@@ -218,8 +216,8 @@ static void test_base64url_is_strict(void **state)
     assert_int_equal(n, 2);
     assert_true(sy_base64url_decode(SY_SLICE_LIT(""), out, sizeof out, &n));
     assert_int_equal(n, 0);
-    static const char *const bad[] = {"QQ==", "QQ=", "+/8", "Q", "QUJ D", "QR", "QUJD\n",
-                                      "QU.D", "QUJ"};
+    static const char *const bad[] = {"QQ==", "QQ=",    "+/8",  "Q",  "QUJ D",
+                                      "QR",   "QUJD\n", "QU.D", "QUJ"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (sy_base64url_decode(sy_slice_cstr(bad[i]), out, sizeof out, &n))
             fail_msg("accepted \"%s\"", bad[i]);
@@ -236,10 +234,9 @@ static void test_every_algorithm_round_trips(void **state)
     const struct {
         const char *alg;
         EVP_PKEY **key;
-    } cases[] = {{"RS256", &rsa2048}, {"RS384", &rsa2048}, {"RS512", &rsa2048},
-                 {"PS256", &rsa2048}, {"PS384", &rsa2048}, {"PS512", &rsa2048},
-                 {"ES256", &p256},    {"ES384", &p384},    {"ES512", &p521},
-                 {"EdDSA", &ed25519}};
+    } cases[] = {{"RS256", &rsa2048}, {"RS384", &rsa2048}, {"RS512", &rsa2048}, {"PS256", &rsa2048},
+                 {"PS384", &rsa2048}, {"PS512", &rsa2048}, {"ES256", &p256},    {"ES384", &p384},
+                 {"ES512", &p521},    {"EdDSA", &ed25519}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char header[64];
         snprintf(header, sizeof header, "{\"alg\":\"%s\",\"kid\":\"k\"}", cases[i].alg);
@@ -393,15 +390,13 @@ static void test_malformed_tokens(void **state)
                        BN_bin2bn(jws.signature + 32, 32, NULL));
         unsigned char *der = NULL;
         int der_len = i2d_ECDSA_SIG(es, &der);
-        assert_false(sy_jws_verify_with_key(&ec->keys[0], SY_JWT_ES256,
-                                            (const unsigned char *)ok, jws.signing_input_len, der,
-                                            (size_t)der_len));
+        assert_false(sy_jws_verify_with_key(&ec->keys[0], SY_JWT_ES256, (const unsigned char *)ok,
+                                            jws.signing_input_len, der, (size_t)der_len));
         /* r||s with a leading zero byte added: wrong width. */
         unsigned char longer[65] = {0};
         memcpy(longer + 1, jws.signature, 64);
-        assert_false(sy_jws_verify_with_key(&ec->keys[0], SY_JWT_ES256,
-                                            (const unsigned char *)ok, jws.signing_input_len,
-                                            longer, sizeof longer));
+        assert_false(sy_jws_verify_with_key(&ec->keys[0], SY_JWT_ES256, (const unsigned char *)ok,
+                                            jws.signing_input_len, longer, sizeof longer));
         OPENSSL_free(der);
         ECDSA_SIG_free(es);
         sy_jws_free(&jws);
@@ -457,8 +452,7 @@ static void test_claims_at_boundaries(void **state)
     assert_int_equal(claims_at("{\"exp\":9999,\"nbf\":1060}", &r, 1000), SY_JWT_OK);
     assert_int_equal(claims_at("{\"exp\":9999,\"nbf\":1061}", &r, 1000), SY_JWT_NOT_YET_VALID);
     assert_int_equal(claims_at("{\"exp\":9999,\"iat\":1060}", &r, 1000), SY_JWT_OK);
-    assert_int_equal(claims_at("{\"exp\":9999,\"iat\":1061}", &r, 1000),
-                     SY_JWT_ISSUED_IN_FUTURE);
+    assert_int_equal(claims_at("{\"exp\":9999,\"iat\":1061}", &r, 1000), SY_JWT_ISSUED_IN_FUTURE);
     r.clock_skew_seconds = 0;
     assert_int_equal(claims_at("{\"exp\":9999,\"nbf\":1000}", &r, 1000), SY_JWT_OK);
     assert_int_equal(claims_at("{\"exp\":9999,\"nbf\":1000}", &r, 999), SY_JWT_NOT_YET_VALID);
@@ -517,8 +511,8 @@ static sy_http_request_t request_with(const char *authorization)
     sy_http_request_t req = {0};
     req.headers = hdrs;
     if (authorization) {
-        hdrs[0] = (sy_http_header_t){SY_SLICE_LIT("Authorization"),
-                                     sy_slice_cstr(authorization), SY_HDR_AUTHORIZATION};
+        hdrs[0] = (sy_http_header_t){SY_SLICE_LIT("Authorization"), sy_slice_cstr(authorization),
+                                     SY_HDR_AUTHORIZATION};
         req.header_count = 1;
     }
     return req;
@@ -622,9 +616,9 @@ static void test_prepare_refuses_unusable_keys(void **state)
     assert_null(policy.state);
     json_decref(config);
     /* A malformed inline key is an error, not a silently missing key. */
-    config = json_pack("{s:s,s:s,s:{s:[{s:s,s:s,s:s}]},s:[s]}", "type", "jwt", "issuer", "i",
-                       "jwks", "keys", "kty", "OKP", "crv", "Ed25519", "x", "AA", "algorithms",
-                       "EdDSA");
+    config =
+        json_pack("{s:s,s:s,s:{s:[{s:s,s:s,s:s}]},s:[s]}", "type", "jwt", "issuer", "i", "jwks",
+                  "keys", "kty", "OKP", "crv", "Ed25519", "x", "AA", "algorithms", "EdDSA");
     policy.config = config;
     assert_false(sy_auth_prepare(&policy, &err));
     assert_non_null(strstr(err.message, "jwks.keys[0]"));
@@ -635,6 +629,31 @@ static void test_prepare_refuses_unusable_keys(void **state)
     sy_auth_check(&policy, &req, r);
     assert_int_equal(r->status, 401);
     free(r);
+}
+
+static void test_jwks_sources_are_shared_by_uri(void **state)
+{
+    (void)state;
+    sy_error_t err;
+    /* Nothing listens on port 1: fetches fail fast and keep "no keys". */
+    sy_jwks_source_t *a = sy_jwks_source_get("https://127.0.0.1:1/jwks.json", NULL, &err);
+    sy_jwks_source_t *b = sy_jwks_source_get("https://127.0.0.1:1/jwks.json", NULL, &err);
+    sy_jwks_source_t *c = sy_jwks_source_get("https://127.0.0.1:1/jwks.json", "/etc/ssl/ca.pem",
+                                             &err);
+    assert_non_null(a);
+    assert_ptr_equal(a, b); /* a reload reuses the keys already fetched */
+    assert_ptr_not_equal(a, c);
+    assert_null(sy_jwks_source_acquire(a));
+    /* Asking for a refetch never blocks, however often. */
+    uint64_t t0 = sy_now_ms();
+    for (int i = 0; i < 100000; i++)
+        sy_jwks_source_request_refetch(a);
+    assert_true(sy_now_ms() - t0 < 1000);
+    assert_int_equal(sy_jwks_source_fetch_count(a), 0);
+    sy_jwks_source_put(b);
+    sy_jwks_source_put(c);
+    sy_jwks_source_put(a);
+    sy_jwks_shutdown();
 }
 
 int main(void)
@@ -648,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_claims_at_boundaries),
         cmocka_unit_test(test_policy_path),
         cmocka_unit_test(test_prepare_refuses_unusable_keys),
+        cmocka_unit_test(test_jwks_sources_are_shared_by_uri),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -61,8 +61,7 @@ static sy_jwk_set_t *single_key_set(const json_t *jwk)
 }
 
 /* The outcome of a JWS (and optionally JWT claims at now) check. */
-static sy_jwt_status_t verify(const char *token, const sy_jwk_set_t *keys, bool claims,
-                              int64_t now)
+static sy_jwt_status_t verify(const char *token, const sy_jwk_set_t *keys, bool claims, int64_t now)
 {
     sy_jws_t jws;
     sy_slice_t t = sy_slice_cstr(token);
@@ -87,8 +86,10 @@ static sy_jwt_status_t verify(const char *token, const sy_jwk_set_t *keys, bool 
 static void test_jwt_vectors(void **state)
 {
     (void)state;
-    if (!vectors_dir())
+    if (!vectors_dir()) {
+        print_message("skipped: vectors not found\n");
         skip();
+    }
     json_t *doc = load("jwt_vectors.json");
     json_t *cases = json_object_get(doc, "cases");
     size_t i, accepted = 0, rejected = 0, failures = 0;
@@ -143,8 +144,10 @@ static const char *stricter_reason(int tc)
 static void test_wycheproof_jws(void **state)
 {
     (void)state;
-    if (!vectors_dir())
+    if (!vectors_dir()) {
+        print_message("skipped: vectors not found\n");
         skip();
+    }
     json_t *doc = load("wycheproof/json_web_signature_test.json");
     size_t gi, ti, total = 0, failures = 0, strict_seen = 0, contradictory = 0;
     const char *valid_357 = NULL;
@@ -210,8 +213,10 @@ static const struct {
 static void test_wycheproof_jwk(void **state)
 {
     (void)state;
-    if (!vectors_dir())
+    if (!vectors_dir()) {
+        print_message("skipped: vectors not found\n");
         skip();
+    }
     /* Key-set vectors: ambiguous sets (duplicate kid, secret and public
      * keys mixed), short or empty secrets, keys for the wrong curve, use or
      * algorithm must never verify; sound sets must. */
@@ -234,7 +239,8 @@ static void test_wycheproof_jwk(void **state)
             if (skip_tc)
                 continue;
             const char *result = json_string_value(json_object_get(t, "result"));
-            sy_jwt_status_t s = verify(json_string_value(json_object_get(t, "jws")), keys, false, 0);
+            sy_jwt_status_t s =
+                verify(json_string_value(json_object_get(t, "jws")), keys, false, 0);
             total++;
             if ((s == SY_JWT_OK) != (strcmp(result, "valid") == 0)) {
                 print_error("jwk tc %d (%s): expected %s, got %s\n", tc,
@@ -254,8 +260,10 @@ static void test_wycheproof_jwk(void **state)
 static void test_cookbook(void **state)
 {
     (void)state;
-    if (!vectors_dir())
+    if (!vectors_dir()) {
+        print_message("skipped: vectors not found\n");
         skip();
+    }
     static const char *const compact[] = {
         "jose-cookbook/jws/4_1.rsa_v15_signature.json",
         "jose-cookbook/jws/4_2.rsa-pss_signature.json",
@@ -269,8 +277,8 @@ static void test_cookbook(void **state)
         sy_jwk_set_t *keys = single_key_set(json_object_get(in, "key"));
         if (!keys)
             fail_msg("%s: key did not parse", compact[i]);
-        const char *token = json_string_value(json_object_get(json_object_get(doc, "output"),
-                                                              "compact"));
+        const char *token =
+            json_string_value(json_object_get(json_object_get(doc, "output"), "compact"));
         sy_jwt_status_t s = verify(token, keys, false, 0);
         if (s != SY_JWT_OK)
             fail_msg("%s: %s", compact[i], sy_jwt_status_name(s));
@@ -297,8 +305,8 @@ static void test_cookbook(void **state)
     sy_jwk_set_t *keys = single_key_set(json_object_get(json_object_get(doc, "input"), "key"));
     assert_non_null(keys);
     assert_int_not_equal(
-        verify(json_string_value(json_object_get(json_object_get(doc, "output"), "compact")),
-               keys, false, 0),
+        verify(json_string_value(json_object_get(json_object_get(doc, "output"), "compact")), keys,
+               false, 0),
         SY_JWT_OK);
     sy_jwk_set_release(keys);
     json_decref(doc);

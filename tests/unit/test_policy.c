@@ -645,7 +645,7 @@ static void test_jwt_key_sources(void **state)
     p = expect_ok(
         "auth_policies.users",
         "{\"type\": \"jwt\", \"issuer\": \"i\", \"algorithms\": [\"EdDSA\"],"
-        " \"jwks\": {\"keys\": [{\"kty\": \"OKP\", \"crv\": \"Ed25519\", \"x\": \"AA\"}]}}");
+        " \"jwks\": {\"keys\": [{\"kty\": \"OKP\", \"crv\": \"Ed25519\", \"x\": \"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}]}}");
     sy_policy_free(p);
     expect_error("auth_policies.users",
                  "{\"type\": \"jwt\", \"issuer\": \"i\", \"algorithms\": [\"EdDSA\"],"

@@ -181,9 +181,14 @@ export async function startVerifyingFront({ service, targetPort, keys = new Map(
 
 /* ---- SDK clients (the writers) ---- */
 
+// No keep-alive: a pooled socket would keep the test process alive after
+// its last test, and a killed store would leave dead sockets in the pool.
+const noKeepAlive = () => ({ httpAgent: new http.Agent({ keepAlive: false }) });
+
 export function dynamoClient(store) {
   return new DynamoDBClient({
     endpoint: `http://127.0.0.1:${store.port}`,
+    requestHandler: noKeepAlive(),
     region: REGION,
     credentials: { accessKeyId: 'pipeline', secretAccessKey: 'pipeline-secret' },
   });
@@ -192,6 +197,7 @@ export function dynamoClient(store) {
 export function s3Client(store) {
   return new S3Client({
     endpoint: `http://127.0.0.1:${store.port}`,
+    requestHandler: noKeepAlive(),
     region: REGION,
     forcePathStyle: true,
     credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
@@ -399,8 +405,10 @@ export async function startSwitchyardAws({ policyUri, routesUri, env, pollInterv
     async stop() {
       if (exitInfo) return exitInfo;
       proc.kill('SIGTERM');
-      const t = sleep(20000 * SLOW).then(() => null);
+      let timer;
+      const t = new Promise((resolve) => (timer = setTimeout(() => resolve(null), 20000 * SLOW)));
       const r = await Promise.race([exited, t]);
+      clearTimeout(timer);
       if (r) return r;
       proc.kill('SIGKILL');
       return { ...(await exited), hung: true };

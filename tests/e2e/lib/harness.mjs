@@ -15,8 +15,9 @@ import { fileURLToPath } from 'node:url';
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const BIN = process.env.SWITCHYARD_BIN || path.join(REPO, 'build/switchyard');
 export const HOST = 'api.example.com';
-// The ASan+UBSan build is a few times slower; every wait scales with this.
-export const SLOW = /asan|san/i.test(BIN) ? 3 : 1;
+// The ASan+UBSan build is a few times slower; every wait scales with this
+// (SY_E2E_SLOW overrides the guess made from the binary's path).
+export const SLOW = Number(process.env.SY_E2E_SLOW) || (/asan|sanit/i.test(BIN) ? 3 : 1);
 
 const children = new Set();
 process.on('exit', () => {
