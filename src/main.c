@@ -22,6 +22,7 @@
 
 #include "admin/admin.h"
 #include "auth/jwks.h"
+#include "control/routes_cli.h"
 #include "control/sources.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -39,10 +40,15 @@ static void usage(FILE *out)
           "usage:\n"
           "  switchyard serve  --policy URI --routes URI [options]\n"
           "  switchyard check  --policy URI --routes URI [--json]\n"
+          "  switchyard routes put    --routes URI --path /orders --target URL [--auth NAME]\n"
+          "                           [--domain D] [--methods GET,POST] [--strip-prefix]\n"
+          "                           [--check-policy URI] [--json]\n"
+          "  switchyard routes delete --routes URI --path /orders [--json]\n"
+          "  switchyard routes list   --routes URI [--json]\n"
           "  switchyard healthcheck [--admin ADDR:PORT] [--ready]\n"
           "  switchyard --version | --help\n"
           "\n"
-          "URIs: file:///abs/path.json or a plain path (s3:// and dynamodb:// later).\n"
+          "URIs: s3://bucket/key, dynamodb://table, file:///abs/path.json or a plain path.\n"
           "\n"
           "serve options:\n"
           "  --listen ADDR:PORT        plain HTTP listener, repeatable [0.0.0.0:8080]\n"
@@ -389,6 +395,8 @@ int main(int argc, char **argv)
         return cmd_check(argc - 1, argv + 1);
     if (strcmp(cmd, "healthcheck") == 0)
         return cmd_healthcheck(argc - 1, argv + 1);
+    if (strcmp(cmd, "routes") == 0)
+        return sy_routes_cli(argc - 1, argv + 1);
     fprintf(stderr, "switchyard: unknown command '%s'\n", cmd);
     usage(stderr);
     return EXIT_USAGE;

@@ -275,6 +275,10 @@ static void handle_metrics(conn_t *conn, const sy_http_request_t *req)
     sy_sources_status(status);
     view.policy_last_success = (double)status[0].last_success;
     view.routes_last_success = (double)status[1].last_success;
+    view.policy_last_error = (double)status[0].last_error_time;
+    view.routes_last_error = (double)status[1].last_error_time;
+    view.policy_failures = status[0].consecutive_failures;
+    view.routes_failures = status[1].consecutive_failures;
     view.ready = snap != NULL && !atomic_load(&draining);
     size_t len = 0;
     char *text = sy_metrics_render(&view, &len);

@@ -464,6 +464,18 @@ char *sy_metrics_render(const sy_metrics_config_view_t *view, size_t *len)
                   "switchyard_config_last_success_timestamp_seconds{store=\"policy\"} %.3f\n"
                   "switchyard_config_last_success_timestamp_seconds{store=\"routes\"} %.3f\n",
                   view->policy_last_success, view->routes_last_success);
+    header(&b, "switchyard_config_last_error_timestamp_seconds", "gauge",
+           "Unix time of the last failed read or parse of each store (0: never).");
+    buffer_printf(&b,
+                  "switchyard_config_last_error_timestamp_seconds{store=\"policy\"} %.3f\n"
+                  "switchyard_config_last_error_timestamp_seconds{store=\"routes\"} %.3f\n",
+                  view->policy_last_error, view->routes_last_error);
+    header(&b, "switchyard_config_consecutive_failures", "gauge",
+           "Failed polls of each store since its last success.");
+    buffer_printf(&b,
+                  "switchyard_config_consecutive_failures{store=\"policy\"} %u\n"
+                  "switchyard_config_consecutive_failures{store=\"routes\"} %u\n",
+                  view->policy_failures, view->routes_failures);
 
     header(&b, "switchyard_routes", "gauge", "Routes in the serving configuration, by state.");
     buffer_printf(&b,

@@ -58,6 +58,8 @@ void sy_metrics_reload(const char *store, bool ok);
 typedef struct {
     size_t active_routes, rejected_routes;
     double policy_last_success, routes_last_success; /* unix seconds, 0 = never */
+    double policy_last_error, routes_last_error;     /* unix seconds, 0 = never */
+    unsigned policy_failures, routes_failures;       /* consecutive failed polls */
     bool ready;
 } sy_metrics_config_view_t;
 

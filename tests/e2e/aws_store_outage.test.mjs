@@ -74,6 +74,10 @@ test('stores killed: traffic continues, errors in /config and metrics, then reco
       (m) => m.name === 'switchyard_config_reloads_total' && m.labels.result === 'failure' && m.value > 0,
     );
     assert.ok(failed.length >= 1, 'failed reloads counted in metrics');
+    const streak = parseMetrics((await adminGet(sy, '/metrics')).text).filter(
+      (m) => m.name === 'switchyard_config_consecutive_failures' && m.value >= 1,
+    );
+    assert.equal(streak.length, 2, 'both stores show a failure streak in metrics');
 
     // Back up, with a change made while switchyard couldn't see it.
     await Promise.all([ddbStore.start(), s3Store.start()]);

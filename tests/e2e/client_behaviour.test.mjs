@@ -96,7 +96,7 @@ test('an HTTP/1.0 client never gets a chunked body, and the body ends', async ()
     const c = await RawConn.open(sy.port);
     try {
       await c.send(`GET /download?bytes=${n}&chunked=1 HTTP/1.0\r\nHost: ${HOST}\r\n\r\n`);
-      const res = await c.readFinal({ timeout: 10000 * SLOW });
+      const res = await c.readFinal({ timeout: 5000 * SLOW });
       assert.equal(res.status, 200);
       assert.notEqual(res.framing, 'chunked', 'chunked framing sent to an HTTP/1.0 client');
       assert.equal(res.body.length, n);

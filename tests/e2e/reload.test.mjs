@@ -28,8 +28,10 @@ before(async () => {
         let n = 0;
         while (!load.stop) {
           try {
-            const r = await httpRequest({ port: sy.port, path: `/stable/loop${i}/${n++}`, agent, timeout: 10000 * SLOW });
-            if (r.status === 200 && r.json().name === 'A') load.ok++;
+            // odd loops send bodies, so uploads straddle the swaps too
+            const body = i % 2 ? Buffer.alloc(64 * 1024 + n, 0x62) : undefined;
+            const r = await httpRequest({ port: sy.port, path: `/stable/loop${i}/${n++}`, agent, timeout: 10000 * SLOW, method: body ? 'POST' : 'GET', body });
+            if (r.status === 200 && r.json().name === 'A' && r.json().body_bytes === (body ? body.length : 0)) load.ok++;
             else load.failures.push(`${r.status} ${r.text.slice(0, 200)}`);
           } catch (e) {
             load.failures.push(e.message);

@@ -47,7 +47,7 @@ function probe(port) {
 
 test('SIGTERM: the in-flight request completes, new ones are refused, exit 0', async () => {
   const sy = await start({ drainTimeout: 20 });
-  const slowMs = 3000 * SLOW;
+  const slowMs = 2000 * SLOW;
   const c = await RawConn.open(sy.port);
   await c.send(`GET /slow?ms=${slowMs} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
   await sleep(300 * SLOW);

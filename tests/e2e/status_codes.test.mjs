@@ -191,6 +191,21 @@ test('431 for more headers than max_headers', async () => {
   assert.equal(res.status, 431);
 });
 
+test('requests just inside the limits pass', async () => {
+  const line = `GET /api/${'a'.repeat(3900)} HTTP/1.1`;
+  let r = (await rawExchange(sy.port, `${line}\r\nHost: ${HOST}\r\n\r\n`)).res;
+  assert.equal(r.status, 200, `a ${line.length}-byte request line with a 4096 limit: ${r.status}`);
+  r = (await rawExchange(sy.port, `GET /api/x HTTP/1.1\r\nHost: ${HOST}\r\nX-Big: ${'b'.repeat(6000)}\r\n\r\n`)).res;
+  assert.equal(r.status, 200, `a 6000-byte header with an 8192 limit: ${r.status}`);
+  let hs = '';
+  for (let i = 0; i < 30; i++) hs += `X-H${i}: ${i}\r\n`;
+  r = (await rawExchange(sy.port, `GET /api/x HTTP/1.1\r\nHost: ${HOST}\r\n${hs}\r\n`)).res;
+  assert.equal(r.status, 200, `31 headers with a limit of 40: ${r.status}`);
+  r = (await rawExchange(sy.port, `POST /api/x HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: ${MAX_BODY}\r\n\r\n${'z'.repeat(MAX_BODY)}`)).res;
+  assert.equal(r.status, 200, `a body of exactly max_body_bytes: ${r.status}`);
+  assert.equal(rawJson(r).body_bytes, MAX_BODY);
+});
+
 test('421 for a Host that is not a listen domain', async () => {
   assertJsonError(await get(sy, '/api/x', {}, { host: 'evil.example.org' }), 421);
   assertJsonError(await get(sy, '/api/x', {}, { host: '127.0.0.1' }), 421);

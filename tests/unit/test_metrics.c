@@ -215,6 +215,8 @@ static void test_rejections_reloads_view(void **state)
                                      .rejected_routes = 2,
                                      .policy_last_success = 1700000000.5,
                                      .routes_last_success = 0,
+                                     .routes_last_error = 1700000100.25,
+                                     .routes_failures = 3,
                                      .ready = true};
     char *text = render(&view);
     assert_true(sample(text, ok) == ok_before + 1);
@@ -222,6 +224,11 @@ static void test_rejections_reloads_view(void **state)
     assert_true(sample(text, "switchyard_routes{state=\"active\"}") == 7);
     assert_true(sample(text, "switchyard_routes{state=\"rejected\"}") == 2);
     assert_true(sample(text, "switchyard_ready") == 1);
+    assert_true(sample(text, "switchyard_config_consecutive_failures{store=\"routes\"}") == 3);
+    assert_true(sample(text, "switchyard_config_consecutive_failures{store=\"policy\"}") == 0);
+    assert_true(
+        sample(text, "switchyard_config_last_error_timestamp_seconds{store=\"routes\"}") ==
+        1700000100.25);
     assert_true(
         sample(text, "switchyard_config_last_success_timestamp_seconds{store=\"policy\"}") ==
         1700000000.5);
