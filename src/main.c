@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "policy/snapshot.h"
+#include "net/tls.h"
 #include "proxy/server.h"
 
 #define SY_VERSION "0.1.0"
@@ -52,6 +53,9 @@ static void usage(FILE *out)
           "\n"
           "serve options:\n"
           "  --listen ADDR:PORT        plain HTTP listener, repeatable [0.0.0.0:8080]\n"
+          "  --tls-listen ADDR:PORT    HTTPS listener, repeatable (with --tls-cert, --tls-key)\n"
+          "  --tls-cert FILE           PEM certificate chain; re-read on SIGHUP\n"
+          "  --tls-key FILE            PEM private key; re-read on SIGHUP\n"
           "  --admin-listen ADDR:PORT  admin endpoints [127.0.0.1:9901]\n"
           "  --workers N               event-loop threads [number of CPUs]\n"
           "  --poll-interval S         seconds between polls of each store [10]\n"
@@ -95,12 +99,14 @@ static int cmd_serve(int argc, char **argv)
     sy_log_level_t level = SY_LOG_INFO;
 
     static const struct option opts[] = {
-        {"policy", required_argument, 0, 'p'},       {"routes", required_argument, 0, 'r'},
-        {"listen", required_argument, 0, 'l'},       {"admin-listen", required_argument, 0, 'a'},
-        {"workers", required_argument, 0, 'w'},      {"poll-interval", required_argument, 0, 'i'},
-        {"access-log", required_argument, 0, 'A'},   {"log-level", required_argument, 0, 'L'},
+        {"policy", required_argument, 0, 'p'},        {"routes", required_argument, 0, 'r'},
+        {"listen", required_argument, 0, 'l'},        {"admin-listen", required_argument, 0, 'a'},
+        {"workers", required_argument, 0, 'w'},       {"poll-interval", required_argument, 0, 'i'},
+        {"access-log", required_argument, 0, 'A'},    {"log-level", required_argument, 0, 'L'},
         {"drain-timeout", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"tls-listen", required_argument, 0, 'T'},    {"tls-cert", required_argument, 0, 'C'},
+        {"tls-key", required_argument, 0, 'K'},       {0, 0, 0, 0}};
+    const char *tls_cert = NULL, *tls_key = NULL;
     optind = 1;
     opterr = 0;
     int ch;
@@ -120,6 +126,17 @@ static int cmd_serve(int argc, char **argv)
             break;
         case 'a':
             admin = optarg;
+            break;
+        case 'T':
+            if (server.tls_listen_count == SY_MAX_LISTEN)
+                return fail_usage("too many --tls-listen addresses (at most 16)");
+            server.tls_listen[server.tls_listen_count++] = optarg;
+            break;
+        case 'C':
+            tls_cert = optarg;
+            break;
+        case 'K':
+            tls_key = optarg;
             break;
         case 'w':
             if (!parse_double(optarg, 1, SY_MAX_WORKERS, &workers) || workers != (int)workers)
@@ -153,7 +170,11 @@ static int cmd_serve(int argc, char **argv)
         return fail_usage("serve: unexpected argument '%s'", argv[optind]);
     if (!policy || !routes)
         return fail_usage("serve: --policy and --routes are required");
-    if (server.listen_count == 0)
+    if (server.tls_listen_count > 0 && (!tls_cert || !tls_key))
+        return fail_usage("--tls-listen needs --tls-cert and --tls-key");
+    if (server.tls_listen_count == 0 && (tls_cert || tls_key))
+        return fail_usage("--tls-cert and --tls-key go with --tls-listen");
+    if (server.listen_count == 0 && server.tls_listen_count == 0)
         server.listen[server.listen_count++] = "0.0.0.0:8080";
     if (server.workers > SY_MAX_WORKERS)
         server.workers = SY_MAX_WORKERS;
@@ -163,6 +184,13 @@ static int cmd_serve(int argc, char **argv)
     for (size_t i = 0; i < server.listen_count; i++)
         if (!sy_parse_listen(server.listen[i], &ss, &err))
             return fail_usage("--listen: %s", err.message);
+    for (size_t i = 0; i < server.tls_listen_count; i++)
+        if (!sy_parse_listen(server.tls_listen[i], &ss, &err))
+            return fail_usage("--tls-listen: %s", err.message);
+    if (tls_cert && !sy_tls_server_load(tls_cert, tls_key, &err)) {
+        fprintf(stderr, "switchyard: %s\n", err.message);
+        return EXIT_USAGE;
+    }
     if (!sy_parse_listen(admin, &ss, &err))
         return fail_usage("--admin-listen: %s", err.message);
 
@@ -178,6 +206,7 @@ static int cmd_serve(int argc, char **argv)
     sigemptyset(&wait_set);
     sigaddset(&wait_set, SIGTERM);
     sigaddset(&wait_set, SIGINT);
+    sigaddset(&wait_set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &wait_set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -208,8 +237,22 @@ static int cmd_serve(int argc, char **argv)
            "admin", admin, "workers", workers_str, NULL);
 
     int sig = 0;
-    while (sigwait(&wait_set, &sig) != 0)
-        ;
+    for (;;) {
+        if (sigwait(&wait_set, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            break;
+        /* SIGHUP: re-read the listener certificate and key. New connections
+         * get them; open ones keep the context they started with. */
+        if (!tls_cert) {
+            sy_log(SY_LOG_INFO, "SIGHUP: no TLS listener, nothing to reload", NULL);
+        } else if (sy_tls_server_load(tls_cert, tls_key, &err)) {
+            sy_log(SY_LOG_INFO, "TLS certificate reloaded", "cert", tls_cert, NULL);
+        } else {
+            sy_log(SY_LOG_ERROR, "TLS certificate reload failed; keeping the previous one", "error",
+                   err.message, NULL);
+        }
+    }
     sy_log(SY_LOG_INFO, "draining", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
     sy_admin_set_draining();
     sy_sources_stop();
@@ -276,9 +319,9 @@ static int cmd_check(int argc, char **argv)
         else if (!r->enabled)
             json_array_append_new(disabled, json_pack("{s:s}", "path", path));
         else
-            json_array_append_new(active, json_pack("{s:s,s:s?,s:s?}", "path", path, "target",
-                                                    r->target, "auth",
-                                                    r->auth ? r->auth->name : NULL));
+            json_array_append_new(active,
+                                  json_pack("{s:s,s:s?,s:s?}", "path", path, "target", r->target,
+                                            "auth", r->auth ? r->auth->name : NULL));
     }
     size_t nrejected = json_array_size(rejected);
     if (json) {
@@ -352,9 +395,9 @@ static int cmd_healthcheck(int argc, char **argv)
         return EXIT_RUNTIME;
     }
     char req[128];
-    int n = snprintf(req, sizeof req,
-                     "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-                     ready ? "/readyz" : "/healthz");
+    int n =
+        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                 ready ? "/readyz" : "/healthz");
     if (write(fd, req, (size_t)n) != n) {
         close(fd);
         return EXIT_RUNTIME;

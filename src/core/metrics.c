@@ -59,7 +59,8 @@ typedef struct {
     alignas(CACHE_LINE) atomic_uint_fast64_t upstream_errors[SY_UPSTREAM_ERR__COUNT];
     atomic_int_fast64_t gauges[SY_GAUGE__COUNT];
     atomic_uint_fast64_t rejected[SY_REJECT__COUNT];
-    histogram_t latency; /* every request, routed or not */
+    atomic_uint_fast64_t tls_handshakes[2]; /* [0] full, [1] resumed */
+    histogram_t latency;                    /* every request, routed or not */
 } worker_slot_t;
 
 static worker_slot_t worker_slots[SY_MAX_WORKERS];
@@ -84,6 +85,7 @@ static const char *const upstream_error_names[SY_UPSTREAM_ERR__COUNT] = {
     [SY_UPSTREAM_ERR_ADDRESS] = "address_refused",
     [SY_UPSTREAM_ERR_TIMEOUT] = "timeout",
     [SY_UPSTREAM_ERR_MALFORMED] = "malformed_response",
+    [SY_UPSTREAM_ERR_TLS] = "tls",
 };
 
 void sy_metrics_init(int workers)
@@ -189,6 +191,11 @@ void sy_metrics_request(int worker, sy_route_stats_t *route, int status, double 
         histogram_observe(&slot->latency, seconds);
     }
     histogram_observe(&worker_slots[worker_index(worker, SY_MAX_WORKERS)].latency, seconds);
+}
+
+void sy_metrics_tls_handshake(int worker, bool resumed)
+{
+    add(&worker_slots[worker_index(worker, SY_MAX_WORKERS)].tls_handshakes[resumed ? 1 : 0], 1);
 }
 
 void sy_metrics_upstream_error(int worker, sy_upstream_error_t kind)
@@ -399,6 +406,7 @@ char *sy_metrics_render(const sy_metrics_config_view_t *view, size_t *len)
     uint64_t upstream_errors[SY_UPSTREAM_ERR__COUNT] = {0};
     int64_t gauges[SY_GAUGE__COUNT] = {0};
     uint64_t rejected[SY_REJECT__COUNT] = {0};
+    uint64_t handshakes[2] = {0};
     for (int w = 0; w < SY_MAX_WORKERS; w++) {
         worker_slot_t *slot = &worker_slots[w];
         histogram_accumulate(&all, &slot->latency);
@@ -408,6 +416,8 @@ char *sy_metrics_render(const sy_metrics_config_view_t *view, size_t *len)
             gauges[g] += atomic_load_explicit(&slot->gauges[g], memory_order_relaxed);
         for (int r = 0; r < SY_REJECT__COUNT; r++)
             rejected[r] += load(&slot->rejected[r]);
+        handshakes[0] += load(&slot->tls_handshakes[0]);
+        handshakes[1] += load(&slot->tls_handshakes[1]);
     }
 
     header(&b, "switchyard_all_request_duration_seconds", "histogram",
@@ -419,6 +429,14 @@ char *sy_metrics_render(const sy_metrics_config_view_t *view, size_t *len)
     for (int k = 0; k < SY_UPSTREAM_ERR__COUNT; k++)
         buffer_printf(&b, "switchyard_upstream_errors_total{kind=\"%s\"} %llu\n",
                       upstream_error_names[k], (unsigned long long)upstream_errors[k]);
+
+    header(&b, "switchyard_upstream_tls_handshakes_total", "counter",
+           "Completed upstream TLS handshakes: full, or resumed from a cached session. Far fewer "
+           "than requests when pooling works.");
+    buffer_printf(&b,
+                  "switchyard_upstream_tls_handshakes_total{kind=\"full\"} %llu\n"
+                  "switchyard_upstream_tls_handshakes_total{kind=\"resumed\"} %llu\n",
+                  (unsigned long long)handshakes[0], (unsigned long long)handshakes[1]);
 
     static const struct {
         const char *name, *help;

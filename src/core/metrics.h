@@ -33,6 +33,7 @@ typedef enum {
     SY_UPSTREAM_ERR_ADDRESS,     /* refused by the address guard */
     SY_UPSTREAM_ERR_TIMEOUT,     /* connect or response timeout */
     SY_UPSTREAM_ERR_MALFORMED,   /* malformed response */
+    SY_UPSTREAM_ERR_TLS,         /* TLS handshake or certificate verification failed */
     SY_UPSTREAM_ERR__COUNT
 } sy_upstream_error_t;
 
@@ -46,6 +47,10 @@ typedef enum {
 } sy_gauge_t;
 
 void sy_metrics_gauge_add(int worker, sy_gauge_t gauge, int64_t delta);
+
+/* One completed upstream TLS handshake; resumed: an earlier session was
+ * reused (no full key exchange). */
+void sy_metrics_tls_handshake(int worker, bool resumed);
 
 /* Parser rejections by reason name (bounded set). */
 void sy_metrics_rejected(int worker, int reject_reason);

@@ -81,6 +81,10 @@ static void client_on_handle_closed(uv_handle_t *h)
         c->next->prev = c->prev;
     __atomic_fetch_sub(&w->client_count, 1, __ATOMIC_RELAXED);
     sy_metrics_gauge_add(w->id, SY_GAUGE_CLIENT_CONNECTIONS, -1);
+    if (c->tls) {
+        sy_tls_free(c->tls);
+        free(c->tls);
+    }
     free(c->buf);
     free(c);
 }
@@ -88,18 +92,51 @@ static void client_on_handle_closed(uv_handle_t *h)
 static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     sy_client_t *c = h->data;
-    if (!c->buf) {
-        const sy_http_limits_t *l = client_limits(c);
-        c->cap = l->max_request_line_bytes + l->max_header_bytes + SY_CLIENT_BODY_ROOM;
-        c->buf = malloc(c->cap);
-        if (!c->buf) {
-            b->base = NULL;
-            b->len = 0;
-            return;
-        }
+    if (c->tls) {
+        b->base = c->tls->in;
+        b->len = sizeof c->tls->in;
+        return;
     }
     b->base = c->buf + c->end;
     b->len = c->cap - c->end;
+}
+
+/* Room a read needs in the plaintext buffer: over TLS, all that one read
+ * can decrypt to (see sy_upstream_can_read). */
+static size_t read_room(const sy_client_t *c)
+{
+    return c->tls ? 2 * SY_TLS_READ_CHUNK : 1;
+}
+
+static bool client_buffer_ready(sy_client_t *c)
+{
+    if (!c->buf) {
+        const sy_http_limits_t *l = client_limits(c);
+        c->cap = l->max_request_line_bytes + l->max_header_bytes + SY_CLIENT_BODY_ROOM +
+                 (c->tls ? 2 * SY_TLS_READ_CHUNK : 0);
+        c->buf = malloc(c->cap);
+    }
+    return c->buf != NULL;
+}
+
+/* Writes bufs to the client; done(&c->write_req, status) runs when they
+ * are out. One write at a time (c->writing). */
+static void on_tls_client_written(void *arg, int status)
+{
+    sy_client_t *c = arg;
+    c->write_done(&c->write_req, status);
+}
+
+static int client_write(sy_client_t *c, const uv_buf_t *bufs, unsigned n, uv_write_cb done)
+{
+    c->write_req.data = c;
+    if (c->tls) {
+        if (!sy_tls_write(c->tls, bufs, n))
+            return UV_EPROTO;
+        c->write_done = done;
+        return sy_tls_flush(c->tls, on_tls_client_written, c);
+    }
+    return uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, n, done);
 }
 
 static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
@@ -108,7 +145,7 @@ static void client_read_start(sy_client_t *c)
 {
     if (c->reading || c->eof || c->state == SY_CLIENT_CLOSING)
         return;
-    if (c->buf && c->end == c->cap)
+    if (!client_buffer_ready(c) || c->end + read_room(c) > c->cap)
         return;
     if (uv_read_start((uv_stream_t *)&c->tcp, client_alloc, client_on_read) == 0)
         c->reading = true;
@@ -241,6 +278,10 @@ static void client_linger(sy_client_t *c)
         client_close(c);
         return;
     }
+    if (c->tls) {
+        SSL_shutdown(c->tls->ssl); /* close_notify, then the TCP half-close */
+        sy_tls_flush(c->tls, NULL, NULL);
+    }
     c->shutdown_req.data = c;
     if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
         client_close(c);
@@ -284,8 +325,8 @@ static void client_answer(sy_client_t *c, int status, const char *message, const
     c->state = SY_CLIENT_RESPONDING;
     client_read_stop(c);
     bool head_only = c->req.head_len && sy_slice_eq(c->req.method, SY_SLICE_LIT("HEAD"));
-    size_t n = sy_http_write_error(c->answer, sizeof c->answer, status, message, close, extra,
-                                   head_only);
+    size_t n =
+        sy_http_write_error(c->answer, sizeof c->answer, status, message, close, extra, head_only);
     if (n == 0) {
         client_close(c);
         return;
@@ -293,9 +334,8 @@ static void client_answer(sy_client_t *c, int status, const char *message, const
     c->bytes_out += n;
     c->resp_started = true;
     uv_buf_t b = uv_buf_init(c->answer, (unsigned)n);
-    c->write_req.data = c;
     c->writing = true;
-    if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_answer_written) != 0) {
+    if (client_write(c, &b, 1, on_answer_written) != 0) {
         c->writing = false;
         client_close(c);
     }
@@ -335,8 +375,8 @@ static void make_request_id(sy_client_t *c)
     for (size_t i = 0; i < c->req.header_count; i++) {
         const sy_http_header_t *h = &c->req.headers[i];
         if (h->id == SY_HDR_X_REQUEST_ID && h->value.len > 0) {
-            size_t n = h->value.len < sizeof c->request_id - 1 ? h->value.len
-                                                               : sizeof c->request_id - 1;
+            size_t n =
+                h->value.len < sizeof c->request_id - 1 ? h->value.len : sizeof c->request_id - 1;
             memcpy(c->request_id, h->value.ptr, n);
             c->request_id[n] = '\0';
             c->request_id_len = n;
@@ -364,6 +404,43 @@ static size_t upstream_host(const sy_route_t *r, char *out, size_t cap)
     return (size_t)snprintf(out, cap, "%s:%u", r->target_host, (unsigned)r->target_port);
 }
 
+/* Where and how to connect for the current route: the destination's
+ * connect_to (the VPC endpoint) or the target host, and for https the SNI
+ * and the name the certificate must be valid for (SPEC §2). Everything
+ * that makes two connections interchangeable goes into the pool key. */
+static void connect_upstream(sy_client_t *c, bool fresh)
+{
+    const sy_route_t *r = c->route;
+    const sy_destination_t *d = r->destination;
+    sy_upstream_target_t t = {0};
+    t.host = d && d->connect_host ? d->connect_host : r->target_host;
+    t.port = d && d->connect_host ? d->connect_port : r->target_port;
+    t.allow_loopback = c->snap->policy->allow_loopback;
+    t.connect_timeout_ms = timeout_ms(c, TO_CONNECT);
+    t.https = r->target_https;
+    if (t.https) {
+        t.verify_name = d && d->tls_verify_name ? d->tls_verify_name : r->target_host;
+        if (d && d->sni)
+            t.sni = d->sni;
+        else if (d && d->host_header)
+            t.sni = d->host_header;
+        else if (d && d->tls_verify_name && strncmp(d->tls_verify_name, "*.", 2) != 0)
+            t.sni = d->tls_verify_name;
+        else
+            t.sni = r->target_host;
+        /* SNI carries names only (RFC 6066 §3). */
+        if (t.sni[0] == '[' || strspn(t.sni, "0123456789.") == strlen(t.sni))
+            t.sni = NULL;
+        t.ca_file = d ? d->ca_file : NULL;
+    }
+    char key[1400];
+    snprintf(key, sizeof key, "%s|%s|%u|%s|%s|%s", t.https ? "https" : "http", t.host,
+             (unsigned)t.port, t.sni ? t.sni : "", t.verify_name ? t.verify_name : "",
+             t.ca_file ? t.ca_file : "");
+    t.key = key;
+    sy_upstream_acquire(c, &t, fresh);
+}
+
 static void start_forwarding(sy_client_t *c, size_t matched_len)
 {
     const sy_route_t *r = c->route;
@@ -386,8 +463,8 @@ static void start_forwarding(sy_client_t *c, size_t matched_len)
     sy_header_pair_t add[1 + SY_AUTH_MAX_FORWARD];
     size_t add_count = 0;
     if (d && d->api_id)
-        add[add_count++] = (sy_header_pair_t){SY_SLICE_LIT("x-apigw-api-id"),
-                                              sy_slice_cstr(d->api_id)};
+        add[add_count++] =
+            (sy_header_pair_t){SY_SLICE_LIT("x-apigw-api-id"), sy_slice_cstr(d->api_id)};
     /* forward_claims: the auth phase's headers, after the client's copies
      * of them are dropped. */
     for (size_t i = 0; i < c->auth.add_count; i++)
@@ -405,8 +482,8 @@ static void start_forwarding(sy_client_t *c, size_t matched_len)
         .path = sy_slice(path, path_len),
         .client_ip = sy_slice_cstr(c->peer_ip),
         .proto = c->https ? SY_SLICE_LIT("https") : SY_SLICE_LIT("http"),
-        .request_id = c->own_request_id ? sy_slice(c->request_id, c->request_id_len)
-                                        : SY_SLICE_LIT(""),
+        .request_id =
+            c->own_request_id ? sy_slice(c->request_id, c->request_id_len) : SY_SLICE_LIT(""),
         .drop = drop,
         .drop_count = drop_count,
         .add = add,
@@ -447,18 +524,15 @@ static void start_forwarding(sy_client_t *c, size_t matched_len)
     if (c->req.expect_continue && !c->req_body_done && c->end == c->pos) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
-        if (uv_try_write((uv_stream_t *)&c->tcp, &b, 1) == (int)(sizeof cont - 1))
+        if (c->tls)
+            c->continue_sent = sy_tls_write(c->tls, &b, 1) && sy_tls_flush(c->tls, NULL, NULL) == 0;
+        else if (uv_try_write((uv_stream_t *)&c->tcp, &b, 1) == (int)(sizeof cont - 1))
             c->continue_sent = true;
     }
 
-    char key[300];
-    const char *chost = d && d->connect_host ? d->connect_host : r->target_host;
-    uint16_t cport = d && d->connect_host ? d->connect_port : r->target_port;
-    snprintf(key, sizeof key, "%s|%s|%u", r->target_https ? "https" : "http", chost,
-             (unsigned)cport);
     c->state = SY_CLIENT_PROXYING;
     c->upstream_started_ns = uv_hrtime();
-    sy_upstream_acquire(c, key, chost, cport, policy->allow_loopback, timeout_ms(c, TO_CONNECT));
+    connect_upstream(c, false);
 }
 
 static void handle_request(sy_client_t *c)
@@ -527,7 +601,7 @@ static void client_parse(sy_client_t *c)
     sy_http_status_t st = sy_http_request_parse(c->buf, c->end, client_limits(c), c->headers,
                                                 SY_HTTP_MAX_HEADERS, &c->req, &reject);
     if (st == SY_HTTP_INCOMPLETE) {
-        if (c->end == c->cap) {
+        if (c->end + read_room(c) > c->cap) {
             st = SY_HTTP_ERROR;
             reject = SY_REJECT_HEADERS_TOO_LARGE;
         } else {
@@ -561,8 +635,7 @@ static void client_parse(sy_client_t *c)
             snprintf(c->message, sizeof c->message, "request header fields too large");
             break;
         default:
-            snprintf(c->message, sizeof c->message, "bad request: %s",
-                     sy_http_reject_name(reject));
+            snprintf(c->message, sizeof c->message, "bad request: %s", sy_http_reject_name(reject));
         }
         client_answer(c, status, c->message, NULL, true);
         c->error = sy_http_reject_name(reject);
@@ -574,9 +647,40 @@ static void client_parse(sy_client_t *c)
     handle_request(c);
 }
 
+/* Turns ciphertext just read into plaintext at buf + end. Returns the
+ * plaintext length, 0 when there is none yet, or UV_EOF when the session
+ * ended or broke. */
+static ssize_t client_decrypt(sy_client_t *c, const uv_buf_t *b, ssize_t nread)
+{
+    if (nread < 0)
+        return nread;
+    sy_tls_feed(c->tls, b->base, (size_t)nread);
+    if (!c->tls->handshake_done) {
+        int rc = sy_tls_handshake(c->tls);
+        sy_tls_flush(c->tls, NULL, NULL);
+        if (rc < 0) {
+            char detail[256];
+            const char *reason = sy_tls_failure(c->tls, detail, sizeof detail);
+            sy_log(SY_LOG_DEBUG, "client TLS handshake failed", "client_ip", c->peer_ip, "reason",
+                   reason, "detail", detail, NULL);
+            return UV_EOF;
+        }
+        if (rc == 0)
+            return 0;
+    }
+    bool eof = false;
+    ssize_t n = sy_tls_read(c->tls, c->buf + c->end, c->cap - c->end, &eof);
+    sy_tls_flush(c->tls, NULL, NULL);
+    if (n < 0 || (n == 0 && eof))
+        return UV_EOF;
+    return n;
+}
+
 static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     sy_client_t *c = s->data;
+    if (c->tls && c->state != SY_CLIENT_CLOSING)
+        nread = client_decrypt(c, b, nread);
     if (nread == 0)
         return;
     if (nread < 0) {
@@ -604,7 +708,7 @@ static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
          * when a line may have ended, or every KiB so the limits still
          * trip early. */
         bool line_end = memchr(c->buf + before, '\n', (size_t)nread) != NULL;
-        if (!line_end && c->end / 1024 == before / 1024 && c->end < c->cap) {
+        if (!line_end && c->end / 1024 == before / 1024 && c->end + read_room(c) <= c->cap) {
             if (!c->head_clock_started) {
                 c->head_clock_started = true;
                 client_set_timer(c, timeout_ms(c, TO_HEADER));
@@ -752,16 +856,10 @@ static bool retryable(sy_client_t *c)
 
 static void retry_fresh(sy_client_t *c)
 {
-    sy_upstream_t *up = c->up;
-    char key[300], host[256];
-    snprintf(key, sizeof key, "%s", up->key);
-    snprintf(host, sizeof host, "%s", up->connect_host);
-    uint16_t port = up->connect_port;
-    bool loopback = up->allow_loopback;
-    sy_upstream_close(up);
+    sy_upstream_close(c->up);
     c->up = NULL;
     c->retries++;
-    sy_upstream_acquire(c, key, host, port, loopback, timeout_ms(c, TO_CONNECT));
+    connect_upstream(c, true);
 }
 
 void sy_client_on_upstream_connected(sy_client_t *c)
@@ -778,8 +876,7 @@ void sy_client_on_upstream_connected(sy_client_t *c)
             retry_fresh(c);
             return;
         }
-        sy_client_on_upstream_failed(c, 502, "upstream connection failed",
-                                     SY_UPSTREAM_ERR_CONNECT);
+        sy_client_on_upstream_failed(c, 502, "upstream connection failed", SY_UPSTREAM_ERR_CONNECT);
         return;
     }
     sy_upstream_set_timer(up, timeout_ms(c, TO_RESPONSE));
@@ -812,8 +909,7 @@ void sy_client_on_upstream_write_done(sy_client_t *c, int status)
             return;
         }
         sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_CONNECT);
-        sy_client_on_upstream_failed(c, 502, "upstream connection failed",
-                                     SY_UPSTREAM_ERR_CONNECT);
+        sy_client_on_upstream_failed(c, 502, "upstream connection failed", SY_UPSTREAM_ERR_CONNECT);
         return;
     }
     if (c->upstream_write == SY_UPWRITE_HEAD) {
@@ -834,10 +930,9 @@ static bool parse_response_head(sy_client_t *c)
         sy_http_reject_t reject = SY_REJECT_NONE;
         static const sy_http_limits_t resp_limits = {16384, SY_UPSTREAM_BUF, SY_HTTP_MAX_HEADERS,
                                                      UINT64_MAX};
-        sy_http_status_t st =
-            sy_http_response_parse(up->buf + up->pos, up->end - up->pos, &resp_limits,
-                                   up->request_was_head, up->headers, SY_HTTP_MAX_HEADERS,
-                                   &up->resp, &reject);
+        sy_http_status_t st = sy_http_response_parse(
+            up->buf + up->pos, up->end - up->pos, &resp_limits, up->request_was_head, up->headers,
+            SY_HTTP_MAX_HEADERS, &up->resp, &reject);
         if (st == SY_HTTP_INCOMPLETE) {
             if (up->eof) {
                 if (retryable(c)) {
@@ -1043,9 +1138,8 @@ static void pump_response(sy_client_t *c)
     c->resp_done = finished;
     c->resp_write_len = consumed;
     sy_upstream_read_stop(up);
-    c->write_req.data = c;
     c->writing = true;
-    if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, n, on_response_written) != 0) {
+    if (client_write(c, bufs, n, on_response_written) != 0) {
         c->writing = false;
         client_close(c);
         return;
@@ -1131,7 +1225,7 @@ static void finish_request(sy_client_t *c)
 
 /* ---- accepting and draining ----------------------------------------------- */
 
-void sy_client_accept(sy_worker_t *w, uv_stream_t *listener)
+void sy_client_accept(sy_worker_t *w, uv_stream_t *listener, bool tls)
 {
     sy_client_t *c = calloc(1, sizeof *c);
     if (!c)
@@ -1169,6 +1263,20 @@ void sy_client_accept(sy_worker_t *w, uv_stream_t *listener)
             uv_ip4_name((struct sockaddr_in *)&ss, c->peer_ip, sizeof c->peer_ip);
         else
             uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer_ip, sizeof c->peer_ip);
+    }
+    if (tls) {
+        SSL_CTX *ctx = sy_tls_server_ctx_acquire();
+        c->tls = ctx ? calloc(1, sizeof *c->tls) : NULL;
+        bool ok = c->tls && sy_tls_init(c->tls, ctx, (uv_stream_t *)&c->tcp, false);
+        if (ctx)
+            SSL_CTX_free(ctx); /* the connection holds its own reference */
+        if (!ok) {
+            free(c->tls);
+            c->tls = NULL;
+            client_close(c);
+            return;
+        }
+        c->https = true;
     }
     c->state = SY_CLIENT_READING_HEAD;
     c->head_clock_started = true;

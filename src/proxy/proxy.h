@@ -13,12 +13,16 @@
 
 #include "auth/auth.h"
 #include "http/parser.h"
+#include "net/tls.h"
 #include "http/serialize.h"
 #include "policy/snapshot.h"
 #include "route/decide.h"
 
-/* Receive buffer of an upstream connection: response heads must fit. */
-#define SY_UPSTREAM_BUF 65536
+/* Largest upstream response head. */
+#define SY_UPSTREAM_HEAD_MAX 65536
+/* Receive buffer of an upstream connection: a head, plus room for what one
+ * TLS read can decrypt to (see sy_upstream_can_read). */
+#define SY_UPSTREAM_BUF (SY_UPSTREAM_HEAD_MAX + 2 * SY_TLS_READ_CHUNK)
 /* Room kept after a client's request head for streaming its body. */
 #define SY_CLIENT_BODY_ROOM 16384
 
@@ -28,9 +32,10 @@ typedef struct sy_upstream sy_upstream_t;
 
 /* Idle keep-alive connections to one address, most recently used first. */
 typedef struct sy_pool_entry {
-    char key[300];
+    char key[1400];
     sy_upstream_t *idle; /* list through sy_upstream_t.pool_next */
     size_t idle_count;
+    sy_tls_session_cache_t sessions; /* TLS sessions for resumption */
     struct sy_pool_entry *next;
 } sy_pool_entry_t;
 
@@ -38,8 +43,9 @@ struct sy_worker {
     int id;
     uv_loop_t loop;
     uv_async_t wakeup;
-    uv_tcp_t listeners[16];
-    int listener_fds[16];
+    uv_tcp_t listeners[32];
+    int listener_fds[32];
+    bool listener_tls[32];
     size_t listener_count;
     sy_snapshot_t *snap; /* the worker's cached reference */
     uint64_t snap_generation;
@@ -69,6 +75,7 @@ struct sy_client {
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_write_t write_req;
+    uv_write_cb write_done; /* over TLS: what completes write_req */
     uv_shutdown_t shutdown_req;
     sy_worker_t *worker;
     sy_client_t *prev, *next; /* worker's client list */
@@ -76,6 +83,7 @@ struct sy_client {
     sy_client_state_t state;
     char peer_ip[48];
     bool https;
+    sy_tls_t *tls; /* NULL on plain listeners */
 
     /* Receive buffer: [0, head_len) is the current request head (its
      * slices point here), [pos, end) unread bytes. */
@@ -117,16 +125,16 @@ struct sy_client {
     size_t req_write_len; /* body bytes of [pos, end) the in-flight write covers */
 
     /* Response, upstream -> client. */
-    bool resp_started;  /* head written (or being written) to the client */
+    bool resp_started; /* head written (or being written) to the client */
     bool resp_done;
     sy_frame_t resp_frame;
-    char *resp_head;     /* malloc'd head for the client */
-    char *req_head;      /* malloc'd head for the upstream */
+    char *resp_head; /* malloc'd head for the client */
+    char *req_head;  /* malloc'd head for the upstream */
     size_t req_head_len;
     char out_chunk_line[24];
     size_t resp_head_len;
-    bool resp_head_pending;   /* goes out with the first body bytes */
-    size_t resp_write_len;    /* bytes of up->buf the in-flight client write covers */
+    bool resp_head_pending; /* goes out with the first body bytes */
+    size_t resp_write_len;  /* bytes of up->buf the in-flight client write covers */
 
     sy_upstream_t *up;
     int retries;
@@ -137,8 +145,9 @@ struct sy_client {
 typedef enum {
     SY_UP_RESOLVING = 0,
     SY_UP_CONNECTING,
-    SY_UP_ACTIVE, /* serving a client */
-    SY_UP_IDLE,   /* in the pool */
+    SY_UP_HANDSHAKING, /* TCP up, TLS handshake in progress */
+    SY_UP_ACTIVE,      /* serving a client */
+    SY_UP_IDLE,        /* in the pool */
     SY_UP_CLOSING
 } sy_upstream_state_t;
 
@@ -160,12 +169,18 @@ struct sy_upstream {
     bool reading;
     bool resolving;
 
-    char key[300];
+    char key[1400];
     char connect_host[256];
     uint16_t connect_port;
     bool allow_loopback;
     uint32_t connect_timeout_ms;
     char peer[64];
+
+    bool https;
+    sy_tls_t *tls;
+    char sni[256];         /* "" to send none */
+    char verify_name[256]; /* the name the certificate must be valid for */
+    char ca_file[512];     /* "" for the system store */
 
     char buf[SY_UPSTREAM_BUF];
     size_t pos, end;
@@ -186,7 +201,7 @@ struct sy_upstream {
 void sy_worker_refresh_snapshot(sy_worker_t *w);
 
 /* client.c */
-void sy_client_accept(sy_worker_t *w, uv_stream_t *listener);
+void sy_client_accept(sy_worker_t *w, uv_stream_t *listener, bool tls);
 void sy_client_drain_idle(sy_worker_t *w);
 void sy_client_close_all(sy_worker_t *w);
 
@@ -197,10 +212,23 @@ void sy_client_on_upstream_readable(sy_client_t *c); /* new bytes in up->buf, or
 void sy_client_on_upstream_write_done(sy_client_t *c, int status);
 
 /* upstream.c */
-/* Gets a pooled connection for key or starts a new one; calls back
- * sy_client_on_upstream_connected / _failed. */
-void sy_upstream_acquire(sy_client_t *c, const char *key, const char *host, uint16_t port,
-                         bool allow_loopback, uint32_t connect_timeout_ms);
+typedef struct {
+    const char *key; /* pool key: everything that makes connections interchangeable */
+    const char *host;
+    uint16_t port;
+    bool allow_loopback;
+    uint32_t connect_timeout_ms;
+    bool https;
+    const char *sni;         /* NULL: none */
+    const char *verify_name; /* https: the certificate must be valid for it */
+    const char *ca_file;     /* NULL: the system store */
+} sy_upstream_target_t;
+
+/* Gets a pooled connection for t->key or starts a new one (fresh: never
+ * pooled); calls back sy_client_on_upstream_connected / _failed. */
+void sy_upstream_acquire(sy_client_t *c, const sy_upstream_target_t *t, bool fresh);
+/* The upstream's receive buffer has room for another read. */
+bool sy_upstream_can_read(const sy_upstream_t *up);
 /* Done with it: back to the pool when reusable, else closed. */
 void sy_upstream_release(sy_upstream_t *up, bool reusable, uint32_t idle_ms);
 void sy_upstream_close(sy_upstream_t *up);

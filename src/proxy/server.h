@@ -17,6 +17,8 @@
 typedef struct {
     const char *listen[SY_MAX_LISTEN]; /* "ADDR:PORT" or "[v6]:PORT" */
     size_t listen_count;
+    const char *tls_listen[SY_MAX_LISTEN]; /* HTTPS listeners (sy_tls_server_load first) */
+    size_t tls_listen_count;
     int workers;
 } sy_server_config_t;
 

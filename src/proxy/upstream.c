@@ -23,12 +23,19 @@
 #include "net/addr.h"
 #include "proxy/proxy.h"
 
+#include <openssl/x509v3.h>
+
 #define SY_POOL_MAX_IDLE_PER_KEY 512
 
 static void up_maybe_free(sy_upstream_t *up)
 {
-    if (up->open_handles == 0 && !up->resolving)
+    if (up->open_handles == 0 && !up->resolving) {
+        if (up->tls) {
+            sy_tls_free(up->tls);
+            free(up->tls);
+        }
         free(up);
+    }
 }
 
 static void up_on_handle_closed(uv_handle_t *h)
@@ -88,6 +95,9 @@ static void up_on_timer(uv_timer_t *t)
     switch (up->state) {
     case SY_UP_RESOLVING:
     case SY_UP_CONNECTING:
+    case SY_UP_HANDSHAKING:
+        sy_log(SY_LOG_WARN, "upstream connect timed out", "upstream", up->peer, "phase",
+               up->state == SY_UP_HANDSHAKING ? "tls handshake" : "connect", NULL);
         sy_metrics_upstream_error(up->worker->id, SY_UPSTREAM_ERR_TIMEOUT);
         up_fail(up, 502, "upstream connect timed out", SY_UPSTREAM_ERR_TIMEOUT);
         break;
@@ -109,12 +119,28 @@ void sy_upstream_set_timer(sy_upstream_t *up, uint32_t ms)
         uv_timer_start(&up->timer, up_on_timer, ms, 0);
 }
 
+bool sy_upstream_can_read(const sy_upstream_t *up)
+{
+    /* Over TLS, everything one read returns is decrypted at once, and the
+     * TLS layer may also hold a partial record from before: keep room for
+     * both so no plaintext is ever left waiting inside OpenSSL. */
+    size_t need = up->tls ? 2 * SY_TLS_READ_CHUNK : 1;
+    return up->end + need <= SY_UPSTREAM_BUF;
+}
+
 static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     sy_upstream_t *up = h->data;
+    if (up->tls) {
+        b->base = up->tls->in;
+        b->len = sizeof up->tls->in;
+        return;
+    }
     b->base = up->buf + up->end;
     b->len = SY_UPSTREAM_BUF - up->end;
 }
+
+static void up_handshake_step(sy_upstream_t *up);
 
 static void up_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
@@ -123,19 +149,50 @@ static void up_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         return;
     if (up->state == SY_UP_IDLE) {
         /* Data or EOF on an idle connection: the server closed it or
-         * misbehaved; either way it can't be reused. */
+         * misbehaved; either way it can't be reused. Over TLS, a record
+         * that decrypts to nothing (a late session ticket) is harmless. */
+        if (nread > 0 && up->tls) {
+            bool eof = false;
+            char scratch[256];
+            sy_tls_feed(up->tls, b->base, (size_t)nread);
+            if (sy_tls_read(up->tls, scratch, sizeof scratch, &eof) == 0 && !eof)
+                return;
+        }
         sy_upstream_close(up);
+        return;
+    }
+    if (up->state == SY_UP_HANDSHAKING) {
+        if (nread < 0) {
+            sy_log(SY_LOG_WARN, "upstream TLS handshake failed", "upstream", up->peer, "reason",
+                   "handshake failure", "detail", "connection closed during the handshake", NULL);
+            sy_metrics_upstream_error(up->worker->id, SY_UPSTREAM_ERR_TLS);
+            up_fail(up, 502, "upstream TLS handshake failed", SY_UPSTREAM_ERR_TLS);
+            return;
+        }
+        sy_tls_feed(up->tls, b->base, (size_t)nread);
+        up_handshake_step(up);
         return;
     }
     if (up->state != SY_UP_ACTIVE || !up->client)
         return;
+    if (nread > 0 && up->tls) {
+        sy_tls_feed(up->tls, b->base, (size_t)nread);
+        bool eof = false;
+        nread = sy_tls_read(up->tls, up->buf + up->end, SY_UPSTREAM_BUF - up->end, &eof);
+        sy_tls_flush(up->tls, NULL, NULL); /* post-handshake replies, if any */
+        if (nread < 0 || (nread == 0 && eof)) {
+            nread = UV_EOF;
+        } else if (nread == 0) {
+            return; /* a partial record: wait for the rest */
+        }
+    }
     if (nread < 0) {
         up->eof = true;
         sy_upstream_read_stop(up);
     } else {
         up->end += (size_t)nread;
         up->bytes_received += (uint64_t)nread;
-        if (up->end == SY_UPSTREAM_BUF)
+        if (!sy_upstream_can_read(up))
             sy_upstream_read_stop(up);
     }
     sy_client_on_upstream_readable(up->client);
@@ -145,7 +202,7 @@ void sy_upstream_read_start(sy_upstream_t *up)
 {
     if (up->reading || !up->tcp_open || up->state == SY_UP_CLOSING || up->eof)
         return;
-    if (up->end == SY_UPSTREAM_BUF)
+    if (!sy_upstream_can_read(up))
         return;
     if (uv_read_start((uv_stream_t *)&up->tcp, up_alloc, up_on_read) == 0)
         up->reading = true;
@@ -168,13 +225,91 @@ static void up_on_write(uv_write_t *req, int status)
     sy_client_on_upstream_write_done(up->client, status);
 }
 
+static void up_on_tls_written(void *arg, int status)
+{
+    sy_upstream_t *up = arg;
+    up->writing = false;
+    if (up->state != SY_UP_ACTIVE || !up->client)
+        return;
+    sy_client_on_upstream_write_done(up->client, status);
+}
+
 int sy_upstream_write(sy_upstream_t *up, const uv_buf_t *bufs, unsigned n)
 {
+    if (up->tls) {
+        if (!sy_tls_write(up->tls, bufs, n))
+            return UV_EPROTO;
+        int rc = sy_tls_flush(up->tls, up_on_tls_written, up);
+        if (rc == 0)
+            up->writing = true;
+        return rc;
+    }
     up->write_req.data = up;
     int rc = uv_write(&up->write_req, (uv_stream_t *)&up->tcp, bufs, n, up_on_write);
     if (rc == 0)
         up->writing = true;
     return rc;
+}
+
+static void up_tls_failed(sy_upstream_t *up, const char *reason, const char *detail)
+{
+    sy_log(SY_LOG_ERROR, "upstream TLS verification failed", "upstream", up->peer, "host",
+           up->connect_host, "verify_name", up->verify_name, "reason", reason, "detail", detail,
+           NULL);
+    sy_metrics_upstream_error(up->worker->id, SY_UPSTREAM_ERR_TLS);
+    up_fail(up, 502, "upstream TLS verification failed", SY_UPSTREAM_ERR_TLS);
+}
+
+static void up_handshake_step(sy_upstream_t *up)
+{
+    int rc = sy_tls_handshake(up->tls);
+    sy_tls_flush(up->tls, NULL, NULL);
+    if (rc == 0)
+        return;
+    if (rc < 0) {
+        char detail[256];
+        const char *reason = sy_tls_failure(up->tls, detail, sizeof detail);
+        up_tls_failed(up, reason, detail);
+        return;
+    }
+    sy_metrics_tls_handshake(up->worker->id, SSL_session_reused(up->tls->ssl) == 1);
+    uv_timer_stop(&up->timer);
+    up->state = SY_UP_ACTIVE;
+    if (up->client)
+        sy_client_on_upstream_connected(up->client);
+}
+
+static sy_pool_entry_t *pool_entry(sy_worker_t *w, const char *key, bool create);
+
+static void up_start_tls(sy_upstream_t *up)
+{
+    sy_error_t err = {{0}};
+    SSL_CTX *ctx = sy_tls_client_ctx(up->ca_file[0] ? up->ca_file : NULL, &err);
+    up->tls = ctx ? calloc(1, sizeof *up->tls) : NULL;
+    if (!up->tls || !sy_tls_init(up->tls, ctx, (uv_stream_t *)&up->tcp, true)) {
+        free(up->tls);
+        up->tls = NULL;
+        up_tls_failed(up, "handshake failure", ctx ? "out of memory" : err.message);
+        return;
+    }
+    SSL *ssl = up->tls->ssl;
+    if (up->sni[0])
+        SSL_set_tlsext_host_name(ssl, up->sni);
+    char check[300];
+    sy_tls_verify_host(check, sizeof check, up->verify_name);
+    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (SSL_set1_host(ssl, check) != 1) {
+        up_tls_failed(up, "handshake failure", "invalid verify name");
+        return;
+    }
+    sy_pool_entry_t *e = pool_entry(up->worker, up->key, true);
+    if (e) {
+        sy_tls_session_take(&e->sessions, ssl);
+        up->tls->sessions = &e->sessions;
+    }
+    up->state = SY_UP_HANDSHAKING;
+    sy_upstream_read_start(up);
+    up_handshake_step(up);
 }
 
 static void up_on_connect(uv_connect_t *req, int status)
@@ -187,6 +322,10 @@ static void up_on_connect(uv_connect_t *req, int status)
                uv_strerror(status), NULL);
         sy_metrics_upstream_error(up->worker->id, SY_UPSTREAM_ERR_CONNECT);
         up_fail(up, 502, "upstream connection failed", SY_UPSTREAM_ERR_CONNECT);
+        return;
+    }
+    if (up->https) {
+        up_start_tls(up);
         return;
     }
     uv_timer_stop(&up->timer);
@@ -258,11 +397,10 @@ static sy_pool_entry_t *pool_entry(sy_worker_t *w, const char *key, bool create)
     return e;
 }
 
-void sy_upstream_acquire(sy_client_t *c, const char *key, const char *host, uint16_t port,
-                         bool allow_loopback, uint32_t connect_timeout_ms)
+void sy_upstream_acquire(sy_client_t *c, const sy_upstream_target_t *t, bool fresh)
 {
     sy_worker_t *w = c->worker;
-    sy_pool_entry_t *e = c->retries == 0 ? pool_entry(w, key, false) : NULL;
+    sy_pool_entry_t *e = fresh ? NULL : pool_entry(w, t->key, false);
     if (e && e->idle) {
         sy_upstream_t *up = e->idle;
         pool_unlink(up);
@@ -281,19 +419,24 @@ void sy_upstream_acquire(sy_client_t *c, const char *key, const char *host, uint
     }
     up->worker = w;
     up->client = c;
-    snprintf(up->key, sizeof up->key, "%s", key);
-    snprintf(up->connect_host, sizeof up->connect_host, "%s", host);
-    snprintf(up->peer, sizeof up->peer, "%s", host);
-    up->connect_port = port;
-    up->allow_loopback = allow_loopback;
+    snprintf(up->key, sizeof up->key, "%s", t->key);
+    snprintf(up->connect_host, sizeof up->connect_host, "%s", t->host);
+    snprintf(up->peer, sizeof up->peer, "%s", t->host);
+    up->connect_port = t->port;
+    up->allow_loopback = t->allow_loopback;
+    up->https = t->https;
+    snprintf(up->sni, sizeof up->sni, "%s", t->sni ? t->sni : "");
+    snprintf(up->verify_name, sizeof up->verify_name, "%s", t->verify_name ? t->verify_name : "");
+    snprintf(up->ca_file, sizeof up->ca_file, "%s", t->ca_file ? t->ca_file : "");
     uv_timer_init(&w->loop, &up->timer);
     up->timer.data = up;
     up->open_handles = 1;
     c->up = up;
     up->state = SY_UP_RESOLVING;
-    uv_timer_start(&up->timer, up_on_timer, connect_timeout_ms, 0);
+    uv_timer_start(&up->timer, up_on_timer, t->connect_timeout_ms, 0);
 
     /* IPv6 literals arrive bracketed from URLs; getaddrinfo wants them bare. */
+    const char *host = t->host;
     char name[256];
     size_t hl = strlen(host);
     if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']')
@@ -301,7 +444,7 @@ void sy_upstream_acquire(sy_client_t *c, const char *key, const char *host, uint
     else
         snprintf(name, sizeof name, "%s", host);
     char service[8];
-    snprintf(service, sizeof service, "%u", (unsigned)port);
+    snprintf(service, sizeof service, "%u", (unsigned)t->port);
     struct addrinfo hints = {0};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;

@@ -79,12 +79,11 @@ static void on_connection(uv_stream_t *listener, int status)
     sy_worker_t *w = listener->data;
     if (status < 0 || w->draining)
         return;
-    sy_client_accept(w, listener);
+    size_t index = (size_t)((uv_tcp_t *)listener - w->listeners);
+    sy_client_accept(w, listener, w->listener_tls[index]);
 }
 
-static void on_closed_noop(uv_handle_t *h)
-{
-}
+static void on_closed_noop(uv_handle_t *h) {}
 
 static void close_listeners(sy_worker_t *w)
 {
@@ -133,10 +132,16 @@ static void worker_main(void *arg)
     sy_pool_entry_t *next;
     for (sy_pool_entry_t *e = w->pool; e; e = next) {
         next = e->next;
+        sy_tls_session_cache_clear(&e->sessions);
         free(e);
     }
     w->pool = NULL;
     uv_loop_close(&w->loop);
+}
+
+static socklen_t addr_len(const struct sockaddr_storage *ss)
+{
+    return ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 }
 
 static int bind_listener(const struct sockaddr_storage *ss, sy_error_t *err, const char *text)
@@ -156,14 +161,36 @@ static int bind_listener(const struct sockaddr_storage *ss, sy_error_t *err, con
     }
     if (ss->ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    socklen_t len = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in)
-                                             : sizeof(struct sockaddr_in6);
-    if (bind(fd, (const struct sockaddr *)ss, len) != 0) {
+    if (bind(fd, (const struct sockaddr *)ss, addr_len(ss)) != 0) {
         sy_error_set(err, "listen %s: %s", text, strerror(errno));
         close(fd);
         return -1;
     }
     return fd;
+}
+
+/* SO_REUSEPORT would let us bind a port another process already serves and
+ * silently split its traffic. A plain bind first proves the port is free. */
+static bool probe_free(const struct sockaddr_storage *ss, const char *text, sy_error_t *err)
+{
+    struct sockaddr_storage probe = *ss;
+    bool any_port = (ss->ss_family == AF_INET && ((struct sockaddr_in *)ss)->sin_port == 0) ||
+                    (ss->ss_family == AF_INET6 && ((struct sockaddr_in6 *)ss)->sin6_port == 0);
+    if (any_port)
+        return true;
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return true; /* the real bind reports it */
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int rc = bind(fd, (const struct sockaddr *)&probe, addr_len(ss));
+    int saved = errno;
+    close(fd);
+    if (rc != 0 && saved == EADDRINUSE) {
+        sy_error_set(err, "listen %s: address already in use", text);
+        return false;
+    }
+    return true;
 }
 
 bool sy_server_start(const sy_server_config_t *cfg, sy_error_t *err)
@@ -174,10 +201,20 @@ bool sy_server_start(const sy_server_config_t *cfg, sy_error_t *err)
         sy_error_set(err, "out of memory");
         return false;
     }
-    struct sockaddr_storage addrs[SY_MAX_LISTEN];
+    /* Plain listeners first, then TLS ones: listener_tls tells them apart. */
+    struct sockaddr_storage addrs[2 * SY_MAX_LISTEN];
+    const char *texts[2 * SY_MAX_LISTEN];
+    size_t count = 0;
     for (size_t i = 0; i < cfg->listen_count; i++)
-        if (!sy_parse_listen(cfg->listen[i], &addrs[i], err))
+        texts[count++] = cfg->listen[i];
+    for (size_t i = 0; i < cfg->tls_listen_count; i++)
+        texts[count++] = cfg->tls_listen[i];
+    for (size_t i = 0; i < count; i++) {
+        if (!sy_parse_listen(texts[i], &addrs[i], err))
             return false;
+        if (!probe_free(&addrs[i], texts[i], err))
+            return false;
+    }
     unsigned char rnd[4] = {0};
     if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
         memset(rnd, 0x5a, sizeof rnd);
@@ -186,10 +223,11 @@ bool sy_server_start(const sy_server_config_t *cfg, sy_error_t *err)
         w->id = i;
         snprintf(w->id_prefix, sizeof w->id_prefix, "%02x%02x%02x%02x-", rnd[0], rnd[1], rnd[2],
                  rnd[3]);
-        for (size_t k = 0; k < cfg->listen_count; k++) {
-            int fd = bind_listener(&addrs[k], err, cfg->listen[k]);
+        for (size_t k = 0; k < count; k++) {
+            int fd = bind_listener(&addrs[k], err, texts[k]);
             if (fd < 0)
                 return false;
+            w->listener_tls[w->listener_count] = k >= cfg->listen_count;
             w->listener_fds[w->listener_count++] = fd;
         }
         if (uv_loop_init(&w->loop) != 0) {

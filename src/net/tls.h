@@ -1,0 +1,93 @@
+/*
+ * tls.h: TLS for the event loops, over memory BIOs. OpenSSL never touches a
+ * socket: ciphertext read by libuv is fed in, plaintext comes out, and
+ * ciphertext OpenSSL produces is flushed with ordinary uv_write calls. So a
+ * handshake never blocks a worker and TLS and plain connections share one
+ * read/write path.
+ * Thread: a sy_tls_t belongs to the worker that owns its connection; the
+ * context functions are safe from any thread. Pointers: contexts returned
+ * by the *_ctx functions are cached for the life of the process, except
+ * the server context, which the caller releases with SSL_CTX_free.
+ */
+#ifndef SY_NET_TLS_H
+#define SY_NET_TLS_H
+
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include "core/common.h"
+
+/* Ciphertext read buffer: one maximum TLS record plus slack. Plaintext
+ * buffers keep at least this much room free before reading from a TLS
+ * socket, so everything read can be decrypted at once. */
+#define SY_TLS_READ_CHUNK 17408
+
+/* Sessions for resuming connections to one destination. TLS 1.3 tickets
+ * may be single-use, so each is taken once and servers send several. */
+#define SY_TLS_SESSIONS 4
+typedef struct {
+    SSL_SESSION *sessions[SY_TLS_SESSIONS];
+    int count;
+} sy_tls_session_cache_t;
+
+/* Sets the newest cached session on ssl (and forgets it). */
+void sy_tls_session_take(sy_tls_session_cache_t *cache, SSL *ssl);
+void sy_tls_session_cache_clear(sy_tls_session_cache_t *cache);
+
+typedef struct {
+    SSL *ssl;
+    BIO *rbio; /* network -> OpenSSL */
+    BIO *wbio; /* OpenSSL -> network */
+    uv_stream_t *stream;
+    bool handshake_done;
+    /* Client side: where sessions from the server are kept for
+     * resumption (one cache per destination), or NULL. */
+    sy_tls_session_cache_t *sessions;
+    char in[SY_TLS_READ_CHUNK];
+} sy_tls_t;
+
+/* Client context that verifies the chain against ca_file (NULL: the system
+ * store), TLS 1.2 or newer, client session cache on. Cached per ca_file. */
+SSL_CTX *sy_tls_client_ctx(const char *ca_file, sy_error_t *err);
+
+/* (Re)loads the listener's certificate chain and key into a fresh context
+ * and swaps it in; connections already open keep the old one. */
+bool sy_tls_server_load(const char *cert_file, const char *key_file, sy_error_t *err);
+/* A reference to the current server context (SSL_CTX_free it), or NULL. */
+SSL_CTX *sy_tls_server_ctx_acquire(void);
+
+/* Sets up t for a connection on stream. client: connect side (SNI and the
+ * verify name are set by the caller on t->ssl). */
+bool sy_tls_init(sy_tls_t *t, SSL_CTX *ctx, uv_stream_t *stream, bool client);
+void sy_tls_free(sy_tls_t *t);
+
+/* The name a certificate must be valid for, as OpenSSL's host check takes
+ * it: a leading "*." label is replaced by a probe label, so only a
+ * certificate valid for the whole wildcard passes. */
+void sy_tls_verify_host(char *out, size_t cap, const char *name);
+
+/* Feeds ciphertext read from the socket. */
+void sy_tls_feed(sy_tls_t *t, const char *in, size_t len);
+
+/* Drives the handshake: 1 done, 0 needs more input, -1 failed. */
+int sy_tls_handshake(sy_tls_t *t);
+
+/* Decrypts into out. Returns bytes (> 0), 0 when it needs more input, -1 on
+ * a protocol error; *eof is set when the peer closed the TLS session. */
+ssize_t sy_tls_read(sy_tls_t *t, char *out, size_t cap, bool *eof);
+
+/* Encrypts bufs (always entirely: memory BIOs never push back). */
+bool sy_tls_write(sy_tls_t *t, const uv_buf_t *bufs, unsigned n);
+
+/* Sends whatever ciphertext OpenSSL has produced. cb (may be NULL) runs
+ * with arg once it has been written; when nothing is pending nothing is
+ * written and cb never runs (after sy_tls_write something always is).
+ * Returns 0 or a libuv error. */
+int sy_tls_flush(sy_tls_t *t, void (*cb)(void *arg, int status), void *arg);
+
+/* Why a failed handshake failed, for logs: "name mismatch", "untrusted
+ * chain", "expired", "not yet valid", "handshake failure", with OpenSSL's
+ * own words in detail. */
+const char *sy_tls_failure(sy_tls_t *t, char *detail, size_t cap);
+
+#endif
