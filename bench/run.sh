@@ -1,24 +1,34 @@
 #!/usr/bin/env bash
 # The benchmark behind `make bench`: switchyard, nginx and HAProxy side by
-# side in front of one fast backend (another nginx), each loaded in turn by
-# wrk with small keep-alive GETs, in interleaved rounds so that a noisy
-# moment on the machine hits every proxy alike. Then a memory scenario:
-# concurrent large downloads through each proxy, to show that memory per
-# connection is bounded (peak RSS must not grow with the body size).
+# side, each loaded in turn by wrk with small keep-alive GETs, in
+# interleaved rounds so that a noisy moment on the machine hits every
+# contender alike. Scenarios (SCENARIOS, default all, run in this order):
+#   plain   - plain HTTP upstream (a fast local nginx), the three proxies;
+#   tls     - the same through HTTPS to an nginx presenting a certificate for
+#             *.execute-api.us-east-1.amazonaws.com from a throwaway CA made
+#             here with openssl: verified chain and name, SNI, Host rewrite,
+#             pooled upstream connections in all three proxies;
+#   jwt     - switchyard only: one route with an RS256 JWT policy against the
+#             same route with no auth, one token minted here, sent on every
+#             request (what the verified-token cache is for);
+#   memory  - concurrent large downloads through each proxy, to show that
+#             memory per connection is bounded (peak RSS must not grow with
+#             the body size).
 #
 # Everything runs on loopback from a private temp dir with its own configs,
-# pid and log files, on free ports; no system service is touched, and every
-# process started here is stopped at the end, also on Ctrl-C.
+# keys, pid and log files, on free ports; no system service is touched, and
+# every process started here is stopped at the end, also on Ctrl-C.
 #
-# Knobs (environment): WORKERS ROUNDS DURATION CONNECTIONS THREADS WARMUP
-# LARGE_MB SMALL_MB LARGE_CONCURRENCY PROXIES SWITCHYARD_BIN OUT_DIR.
+# Knobs (environment): SCENARIOS WORKERS ROUNDS DURATION CONNECTIONS THREADS
+# WARMUP LARGE_MB SMALL_MB LARGE_CONCURRENCY PROXIES SWITCHYARD_BIN OUT_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
+SCENARIOS=${SCENARIOS:-"plain tls jwt memory"}
 WORKERS=${WORKERS:-1}            # worker processes/threads of each proxy
 ROUNDS=${ROUNDS:-3}
-DURATION=${DURATION:-10s}        # wrk duration per proxy per round
+DURATION=${DURATION:-10s}        # wrk duration per contender per round
 CONNECTIONS=${CONNECTIONS:-50}
 THREADS=${THREADS:-1}            # wrk threads
 WARMUP=${WARMUP:-2s}
@@ -29,21 +39,48 @@ PROXIES=${PROXIES:-"switchyard nginx haproxy"}
 SWITCHYARD_BIN=${SWITCHYARD_BIN:-$repo/build/switchyard}
 OUT_DIR=${OUT_DIR:-$repo/build/bench}
 HOST_HEADER=api.example.com
+# The TLS scenario's upstream, as in SPEC §2: a custom private name, reached
+# through connect_to, verified against the execute-api wildcard, with the
+# API's own name as Host and SNI.
+TLS_DEST_HOST=orders.internal.example.com
+TLS_VERIFY_NAME='*.execute-api.us-east-1.amazonaws.com'
+TLS_API_HOST=abc123.execute-api.us-east-1.amazonaws.com
+JWT_ISSUER=https://issuer.bench
+JWT_AUDIENCE=bench
 
-for tool in nginx haproxy wrk curl node; do
+has() { [[ " $1 " == *" $2 "* ]]; }
+for s in $SCENARIOS; do
+  case "$s" in
+    plain | tls | jwt | memory) ;;
+    *) echo "bench: unknown scenario '$s' in SCENARIOS (known: plain tls jwt memory)" >&2; exit 2 ;;
+  esac
+done
+# The proxies the plain, tls and memory scenarios compare; jwt needs only
+# switchyard.
+if has "$SCENARIOS" plain || has "$SCENARIOS" tls || has "$SCENARIOS" memory; then
+  RUN_PROXIES=$PROXIES
+else
+  RUN_PROXIES=""
+fi
+if has "$SCENARIOS" jwt && ! has "$RUN_PROXIES" switchyard; then
+  RUN_PROXIES="switchyard $RUN_PROXIES"
+fi
+
+for tool in nginx haproxy wrk curl node openssl; do
   if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
     echo "bench: $tool is not installed (scripts/deps.sh installs it)" >&2
     exit 1
   fi
 done
 export PATH="$PATH:/usr/sbin:/sbin"
-case " $PROXIES " in
-  *" switchyard "*)
-    if [ ! -x "$SWITCHYARD_BIN" ]; then
-      echo "bench: $SWITCHYARD_BIN is missing: run make first" >&2
-      exit 1
-    fi ;;
-esac
+if has "$RUN_PROXIES" switchyard && [ ! -x "$SWITCHYARD_BIN" ]; then
+  echo "bench: $SWITCHYARD_BIN is missing: run make first" >&2
+  exit 1
+fi
+if has "$SCENARIOS" jwt && [ ! -f tests/e2e/node_modules/jose/package.json ]; then
+  echo "bench: the jose npm package is missing from tests/e2e/node_modules (scripts/deps.sh installs it)" >&2
+  exit 1
+fi
 
 tmp=$(mktemp -d /tmp/switchyard-bench.XXXXXX)
 # nginx workers may run as an unprivileged user: they must read the files here.
@@ -94,8 +131,51 @@ free_ports() { # $1 = how many
       servers.push(s);
     }' "$1"
 }
-read -r backend_port sw_port sw_admin_port nginx_port haproxy_port <<<"$(free_ports 5)"
+read -r backend_port tls_backend_port sw_port sw_admin_port nginx_port haproxy_port <<<"$(free_ports 6)"
 declare -A port_of=([switchyard]=$sw_port [nginx]=$nginx_port [haproxy]=$haproxy_port)
+
+# ---------------------------------------------------------------- keys
+# A throwaway CA and a server certificate for the execute-api wildcard, as an
+# API Gateway VPC endpoint presents; RSA 2048 like the real one.
+make_tls_material() {
+  local d=$tmp/tls
+  mkdir -p "$d"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/ca.key" -out "$d/ca.pem" -days 2 \
+    -subj "/CN=switchyard bench CA" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" >/dev/null 2>&1 || fail "openssl: cannot make the CA"
+  openssl req -newkey rsa:2048 -nodes -keyout "$d/server.key" -out "$d/server.csr" \
+    -subj "/CN=$TLS_VERIFY_NAME" >/dev/null 2>&1 || fail "openssl: cannot make the server key"
+  printf '%s\n' "subjectAltName=DNS:$TLS_VERIFY_NAME" "basicConstraints=critical,CA:FALSE" \
+    "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" >"$d/server.ext"
+  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+    -out "$d/server.pem" -days 2 -extfile "$d/server.ext" >/dev/null 2>&1 || fail "openssl: cannot sign the server certificate"
+  chmod -R a+rX "$d"
+}
+# An RSA key pair, its public JWK (one line) and one RS256 token valid for an
+# hour, minted with jose from the e2e tests' node_modules.
+make_jwt_material() {
+  NODE_PATH=$repo/tests/e2e/node_modules node -e '
+    const jose = require("jose");
+    (async () => {
+      const [iss, aud] = process.argv.slice(1);
+      const { publicKey, privateKey } = await jose.generateKeyPair("RS256", { modulusLength: 2048 });
+      const jwk = await jose.exportJWK(publicKey);
+      Object.assign(jwk, { kid: "bench-1", alg: "RS256", use: "sig" });
+      const now = Math.floor(Date.now() / 1000);
+      const token = await new jose.SignJWT({ sub: "bench-user", scope: "orders:read" })
+        .setProtectedHeader({ alg: "RS256", kid: "bench-1", typ: "JWT" })
+        .setIssuer(iss).setAudience(aud).setIssuedAt(now).setExpirationTime(now + 3600)
+        .sign(privateKey);
+      console.log(JSON.stringify(jwk));
+      console.log(token);
+    })().catch(e => { console.error(e); process.exit(1); });' "$JWT_ISSUER" "$JWT_AUDIENCE" >"$tmp/jwt.txt" ||
+    fail "cannot mint the JWT with node + jose"
+  jwt_jwk=$(sed -n 1p "$tmp/jwt.txt")
+  jwt_token=$(sed -n 2p "$tmp/jwt.txt")
+}
+jwt_jwk=""; jwt_token=""
+if has "$SCENARIOS" tls; then make_tls_material; fi
+if has "$SCENARIOS" jwt; then make_jwt_material; fi
 
 # ---------------------------------------------------------------- configs
 nginx_temp_paths() { # $1 = dir; only for the modules this nginx build has
@@ -107,10 +187,14 @@ nginx_temp_paths() { # $1 = dir; only for the modules this nginx build has
   grep -q -- --without-http_scgi_module <<<"$v" || echo "scgi_temp_path $d/scgi;"
 }
 
-mkdir -p "$tmp/backend/www" "$tmp/nginx" "$tmp/haproxy" "$tmp/switchyard"
-head -c $((LARGE_MB * 1048576)) /dev/zero >"$tmp/backend/www/large.bin"
-head -c $((SMALL_MB * 1048576)) /dev/zero >"$tmp/backend/www/small.bin"
+mkdir -p "$tmp/backend/www" "$tmp/tlsbackend" "$tmp/nginx" "$tmp/haproxy" "$tmp/switchyard"
+if has "$SCENARIOS" memory; then
+  head -c $((LARGE_MB * 1048576)) /dev/zero >"$tmp/backend/www/large.bin"
+  head -c $((SMALL_MB * 1048576)) /dev/zero >"$tmp/backend/www/small.bin"
+fi
 chmod -R a+rX "$tmp/backend"
+BODY="hello from the benchmark backend"
+TLS_BODY="hello from the TLS benchmark backend"
 
 cat >"$tmp/backend/nginx.conf" <<EOF
 worker_processes 1;
@@ -127,7 +211,29 @@ http {
   server {
     listen 127.0.0.1:$backend_port;
     root $tmp/backend/www;
-    location = /bench { default_type text/plain; return 200 "hello from the benchmark backend\n"; }
+    location = /bench { default_type text/plain; return 200 "$BODY\n"; }
+  }
+}
+EOF
+
+# The HTTPS backend: the routes' base path /prod, as an API Gateway stage.
+cat >"$tmp/tlsbackend/nginx.conf" <<EOF
+worker_processes 1;
+pid $tmp/tlsbackend/nginx.pid;
+error_log $tmp/tlsbackend/error.log warn;
+events { worker_connections 4096; }
+http {
+  $(nginx_temp_paths "$tmp/tlsbackend")
+  access_log off;
+  keepalive_requests 100000;
+  keepalive_timeout 75s;
+  server {
+    listen 127.0.0.1:$tls_backend_port ssl;
+    ssl_certificate $tmp/tls/server.pem;
+    ssl_certificate_key $tmp/tls/server.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:bench:1m;
+    location = /prod/tls/bench { default_type text/plain; return 200 "$TLS_BODY\n"; }
   }
 }
 EOF
@@ -146,12 +252,29 @@ http {
     server 127.0.0.1:$backend_port;
     keepalive 64;
   }
+  upstream tls_backend {
+    server 127.0.0.1:$tls_backend_port;
+    keepalive 64;
+  }
   server {
     listen 127.0.0.1:$nginx_port;
     location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+    }
+    location /tls/ {
+      proxy_pass https://tls_backend/prod/tls/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $TLS_API_HOST;
+      proxy_ssl_protocols TLSv1.2 TLSv1.3;
+      proxy_ssl_verify on;
+      proxy_ssl_verify_depth 2;
+      proxy_ssl_trusted_certificate $tmp/tls/ca.pem;
+      proxy_ssl_name $TLS_API_HOST;
+      proxy_ssl_server_name on;
+      proxy_ssl_session_reuse on;
     }
   }
 }
@@ -172,32 +295,65 @@ defaults
   timeout http-keep-alive 75s
 frontend bench
   bind 127.0.0.1:$haproxy_port
+  use_backend tls_backend if { path_beg /tls/ }
   default_backend backend
 backend backend
   server b1 127.0.0.1:$backend_port
+backend tls_backend
+  http-request set-path /prod%[path]
+  http-request set-header Host $TLS_API_HOST
+  server t1 127.0.0.1:$tls_backend_port ssl verify required ca-file $tmp/tls/ca.pem sni str($TLS_API_HOST) verifyhost $TLS_API_HOST
 EOF
 
+# switchyard: the TLS destination and the JWT policy only when their
+# material exists (a policy naming a missing ca_file is refused at load).
+sw_dests="{ \"host\": \"127.0.0.1\", \"port\": $backend_port, \"scheme\": \"http\" }"
+sw_auth="\"public\": { \"type\": \"none\" }"
+sw_routes="{ \"path\": \"/\", \"target\": \"http://127.0.0.1:$backend_port\" }"
+if has "$SCENARIOS" tls; then
+  sw_dests+=",
+    { \"host\": \"$TLS_DEST_HOST\", \"port\": 443, \"connect_to\": \"127.0.0.1:$tls_backend_port\",
+      \"tls_verify_name\": \"$TLS_VERIFY_NAME\", \"host_header\": \"$TLS_API_HOST\",
+      \"ca_file\": \"$tmp/tls/ca.pem\" }"
+  sw_routes+=",
+  { \"path\": \"/tls\", \"target\": \"https://$TLS_DEST_HOST/prod\" }"
+fi
+if has "$SCENARIOS" jwt; then
+  sw_auth+=",
+    \"bench-jwt\": { \"type\": \"jwt\", \"issuer\": \"$JWT_ISSUER\", \"audiences\": [\"$JWT_AUDIENCE\"],
+                   \"algorithms\": [\"RS256\"], \"jwks\": { \"keys\": [$jwt_jwk] } }"
+  # Two routes alike but for the auth policy; same path length, same upstream.
+  sw_routes+=",
+  { \"path\": \"/auth-none\", \"target\": \"http://127.0.0.1:$backend_port\", \"strip_prefix\": true, \"auth\": \"public\" },
+  { \"path\": \"/auth-jwt\", \"target\": \"http://127.0.0.1:$backend_port\", \"strip_prefix\": true, \"auth\": \"bench-jwt\" }"
+fi
 cat >"$tmp/switchyard/policy.json" <<EOF
 {
   "listen_domains": ["$HOST_HEADER"],
-  "destinations": [{ "host": "127.0.0.1", "port": $backend_port, "scheme": "http" }],
-  "auth_policies": { "public": { "type": "none" } },
+  "destinations": [
+    $sw_dests
+  ],
+  "auth_policies": {
+    $sw_auth
+  },
   "default_auth": "public",
   "allow_loopback_destinations": true
 }
 EOF
 cat >"$tmp/switchyard/routes.json" <<EOF
-[{ "path": "/", "target": "http://127.0.0.1:$backend_port" }]
+[
+  $sw_routes
+]
 EOF
 
 # ---------------------------------------------------------------- start/stop
 # Servers run in their own session (setsid execs in place, so $! is the
 # server's pid): a Ctrl-C reaches only this script and wrk, and the trap
 # stops the servers in order instead of racing them.
-start_backend() {
-  setsid nginx -p "$tmp/backend" -e "$tmp/backend/error.log" -c "$tmp/backend/nginx.conf" \
-    -g 'daemon off;' >"$tmp/backend/stdout.log" 2>&1 &
-  pid_of[backend]=$!
+start_backend() { # $1 = backend or tlsbackend
+  setsid nginx -p "$tmp/$1" -e "$tmp/$1/error.log" -c "$tmp/$1/nginx.conf" \
+    -g 'daemon off;' >"$tmp/$1/stdout.log" 2>&1 &
+  pid_of[$1]=$!
 }
 start_proxy() { # $1 = name
   case "$1" in
@@ -216,7 +372,7 @@ start_proxy() { # $1 = name
 }
 log_of() {
   case "$1" in
-    backend | nginx) echo "$tmp/$1/error.log $tmp/$1/stdout.log" ;;
+    backend | tlsbackend | nginx) echo "$tmp/$1/error.log $tmp/$1/stdout.log" ;;
     *) echo "$tmp/$1/stdout.log" ;;
   esac
 }
@@ -233,23 +389,25 @@ show_logs() { # $1 = name
   return 0
 }
 
-# Waits until url answers 200 with the backend's body (through Host: api...).
-wait_for() { # $1 = name, $2 = url, $3 = expected body substring ("" = any 200)
-  local name=$1 url=$2 want=$3 i body code
+# Waits until url answers the expected status (and body substring), with
+# Host: api.example.com and any further curl arguments.
+wait_for() { # $1 = name, $2 = url, $3 = expected body substring ("" = any), [$4 = status, curl args...]
+  local name=$1 url=$2 want=$3 status=${4:-200} i body code
+  shift 4 2>/dev/null || shift 3
   for i in $(seq 1 50); do
     if ! kill -0 "${pid_of[$name]}" 2>/dev/null; then
       show_logs "$name"
       fail "$name exited during start-up (logs above)"
     fi
-    body=$(curl -s -m 2 -H "Host: $HOST_HEADER" -w '\n%{http_code}' "$url" 2>/dev/null || true)
+    body=$(curl -s -m 2 -H "Host: $HOST_HEADER" -w '\n%{http_code}' "$@" "$url" 2>/dev/null || true)
     code=${body##*$'\n'}
-    if [ "$code" = 200 ] && { [ -z "$want" ] || [[ "$body" == *"$want"* ]]; }; then
+    if [ "$code" = "$status" ] && { [ -z "$want" ] || [[ "$body" == *"$want"* ]]; }; then
       return 0
     fi
     sleep 0.1
   done
   show_logs "$name"
-  fail "$name did not answer 200 on $url within 5 s (last status: ${code:-none}; logs above)"
+  fail "$name did not answer $status on $url within 5 s (last status: ${code:-none}, body: ${body%$'\n'*}; logs above)"
 }
 
 # The pid and every child (nginx master + workers).
@@ -291,17 +449,23 @@ tree_cpu_s() {
 }
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 
-# ---------------------------------------------------------------- run
+# ---------------------------------------------------------------- start
 # The numbers are only comparable on an otherwise idle machine: say so.
 load_before=$(cut -d' ' -f1 /proc/loadavg)
 if awk -v l="$load_before" 'BEGIN {exit !(l > 0.5)}'; then
   echo "bench: warning: load average is $load_before before starting; results may be noisy" >&2
 fi
-echo "bench: temp dir $tmp; backend :$backend_port; switchyard :$sw_port nginx :$nginx_port haproxy :$haproxy_port"
-start_backend
-wait_for backend "http://127.0.0.1:$backend_port/bench" "hello from the benchmark backend"
-for p in $PROXIES; do start_proxy "$p"; done
-for p in $PROXIES; do
+echo "bench: scenarios: $SCENARIOS; temp dir $tmp"
+echo "bench: backend :$backend_port, TLS backend :$tls_backend_port; switchyard :$sw_port (admin :$sw_admin_port) nginx :$nginx_port haproxy :$haproxy_port"
+start_backend backend
+wait_for backend "http://127.0.0.1:$backend_port/bench" "$BODY"
+if has "$SCENARIOS" tls; then
+  start_backend tlsbackend
+  wait_for tlsbackend "https://$TLS_API_HOST:$tls_backend_port/prod/tls/bench" "$TLS_BODY" 200 \
+    --cacert "$tmp/tls/ca.pem" --resolve "$TLS_API_HOST:$tls_backend_port:127.0.0.1"
+fi
+for p in $RUN_PROXIES; do start_proxy "$p"; done
+for p in $RUN_PROXIES; do
   if [ "$p" = switchyard ]; then
     for i in $(seq 1 50); do
       kill -0 "${pid_of[switchyard]}" 2>/dev/null || { show_logs switchyard; fail "switchyard exited during start-up (logs above)"; }
@@ -309,13 +473,24 @@ for p in $PROXIES; do
       sleep 0.1
     done
   fi
-  wait_for "$p" "http://127.0.0.1:${port_of[$p]}/bench" "hello from the benchmark backend"
+  wait_for "$p" "http://127.0.0.1:${port_of[$p]}/bench" "$BODY"
 done
-declare -A idle_rss=() cpu_start=()
-for p in $PROXIES; do
+if has "$SCENARIOS" tls; then
+  for p in $PROXIES; do
+    wait_for "$p" "http://127.0.0.1:${port_of[$p]}/tls/bench" "$TLS_BODY"
+  done
+fi
+if has "$SCENARIOS" jwt; then
+  # The auth must really be enforced: no token is 401, the token is 200.
+  wait_for switchyard "http://127.0.0.1:$sw_port/auth-jwt/bench" "" 401
+  wait_for switchyard "http://127.0.0.1:$sw_port/auth-jwt/bench" "$BODY" 200 -H "Authorization: Bearer $jwt_token"
+  wait_for switchyard "http://127.0.0.1:$sw_port/auth-none/bench" "$BODY" 200 -H "Authorization: Bearer $jwt_token"
+fi
+declare -A idle_rss=()
+for p in $RUN_PROXIES; do
   idle_rss[$p]=$(tree_status_kb "${pid_of[$p]}" VmRSS)
 done
-echo "bench: all servers answer; $ROUNDS rounds of wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency per proxy"
+echo "bench: all servers answer; $ROUNDS rounds of wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency per contender and scenario"
 
 results=$tmp/results
 mkdir -p "$results"
@@ -326,46 +501,114 @@ to_ms() { # "512.00us" / "1.23ms" / "2.01s" / "1.00m" -> milliseconds
     else if (u == "h") n *= 3600000;
     printf "%.3f", n }'
 }
-run_wrk() { # $1 = name, $2 = duration, $3 = output file
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2" --latency -H "Host: $HOST_HEADER" \
-    "http://127.0.0.1:${port_of[$1]}/bench" >"$3" 2>&1 || {
+
+# A contender is SCENARIO:NAME with a process, a URL and extra headers.
+declare -A proc_of=() url_of=() auth_of=() label_of=()
+for p in $PROXIES; do
+  proc_of[plain:$p]=$p; url_of[plain:$p]="http://127.0.0.1:${port_of[$p]}/bench"; label_of[plain:$p]=$p
+  proc_of[tls:$p]=$p; url_of[tls:$p]="http://127.0.0.1:${port_of[$p]}/tls/bench"; label_of[tls:$p]=$p
+done
+for a in none jwt; do
+  proc_of[jwt:$a]=switchyard; url_of[jwt:$a]="http://127.0.0.1:$sw_port/auth-$a/bench"
+  auth_of[jwt:$a]="Authorization: Bearer $jwt_token"
+done
+label_of[jwt:none]="switchyard, auth none"
+label_of[jwt:jwt]="switchyard, auth jwt RS256"
+
+run_wrk() { # $1 = contender, $2 = duration, $3 = output file
+  local c=$1 args=(-t"$THREADS" -c"$CONNECTIONS" -d"$2" --latency -H "Host: $HOST_HEADER")
+  [ -z "${auth_of[$c]:-}" ] || args+=(-H "${auth_of[$c]}")
+  wrk "${args[@]}" "${url_of[$c]}" >"$3" 2>&1 || {
     cat "$3" >&2
-    fail "wrk against $1 failed"
+    fail "wrk against ${label_of[$c]} ($c) failed"
   }
-  kill -0 "${pid_of[$1]}" 2>/dev/null || { show_logs "$1"; fail "$1 died under load (logs above)"; }
+  kill -0 "${pid_of[${proc_of[$c]}]}" 2>/dev/null || { show_logs "${proc_of[$c]}"; fail "${proc_of[$c]} died under load in $c (logs above)"; }
 }
 
-for p in $PROXIES; do run_wrk "$p" "$WARMUP" "$results/warmup-$p.txt"; done
-for p in $PROXIES; do cpu_start[$p]=$(tree_cpu_s "${pid_of[$p]}"); done
-for r in $(seq 1 "$ROUNDS"); do
-  for p in $PROXIES; do
-    out="$results/round$r-$p.txt"
-    run_wrk "$p" "$DURATION" "$out"
-    rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
-    p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
-    p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
-    total=$(awk '/requests in/ {print $1}' "$out")
-    bad=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")
-    sockerr=$(awk '/Socket errors:/ {s = 0; for (i = 4; i <= NF; i += 2) s += $i; print s}' "$out")
-    echo "$rps" >>"$results/$p.rps"
-    echo "$p50" >>"$results/$p.p50"
-    echo "$p99" >>"$results/$p.p99"
-    echo $(( ${bad:-0} + ${sockerr:-0} )) >>"$results/$p.errors"
-    echo "$total" >>"$results/$p.requests"
-    printf '  round %d %-10s %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms  (%s requests, %s non-2xx, %s socket errors)\n' \
-      "$r" "$p" "$rps" "$p50" "$p99" "$total" "${bad:-0}" "${sockerr:-0}"
+# Warm-up, then ROUNDS interleaved rounds; per run: requests/s, latency,
+# errors and the process's CPU time for that run alone (so two contenders
+# in one process, as in jwt, are told apart). Peak RSS is reset first.
+declare -A load_hwm=() peak_ok=()
+run_scenario() { # $1 = scenario, then contender names
+  local s=$1 c r out rps p50 p99 total bad sockerr cpu0 cpu1 proc
+  shift
+  mkdir -p "$results/$s"
+  for c in "$@"; do
+    proc=${proc_of[$s:$c]}
+    tree_reset_peak "${pid_of[$proc]}" && peak_ok[$s:$c]=1 || peak_ok[$s:$c]=0
   done
-done
-declare -A load_hwm=() cpu_per_req=()
-for p in $PROXIES; do
-  load_hwm[$p]=$(tree_status_kb "${pid_of[$p]}" VmHWM)
-  cpu_per_req[$p]=$(awk -v a="${cpu_start[$p]}" -v b="$(tree_cpu_s "${pid_of[$p]}")" \
-    -v n="$(awk '{s += $1} END {print s + 0}' "$results/$p.requests")" \
-    'BEGIN {if (n > 0) printf "%.1f", (b - a) * 1e6 / n; else print "-"}')
-done
+  for c in "$@"; do run_wrk "$s:$c" "$WARMUP" "$results/$s/warmup-$c.txt"; done
+  for r in $(seq 1 "$ROUNDS"); do
+    for c in "$@"; do
+      proc=${proc_of[$s:$c]}
+      out="$results/$s/round$r-$c.txt"
+      cpu0=$(tree_cpu_s "${pid_of[$proc]}")
+      run_wrk "$s:$c" "$DURATION" "$out"
+      cpu1=$(tree_cpu_s "${pid_of[$proc]}")
+      rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+      p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
+      p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
+      total=$(awk '/requests in/ {print $1}' "$out")
+      bad=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")
+      sockerr=$(awk '/Socket errors:/ {s = 0; for (i = 4; i <= NF; i += 2) s += $i; print s}' "$out")
+      echo "$rps" >>"$results/$s/$c.rps"
+      echo "$p50" >>"$results/$s/$c.p50"
+      echo "$p99" >>"$results/$s/$c.p99"
+      echo $((${bad:-0} + ${sockerr:-0})) >>"$results/$s/$c.errors"
+      echo "$total" >>"$results/$s/$c.requests"
+      awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {printf "%.2f\n", b - a}' >>"$results/$s/$c.cpu"
+      printf '  %-6s round %d %-28s %8.0f req/s  p50 %7.3f ms  p99 %7.3f ms  (%s requests, %s non-2xx, %s socket errors)\n' \
+        "$s" "$r" "${label_of[$s:$c]}" "$rps" "$p50" "$p99" "$total" "${bad:-0}" "${sockerr:-0}"
+      if [ "${bad:-0}" != 0 ] || [ "${sockerr:-0}" != 0 ]; then
+        echo "bench: warning: ${label_of[$s:$c]} had errors in $s round $r:" >&2
+        grep -E 'Non-2xx|Socket errors' "$out" >&2 || true
+      fi
+    done
+  done
+  for c in "$@"; do
+    load_hwm[$s:$c]=$(tree_status_kb "${pid_of[${proc_of[$s:$c]}]}" VmHWM)
+  done
+}
 
 median() { sort -g "$1" | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}'; }
+sum() { awk '{s += $1} END {print s + 0}' "$1"; }
+cpu_us_per_req() { # $1 = scenario dir, $2 = contender
+  awk -v c="$(sum "$1/$2.cpu")" -v n="$(sum "$1/$2.requests")" 'BEGIN {if (n > 0) printf "%.1f", c * 1e6 / n; else print "-"}'
+}
+# Reads switchyard's counters: requests on a route (all classes), and TLS
+# handshakes full and resumed; prints "requests full resumed".
+sw_metrics() { # $1 = route
+  curl -s -m 5 "http://127.0.0.1:$sw_admin_port/metrics" | awk -v r="route=\"$1\"" '
+    index($0, "switchyard_requests_total{") == 1 && index($0, r) {req += $NF}
+    /^switchyard_upstream_tls_handshakes_total\{kind="full"\}/ {full = $NF}
+    /^switchyard_upstream_tls_handshakes_total\{kind="resumed"\}/ {res = $NF}
+    END {printf "%d %d %d\n", req, full, res}'
+}
+
+# ---------------------------------------------------------------- scenarios
+tls_metrics=""
+for s in $SCENARIOS; do
+  case "$s" in
+    plain)
+      echo "bench: plain: small keep-alive GETs through each proxy to a plain HTTP backend"
+      # shellcheck disable=SC2086
+      run_scenario plain $PROXIES ;;
+    tls)
+      echo "bench: tls: the same GETs through each proxy to an HTTPS backend (verified chain and name, pooled)"
+      # shellcheck disable=SC2086
+      run_scenario tls $PROXIES
+      if has "$PROXIES" switchyard; then
+        tls_metrics=$(sw_metrics /tls)
+        read -r m_req m_full m_res <<<"$tls_metrics"
+        echo "  tls    switchyard since start: $m_req requests on /tls, upstream TLS handshakes: $m_full full, $m_res resumed"
+      fi ;;
+    jwt)
+      echo "bench: jwt: switchyard, one route with an RS256 JWT policy vs the same route with auth none"
+      run_scenario jwt none jwt ;;
+    memory) ;; # below, after the load scenarios
+  esac
+done
 
 # Large downloads: LARGE_CONCURRENCY at once through each proxy, peak RSS
 # measured from a reset counter, once with SMALL_MB and once with LARGE_MB
@@ -390,60 +633,122 @@ download_round() { # $1 = name, $2 = file, $3 = expected bytes; prints "peak_kb 
 }
 
 declare -A small_peak=() large_peak=() large_secs=() peak_reset=()
-echo "bench: memory: $LARGE_CONCURRENCY concurrent downloads of $SMALL_MB MiB, then of $LARGE_MB MiB, through each proxy"
-for p in $PROXIES; do
-  out=$(download_round "$p" small.bin $((SMALL_MB * 1048576))) || fail "$SMALL_MB MiB downloads through $p failed"
-  read -r "small_peak[$p]" _ _ <<<"$out"
-  out=$(download_round "$p" large.bin $((LARGE_MB * 1048576))) || fail "$LARGE_MB MiB downloads through $p failed"
-  read -r "large_peak[$p]" "large_secs[$p]" "peak_reset[$p]" <<<"$out"
-  kill -0 "${pid_of[$p]}" 2>/dev/null || { show_logs "$p"; fail "$p died during the large downloads"; }
-  printf '  %-10s peak RSS %s MiB (%s MiB bodies), %s MiB (%s MiB bodies); %s s for %d x %d MiB\n' \
-    "$p" "$(mib "${small_peak[$p]}")" "$SMALL_MB" "$(mib "${large_peak[$p]}")" "$LARGE_MB" \
-    "${large_secs[$p]}" "$LARGE_CONCURRENCY" "$LARGE_MB"
-done
+if has "$SCENARIOS" memory; then
+  echo "bench: memory: $LARGE_CONCURRENCY concurrent downloads of $SMALL_MB MiB, then of $LARGE_MB MiB, through each proxy"
+  for p in $PROXIES; do
+    out=$(download_round "$p" small.bin $((SMALL_MB * 1048576))) || fail "$SMALL_MB MiB downloads through $p failed"
+    read -r "small_peak[$p]" _ _ <<<"$out"
+    out=$(download_round "$p" large.bin $((LARGE_MB * 1048576))) || fail "$LARGE_MB MiB downloads through $p failed"
+    read -r "large_peak[$p]" "large_secs[$p]" "peak_reset[$p]" <<<"$out"
+    kill -0 "${pid_of[$p]}" 2>/dev/null || { show_logs "$p"; fail "$p died during the large downloads"; }
+    printf '  %-10s peak RSS %s MiB (%s MiB bodies), %s MiB (%s MiB bodies); %s s for %d x %d MiB\n' \
+      "$p" "$(mib "${small_peak[$p]}")" "$SMALL_MB" "$(mib "${large_peak[$p]}")" "$LARGE_MB" \
+      "${large_secs[$p]}" "$LARGE_CONCURRENCY" "$LARGE_MB"
+  done
+fi
+
+# switchyard must not have logged errors (warn level and above) under load.
+if has "$RUN_PROXIES" switchyard && grep -q '"level":"error"' "$tmp/switchyard/stdout.log" 2>/dev/null; then
+  echo "bench: warning: switchyard logged errors during the run:" >&2
+  grep '"level":"error"' "$tmp/switchyard/stdout.log" | sort | uniq -c | sort -rn | head -10 >&2
+fi
 
 # ---------------------------------------------------------------- report
+# One table per load scenario: median over the rounds, ratios to the
+# reference contender (nginx, or auth none for jwt).
+scenario_table() { # $1 = scenario, $2 = reference contender, $3 = first column title, $4 = with RSS (1/0), then contenders
+  local s=$1 ref=$2 title=$3 rss=$4 c d rps p50 p99 cpu ref_rps="" ref_p50="" ref_p99="" ref_cpu="" note
+  shift 4
+  d=$results/$s
+  if [ -s "$d/$ref.rps" ]; then
+    ref_rps=$(median "$d/$ref.rps"); ref_p50=$(median "$d/$ref.p50"); ref_p99=$(median "$d/$ref.p99")
+    ref_cpu=$(cpu_us_per_req "$d" "$ref")
+  fi
+  if [ "$rss" = 1 ]; then
+    echo "| $title | requests/s | vs $ref | p50 ms | vs $ref | p99 ms | vs $ref | errors | CPU µs/request | vs $ref | peak RSS MiB |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  else
+    echo "| $title | requests/s | vs $ref | p50 ms | vs $ref | p99 ms | vs $ref | errors | CPU µs/request | vs $ref |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  fi
+  for c in "$@"; do
+    rps=$(median "$d/$c.rps"); p50=$(median "$d/$c.p50"); p99=$(median "$d/$c.p99")
+    cpu=$(cpu_us_per_req "$d" "$c")
+    printf '| %s | %.0f | %s | %.3f | %s | %.3f | %s | %s | %s | %s |' "${label_of[$s:$c]}" "$rps" "$(ratio "$rps" "$ref_rps")" \
+      "$p50" "$(ratio "$p50" "$ref_p50")" "$p99" "$(ratio "$p99" "$ref_p99")" "$(sum "$d/$c.errors")" \
+      "$cpu" "$(ratio "$cpu" "$ref_cpu")"
+    if [ "$rss" = 1 ]; then
+      note=""
+      [ "${peak_ok[$s:$c]}" = 1 ] || note=" (since start)"
+      printf ' %s%s |' "$(mib "${load_hwm[$s:$c]}")" "$note"
+    fi
+    echo
+  done
+  echo
+  echo "Requests/s of each round, to judge the noise:"
+  for c in "$@"; do
+    echo "- ${label_of[$s:$c]}: $(awk '{printf "%s%.0f", (NR > 1 ? ", " : ""), $1}' "$d/$c.rps")"
+  done
+}
+
 mkdir -p "$OUT_DIR"
 report=$OUT_DIR/results.md
-nginx_rps=""; nginx_p50=""; nginx_p99=""; nginx_cpu=""
-if [[ " $PROXIES " == *" nginx "* ]]; then
-  nginx_rps=$(median "$results/nginx.rps"); nginx_p50=$(median "$results/nginx.p50"); nginx_p99=$(median "$results/nginx.p99")
-  nginx_cpu=${cpu_per_req[nginx]}
-fi
 wrk_version=$( (wrk -v 2>&1 || true) | head -1 | awk '{print $1, $2}')
+wrk_cmd="wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency"
 {
   echo "# switchyard benchmark results"
   echo
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)), $(uname -sr), load average $load_before before the run."
-  echo "$(nginx -v 2>&1 | sed 's/^nginx version: //'), $(haproxy -v 2>&1 | head -1 | awk '{print "HAProxy", $3}'), $wrk_version$([ -x "$SWITCHYARD_BIN" ] && echo ", $("$SWITCHYARD_BIN" --version 2>/dev/null | head -1)")."
+  echo "$(nginx -v 2>&1 | sed 's/^nginx version: //'), $(haproxy -v 2>&1 | head -1 | awk '{print "HAProxy", $3}'), $wrk_version, $(openssl version | awk '{print $1, $2}')$([ -x "$SWITCHYARD_BIN" ] && echo ", $("$SWITCHYARD_BIN" --version 2>/dev/null | head -1)")."
+  echo "Scenarios: $SCENARIOS. Parameters: WORKERS=$WORKERS ROUNDS=$ROUNDS DURATION=$DURATION CONNECTIONS=$CONNECTIONS THREADS=$THREADS WARMUP=$WARMUP SMALL_MB=$SMALL_MB LARGE_MB=$LARGE_MB LARGE_CONCURRENCY=$LARGE_CONCURRENCY."
   echo
-  echo "Small keep-alive GETs (\`wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency\`, 33-byte body from a local nginx), $WORKERS worker(s) per proxy, keep-alive upstream connections, access logs off; median of $ROUNDS interleaved rounds. Ratios are to nginx (for latency, lower is better). Peak RSS is VmHWM summed over the proxy's processes after the load; CPU is the proxy's user+system CPU time per request over all rounds (lower is better; it does not depend on how much CPU wrk and the backend left over)."
-  echo
-  echo "| proxy | requests/s | vs nginx | p50 ms | vs nginx | p99 ms | vs nginx | errors | CPU µs/request | vs nginx | peak RSS MiB |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-  for p in $PROXIES; do
-    rps=$(median "$results/$p.rps"); p50=$(median "$results/$p.p50"); p99=$(median "$results/$p.p99")
-    errors=$(awk '{s += $1} END {print s + 0}' "$results/$p.errors")
-    printf '| %s | %.0f | %s | %.3f | %s | %.3f | %s | %s | %s | %s | %s |\n' "$p" "$rps" "$(ratio "$rps" "$nginx_rps")" \
-      "$p50" "$(ratio "$p50" "$nginx_p50")" "$p99" "$(ratio "$p99" "$nginx_p99")" "$errors" \
-      "${cpu_per_req[$p]}" "$(ratio "${cpu_per_req[$p]}" "$nginx_cpu")" "$(mib "${load_hwm[$p]}")"
-  done
-  echo
-  echo "Requests/s of each round, to judge the noise:"
-  for p in $PROXIES; do
-    echo "- $p: $(awk '{printf "%s%.0f", (NR > 1 ? ", " : ""), $1}' "$results/$p.rps")"
-  done
-  echo
-  echo "Memory while moving large bodies: $LARGE_CONCURRENCY concurrent downloads through each proxy, peak RSS (VmHWM, reset before each run) with $SMALL_MB MiB and with $LARGE_MB MiB bodies. Bounded per-connection buffering keeps the two about equal."
-  echo
-  echo "| proxy | idle RSS MiB | peak, ${SMALL_MB} MiB bodies | peak, ${LARGE_MB} MiB bodies | growth MiB | time for $LARGE_CONCURRENCY x $LARGE_MB MiB s |"
-  echo "|---|---:|---:|---:|---:|---:|"
-  for p in $PROXIES; do
-    note=""
-    [ "${peak_reset[$p]}" = 1 ] || note=" (peak since start: clear_refs not permitted)"
-    printf '| %s | %s | %s | %s | %s | %s |\n' "$p" "$(mib "${idle_rss[$p]}")" "$(mib "${small_peak[$p]}")" \
-      "$(mib "${large_peak[$p]}")$note" "$(mib $(( ${large_peak[$p]} - ${small_peak[$p]} )))" "${large_secs[$p]}"
-  done
+  echo "Load scenarios: small keep-alive GETs (\`$wrk_cmd\`, $WARMUP warm-up each), $WORKERS worker(s) per proxy, keep-alive upstream connections, access logs off; median of $ROUNDS interleaved rounds. Ratios are to the reference row (for latency and CPU, lower is better). CPU is the proxy's user+system CPU time per request, summed over the rounds' runs (it does not depend on how much CPU wrk and the backend left over). Peak RSS is VmHWM summed over the proxy's processes, reset before the scenario."
+  if has "$SCENARIOS" plain; then
+    echo
+    echo "## Plain HTTP upstream"
+    echo
+    echo "33-byte body from a local nginx over plain HTTP."
+    echo
+    # shellcheck disable=SC2086
+    scenario_table plain nginx proxy 1 $PROXIES
+  fi
+  if has "$SCENARIOS" tls; then
+    echo
+    echo "## TLS upstream"
+    echo
+    echo "Plain HTTP from wrk to the proxy, HTTPS from the proxy to an nginx presenting \`$TLS_VERIFY_NAME\` (RSA 2048, throwaway CA) on 127.0.0.1; each proxy verifies the chain against that CA and the name, sends SNI and Host \`$TLS_API_HOST\`, rewrites the path to \`/prod/tls/bench\` and keeps upstream connections alive."
+    echo
+    # shellcheck disable=SC2086
+    scenario_table tls nginx proxy 1 $PROXIES
+    if [ -n "$tls_metrics" ]; then
+      read -r m_req m_full m_res <<<"$tls_metrics"
+      echo
+      echo "switchyard's /metrics after the TLS scenario (counted since start, warm-up included): $m_req requests on route /tls, \`switchyard_upstream_tls_handshakes_total\` $m_full full + $m_res resumed."
+    fi
+  fi
+  if has "$SCENARIOS" jwt; then
+    echo
+    echo "## JWT (RS256) route"
+    echo
+    echo "switchyard only: two routes to the plain backend that differ only in their auth policy, \`none\` and \`jwt\` (RS256, inline JWKS with one 2048-bit RSA key, issuer and audience checked). One valid token minted at bench time (exp one hour ahead) is sent as \`Authorization: Bearer\` on every request to both routes. Goal (issue 5): jwt at least 0.9× the requests/s of none."
+    echo
+    scenario_table jwt none route 0 none jwt
+  fi
+  if has "$SCENARIOS" memory; then
+    echo
+    echo "## Memory while moving large bodies"
+    echo
+    echo "$LARGE_CONCURRENCY concurrent downloads through each proxy, peak RSS (VmHWM, reset before each run) with $SMALL_MB MiB and with $LARGE_MB MiB bodies. Bounded per-connection buffering keeps the two about equal."
+    echo
+    echo "| proxy | idle RSS MiB | peak, ${SMALL_MB} MiB bodies | peak, ${LARGE_MB} MiB bodies | growth MiB | time for $LARGE_CONCURRENCY x $LARGE_MB MiB s |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    for p in $PROXIES; do
+      note=""
+      [ "${peak_reset[$p]}" = 1 ] || note=" (peak since start: clear_refs not permitted)"
+      printf '| %s | %s | %s | %s | %s | %s |\n' "$p" "$(mib "${idle_rss[$p]}")" "$(mib "${small_peak[$p]}")" \
+        "$(mib "${large_peak[$p]}")$note" "$(mib $((${large_peak[$p]} - ${small_peak[$p]})))" "${large_secs[$p]}"
+    done
+  fi
 } >"$report"
 echo
 cat "$report"

@@ -1,4 +1,4 @@
-// sources: src/auth/jwt.c src/auth/jwks.c src/core/common.c src/core/log.c
+// sources: src/auth/jwt.c src/auth/jwks.c src/core/common.c src/core/base64.c src/core/log.c
 /*
  * fuzz_jwt.c: libFuzzer target for the JWT verifier. The first byte picks
  * what the rest is:

@@ -468,17 +468,6 @@ static void handle_config(conn_t *conn, const sy_http_request_t *req)
 
 /* ---- /explain ---- */
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s into a malloc'd string; NULL on bad encoding. '+' is
  * left alone: it is a literal in paths, and these values are paths and
  * host names, not form fields. A decoded NUL is refused. */
@@ -493,8 +482,8 @@ static char *percent_decode(sy_slice_t s, size_t *out_len)
             out[o++] = s.ptr[i];
             continue;
         }
-        int hi = i + 2 < s.len ? hex_value(s.ptr[i + 1]) : -1;
-        int lo = hi >= 0 ? hex_value(s.ptr[i + 2]) : -1;
+        int hi = i + 2 < s.len ? sy_hex_value(s.ptr[i + 1]) : -1;
+        int lo = hi >= 0 ? sy_hex_value(s.ptr[i + 2]) : -1;
         if (lo < 0 || (hi == 0 && lo == 0)) {
             free(out);
             return NULL;

@@ -26,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base64.h"
+
 typedef struct {
     char *name;
     size_t name_len;
@@ -115,52 +117,6 @@ void sy_basic_users_free(sy_basic_users_t *t)
     free(t);
 }
 
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Padded base64 (RFC 4648 §4) with canonical trailing bits. */
-static bool b64_decode(sy_slice_t in, char *out, size_t cap, size_t *out_len)
-{
-    if (in.len == 0 || in.len % 4 != 0)
-        return false;
-    size_t pad = 0;
-    while (pad < 2 && in.len - pad > 0 && in.ptr[in.len - pad - 1] == '=')
-        pad++;
-    size_t data = in.len - pad, n = 0;
-    if (data * 6 / 8 > cap)
-        return false;
-    uint32_t acc = 0;
-    unsigned bits = 0;
-    for (size_t i = 0; i < data; i++) {
-        int v = b64_value((unsigned char)in.ptr[i]);
-        if (v < 0)
-            return false;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[n++] = (char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    if (acc != 0)
-        return false;
-    *out_len = n;
-    return true;
-}
-
 static bool hash_matches(const char *stored, const char *password)
 {
     char *got = crypt_rn(password, stored, &crypt_scratch, (int)sizeof crypt_scratch);
@@ -205,7 +161,8 @@ bool sy_basic_check(const sy_basic_users_t *t, sy_slice_t authorization, const c
         b64.ptr++, b64.len--;
     char decoded[1024 + 1];
     size_t n;
-    if (!b64_decode(b64, decoded, sizeof decoded - 1, &n))
+    /* Padded standard base64 (RFC 7617 §2), one spelling per credential. */
+    if (!sy_base64_decode(b64, false, true, (unsigned char *)decoded, sizeof decoded - 1, &n))
         return false;
     decoded[n] = '\0';
     char *colon = memchr(decoded, ':', n);

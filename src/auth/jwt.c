@@ -1,14 +1,15 @@
 /*
  * jwt.c: JWS compact verification and JWT claim checks.
  *
- * Every step refuses rather than repairs. Base64url is decoded by hand
- * because the common decoders accept padding, whitespace or non-zero
- * trailing bits, which gives one token several spellings (and a cache keyed
- * by the token text several entries). The algorithm comes from the header,
- * so it is trusted only after two independent checks: it is in the
- * policy's list, and the key it selects fits it (sy_jwt_key_fits). The
- * second check is what stops the classic confusions: an RSA public key
- * used as an HMAC secret, an EC key asked to verify RSA, a 1024-bit RSA key.
+ * Every step refuses rather than repairs. Base64url goes through the strict
+ * decoder in core/base64.c, unpadded: the common decoders accept padding,
+ * whitespace or non-zero trailing bits, which gives one token several
+ * spellings (and a cache keyed by the token text several entries). The
+ * algorithm comes from the header, so it is trusted only after two
+ * independent checks: it is in the policy's list, and the key it selects
+ * fits it (sy_jwt_key_fits). The second check is what stops the classic
+ * confusions: an RSA public key used as an HMAC secret, an EC key asked to
+ * verify RSA, a 1024-bit RSA key.
  *
  * ECDSA signatures in JOSE are raw r||s of fixed width; OpenSSL wants DER,
  * so they are converted here after checking the width exactly (a longer
@@ -28,6 +29,8 @@
 #include <openssl/rsa.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/base64.h"
 
 static const char *const alg_names[SY_JWT_ALG__COUNT] = {
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
@@ -109,49 +112,11 @@ bool sy_jwt_key_fits(const sy_jwk_t *key, sy_jwt_alg_t alg)
 
 /* ---- base64url ---- */
 
-static int b64url_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
+/* Kept for jwt.h's callers (auth, jwks, tests): JOSE's spelling of the
+ * shared strict decoder. */
 bool sy_base64url_decode(sy_slice_t in, unsigned char *out, size_t cap, size_t *out_len)
 {
-    size_t rem = in.len % 4;
-    if (rem == 1)
-        return false;
-    size_t need = in.len / 4 * 3 + (rem ? rem - 1 : 0);
-    if (need > cap)
-        return false;
-    uint32_t acc = 0;
-    unsigned bits = 0;
-    size_t n = 0;
-    for (size_t i = 0; i < in.len; i++) {
-        int v = b64url_value((unsigned char)in.ptr[i]);
-        if (v < 0)
-            return false;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[n++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    /* Leftover bits must be zero, or two spellings decode alike. */
-    if (acc != 0)
-        return false;
-    *out_len = n;
-    return true;
+    return sy_base64_decode(in, true, false, out, cap, out_len);
 }
 
 /* ---- JWS ---- */

@@ -42,21 +42,12 @@ static const char *env(const char *name)
     return v && *v ? v : NULL;
 }
 
+/* A missing or unreadable file is a provider that doesn't apply, not an
+ * error to report, so the reason is dropped. */
 static char *read_small_file(const char *path, size_t max)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = malloc(max + 1);
-    size_t n = buf ? fread(buf, 1, max, f) : 0;
-    bool too_big = buf && n == max && fgetc(f) != EOF;
-    fclose(f);
-    if (!buf || too_big) {
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    return buf;
+    sy_error_t ignored;
+    return sy_file_read(path, max, NULL, &ignored);
 }
 
 static void trim_end(char *s)

@@ -83,7 +83,6 @@ static char *buf_take(buf_t *b)
 /* ---- encoding ---- */
 
 static const char hex_upper[] = "0123456789ABCDEF";
-static const char hex_lower[] = "0123456789abcdef";
 
 static bool is_unreserved(unsigned char c)
 {
@@ -111,17 +110,6 @@ char *sy_sigv4_uri_encode(sy_slice_t s, bool keep_slash)
     return buf_take(&b);
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes; a '%' not followed by two hex digits stays literal (it is
  * then encoded as %25, which is what the SDKs sign for such input). */
 static char *percent_decode(const char *s, size_t n, size_t *out_len)
@@ -132,8 +120,8 @@ static char *percent_decode(const char *s, size_t n, size_t *out_len)
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         int hi, lo;
-        if (s[i] == '%' && i + 2 < n && (hi = hex_value(s[i + 1])) >= 0 &&
-            (lo = hex_value(s[i + 2])) >= 0) {
+        if (s[i] == '%' && i + 2 < n && (hi = sy_hex_value(s[i + 1])) >= 0 &&
+            (lo = sy_hex_value(s[i + 2])) >= 0) {
             out[o++] = (char)(hi * 16 + lo);
             i += 2;
         } else {
@@ -391,22 +379,13 @@ static bool hmac(const void *key, size_t key_len, const void *data, size_t data_
            out_len == 32;
 }
 
-static void to_hex(const unsigned char *in, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex_lower[in[i] >> 4];
-        out[2 * i + 1] = hex_lower[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 bool sy_sigv4_sha256_hex(const void *data, size_t len, char out_hex[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
     if (!EVP_Digest(data ? data : "", len, md, &md_len, EVP_sha256(), NULL) || md_len != 32)
         return false;
-    to_hex(md, 32, out_hex);
+    sy_hex_encode(md, 32, out_hex);
     return true;
 }
 
@@ -513,7 +492,7 @@ bool sy_sigv4_sign_string(const sy_aws_credentials_t *creds, const char *date8, 
     bool ok = hmac(key, 32, string_to_sign, strlen(string_to_sign), sig);
     OPENSSL_cleanse(key, sizeof key);
     if (ok)
-        to_hex(sig, 32, out_hex);
+        sy_hex_encode(sig, 32, out_hex);
     return ok;
 }
 

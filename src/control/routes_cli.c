@@ -77,47 +77,6 @@ static int finish(const cli_t *cli, int status, json_t *result, const char *fmt,
 
 /* ---- file store ---- */
 
-static const char *file_path_of(const char *uri)
-{
-    if (strncmp(uri, "file://", 7) != 0)
-        return uri;
-    const char *rest = uri + 7;
-    if (strncmp(rest, "localhost/", 10) == 0)
-        rest += 9;
-    return rest[0] == '/' ? rest : NULL;
-}
-
-static char *read_whole(const char *path, size_t *len, sy_error_t *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        sy_error_set(err, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap || n > MAX_FILE_BYTES)
-            break;
-        cap *= 2;
-        char *grown = realloc(buf, cap + 1);
-        if (!grown)
-            free(buf);
-        buf = grown;
-    }
-    bool bad = ferror(f) || n > MAX_FILE_BYTES;
-    fclose(f);
-    if (!buf || bad) {
-        sy_error_set(err, "%s: %s", path, !buf ? "out of memory" : "read error or too large");
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 /* The file's array; a missing file is an empty registry (the first put
  * creates it). */
 static json_t *file_load(const char *path, bool missing_ok, sy_error_t *err)
@@ -126,7 +85,7 @@ static json_t *file_load(const char *path, bool missing_ok, sy_error_t *err)
     if (missing_ok && stat(path, &st) != 0 && errno == ENOENT)
         return json_array();
     size_t len;
-    char *text = read_whole(path, &len, err);
+    char *text = sy_file_read(path, MAX_FILE_BYTES, &len, err);
     if (!text)
         return NULL;
     json_error_t jerr;
@@ -202,6 +161,15 @@ static bool is_dynamodb(const char *uri)
     return strncmp(uri, "dynamodb://", 11) == 0;
 }
 
+/* The file a non-DynamoDB store URI names; NULL with err otherwise. */
+static const char *store_file_path(const char *uri, sy_error_t *err)
+{
+    const char *path = sy_file_uri_path(uri);
+    if (!path)
+        sy_error_set(err, "%s: expected dynamodb://TABLE, file:///abs/path.json or a path", uri);
+    return path;
+}
+
 /* Every item of the store as plain JSON objects. */
 static json_t *store_list(const char *uri, sy_error_t *err)
 {
@@ -213,11 +181,9 @@ static json_t *store_list(const char *uri, sy_error_t *err)
         free(table);
         return items;
     }
-    const char *path = file_path_of(uri);
-    if (!path) {
-        sy_error_set(err, "%s: expected dynamodb://TABLE, file:///abs/path.json or a path", uri);
+    const char *path = store_file_path(uri, err);
+    if (!path)
         return NULL;
-    }
     return file_load(path, false, err);
 }
 
@@ -237,11 +203,9 @@ static bool store_put(const char *uri, json_t *item, sy_error_t *err)
         free(table);
         return answer != NULL;
     }
-    const char *path = file_path_of(uri);
-    if (!path) {
-        sy_error_set(err, "%s: expected dynamodb://TABLE, file:///abs/path.json or a path", uri);
+    const char *path = store_file_path(uri, err);
+    if (!path)
         return false;
-    }
     json_t *items = file_load(path, true, err);
     if (!items)
         return false;
@@ -274,11 +238,9 @@ static bool store_delete(const char *uri, const char *route_path, bool *existed,
         free(table);
         return answer != NULL;
     }
-    const char *path = file_path_of(uri);
-    if (!path) {
-        sy_error_set(err, "%s: expected dynamodb://TABLE, file:///abs/path.json or a path", uri);
+    const char *path = store_file_path(uri, err);
+    if (!path)
         return false;
-    }
     json_t *items = file_load(path, false, err);
     if (!items)
         return false;
@@ -303,12 +265,12 @@ static char *fetch_document(const char *uri, size_t *len, sy_error_t *err)
             return NULL;
         return body;
     }
-    const char *path = file_path_of(uri);
+    const char *path = sy_file_uri_path(uri);
     if (!path) {
         sy_error_set(err, "%s: expected s3://BUCKET/KEY, file:///abs/path.json or a path", uri);
         return NULL;
     }
-    return read_whole(path, len, err);
+    return sy_file_read(path, MAX_FILE_BYTES, len, err);
 }
 
 /* EXIT_DONE when the policy accepts the route, EXIT_REFUSED with the

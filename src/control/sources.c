@@ -32,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "aws/dynamodb.h"
@@ -108,35 +107,18 @@ static void content_version(const char *bytes, size_t len, char out[80])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
-    static const char hex[] = "0123456789abcdef";
     if (!EVP_Digest(bytes, len, md, &md_len, EVP_sha256(), NULL) || md_len < 8) {
         /* Never equal to a real hash: the document is treated as changed. */
         snprintf(out, 80, "sha256:unavailable");
         return;
     }
-    char *p = out + snprintf(out, 80, "sha256:");
-    for (unsigned i = 0; i < 8; i++) {
-        *p++ = hex[md[i] >> 4];
-        *p++ = hex[md[i] & 15];
-    }
-    *p = '\0';
-}
-
-/* "file:///abs/path" or "file://localhost/abs/path" → "/abs/path"; a plain
- * path is itself. NULL when a file URI names another host. */
-static const char *file_path(const char *uri)
-{
-    if (strncmp(uri, "file://", 7) != 0)
-        return uri;
-    const char *rest = uri + 7;
-    if (strncmp(rest, "localhost/", 10) == 0)
-        rest += 9;
-    return rest[0] == '/' ? rest : NULL;
+    int prefix = snprintf(out, 80, "sha256:");
+    sy_hex_encode(md, 8, out + prefix);
 }
 
 static bool check_file_uri(const char *uri, sy_error_t *err)
 {
-    if (file_path(uri))
+    if (sy_file_uri_path(uri))
         return true;
     sy_error_set(err, "%s: expected file:///absolute/path", uri);
     return false;
@@ -145,52 +127,15 @@ static bool check_file_uri(const char *uri, sy_error_t *err)
 static fetch_result_t fetch_file(const char *uri, const char *previous_version, fetched_t *out,
                                  sy_error_t *err)
 {
-    const char *path = file_path(uri);
+    const char *path = sy_file_uri_path(uri);
     if (!path) {
         sy_error_set(err, "%s: expected file:///absolute/path", uri);
         return FETCH_ERROR;
     }
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        sy_error_set(err, "%s: %s", path, strerror(errno));
+    size_t len;
+    char *bytes = sy_file_read(path, MAX_DOCUMENT_BYTES, &len, err);
+    if (!bytes)
         return FETCH_ERROR;
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        sy_error_set(err, "%s: not a regular file", path);
-        fclose(f);
-        return FETCH_ERROR;
-    }
-    if ((uint64_t)st.st_size > MAX_DOCUMENT_BYTES) {
-        sy_error_set(err, "%s: larger than %u MiB", path, MAX_DOCUMENT_BYTES >> 20);
-        fclose(f);
-        return FETCH_ERROR;
-    }
-    /* Read to EOF rather than trusting st_size: the file may be rewritten
-     * while we read it (a later poll sees the final content). */
-    size_t cap = (size_t)st.st_size + 1, len = 0;
-    char *bytes = malloc(cap + 1);
-    while (bytes) {
-        len += fread(bytes + len, 1, cap - len, f);
-        if (len < cap || len > MAX_DOCUMENT_BYTES)
-            break;
-        cap *= 2;
-        char *grown = realloc(bytes, cap + 1);
-        if (!grown)
-            free(bytes);
-        bytes = grown;
-    }
-    bool read_error = ferror(f);
-    fclose(f);
-    if (!bytes || read_error || len > MAX_DOCUMENT_BYTES) {
-        sy_error_set(err, "%s: %s", path,
-                     !bytes       ? "out of memory"
-                     : read_error ? "read error"
-                                  : "larger than the document limit");
-        free(bytes);
-        return FETCH_ERROR;
-    }
-    bytes[len] = '\0';
     content_version(bytes, len, out->version);
     if (strcmp(out->version, previous_version) == 0) {
         free(bytes);
@@ -333,7 +278,7 @@ static bool store_configure(store_t *store, const char *uri, sy_error_t *err)
                      uri, store->name);
         return false;
     }
-    const char *path = store->kind->fetch == fetch_file ? file_path(uri) : NULL;
+    const char *path = store->kind->fetch == fetch_file ? sy_file_uri_path(uri) : NULL;
     store->uri = strdup(uri);
     store->label = strdup(path ? path : uri);
     if (!store->uri || !store->label) {

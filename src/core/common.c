@@ -1,12 +1,16 @@
 /*
- * common.c: slices, errors and JSON escaping shared by every module.
+ * common.c: slices, errors, JSON escaping, hex digits and whole-file reads
+ * shared by every module. Each helper is here because two modules needed
+ * the same thing; keep it that way (one caller's helper stays private).
  */
 #include "core/common.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -167,4 +171,96 @@ void sy_time_rfc3339(char out[32])
     gmtime_r(&tv.tv_sec, &tm);
     size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(out + n, 32 - n, ".%03uZ", (unsigned)(tv.tv_usec / 1000) % 1000u);
+}
+
+int sy_hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+void sy_hex_encode(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+const char *sy_file_uri_path(const char *uri)
+{
+    if (strncmp(uri, "file://", 7) != 0)
+        return uri;
+    const char *rest = uri + 7;
+    if (strncmp(rest, "localhost/", 10) == 0)
+        rest += 9;
+    return rest[0] == '/' ? rest : NULL;
+}
+
+static void set_too_large(sy_error_t *err, const char *path, size_t max_bytes)
+{
+    if (max_bytes >= (1u << 20) && max_bytes % (1u << 20) == 0)
+        sy_error_set(err, "%s: larger than %zu MiB", path, max_bytes >> 20);
+    else
+        sy_error_set(err, "%s: larger than %zu bytes", path, max_bytes);
+}
+
+char *sy_file_read(const char *path, size_t max_bytes, size_t *len, sy_error_t *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        sy_error_set(err, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    /* A directory opens fine and a FIFO or device may never end: only a
+     * regular file has a whole to read. */
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        sy_error_set(err, "%s: not a regular file", path);
+        fclose(f);
+        return NULL;
+    }
+    if ((uint64_t)st.st_size > max_bytes) {
+        set_too_large(err, path, max_bytes);
+        fclose(f);
+        return NULL;
+    }
+    /* Read to EOF rather than trusting st_size: the file may be rewritten
+     * while we read it. One spare byte past the size is what tells "grew"
+     * from "exactly this long" without a second read. */
+    size_t cap = (size_t)st.st_size + 1, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap || n > max_bytes)
+            break;
+        cap *= 2;
+        char *grown = realloc(buf, cap + 1);
+        if (!grown)
+            free(buf);
+        buf = grown;
+    }
+    bool read_error = ferror(f);
+    fclose(f);
+    if (!buf || read_error || n > max_bytes) {
+        if (!buf)
+            sy_error_set(err, "%s: out of memory", path);
+        else if (read_error)
+            sy_error_set(err, "%s: read error", path);
+        else
+            set_too_large(err, path, max_bytes);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
 }

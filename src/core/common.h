@@ -1,6 +1,6 @@
 /*
  * common.h: the small vocabulary every module shares: byte slices, errors as
- * values, JSON string escaping.
+ * values, JSON string escaping, hex digits, reading a small file whole.
  * Thread: any. Pointers: a slice borrows the bytes it points at; it lives as
  * long as those bytes do.
  */
@@ -46,6 +46,25 @@ void sy_error_clear(sy_error_t *err);
  * bytes the escaped form needs; writes nothing past cap. Bytes >= 0x80 that
  * are not valid UTF-8 are written as \u00XX so a log line is always JSON. */
 size_t sy_json_escape(char *out, size_t cap, sy_slice_t s);
+
+/* The value of one hex digit (either case), or -1 when c is not one. */
+int sy_hex_value(char c);
+
+/* Writes n bytes as 2n lowercase hex digits and a NUL (out holds 2n+1). */
+void sy_hex_encode(const unsigned char *in, size_t n, char *out);
+
+/* The path a local-file store URI names: "file:///abs/path" and
+ * "file://localhost/abs/path" give "/abs/path", a plain path is itself.
+ * NULL when a file URI names another host or a relative path. The result
+ * points into uri. */
+const char *sy_file_uri_path(const char *uri);
+
+/* Reads the regular file at path whole into a malloc'd, NUL-terminated
+ * buffer (*len, when len is not NULL, excludes the NUL). NULL with err
+ * naming the path when it can't be opened, isn't a regular file, can't be
+ * read, or holds more than max_bytes; the file may grow while it is read,
+ * so the cap is checked on what was read, not only on its size. */
+char *sy_file_read(const char *path, size_t max_bytes, size_t *len, sy_error_t *err);
 
 /* Monotonic milliseconds and wall-clock time as RFC 3339 with milliseconds
  * (out must hold 32 bytes). */

@@ -44,14 +44,8 @@ static const char *openssl_error(void)
     return buf;
 }
 
-/* Collects the sessions a server hands out; TLS 1.3 sends them after the
- * handshake, so this callback is the only reliable place to catch them. */
-static int on_new_session(SSL *ssl, SSL_SESSION *session)
+static void cache_push(sy_tls_session_cache_t *cache, SSL_SESSION *session)
 {
-    sy_tls_t *t = SSL_get_app_data(ssl);
-    if (!t || !t->sessions)
-        return 0;
-    sy_tls_session_cache_t *cache = t->sessions;
     if (cache->count == SY_TLS_SESSIONS) {
         SSL_SESSION_free(cache->sessions[0]); /* drop the oldest */
         memmove(cache->sessions, cache->sessions + 1,
@@ -59,6 +53,16 @@ static int on_new_session(SSL *ssl, SSL_SESSION *session)
         cache->count--;
     }
     cache->sessions[cache->count++] = session;
+}
+
+/* Collects the sessions a server hands out; TLS 1.3 sends them after the
+ * handshake, so this callback is the only reliable place to catch them. */
+static int on_new_session(SSL *ssl, SSL_SESSION *session)
+{
+    sy_tls_t *t = SSL_get_app_data(ssl);
+    if (!t || !t->sessions)
+        return 0;
+    cache_push(t->sessions, session);
     return 1; /* we keep the reference */
 }
 
@@ -69,6 +73,18 @@ void sy_tls_session_take(sy_tls_session_cache_t *cache, SSL *ssl)
     SSL_SESSION *session = cache->sessions[--cache->count];
     SSL_set_session(ssl, session); /* takes its own reference */
     SSL_SESSION_free(session);
+}
+
+void sy_tls_session_resumed(sy_tls_t *t)
+{
+    /* A TLS 1.2 session may be resumed again and no new ticket follows a
+     * resumption, so it goes back; TLS 1.3 tickets are used once and the
+     * server sends fresh ones. */
+    if (t->sessions && SSL_version(t->ssl) < TLS1_3_VERSION) {
+        SSL_SESSION *session = SSL_get1_session(t->ssl);
+        if (session)
+            cache_push(t->sessions, session);
+    }
 }
 
 void sy_tls_session_cache_clear(sy_tls_session_cache_t *cache)

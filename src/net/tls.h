@@ -66,6 +66,10 @@ void sy_tls_free(sy_tls_t *t);
  * certificate valid for the whole wildcard passes. */
 void sy_tls_verify_host(char *out, size_t cap, const char *name);
 
+/* After a handshake that resumed a session: keeps it for the next
+ * connection when the protocol allows reuse (TLS 1.2). */
+void sy_tls_session_resumed(sy_tls_t *t);
+
 /* Feeds ciphertext read from the socket. */
 void sy_tls_feed(sy_tls_t *t, const char *in, size_t len);
 

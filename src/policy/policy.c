@@ -97,11 +97,6 @@ static bool is_alnum(char c)
     return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-static bool is_hex(char c)
-{
-    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 static char to_lower(char c)
 {
     return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
@@ -113,7 +108,7 @@ static bool label_is_numeric(const char *s, size_t n)
      * name is an IPv4 address to some resolvers, so it must be canonical. */
     if (n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
         for (size_t i = 2; i < n; i++)
-            if (!is_hex(s[i]))
+            if (sy_hex_value(s[i]) < 0)
                 return false;
         return true;
     }
@@ -177,7 +172,7 @@ static char *ipv6_normalise(sy_slice_t s)
     memcpy(inner, s.ptr + 1, s.len - 2);
     inner[s.len - 2] = '\0';
     for (size_t i = 0; inner[i]; i++)
-        if (!is_hex(inner[i]) && inner[i] != ':' && inner[i] != '.')
+        if (sy_hex_value(inner[i]) < 0 && inner[i] != ':' && inner[i] != '.')
             return NULL;
     if (inet_pton(AF_INET6, inner, &addr) != 1 || !inet_ntop(AF_INET6, &addr, canon, sizeof canon))
         return NULL;
@@ -238,7 +233,7 @@ bool sy_host_split(sy_slice_t value, sy_slice_t *host, uint16_t *port)
         if (host_end < 4) /* "[::]" is the shortest literal */
             return false;
         for (i = 1; i + 1 < host_end; i++)
-            if (!is_hex(value.ptr[i]) && value.ptr[i] != ':' && value.ptr[i] != '.')
+            if (sy_hex_value(value.ptr[i]) < 0 && value.ptr[i] != ':' && value.ptr[i] != '.')
                 return false;
         i = host_end;
     } else {

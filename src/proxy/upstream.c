@@ -272,7 +272,10 @@ static void up_handshake_step(sy_upstream_t *up)
         up_tls_failed(up, reason, detail);
         return;
     }
-    sy_metrics_tls_handshake(up->worker->id, SSL_session_reused(up->tls->ssl) == 1);
+    bool resumed = SSL_session_reused(up->tls->ssl) == 1;
+    sy_metrics_tls_handshake(up->worker->id, resumed);
+    if (resumed)
+        sy_tls_session_resumed(up->tls);
     uv_timer_stop(&up->timer);
     up->state = SY_UP_ACTIVE;
     if (up->client)

@@ -35,25 +35,8 @@ static bool vectors_dir(const char *sub, char *out, size_t cap)
 
 static char *read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *p = malloc(cap + 1);
-    size_t got;
-    while (p && (got = fread(p + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            cap *= 2;
-            p = realloc(p, cap + 1);
-        }
-    }
-    fclose(f);
-    if (p)
-        p[n] = '\0';
-    if (len)
-        *len = n;
-    return p;
+    sy_error_t err;
+    return sy_file_read(path, 1u << 20, len, &err);
 }
 
 /* ---- the .req format: request line, headers (a line starting with
