@@ -25,8 +25,6 @@ LIB_SRC := $(sort $(wildcard src/*/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
-TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all test unit run bench fuzz deps clean format asan
 
@@ -47,11 +45,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libswitchyard.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(SAN_LDFLAGS) -Itests/unit -o $@ $< $(BUILD)/libswitchyard.a $(LDLIBS_ALL) -lcmocka
 
-$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libswitchyard.a
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(SAN_LDFLAGS) -o $@ $< $(BUILD)/libswitchyard.a $(LDLIBS_ALL)
-
-unit: $(UNIT_BIN) $(TOOL_BIN)
+unit: $(UNIT_BIN)
 
 asan:
 	$(MAKE) BUILD=build/asan SAN=1 all unit

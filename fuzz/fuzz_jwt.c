@@ -5,12 +5,13 @@
  *   0: a bearer token, parsed and verified against a fixed key set (an
  *      HMAC secret and a P-256 key), then its claims checked;
  *   1: a JWK set document, parsed both strictly and as if fetched;
- *   2: base64url text, decoded.
+ *   2: base64url text, decoded (and as padded standard base64).
  * Besides crashes and sanitizer reports it checks promises: a decoded
- * base64url string re-encodes to exactly the input (one spelling per byte
- * string); a token that verifies was at most SY_JWT_MAX_TOKEN_BYTES long
- * and named an allowed algorithm; a parsed key set is non-empty and never
- * larger than SY_JWKS_MAX_KEYS; a fetched set holds no secret keys.
+ * base64url (or padded base64) string re-encodes to exactly the input (one
+ * spelling per byte string); a token that verifies was at most
+ * SY_JWT_MAX_TOKEN_BYTES long and named an allowed algorithm; a parsed key
+ * set is non-empty and never larger than SY_JWKS_MAX_KEYS; a fetched set
+ * holds no secret keys.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 
 #include "auth/jwks.h"
 #include "auth/jwt.h"
+#include "core/base64.h"
 
 static sy_jwk_set_t *keys;
 
@@ -32,23 +34,6 @@ static void init_keys(void)
     json_decref(j);
     if (!keys)
         abort();
-}
-
-static void encode(const unsigned char *in, size_t len, char *out)
-{
-    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0) |
-                     (i + 2 < len ? in[i + 2] : 0);
-        out[o++] = a[(v >> 18) & 63];
-        out[o++] = a[(v >> 12) & 63];
-        if (i + 1 < len)
-            out[o++] = a[(v >> 6) & 63];
-        if (i + 2 < len)
-            out[o++] = a[v & 63];
-    }
-    out[o] = '\0';
 }
 
 static void fuzz_token(const char *text, size_t len)
@@ -108,14 +93,20 @@ static void fuzz_jwks(const char *text, size_t len)
 static void fuzz_base64url(const char *text, size_t len)
 {
     unsigned char *out = malloc(len + 1);
+    char *again = malloc(len + 4);
     size_t n;
     if (sy_base64url_decode(sy_slice(text, len), out, len, &n)) {
-        char *again = malloc(len + 4);
-        encode(out, n, again);
+        sy_base64_encode(out, n, true, false, again);
         if (strlen(again) != len || memcmp(again, text, len) != 0)
             abort();
-        free(again);
     }
+    /* The same promise for padded standard base64 (Basic credentials). */
+    if (sy_base64_decode(sy_slice(text, len), false, true, out, len, &n)) {
+        sy_base64_encode(out, n, false, true, again);
+        if (strlen(again) != len || memcmp(again, text, len) != 0)
+            abort();
+    }
+    free(again);
     free(out);
 }
 

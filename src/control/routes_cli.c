@@ -187,21 +187,33 @@ static json_t *store_list(const char *uri, sy_error_t *err)
     return file_load(path, false, err);
 }
 
+/* Sends req, which it takes, to DynamoDB. NULL req is the caller's
+ * json_pack running out of memory. */
+static json_t *dynamodb_send(const char *operation, json_t *req, const char *uri, sy_error_t *err)
+{
+    if (!req) {
+        sy_error_set(err, "%s: out of memory", uri);
+        return NULL;
+    }
+    json_t *answer = sy_dynamodb_call(operation, req, uri, err);
+    json_decref(req);
+    return answer;
+}
+
 static bool store_put(const char *uri, json_t *item, sy_error_t *err)
 {
     if (is_dynamodb(uri)) {
         char *table;
         if (!sy_dynamodb_parse_uri(uri, &table, err))
             return false;
-        json_t *req =
-            json_pack("{s:s,s:o}", "TableName", table, "Item", sy_dynamodb_marshal_item(item));
-        json_t *answer = req ? sy_dynamodb_call("PutItem", req, uri, err) : NULL;
-        if (!req)
-            sy_error_set(err, "%s: out of memory", uri);
-        json_decref(req);
-        json_decref(answer);
+        json_t *answer = dynamodb_send(
+            "PutItem",
+            json_pack("{s:s,s:o}", "TableName", table, "Item", sy_dynamodb_marshal_item(item)), uri,
+            err);
         free(table);
-        return answer != NULL;
+        bool ok = answer != NULL;
+        json_decref(answer);
+        return ok;
     }
     const char *path = store_file_path(uri, err);
     if (!path)
@@ -227,16 +239,16 @@ static bool store_delete(const char *uri, const char *route_path, bool *existed,
         char *table;
         if (!sy_dynamodb_parse_uri(uri, &table, err))
             return false;
-        json_t *req = json_pack("{s:s,s:{s:{s:s}},s:s}", "TableName", table, "Key", "path", "S",
-                                route_path, "ReturnValues", "ALL_OLD");
-        json_t *answer = req ? sy_dynamodb_call("DeleteItem", req, uri, err) : NULL;
-        if (!req)
-            sy_error_set(err, "%s: out of memory", uri);
-        *existed = answer && json_object_get(answer, "Attributes");
-        json_decref(req);
-        json_decref(answer);
+        json_t *answer =
+            dynamodb_send("DeleteItem",
+                          json_pack("{s:s,s:{s:{s:s}},s:s}", "TableName", table, "Key", "path", "S",
+                                    route_path, "ReturnValues", "ALL_OLD"),
+                          uri, err);
         free(table);
-        return answer != NULL;
+        *existed = answer && json_object_get(answer, "Attributes");
+        bool ok = answer != NULL;
+        json_decref(answer);
+        return ok;
     }
     const char *path = store_file_path(uri, err);
     if (!path)

@@ -1,6 +1,7 @@
 /*
  * base64.c: one strict base64 decoder for every caller (Basic credentials,
- * JWS segments, JWK members).
+ * JWS segments, JWK members), and the encoder that writes the one spelling
+ * it accepts (tests and fuzz targets build tokens and headers with it).
  *
  * Written by hand rather than with OpenSSL's EVP_DecodeBlock because the
  * common decoders accept whitespace, missing or extra padding and non-zero
@@ -65,4 +66,31 @@ bool sy_base64_decode(sy_slice_t in, bool url_alphabet, bool require_padding, un
         return false;
     *out_len = n;
     return true;
+}
+
+size_t sy_base64_encode(const unsigned char *in, size_t len, bool url_alphabet, bool pad, char *out)
+{
+    const char *digits = url_alphabet
+                             ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                             : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        if (i + 1 < len)
+            v |= (uint32_t)in[i + 1] << 8;
+        if (i + 2 < len)
+            v |= in[i + 2];
+        out[o++] = digits[(v >> 18) & 63];
+        out[o++] = digits[(v >> 12) & 63];
+        if (i + 1 < len)
+            out[o++] = digits[(v >> 6) & 63];
+        else if (pad)
+            out[o++] = '=';
+        if (i + 2 < len)
+            out[o++] = digits[v & 63];
+        else if (pad)
+            out[o++] = '=';
+    }
+    out[o] = '\0';
+    return o;
 }

@@ -18,6 +18,7 @@
 
 #include "auth/auth.h"
 #include "auth/basic.h"
+#include "core/base64.h"
 
 static char *hash_with(const char *prefix, unsigned long cost, const char *password)
 {
@@ -35,20 +36,11 @@ static char *hash_with(const char *prefix, unsigned long cost, const char *passw
 
 static char *basic_header(const char *user_colon_password)
 {
-    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const unsigned char *in = (const unsigned char *)user_colon_password;
-    size_t len = strlen(user_colon_password), o = 6;
+    size_t len = strlen(user_colon_password);
     char *out = malloc(6 + (len + 2) / 3 * 4 + 1);
+    assert_non_null(out);
     memcpy(out, "Basic ", 6);
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0) |
-                     (i + 2 < len ? in[i + 2] : 0);
-        out[o++] = a[(v >> 18) & 63];
-        out[o++] = a[(v >> 12) & 63];
-        out[o++] = i + 1 < len ? a[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < len ? a[v & 63] : '=';
-    }
-    out[o] = '\0';
+    sy_base64_encode((const unsigned char *)user_colon_password, len, false, true, out + 6);
     return out;
 }
 

@@ -23,28 +23,9 @@
 #include "auth/auth.h"
 #include "auth/jwks.h"
 #include "auth/jwt.h"
+#include "core/base64.h"
 
 /* ---- minting ---- */
-
-static void b64url(const unsigned char *in, size_t len, char *out)
-{
-    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < len)
-            v |= in[i + 2];
-        out[o++] = a[(v >> 18) & 63];
-        out[o++] = a[(v >> 12) & 63];
-        if (i + 1 < len)
-            out[o++] = a[(v >> 6) & 63];
-        if (i + 2 < len)
-            out[o++] = a[v & 63];
-    }
-    out[o] = '\0';
-}
 
 static const EVP_MD *md_for(const char *alg)
 {
@@ -62,9 +43,10 @@ static char *mint(const char *alg, EVP_PKEY *pkey, const unsigned char *secret, 
 {
     size_t cap = 2 * (strlen(header_json) + strlen(payload_json)) + 2048;
     char *tok = malloc(cap);
-    b64url((const unsigned char *)header_json, strlen(header_json), tok);
+    sy_base64_encode((const unsigned char *)header_json, strlen(header_json), true, false, tok);
     strcat(tok, ".");
-    b64url((const unsigned char *)payload_json, strlen(payload_json), tok + strlen(tok));
+    sy_base64_encode((const unsigned char *)payload_json, strlen(payload_json), true, false,
+                     tok + strlen(tok));
     size_t input_len = strlen(tok);
     unsigned char sig[1024];
     size_t sig_len = sizeof sig;
@@ -97,7 +79,7 @@ static char *mint(const char *alg, EVP_PKEY *pkey, const unsigned char *secret, 
         }
     }
     strcat(tok, ".");
-    b64url(sig, sig_len, tok + strlen(tok));
+    sy_base64_encode(sig, sig_len, true, false, tok + strlen(tok));
     return tok;
 }
 
@@ -108,7 +90,7 @@ static void bn_member(json_t *jwk, const char *name, EVP_PKEY *pkey, const char 
     unsigned char buf[1024];
     char text[1400];
     int n = BN_bn2bin(bn, buf);
-    b64url(buf, (size_t)n, text);
+    sy_base64_encode(buf, (size_t)n, true, false, text);
     json_object_set_new(jwk, name, json_string(text));
     BN_free(bn);
 }
@@ -135,9 +117,9 @@ static json_t *jwk_of(EVP_PKEY *pkey, const char *kid)
                             json_string(w == 32   ? "P-256"
                                         : w == 48 ? "P-384"
                                                   : "P-521"));
-        b64url(pt + 1, w, text);
+        sy_base64_encode(pt + 1, w, true, false, text);
         json_object_set_new(jwk, "x", json_string(text));
-        b64url(pt + 1 + w, w, text);
+        sy_base64_encode(pt + 1 + w, w, true, false, text);
         json_object_set_new(jwk, "y", json_string(text));
     } else {
         unsigned char raw[32];
@@ -145,7 +127,7 @@ static json_t *jwk_of(EVP_PKEY *pkey, const char *kid)
         assert_int_equal(EVP_PKEY_get_raw_public_key(pkey, raw, &len), 1);
         json_object_set_new(jwk, "kty", json_string("OKP"));
         json_object_set_new(jwk, "crv", json_string("Ed25519"));
-        b64url(raw, len, text);
+        sy_base64_encode(raw, len, true, false, text);
         json_object_set_new(jwk, "x", json_string(text));
     }
     if (kid)
@@ -638,8 +620,8 @@ static void test_jwks_sources_are_shared_by_uri(void **state)
     /* Nothing listens on port 1: fetches fail fast and keep "no keys". */
     sy_jwks_source_t *a = sy_jwks_source_get("https://127.0.0.1:1/jwks.json", NULL, &err);
     sy_jwks_source_t *b = sy_jwks_source_get("https://127.0.0.1:1/jwks.json", NULL, &err);
-    sy_jwks_source_t *c = sy_jwks_source_get("https://127.0.0.1:1/jwks.json", "/etc/ssl/ca.pem",
-                                             &err);
+    sy_jwks_source_t *c =
+        sy_jwks_source_get("https://127.0.0.1:1/jwks.json", "/etc/ssl/ca.pem", &err);
     assert_non_null(a);
     assert_ptr_equal(a, b); /* a reload reuses the keys already fetched */
     assert_ptr_not_equal(a, c);
