@@ -15,23 +15,12 @@
 
 #include <string.h>
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes "%XX" at p[i]; -1 when it is not two hex digits. */
 static int pct_byte(const unsigned char *p, size_t n, size_t i)
 {
     if (i + 2 >= n)
         return -1;
-    int hi = hex_value(p[i + 1]), lo = hex_value(p[i + 2]);
+    int hi = sy_hex_value((char)p[i + 1]), lo = sy_hex_value((char)p[i + 2]);
     if (hi < 0 || lo < 0)
         return -1;
     return hi * 16 + lo;
