@@ -2,18 +2,19 @@
 # The benchmark behind `make bench`: switchyard, nginx and HAProxy side by
 # side, each loaded in turn by wrk with small keep-alive GETs, in
 # interleaved rounds so that a noisy moment on the machine hits every
-# contender alike. Scenarios (SCENARIOS, default all, run in this order):
+# contender alike. Scenarios (SCENARIOS, default all, run in the order
+# given; default "plain memory tls jwt"):
 #   plain   - plain HTTP upstream (a fast local nginx), the three proxies;
-#   tls     - the same through HTTPS to an nginx presenting a certificate for
-#             *.execute-api.us-east-1.amazonaws.com from a throwaway CA made
-#             here with openssl: verified chain and name, SNI, Host rewrite,
-#             pooled upstream connections in all three proxies;
-#   jwt     - switchyard only: one route with an RS256 JWT policy against the
-#             same route with no auth, one token minted here, sent on every
-#             request (what the verified-token cache is for);
 #   memory  - concurrent large downloads through each proxy, to show that
 #             memory per connection is bounded (peak RSS must not grow with
-#             the body size).
+#             the body size);
+#   tls     - the same GETs as plain through HTTPS to an nginx presenting a
+#             certificate for *.execute-api.us-east-1.amazonaws.com from a
+#             throwaway CA made here with openssl: verified chain and name,
+#             SNI, Host rewrite, pooled upstream connections in all three;
+#   jwt     - switchyard only: one route with an RS256 JWT policy against the
+#             same route with no auth, one token minted here, sent on every
+#             request (what the verified-token cache is for).
 #
 # Everything runs on loopback from a private temp dir with its own configs,
 # keys, pid and log files, on free ports; no system service is touched, and
@@ -25,7 +26,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-SCENARIOS=${SCENARIOS:-"plain tls jwt memory"}
+SCENARIOS=${SCENARIOS:-"plain memory tls jwt"}
 WORKERS=${WORKERS:-1}            # worker processes/threads of each proxy
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}        # wrk duration per contender per round
@@ -107,6 +108,10 @@ stop_all() {
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  if [ -n "${wrk_pid:-}" ]; then
+    kill -TERM "$wrk_pid" 2>/dev/null || true
+    wait "$wrk_pid" 2>/dev/null || true
+  fi
   stop_all
   rm -rf "$tmp"
   exit "$rc"
@@ -174,7 +179,9 @@ make_jwt_material() {
   jwt_token=$(sed -n 2p "$tmp/jwt.txt")
 }
 jwt_jwk=""; jwt_token=""
-if has "$SCENARIOS" tls; then make_tls_material; fi
+# Always: the proxies' configurations are then the same whichever
+# scenarios run.
+make_tls_material
 if has "$SCENARIOS" jwt; then make_jwt_material; fi
 
 # ---------------------------------------------------------------- configs
@@ -305,19 +312,17 @@ backend tls_backend
   server t1 127.0.0.1:$tls_backend_port ssl verify required ca-file $tmp/tls/ca.pem sni str($TLS_API_HOST) verifyhost $TLS_API_HOST
 EOF
 
-# switchyard: the TLS destination and the JWT policy only when their
-# material exists (a policy naming a missing ca_file is refused at load).
+# switchyard: the JWT policy and its routes only when the key was made
+# (jose is needed for that alone).
 sw_dests="{ \"host\": \"127.0.0.1\", \"port\": $backend_port, \"scheme\": \"http\" }"
 sw_auth="\"public\": { \"type\": \"none\" }"
 sw_routes="{ \"path\": \"/\", \"target\": \"http://127.0.0.1:$backend_port\" }"
-if has "$SCENARIOS" tls; then
-  sw_dests+=",
-    { \"host\": \"$TLS_DEST_HOST\", \"port\": 443, \"connect_to\": \"127.0.0.1:$tls_backend_port\",
-      \"tls_verify_name\": \"$TLS_VERIFY_NAME\", \"host_header\": \"$TLS_API_HOST\",
-      \"ca_file\": \"$tmp/tls/ca.pem\" }"
-  sw_routes+=",
+sw_dests+=",
+  { \"host\": \"$TLS_DEST_HOST\", \"port\": 443, \"connect_to\": \"127.0.0.1:$tls_backend_port\",
+    \"tls_verify_name\": \"$TLS_VERIFY_NAME\", \"host_header\": \"$TLS_API_HOST\",
+    \"ca_file\": \"$tmp/tls/ca.pem\" }"
+sw_routes+=",
   { \"path\": \"/tls\", \"target\": \"https://$TLS_DEST_HOST/prod\" }"
-fi
 if has "$SCENARIOS" jwt; then
   sw_auth+=",
     \"bench-jwt\": { \"type\": \"jwt\", \"issuer\": \"$JWT_ISSUER\", \"audiences\": [\"$JWT_AUDIENCE\"],
@@ -515,13 +520,21 @@ done
 label_of[jwt:none]="switchyard, auth none"
 label_of[jwt:jwt]="switchyard, auth jwt RS256"
 
+# wrk runs in the background and the script waits for it: a trapped Ctrl-C
+# interrupts `wait` at once, while a foreground wrk (which finishes its run
+# on SIGINT and exits 0) would make bash drop the signal.
+wrk_pid=""
 run_wrk() { # $1 = contender, $2 = duration, $3 = output file
-  local c=$1 args=(-t"$THREADS" -c"$CONNECTIONS" -d"$2" --latency -H "Host: $HOST_HEADER")
+  local c=$1 args=(-t"$THREADS" -c"$CONNECTIONS" -d"$2" --latency -H "Host: $HOST_HEADER") rc=0
   [ -z "${auth_of[$c]:-}" ] || args+=(-H "${auth_of[$c]}")
-  wrk "${args[@]}" "${url_of[$c]}" >"$3" 2>&1 || {
+  wrk "${args[@]}" "${url_of[$c]}" >"$3" 2>&1 &
+  wrk_pid=$!
+  wait "$wrk_pid" || rc=$?
+  wrk_pid=""
+  if [ "$rc" != 0 ]; then
     cat "$3" >&2
     fail "wrk against ${label_of[$c]} ($c) failed"
-  }
+  fi
   kill -0 "${pid_of[${proc_of[$c]}]}" 2>/dev/null || { show_logs "${proc_of[$c]}"; fail "${proc_of[$c]} died under load in $c (logs above)"; }
 }
 
@@ -586,30 +599,6 @@ sw_metrics() { # $1 = route
     END {printf "%d %d %d\n", req, full, res}'
 }
 
-# ---------------------------------------------------------------- scenarios
-tls_metrics=""
-for s in $SCENARIOS; do
-  case "$s" in
-    plain)
-      echo "bench: plain: small keep-alive GETs through each proxy to a plain HTTP backend"
-      # shellcheck disable=SC2086
-      run_scenario plain $PROXIES ;;
-    tls)
-      echo "bench: tls: the same GETs through each proxy to an HTTPS backend (verified chain and name, pooled)"
-      # shellcheck disable=SC2086
-      run_scenario tls $PROXIES
-      if has "$PROXIES" switchyard; then
-        tls_metrics=$(sw_metrics /tls)
-        read -r m_req m_full m_res <<<"$tls_metrics"
-        echo "  tls    switchyard since start: $m_req requests on /tls, upstream TLS handshakes: $m_full full, $m_res resumed"
-      fi ;;
-    jwt)
-      echo "bench: jwt: switchyard, one route with an RS256 JWT policy vs the same route with auth none"
-      run_scenario jwt none jwt ;;
-    memory) ;; # below, after the load scenarios
-  esac
-done
-
 # Large downloads: LARGE_CONCURRENCY at once through each proxy, peak RSS
 # measured from a reset counter, once with SMALL_MB and once with LARGE_MB
 # bodies: bounded buffering means the two peaks are about the same.
@@ -633,7 +622,8 @@ download_round() { # $1 = name, $2 = file, $3 = expected bytes; prints "peak_kb 
 }
 
 declare -A small_peak=() large_peak=() large_secs=() peak_reset=()
-if has "$SCENARIOS" memory; then
+run_memory() {
+  local p out
   echo "bench: memory: $LARGE_CONCURRENCY concurrent downloads of $SMALL_MB MiB, then of $LARGE_MB MiB, through each proxy"
   for p in $PROXIES; do
     out=$(download_round "$p" small.bin $((SMALL_MB * 1048576))) || fail "$SMALL_MB MiB downloads through $p failed"
@@ -645,7 +635,35 @@ if has "$SCENARIOS" memory; then
       "$p" "$(mib "${small_peak[$p]}")" "$SMALL_MB" "$(mib "${large_peak[$p]}")" "$LARGE_MB" \
       "${large_secs[$p]}" "$LARGE_CONCURRENCY" "$LARGE_MB"
   done
-fi
+}
+
+# ---------------------------------------------------------------- scenarios
+# In the order SCENARIOS names them. The default runs memory right after
+# plain, before TLS and JWT leave their own allocations in the proxies'
+# heaps, so its peaks are comparable with runs of plain + memory alone.
+tls_metrics=""
+for s in $SCENARIOS; do
+  case "$s" in
+    plain)
+      echo "bench: plain: small keep-alive GETs through each proxy to a plain HTTP backend"
+      # shellcheck disable=SC2086
+      run_scenario plain $PROXIES ;;
+    tls)
+      echo "bench: tls: the same GETs through each proxy to an HTTPS backend (verified chain and name, pooled)"
+      # shellcheck disable=SC2086
+      run_scenario tls $PROXIES
+      if has "$PROXIES" switchyard; then
+        tls_metrics=$(sw_metrics /tls)
+        read -r m_req m_full m_res <<<"$tls_metrics"
+        echo "  tls    switchyard since start: $m_req requests on /tls, upstream TLS handshakes: $m_full full, $m_res resumed"
+      fi ;;
+    jwt)
+      echo "bench: jwt: switchyard, one route with an RS256 JWT policy vs the same route with auth none"
+      run_scenario jwt none jwt ;;
+    memory) run_memory ;;
+  esac
+done
+
 
 # switchyard must not have logged errors (warn level and above) under load.
 if has "$RUN_PROXIES" switchyard && grep -q '"level":"error"' "$tmp/switchyard/stdout.log" 2>/dev/null; then

@@ -33,7 +33,7 @@ fi
 if [ -f tests/e2e/package.json ]; then
   if [ ! -d tests/e2e/node_modules ] || [ tests/e2e/package.json -nt tests/e2e/node_modules ]; then
     echo "deps: npm install in tests/e2e" >&2
-    (cd tests/e2e && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+    (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
     touch tests/e2e/node_modules
   fi
 fi

@@ -377,12 +377,24 @@ static void check_basic(const auth_state_t *st, const sy_http_header_t *authz,
 
 #define TOKEN_CACHE_ENTRIES 512
 
+/* A token whose signature verified, with its parsed claims: a hit skips
+ * decoding, signature and JSON parsing; the claim checks (exp, nbf, aud,
+ * required_claims) still run on every request, so expiry is exact. */
 typedef struct {
     unsigned char digest[SHA256_DIGEST_LENGTH];
     uint64_t state_id, key_generation;
+    json_t *claims; /* owned; this thread's only */
 } token_entry_t;
 
 static _Thread_local token_entry_t token_cache[TOKEN_CACHE_ENTRIES];
+
+void sy_auth_thread_cleanup(void)
+{
+    for (size_t i = 0; i < TOKEN_CACHE_ENTRIES; i++) {
+        json_decref(token_cache[i].claims);
+        token_cache[i].claims = NULL;
+    }
+}
 
 static const char *jwt_message(sy_jwt_status_t s)
 {
@@ -495,43 +507,48 @@ static void check_jwt(const auth_state_t *st, const sy_http_header_t *authz, int
         deny(out, 401, jwt_message(SY_JWT_TOO_LARGE), challenge);
         return;
     }
-    sy_jws_t *jws = malloc(sizeof *jws);
-    if (!jws) {
-        deny(out, 401, "out of memory", challenge);
-        return;
-    }
-    sy_jwt_status_t s = sy_jws_parse(token, jws);
-    if (s != SY_JWT_OK) {
-        free(jws);
-        deny(out, 401, jwt_message(s), challenge);
-        return;
-    }
     sy_jwk_set_t *keys = st->remote ? sy_jwks_source_acquire(st->remote) : st->static_keys;
     unsigned char digest[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)token.ptr, token.len, digest);
     token_entry_t *slot =
         &token_cache[(digest[0] | (unsigned)digest[1] << 8) % TOKEN_CACHE_ENTRIES];
-    bool cached = keys && slot->state_id == st->id && slot->key_generation == keys->generation &&
+    bool cached = keys && slot->claims && slot->state_id == st->id &&
+                  slot->key_generation == keys->generation &&
                   memcmp(slot->digest, digest, sizeof digest) == 0;
-    if (!cached) {
-        s = sy_jws_verify(jws, token, keys, st->algs);
-        /* A kid we don't know may be a rotation: ask for a refetch (the
-         * fetcher rate-limits it) and refuse this token now. */
-        if (st->remote && (s == SY_JWT_UNKNOWN_KID || !keys))
-            sy_jwks_source_request_refetch(st->remote);
-    }
+    sy_jwt_status_t s = SY_JWT_OK;
+    sy_jws_t *jws = NULL;
     json_t *claims = NULL;
-    if (s == SY_JWT_OK && !(claims = sy_jwt_claims_parse(jws->payload, jws->payload_len)))
-        s = SY_JWT_MALFORMED;
+    if (cached) {
+        claims = json_incref(slot->claims);
+    } else {
+        jws = malloc(sizeof *jws);
+        s = jws ? sy_jws_parse(token, jws) : SY_JWT_MALFORMED;
+        if (s != SY_JWT_OK) {
+            free(jws);
+            jws = NULL;
+        } else {
+            s = sy_jws_verify(jws, token, keys, st->algs);
+            /* A kid we don't know may be a rotation: ask for a refetch (the
+             * fetcher rate-limits it) and refuse this token now. */
+            if (st->remote && (s == SY_JWT_UNKNOWN_KID || !keys))
+                sy_jwks_source_request_refetch(st->remote);
+        }
+        if (s == SY_JWT_OK && !(claims = sy_jwt_claims_parse(jws->payload, jws->payload_len)))
+            s = SY_JWT_MALFORMED;
+    }
     if (s == SY_JWT_OK) {
         sy_jwt_rules_t rules = {st->issuer, st->audiences, st->required_claims, st->skew, true};
         s = sy_jwt_check_claims(claims, &rules, now);
     }
     if (s == SY_JWT_OK || s == SY_JWT_CLAIM_MISMATCH) {
         /* The signature is good either way: remember it. */
-        memcpy(slot->digest, digest, sizeof digest);
-        slot->state_id = st->id;
-        slot->key_generation = keys->generation;
+        if (!cached) {
+            memcpy(slot->digest, digest, sizeof digest);
+            slot->state_id = st->id;
+            slot->key_generation = keys->generation;
+            json_decref(slot->claims);
+            slot->claims = json_incref(claims);
+        }
         const json_t *sub = json_object_get(claims, "sub");
         if (json_is_string(sub))
             copy_subject(out, json_string_value(sub), json_string_length(sub));
@@ -543,10 +560,12 @@ static void check_jwt(const auth_state_t *st, const sy_http_header_t *authz, int
     else
         deny(out, 401, jwt_message(s), challenge);
     json_decref(claims);
-    if (st->remote)
+    if (st->remote && keys)
         sy_jwk_set_release(keys);
-    sy_jws_free(jws);
-    free(jws);
+    if (jws) {
+        sy_jws_free(jws);
+        free(jws);
+    }
 }
 
 void sy_auth_check_at(const sy_auth_policy_t *policy, const sy_http_request_t *req, int64_t now,

@@ -43,6 +43,8 @@ typedef struct {
  * message names the field, without the policy prefix). A policy without
  * state (not prepared) is refused by sy_auth_check for basic and jwt. */
 bool sy_auth_prepare(sy_auth_policy_t *policy, sy_error_t *err);
+/* Frees the calling thread's caches; a worker calls it as it ends. */
+void sy_auth_thread_cleanup(void);
 /* Frees policy->state (call before freeing the policy). Idempotent. */
 void sy_auth_release(sy_auth_policy_t *policy);
 
