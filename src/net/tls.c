@@ -285,6 +285,11 @@ ssize_t sy_tls_read(sy_tls_t *t, char *out, size_t cap, bool *eof)
     return (ssize_t)total;
 }
 
+bool sy_tls_peer_closed(const sy_tls_t *t)
+{
+    return (SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN) != 0;
+}
+
 bool sy_tls_write(sy_tls_t *t, const uv_buf_t *bufs, unsigned n)
 {
     for (unsigned i = 0; i < n; i++) {

@@ -80,6 +80,10 @@ int sy_tls_handshake(sy_tls_t *t);
  * a protocol error; *eof is set when the peer closed the TLS session. */
 ssize_t sy_tls_read(sy_tls_t *t, char *out, size_t cap, bool *eof);
 
+/* Whether the peer ended the session with close_notify: a TCP close
+ * without it may be a truncation attack (RFC 8446 §6.1). */
+bool sy_tls_peer_closed(const sy_tls_t *t);
+
 /* Encrypts bufs (always entirely: memory BIOs never push back). */
 bool sy_tls_write(sy_tls_t *t, const uv_buf_t *bufs, unsigned n);
 

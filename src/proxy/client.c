@@ -334,6 +334,9 @@ static void client_answer(sy_client_t *c, int status, const char *message, const
     c->bytes_out += n;
     c->resp_started = true;
     uv_buf_t b = uv_buf_init(c->answer, (unsigned)n);
+    /* A client that stops reading stalls this write: nothing else would
+     * ever end the connection. */
+    client_set_timer(c, timeout_ms(c, TO_IDLE));
     c->writing = true;
     if (client_write(c, &b, 1, on_answer_written) != 0) {
         c->writing = false;
@@ -642,7 +645,10 @@ static void client_parse(sy_client_t *c)
         return;
     }
     uv_timer_stop(&c->timer);
-    client_read_stop(c);
+    /* Reading goes on: a client waiting for its answer sends nothing, and
+     * stopping and restarting the read for every request would cost two
+     * epoll_ctl calls. What does arrive (a body, a pipelined request)
+     * stops reading once it is in the buffer. */
     c->pos = c->req.head_len;
     handle_request(c);
 }
@@ -683,6 +689,10 @@ static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         nread = client_decrypt(c, b, nread);
     if (nread == 0)
         return;
+    if (nread == UV_ENOBUFS) {
+        client_read_stop(c); /* buffer full: read again once it drains */
+        return;
+    }
     if (nread < 0) {
         c->eof = true;
         client_read_stop(c);
@@ -722,7 +732,11 @@ static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         c->end += (size_t)nread;
         c->bytes_in += (uint64_t)nread;
         client_read_stop(c);
-        uv_timer_stop(&c->timer);
+        /* The timer guards the wait for body bytes; while a write to the
+         * client is out it guards that write, which bytes from the client
+         * say nothing about. */
+        if (!c->writing)
+            uv_timer_stop(&c->timer);
         pump_request_body(c);
         break;
     case SY_CLIENT_LINGERING:
@@ -750,7 +764,10 @@ static void request_body_failed(sy_client_t *c, int status, const char *why)
 static void pump_request_body(sy_client_t *c)
 {
     sy_upstream_t *up = c->up;
-    if (!up || up->writing || c->req_body_done || c->state != SY_CLIENT_PROXYING)
+    /* Not before the upstream is connected and the head is out: body bytes
+     * that arrive earlier wait in the buffer. */
+    if (!up || up->state != SY_UP_ACTIVE || up->writing || c->req_body_done ||
+        c->state != SY_CLIENT_PROXYING)
         return;
     uint64_t max_body = c->snap->policy->limits.max_body_bytes;
     size_t avail = c->end - c->pos;
@@ -854,6 +871,21 @@ static bool retryable(sy_client_t *c)
            c->retries == 0 && !c->resp_started;
 }
 
+/* A request that went out whole and then met a closed connection may have
+ * been processed: it is sent again only when doing so twice is harmless
+ * (RFC 9112 §9.3.1, RFC 9110 §9.2.2). One whose write failed never
+ * arrived whole, so any method may be retried then. */
+static bool idempotent(const sy_client_t *c)
+{
+    static const sy_slice_t methods[] = {SY_SLICE_LIT("GET"),     SY_SLICE_LIT("HEAD"),
+                                         SY_SLICE_LIT("OPTIONS"), SY_SLICE_LIT("TRACE"),
+                                         SY_SLICE_LIT("PUT"),     SY_SLICE_LIT("DELETE")};
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        if (sy_slice_eq(c->req.method, methods[i]))
+            return true;
+    return false;
+}
+
 static void retry_fresh(sy_client_t *c)
 {
     sy_upstream_close(c->up);
@@ -935,7 +967,7 @@ static bool parse_response_head(sy_client_t *c)
             SY_HTTP_MAX_HEADERS, &up->resp, &reject);
         if (st == SY_HTTP_INCOMPLETE) {
             if (up->eof) {
-                if (retryable(c)) {
+                if (retryable(c) && idempotent(c)) {
                     retry_fresh(c);
                     return false;
                 }
@@ -944,7 +976,10 @@ static bool parse_response_head(sy_client_t *c)
                                              SY_UPSTREAM_ERR_CONNECT);
                 return false;
             }
-            if (up->end == SY_UPSTREAM_BUF) {
+            /* Over TLS reading stops while some room is left (see
+             * sy_upstream_can_read): "full" is "can't read more", or the
+             * request would wait for upstream_response_ms. */
+            if (!sy_upstream_can_read(up)) {
                 sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_MALFORMED);
                 sy_client_on_upstream_failed(c, 502, "upstream response head too large",
                                              SY_UPSTREAM_ERR_MALFORMED);
@@ -1090,7 +1125,10 @@ static void pump_response(sy_client_t *c)
         }
         case SY_BODY_UNTIL_CLOSE:
             data_len = consumed = avail;
-            if (up->eof)
+            /* Over TLS only close_notify ends the body: a bare TCP close
+             * may have cut it short, and the client must not be told,
+             * with a last chunk, that it is whole (RFC 9112 §9.8). */
+            if (up->eof && (!up->tls || sy_tls_peer_closed(up->tls)))
                 finished = true;
             break;
         default:
@@ -1137,17 +1175,26 @@ static void pump_response(sy_client_t *c)
     /* consumed bytes of up->buf are released when the write completes. */
     c->resp_done = finished;
     c->resp_write_len = consumed;
-    sy_upstream_read_stop(up);
+    /* While the write is out, the upstream is not read (its buffer is what
+     * is being written), unless the response is complete: then anything
+     * more is a protocol error that finish_request sees, and the idle pool
+     * wants the read posted anyway. */
+    if (!finished)
+        sy_upstream_read_stop(up);
     c->writing = true;
     if (client_write(c, bufs, n, on_response_written) != 0) {
         c->writing = false;
         client_close(c);
         return;
     }
-    if (!finished)
+    if (!finished) {
         sy_upstream_set_timer(up, timeout_ms(c, TO_RESPONSE));
-    else
+    } else {
+        /* The upstream is done; only the client can stall this last write,
+         * and nothing else would ever end the connection then. */
         uv_timer_stop(&up->timer);
+        client_set_timer(c, timeout_ms(c, TO_IDLE));
+    }
 }
 
 static void on_response_written(uv_write_t *req, int status)
@@ -1193,21 +1240,36 @@ void sy_client_on_upstream_readable(sy_client_t *c)
 
 static void finish_request(sy_client_t *c)
 {
-    bool was_answer = c->state == SY_CLIENT_RESPONDING;
     log_request(c);
     bool keep = !c->close_after && c->req_body_done && !c->worker->draining && !c->eof;
     if (c->up) {
         sy_upstream_t *up = c->up;
+        /* An upstream may answer before it has read the whole body, so the
+         * answer can be complete while the write carrying the body's last
+         * bytes has not called back: that connection is not reusable, and
+         * closing it cancels the write, whose bytes are still at c->pos
+         * and must go now, or the next parse takes the body's tail for a
+         * request. */
+        bool write_pending = up->writing;
         bool reusable = up->resp.keep_alive && up->body_done && c->req_body_done && !up->eof &&
-                        up->pos == up->end && up->resp.body_kind != SY_BODY_UNTIL_CLOSE;
+                        up->pos == up->end && up->resp.body_kind != SY_BODY_UNTIL_CLOSE &&
+                        !write_pending;
         c->up = NULL;
         sy_upstream_release(up, reusable, timeout_ms(c, TO_UPSTREAM_IDLE));
+        if (write_pending && c->upstream_write == SY_UPWRITE_BODY) {
+            memmove(c->buf + c->pos, c->buf + c->pos + c->req_write_len,
+                    c->end - c->pos - c->req_write_len);
+            c->end -= c->req_write_len;
+        }
+        c->req_write_len = 0;
     }
     if (!keep) {
-        if (was_answer && c->close_after)
-            client_linger(c);
-        else
-            client_close(c);
+        /* Never a plain close after an answer, proxied or not: a close
+         * with input unread (a body the upstream answered before reading,
+         * a request sent after "close") resets the connection, and the
+         * reset destroys the answer before the client has read it (RFC
+         * 9112 §9.6). client_linger closes at once after a client EOF. */
+        client_linger(c);
         return;
     }
     uint32_t idle = timeout_ms(c, TO_IDLE);

@@ -465,7 +465,10 @@ void sy_upstream_release(sy_upstream_t *up, bool reusable, uint32_t idle_ms)
     sy_worker_t *w = up->worker;
     up->client = NULL;
     sy_pool_entry_t *e = reusable && !w->draining ? pool_entry(w, up->key, true) : NULL;
-    if (!e || e->idle_count >= SY_POOL_MAX_IDLE_PER_KEY || up->state != SY_UP_ACTIVE) {
+    /* A write still in flight holds write_req (and maybe the client's
+     * buffer): such a connection is never pooled. */
+    if (!e || e->idle_count >= SY_POOL_MAX_IDLE_PER_KEY || up->state != SY_UP_ACTIVE ||
+        up->writing) {
         sy_upstream_close(up);
         return;
     }

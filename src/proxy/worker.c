@@ -129,6 +129,7 @@ static void worker_main(void *arg)
         sy_snapshot_unref(w->snap);
         w->snap = NULL;
     }
+    sy_auth_thread_cleanup();
     sy_pool_entry_t *next;
     for (sy_pool_entry_t *e = w->pool; e; e = next) {
         next = e->next;
