@@ -759,6 +759,39 @@ static void request_body_failed(sy_client_t *c, int status, const char *why)
         client_close(c);
 }
 
+/* Decodes the chunked bytes in buf[from, *end) in place: body data moves
+ * down to start at `from` (decoded bytes never outgrow encoded ones), the
+ * framing is dropped, and bytes after the body's end (the next message)
+ * follow the data. Returns the data length, or -1 with *reject set; *done
+ * when the last chunk and trailers were read. */
+static ssize_t dechunk_in_place(sy_http_chunked_t *dec, char *buf, size_t from, size_t *end,
+                                bool *done, sy_http_reject_t *reject)
+{
+    size_t w = from, r = from;
+    while (r < *end) {
+        size_t used = 0;
+        sy_slice_t data = {0};
+        sy_chunked_result_t res =
+            sy_http_chunked_decode(dec, buf + r, *end - r, &used, &data, reject);
+        if (res == SY_CHUNKED_ERROR)
+            return -1;
+        if (res == SY_CHUNKED_DATA) {
+            memmove(buf + w, data.ptr, data.len);
+            w += data.len;
+        }
+        r += used;
+        if (res == SY_CHUNKED_DONE) {
+            *done = true;
+            break;
+        }
+        if (res == SY_CHUNKED_NEED_MORE)
+            break;
+    }
+    memmove(buf + w, buf + r, *end - r);
+    *end -= r - w;
+    return (ssize_t)(w - from);
+}
+
 /* Forwards the body bytes in [pos, end): a Content-Length body as is, a
  * chunked one decoded in place and re-framed as one chunk. */
 static void pump_request_body(sy_client_t *c)
@@ -789,43 +822,22 @@ static void pump_request_body(sy_client_t *c)
             c->req_body_done = true;
         c->req_write_len = take;
     } else {
-        size_t w = c->pos, r = c->pos;
         bool done = false;
-        while (r < c->end) {
-            size_t used = 0;
-            sy_slice_t data = {0};
-            sy_http_reject_t reject = SY_REJECT_NONE;
-            sy_chunked_result_t res = sy_http_chunked_decode(&c->req_chunked, c->buf + r,
-                                                             c->end - r, &used, &data, &reject);
-            if (res == SY_CHUNKED_ERROR) {
-                sy_metrics_rejected(c->worker->id, (int)reject);
-                snprintf(c->message, sizeof c->message, "bad request: %s",
-                         sy_http_reject_name(reject));
-                request_body_failed(c, 400, c->message);
-                return;
-            }
-            if (res == SY_CHUNKED_DATA) {
-                memmove(c->buf + w, data.ptr, data.len);
-                w += data.len;
-            }
-            r += used;
-            if (res == SY_CHUNKED_DONE) {
-                done = true;
-                break;
-            }
-            if (res == SY_CHUNKED_NEED_MORE)
-                break;
+        sy_http_reject_t reject = SY_REJECT_NONE;
+        ssize_t decoded =
+            dechunk_in_place(&c->req_chunked, c->buf, c->pos, &c->end, &done, &reject);
+        if (decoded < 0) {
+            sy_metrics_rejected(c->worker->id, (int)reject);
+            snprintf(c->message, sizeof c->message, "bad request: %s", sy_http_reject_name(reject));
+            request_body_failed(c, 400, c->message);
+            return;
         }
-        size_t data_len = w - c->pos;
+        size_t data_len = (size_t)decoded;
         c->req_total += data_len;
         if (c->req_total > max_body) {
             request_body_failed(c, 413, "request body too large");
             return;
         }
-        /* Drop the framing bytes consumed so far; keep what follows. */
-        size_t framing = r - w;
-        memmove(c->buf + w, c->buf + r, c->end - r);
-        c->end -= framing;
         if (data_len > 0) {
             int len = snprintf(c->chunk_line, sizeof c->chunk_line, "%zx\r\n", data_len);
             bufs[n++] = uv_buf_init(c->chunk_line, (unsigned)len);
@@ -1091,36 +1103,16 @@ static void pump_response(sy_client_t *c)
             break;
         }
         case SY_BODY_CHUNKED: {
-            size_t w = up->pos, r = up->pos;
-            while (r < up->end) {
-                size_t used = 0;
-                sy_slice_t d = {0};
-                sy_http_reject_t reject = SY_REJECT_NONE;
-                sy_chunked_result_t res = sy_http_chunked_decode(&up->chunked, up->buf + r,
-                                                                 up->end - r, &used, &d, &reject);
-                if (res == SY_CHUNKED_ERROR) {
-                    sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_MALFORMED);
-                    c->error = "malformed upstream chunked body";
-                    client_close(c);
-                    return;
-                }
-                if (res == SY_CHUNKED_DATA) {
-                    memmove(up->buf + w, d.ptr, d.len);
-                    w += d.len;
-                }
-                r += used;
-                if (res == SY_CHUNKED_DONE) {
-                    finished = true;
-                    break;
-                }
-                if (res == SY_CHUNKED_NEED_MORE)
-                    break;
+            sy_http_reject_t reject = SY_REJECT_NONE;
+            ssize_t decoded =
+                dechunk_in_place(&up->chunked, up->buf, up->pos, &up->end, &finished, &reject);
+            if (decoded < 0) {
+                sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_MALFORMED);
+                c->error = "malformed upstream chunked body";
+                client_close(c);
+                return;
             }
-            data_len = w - up->pos;
-            /* Keep any bytes after the body out of the next read. */
-            memmove(up->buf + w, up->buf + r, up->end - r);
-            up->end -= r - w;
-            consumed = data_len;
+            data_len = consumed = (size_t)decoded;
             break;
         }
         case SY_BODY_UNTIL_CLOSE:

@@ -45,10 +45,9 @@ static void test_iam_accepts_well_formed(void **state)
     (void)state;
     assert_int_equal(check(SY_AUTH_IAM, GOOD, 1).status, 0);
     /* Components in another order, no spaces after commas. */
-    assert_int_equal(check(SY_AUTH_IAM,
-                           "AWS4-HMAC-SHA256 Signature=" SIG ",SignedHeaders=host," CRED, 1)
-                         .status,
-                     0);
+    assert_int_equal(
+        check(SY_AUTH_IAM, "AWS4-HMAC-SHA256 Signature=" SIG ",SignedHeaders=host," CRED, 1).status,
+        0);
 }
 
 static void test_iam_refuses_malformed(void **state)
@@ -70,7 +69,9 @@ static void test_iam_refuses_malformed(void **state)
         "AWS4-HMAC-SHA256 " CRED ", SignedHeaders=;host, Signature=" SIG,
         "AWS4-HMAC-SHA256 " CRED ", SignedHeaders=host, Signature=" SIG ", Extra=1",
         "aws4-hmac-sha256 " CRED ", SignedHeaders=host, Signature=" SIG,
-        "AWS4-HMAC-SHA256 " CRED ", SignedHeaders=host, Signature=FE5F80F77D5FA3BECA038A248FF027D0445342FE2855DDC963176630326F1024",
+        "AWS4-HMAC-SHA256 " CRED
+        ", SignedHeaders=host, "
+        "Signature=FE5F80F77D5FA3BECA038A248FF027D0445342FE2855DDC963176630326F1024",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         sy_auth_result_t r = check(SY_AUTH_IAM, bad[i], 1);

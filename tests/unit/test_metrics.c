@@ -226,9 +226,8 @@ static void test_rejections_reloads_view(void **state)
     assert_true(sample(text, "switchyard_ready") == 1);
     assert_true(sample(text, "switchyard_config_consecutive_failures{store=\"routes\"}") == 3);
     assert_true(sample(text, "switchyard_config_consecutive_failures{store=\"policy\"}") == 0);
-    assert_true(
-        sample(text, "switchyard_config_last_error_timestamp_seconds{store=\"routes\"}") ==
-        1700000100.25);
+    assert_true(sample(text, "switchyard_config_last_error_timestamp_seconds{store=\"routes\"}") ==
+                1700000100.25);
     assert_true(
         sample(text, "switchyard_config_last_success_timestamp_seconds{store=\"policy\"}") ==
         1700000000.5);

@@ -642,10 +642,10 @@ static void test_jwt_key_sources(void **state)
                  "auth_policies.users.algorithms[1]: RS256 needs jwks_uri or jwks");
 
     /* Inline JWK set. */
-    p = expect_ok(
-        "auth_policies.users",
-        "{\"type\": \"jwt\", \"issuer\": \"i\", \"algorithms\": [\"EdDSA\"],"
-        " \"jwks\": {\"keys\": [{\"kty\": \"OKP\", \"crv\": \"Ed25519\", \"x\": \"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}]}}");
+    p = expect_ok("auth_policies.users",
+                  "{\"type\": \"jwt\", \"issuer\": \"i\", \"algorithms\": [\"EdDSA\"],"
+                  " \"jwks\": {\"keys\": [{\"kty\": \"OKP\", \"crv\": \"Ed25519\", \"x\": "
+                  "\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}]}}");
     sy_policy_free(p);
     expect_error("auth_policies.users",
                  "{\"type\": \"jwt\", \"issuer\": \"i\", \"algorithms\": [\"EdDSA\"],"
