@@ -397,6 +397,15 @@ static void render_routes(buffer_t *b)
     }
 }
 
+/* A gauge with one sample per store. */
+static void store_gauge(buffer_t *b, const char *name, const char *help, double policy,
+                        double routes)
+{
+    header(b, name, "gauge", help);
+    buffer_printf(b, "%s{store=\"policy\"} %.3f\n%s{store=\"routes\"} %.3f\n", name, policy, name,
+                  routes);
+}
+
 char *sy_metrics_render(const sy_metrics_config_view_t *view, size_t *len)
 {
     buffer_t b = {0};
@@ -476,24 +485,15 @@ char *sy_metrics_render(const sy_metrics_config_view_t *view, size_t *len)
     sy_metrics_config_view_t none = {0};
     if (!view)
         view = &none;
-    header(&b, "switchyard_config_last_success_timestamp_seconds", "gauge",
-           "Unix time of the last successful fetch of each store (0: never).");
-    buffer_printf(&b,
-                  "switchyard_config_last_success_timestamp_seconds{store=\"policy\"} %.3f\n"
-                  "switchyard_config_last_success_timestamp_seconds{store=\"routes\"} %.3f\n",
-                  view->policy_last_success, view->routes_last_success);
-    header(&b, "switchyard_config_last_error_timestamp_seconds", "gauge",
-           "Unix time of the last failed read or parse of each store (0: never).");
-    buffer_printf(&b,
-                  "switchyard_config_last_error_timestamp_seconds{store=\"policy\"} %.3f\n"
-                  "switchyard_config_last_error_timestamp_seconds{store=\"routes\"} %.3f\n",
-                  view->policy_last_error, view->routes_last_error);
-    header(&b, "switchyard_config_consecutive_failures", "gauge",
-           "Failed polls of each store since its last success.");
-    buffer_printf(&b,
-                  "switchyard_config_consecutive_failures{store=\"policy\"} %u\n"
-                  "switchyard_config_consecutive_failures{store=\"routes\"} %u\n",
-                  view->policy_failures, view->routes_failures);
+    store_gauge(&b, "switchyard_config_last_success_timestamp_seconds",
+                "Unix time of the last successful fetch of each store (0: never).",
+                view->policy_last_success, view->routes_last_success);
+    store_gauge(&b, "switchyard_config_last_error_timestamp_seconds",
+                "Unix time of the last failed read or parse of each store (0: never).",
+                view->policy_last_error, view->routes_last_error);
+    store_gauge(&b, "switchyard_config_consecutive_failures",
+                "Failed polls of each store since its last success.", view->policy_failures,
+                view->routes_failures);
 
     header(&b, "switchyard_routes", "gauge", "Routes in the serving configuration, by state.");
     buffer_printf(&b,

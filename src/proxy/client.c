@@ -221,10 +221,8 @@ static void request_reset(sy_client_t *c)
     c->status = c->upstream_status = 0;
     c->error = NULL;
     c->upstream_url[0] = '\0';
-    c->req_body = SY_BODY_PHASE_NONE;
     c->req_remaining = c->req_total = 0;
     c->req_body_done = false;
-    c->continue_sent = false;
     c->resp_started = c->resp_done = false;
     c->resp_frame = SY_FRAME_NONE;
     c->upstream_started_ns = 0;
@@ -527,10 +525,12 @@ static void start_forwarding(sy_client_t *c, size_t matched_len)
     if (c->req.expect_continue && !c->req_body_done && c->end == c->pos) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
-        if (c->tls)
-            c->continue_sent = sy_tls_write(c->tls, &b, 1) && sy_tls_flush(c->tls, NULL, NULL) == 0;
-        else if (uv_try_write((uv_stream_t *)&c->tcp, &b, 1) == (int)(sizeof cont - 1))
-            c->continue_sent = true;
+        if (c->tls) {
+            if (sy_tls_write(c->tls, &b, 1))
+                sy_tls_flush(c->tls, NULL, NULL);
+        } else {
+            uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        }
     }
 
     c->state = SY_CLIENT_PROXYING;

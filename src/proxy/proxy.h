@@ -66,11 +66,6 @@ typedef enum {
     SY_CLIENT_CLOSING
 } sy_client_state_t;
 
-typedef enum {
-    SY_BODY_PHASE_NONE = 0, /* no body, or fully forwarded */
-    SY_BODY_PHASE_STREAMING,
-} sy_body_phase_t;
-
 struct sy_client {
     uv_tcp_t tcp;
     uv_timer_t timer;
@@ -114,12 +109,10 @@ struct sy_client {
     bool head_clock_started; /* client_header_ms runs for the current head */
 
     /* Request body, client -> upstream. */
-    sy_body_phase_t req_body;
     uint64_t req_remaining; /* SY_BODY_LENGTH */
     uint64_t req_total;
     sy_http_chunked_t req_chunked;
     bool req_body_done;
-    bool continue_sent;
     char chunk_line[24];
     enum { SY_UPWRITE_HEAD, SY_UPWRITE_BODY } upstream_write; /* what the in-flight write carries */
     size_t req_write_len; /* body bytes of [pos, end) the in-flight write covers */
@@ -173,7 +166,6 @@ struct sy_upstream {
     char connect_host[256];
     uint16_t connect_port;
     bool allow_loopback;
-    uint32_t connect_timeout_ms;
     char peer[64];
 
     bool https;

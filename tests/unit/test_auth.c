@@ -69,8 +69,7 @@ static void test_iam_refuses_malformed(void **state)
         "AWS4-HMAC-SHA256 " CRED ", SignedHeaders=;host, Signature=" SIG,
         "AWS4-HMAC-SHA256 " CRED ", SignedHeaders=host, Signature=" SIG ", Extra=1",
         "aws4-hmac-sha256 " CRED ", SignedHeaders=host, Signature=" SIG,
-        "AWS4-HMAC-SHA256 " CRED
-        ", SignedHeaders=host, "
+        "AWS4-HMAC-SHA256 " CRED ", SignedHeaders=host, "
         "Signature=FE5F80F77D5FA3BECA038A248FF027D0445342FE2855DDC963176630326F1024",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
