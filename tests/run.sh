@@ -36,7 +36,7 @@ run_pass() { # $1 = build dir, $2 = label, extra make args follow
   for t in "$build"/tests/test_*; do
     [ -x "$t" ] || continue
     local out="$log_dir/$label-$(basename "$t").log"
-    SY_VECTORS="${SY_VECTORS:-../shared/vectors}" "$t" >"$out" 2>&1
+    SY_VECTORS="${SY_VECTORS:-tests/vectors}" "$t" >"$out" 2>&1
     local rc=$?
     count_cmocka "$out"
     if [ $rc -ne 0 ]; then
@@ -48,7 +48,7 @@ run_pass() { # $1 = build dir, $2 = label, extra make args follow
   echo "== $label: end-to-end tests"
   if ls tests/e2e/*.test.mjs >/dev/null 2>&1; then
     local out="$log_dir/$label-e2e.log"
-    SWITCHYARD_BIN="$PWD/$build/switchyard" SY_VECTORS="${SY_VECTORS:-$PWD/../shared/vectors}" \
+    SWITCHYARD_BIN="$PWD/$build/switchyard" SY_VECTORS="${SY_VECTORS:-$PWD/tests/vectors}" \
       node --test --test-reporter=tap $node_conc tests/e2e/ >"$out" 2>&1
     local p f
     p=$(grep -E '^# pass [0-9]+' "$out" | awk '{print $3}' | tail -1)
