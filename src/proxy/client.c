@@ -236,9 +236,12 @@ static void client_close(sy_client_t *c)
 {
     if (c->state == SY_CLIENT_CLOSING)
         return;
-    if (c->started_ns && c->status == 0) {
-        /* The client went away (or was cut off) mid-request. */
-        c->status = c->resp_started ? c->upstream_status : 499;
+    if (c->started_ns) {
+        /* The request ends here without finish_request: the client went
+         * away, or the response broke after its head. Either way it gets
+         * its one access-log line and metric, with the status sent. */
+        if (c->status == 0)
+            c->status = c->resp_started ? c->upstream_status : 499;
         c->error = c->error ? c->error : "connection closed before the response completed";
         log_request(c);
     }
@@ -972,11 +975,20 @@ static bool parse_response_head(sy_client_t *c)
     sy_upstream_t *up = c->up;
     for (;;) {
         sy_http_reject_t reject = SY_REJECT_NONE;
-        static const sy_http_limits_t resp_limits = {16384, SY_UPSTREAM_BUF, SY_HTTP_MAX_HEADERS,
-                                                     UINT64_MAX};
-        sy_http_status_t st = sy_http_response_parse(
-            up->buf + up->pos, up->end - up->pos, &resp_limits, up->request_was_head, up->headers,
-            SY_HTTP_MAX_HEADERS, &up->resp, &reject);
+        static const sy_http_limits_t resp_limits = {16384, SY_UPSTREAM_HEAD_MAX,
+                                                     SY_HTTP_MAX_HEADERS, UINT64_MAX};
+        /* The parser sees at most SY_UPSTREAM_HEAD_MAX bytes, so a head
+         * (through its final CRLF CRLF) of that size passes and one byte
+         * more does not, however much the buffer holds. */
+        size_t avail = up->end - up->pos;
+        size_t len = avail < SY_UPSTREAM_HEAD_MAX ? avail : SY_UPSTREAM_HEAD_MAX;
+        sy_http_status_t st =
+            sy_http_response_parse(up->buf + up->pos, len, &resp_limits, up->request_was_head,
+                                   up->headers, SY_HTTP_MAX_HEADERS, &up->resp, &reject);
+        if (st == SY_HTTP_INCOMPLETE && len == SY_UPSTREAM_HEAD_MAX) {
+            st = SY_HTTP_ERROR;
+            reject = SY_REJECT_HEADERS_TOO_LARGE;
+        }
         if (st == SY_HTTP_INCOMPLETE) {
             if (up->eof) {
                 if (retryable(c) && idempotent(c)) {
@@ -1001,10 +1013,13 @@ static bool parse_response_head(sy_client_t *c)
             return false;
         }
         if (st == SY_HTTP_ERROR) {
+            bool too_large = reject == SY_REJECT_HEADERS_TOO_LARGE;
             sy_log(SY_LOG_WARN, "malformed upstream response", "upstream", c->upstream_url,
                    "reason", sy_http_reject_name(reject), NULL);
             sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_MALFORMED);
-            sy_client_on_upstream_failed(c, 502, "malformed upstream response",
+            sy_client_on_upstream_failed(c, 502,
+                                         too_large ? "upstream response head too large"
+                                                   : "malformed upstream response",
                                          SY_UPSTREAM_ERR_MALFORMED);
             return false;
         }
@@ -1014,7 +1029,13 @@ static bool parse_response_head(sy_client_t *c)
                                              SY_UPSTREAM_ERR_MALFORMED);
                 return false;
             }
-            up->pos += up->resp.head_len; /* interim response: not forwarded */
+            /* An interim response is not forwarded. What follows it moves
+             * to the buffer's start, so the final head has the whole
+             * SY_UPSTREAM_HEAD_MAX and the buffer's read room. */
+            size_t rest = up->end - up->pos - up->resp.head_len;
+            memmove(up->buf, up->buf + up->pos + up->resp.head_len, rest);
+            up->pos = 0;
+            up->end = rest;
             continue;
         }
         return true;
@@ -1068,6 +1089,30 @@ static void start_response(sy_client_t *c)
     c->resp_head_pending = true;
 }
 
+/* The upstream response broke after its head was parsed (a malformed
+ * chunk, EOF or a reset before the announced end). While that head has
+ * not been handed to a write, the client still gets a clean 502; after,
+ * closing without the framing's end is the only way to tell it the body
+ * is incomplete (RFC 9112 §8), and client_close logs the status sent with
+ * `why`. Both count as a malformed upstream response. */
+static void response_broke(sy_client_t *c, const char *why)
+{
+    sy_log(SY_LOG_WARN, "upstream response broke", "upstream", c->upstream_url, "reason", why,
+           NULL);
+    sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_MALFORMED);
+    if (c->resp_head_pending) {
+        c->resp_head_pending = false;
+        c->resp_started = false;
+        c->status = 0;
+        /* Closed after, as when the body broke later: the client sees
+         * the same end of the connection either way. */
+        client_answer(c, 502, why, NULL, true);
+        return;
+    }
+    c->error = why;
+    client_close(c);
+}
+
 static void pump_response(sy_client_t *c)
 {
     sy_upstream_t *up = c->up;
@@ -1082,11 +1127,12 @@ static void pump_response(sy_client_t *c)
     }
     uv_buf_t bufs[6];
     unsigned n = 0;
-    if (c->resp_head_pending) {
+    /* The head goes out with the first body bytes, and only once those
+     * decoded cleanly: a malformed first chunk that came with the head is
+     * still a 502 (response_broke). resp_head_pending stays set until the
+     * write is posted. */
+    if (c->resp_head_pending)
         bufs[n++] = uv_buf_init(c->resp_head, (unsigned)c->resp_head_len);
-        c->resp_head_pending = false;
-        c->bytes_out += c->resp_head_len;
-    }
     size_t avail = up->end - up->pos;
     size_t consumed = 0, data_len = 0;
     char *data = up->buf + up->pos;
@@ -1107,9 +1153,7 @@ static void pump_response(sy_client_t *c)
             ssize_t decoded =
                 dechunk_in_place(&up->chunked, up->buf, up->pos, &up->end, &finished, &reject);
             if (decoded < 0) {
-                sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_MALFORMED);
-                c->error = "malformed upstream chunked body";
-                client_close(c);
+                response_broke(c, "malformed upstream chunked body");
                 return;
             }
             data_len = consumed = (size_t)decoded;
@@ -1146,11 +1190,14 @@ static void pump_response(sy_client_t *c)
     }
     up->body_done = finished;
     if (!finished && up->eof && data_len == 0) {
-        /* The upstream closed before the body it announced was complete. */
-        sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_MALFORMED);
-        c->error = "upstream closed mid-body";
-        client_close(c);
+        /* The upstream closed (or reset) before the body it announced was
+         * complete. */
+        response_broke(c, "upstream response truncated");
         return;
+    }
+    if (c->resp_head_pending) {
+        c->resp_head_pending = false;
+        c->bytes_out += c->resp_head_len;
     }
     if (n == 0) {
         if (finished) {
