@@ -607,6 +607,11 @@ static void client_parse(sy_client_t *c)
     sy_http_status_t st = sy_http_request_parse(c->buf, c->end, client_limits(c), c->headers,
                                                 SY_HTTP_MAX_HEADERS, &c->req, &reject);
     if (st == SY_HTTP_INCOMPLETE) {
+        if (c->eof) {
+            /* The client half-closed inside a head: it can never end. */
+            client_close(c);
+            return;
+        }
         if (c->end + read_room(c) > c->cap) {
             st = SY_HTTP_ERROR;
             reject = SY_REJECT_HEADERS_TOO_LARGE;
@@ -701,8 +706,17 @@ static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         client_read_stop(c);
         switch (c->state) {
         case SY_CLIENT_PROXYING:
-            if (!c->req_body_done)
-                client_close(c); /* the client gave up mid-body */
+            /* A FIN is a half-close, not an abort (RFC 9112 §9.6): what
+             * was sent in full is still answered, pipelined requests
+             * included (finish_request). Whether the body is complete is
+             * for pump_request_body to tell once it has used what is
+             * buffered. A reset or a read error is an abort. */
+            if (nread != UV_EOF) {
+                c->error = c->error ? c->error : "client connection reset";
+                client_close(c);
+            } else if (!c->req_body_done) {
+                pump_request_body(c);
+            }
             break;
         case SY_CLIENT_RESPONDING:
             break; /* the answer is still being written */
@@ -795,6 +809,15 @@ static ssize_t dechunk_in_place(sy_http_chunked_t *dec, char *buf, size_t from, 
     return (ssize_t)(w - from);
 }
 
+/* The client half-closed before its body was complete: nothing more can
+ * come, so the request is abandoned (logged 499, or the upstream's status
+ * when an early answer has begun). */
+static void client_gave_up_mid_body(sy_client_t *c)
+{
+    c->error = c->error ? c->error : "client closed the connection mid-body";
+    client_close(c);
+}
+
 /* Forwards the body bytes in [pos, end): a Content-Length body as is, a
  * chunked one decoded in place and re-framed as one chunk. */
 static void pump_request_body(sy_client_t *c)
@@ -812,6 +835,10 @@ static void pump_request_body(sy_client_t *c)
     if (c->req.body_kind == SY_BODY_LENGTH) {
         size_t take = avail < c->req_remaining ? avail : (size_t)c->req_remaining;
         if (take == 0) {
+            if (c->eof) {
+                client_gave_up_mid_body(c);
+                return;
+            }
             /* Waiting on the client, not the upstream. */
             uv_timer_stop(&up->timer);
             client_set_timer(c, timeout_ms(c, TO_IDLE));
@@ -853,6 +880,10 @@ static void pump_request_body(sy_client_t *c)
         }
         c->req_write_len = data_len;
         if (n == 0) {
+            if (c->eof) {
+                client_gave_up_mid_body(c);
+                return;
+            }
             uv_timer_stop(&up->timer);
             client_set_timer(c, timeout_ms(c, TO_IDLE));
             client_read_start(c);
@@ -1280,7 +1311,10 @@ void sy_client_on_upstream_readable(sy_client_t *c)
 static void finish_request(sy_client_t *c)
 {
     log_request(c);
-    bool keep = !c->close_after && c->req_body_done && !c->worker->draining && !c->eof;
+    /* After the client's FIN, requests already buffered are still
+     * answered (a pipelined batch sent before end()); with none, done. */
+    bool keep = !c->close_after && c->req_body_done && !c->worker->draining &&
+                (!c->eof || c->end > c->pos + c->req_write_len);
     if (c->up) {
         sy_upstream_t *up = c->up;
         /* An upstream may answer before it has read the whole body, so the
