@@ -31,6 +31,7 @@ static const sy_http_limits_t default_limits = {8192, 32768, 100, 10485760};
 static void client_parse(sy_client_t *c);
 static void client_close(sy_client_t *c);
 static void pump_request_body(sy_client_t *c);
+static void client_gave_up_mid_body(sy_client_t *c);
 static void pump_response(sy_client_t *c);
 static void finish_request(sy_client_t *c);
 
@@ -714,6 +715,9 @@ static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             if (nread != UV_EOF) {
                 c->error = c->error ? c->error : "client connection reset";
                 client_close(c);
+            } else if (!c->req_body_done && c->req.body_kind == SY_BODY_LENGTH &&
+                       c->end - c->pos - c->req_write_len < c->req_remaining) {
+                client_gave_up_mid_body(c); /* short of its Content-Length for good */
             } else if (!c->req_body_done) {
                 pump_request_body(c);
             }
