@@ -119,3 +119,19 @@ const char *sy_header_name(sy_header_id_t id)
         return "";
     return header_table[id].name;
 }
+
+/* '-' for '_', lower case for upper: the CGI reading of a name's byte. */
+static inline unsigned char cgi_fold(unsigned char c)
+{
+    return c == '_' ? '-' : lower(c);
+}
+
+bool sy_header_name_equiv(sy_slice_t a, sy_slice_t b)
+{
+    if (a.len != b.len)
+        return false;
+    for (size_t i = 0; i < a.len; i++)
+        if (cgi_fold((unsigned char)a.ptr[i]) != cgi_fold((unsigned char)b.ptr[i]))
+            return false;
+    return true;
+}

@@ -45,4 +45,11 @@ unsigned sy_header_flags(sy_header_id_t id);
 /* Canonical spelling, e.g. "X-Forwarded-For". */
 const char *sy_header_name(sy_header_id_t id);
 
+/* Whether two header names are the same to a CGI/WSGI-style backend: equal
+ * ignoring ASCII case, with '_' and '-' read as one character (both become
+ * HTTP_X_USER_SUB). Every name switchyard sets or drops by name is matched
+ * this way, so a client's "X_User_Sub" never reaches a backend beside (and
+ * merged with) switchyard's own "X-User-Sub". */
+bool sy_header_name_equiv(sy_slice_t a, sy_slice_t b);
+
 #endif

@@ -6,7 +6,9 @@
  * The header rules are decided per header by its interned id (headers.h):
  * hop-by-hop and framing headers never cross a hop, Host and the
  * X-Forwarded-* trio are switchyard's to write, and a header named by a
- * Connection field is hop-by-hop for that message (RFC 9110 §7.6.1). Every
+ * Connection field is hop-by-hop for that message (RFC 9110 §7.6.1). A
+ * name dropped or set by name is matched the way a CGI-style backend reads
+ * it (case and '_' vs '-' ignored, sy_header_name_equiv). Every
  * other header is copied in the order received, so the backend sees what
  * the client sent. Output goes into a caller's fixed buffer; a head that
  * does not fit is an error (0), never a truncated head.
@@ -130,14 +132,14 @@ static void connection_names_init(connection_names_t *cn, const sy_http_header_t
 
 static bool token_is_name(sy_slice_t token, void *ctx)
 {
-    return sy_slice_eq_nocase(token, *(const sy_slice_t *)ctx);
+    return sy_header_name_equiv(token, *(const sy_slice_t *)ctx);
 }
 
 static bool connection_names(const connection_names_t *cn, sy_slice_t name)
 {
     if (!cn->overflow) {
         for (size_t i = 0; i < cn->count; i++)
-            if (sy_slice_eq_nocase(cn->tokens[i], name))
+            if (sy_header_name_equiv(cn->tokens[i], name))
                 return true;
         return false;
     }
@@ -150,10 +152,16 @@ static bool connection_names(const connection_names_t *cn, sy_slice_t name)
 
 /* --- Request upstream --------------------------------------------------- */
 
-static bool in_drop_list(const sy_forward_request_t *fw, sy_slice_t name)
+/* A name switchyard drops or sets itself: the client's copy goes, under
+ * every spelling a CGI-style backend folds to the same variable, or the
+ * backend would see "admin,bob" for a claim switchyard vouches for. */
+static bool set_or_dropped_by_us(const sy_forward_request_t *fw, sy_slice_t name)
 {
     for (size_t i = 0; i < fw->drop_count; i++)
-        if (sy_slice_eq_nocase(fw->drop[i], name))
+        if (sy_header_name_equiv(fw->drop[i], name))
+            return true;
+    for (size_t i = 0; i < fw->add_count; i++)
+        if (sy_header_name_equiv(fw->add[i].name, name))
             return true;
     return false;
 }
@@ -174,7 +182,7 @@ static bool request_header_dropped(const sy_http_header_t *h, const connection_n
     default:
         break;
     }
-    return connection_names(cn, h->name) || in_drop_list(fw, h->name);
+    return connection_names(cn, h->name) || set_or_dropped_by_us(fw, h->name);
 }
 
 size_t sy_http_write_request_head(char *out, size_t cap, const sy_http_request_t *req,

@@ -26,10 +26,14 @@ typedef struct {
     sy_slice_t client_ip;  /* appended to X-Forwarded-For */
     sy_slice_t proto;      /* "http" or "https": X-Forwarded-Proto */
     sy_slice_t request_id; /* X-Request-Id added when the client sent none */
-    /* Client headers dropped besides the hop-by-hop ones (forward_claims targets). */
+    /* Client headers dropped besides the hop-by-hop ones (forward_claims
+     * targets, x-apigw-api-id). Matched with sy_header_name_equiv: every
+     * spelling a CGI-style backend reads as the same name is dropped. */
     const sy_slice_t *drop;
     size_t drop_count;
-    /* Headers added by switchyard (x-apigw-api-id, forward_claims values). */
+    /* Headers added by switchyard (x-apigw-api-id, forward_claims values).
+     * The client's copies of these names (any equivalent spelling) are
+     * dropped too, so the backend sees switchyard's value alone. */
     const sy_header_pair_t *add;
     size_t add_count;
 } sy_forward_request_t;
@@ -37,7 +41,8 @@ typedef struct {
 /*
  * Writes the upstream request head: "METHOD base+path[?query] HTTP/1.1",
  * Host, every client header except the hop-by-hop ones, those named in
- * Connection, Expect (switchyard answers 100-continue itself) and `drop`;
+ * Connection, Expect (switchyard answers 100-continue itself), `drop` and
+ * the names in `add` (all matched as sy_header_name_equiv does);
  * X-Forwarded-For (client's value + ", " + client_ip, multiple client lines
  * merged in order), X-Forwarded-Proto, X-Forwarded-Host (the client's Host),
  * X-Request-Id when absent, `add`, then the framing for req->body_kind

@@ -31,6 +31,7 @@ static const sy_http_limits_t default_limits = {8192, 32768, 100, 10485760};
 static void client_parse(sy_client_t *c);
 static void client_close(sy_client_t *c);
 static void pump_request_body(sy_client_t *c);
+static void client_gave_up_mid_body(sy_client_t *c);
 static void pump_response(sy_client_t *c);
 static void finish_request(sy_client_t *c);
 
@@ -236,9 +237,12 @@ static void client_close(sy_client_t *c)
 {
     if (c->state == SY_CLIENT_CLOSING)
         return;
-    if (c->started_ns && c->status == 0) {
-        /* The client went away (or was cut off) mid-request. */
-        c->status = c->resp_started ? c->upstream_status : 499;
+    if (c->started_ns) {
+        /* The request ends here without finish_request: the client went
+         * away, or the response broke after its head. Either way it gets
+         * its one access-log line and metric, with the status sent. */
+        if (c->status == 0)
+            c->status = c->resp_started ? c->upstream_status : 499;
         c->error = c->error ? c->error : "connection closed before the response completed";
         log_request(c);
     }
@@ -604,6 +608,11 @@ static void client_parse(sy_client_t *c)
     sy_http_status_t st = sy_http_request_parse(c->buf, c->end, client_limits(c), c->headers,
                                                 SY_HTTP_MAX_HEADERS, &c->req, &reject);
     if (st == SY_HTTP_INCOMPLETE) {
+        if (c->eof) {
+            /* The client half-closed inside a head: it can never end. */
+            client_close(c);
+            return;
+        }
         if (c->end + read_room(c) > c->cap) {
             st = SY_HTTP_ERROR;
             reject = SY_REJECT_HEADERS_TOO_LARGE;
@@ -698,8 +707,20 @@ static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         client_read_stop(c);
         switch (c->state) {
         case SY_CLIENT_PROXYING:
-            if (!c->req_body_done)
-                client_close(c); /* the client gave up mid-body */
+            /* A FIN is a half-close, not an abort (RFC 9112 §9.6): what
+             * was sent in full is still answered, pipelined requests
+             * included (finish_request). Whether the body is complete is
+             * for pump_request_body to tell once it has used what is
+             * buffered. A reset or a read error is an abort. */
+            if (nread != UV_EOF) {
+                c->error = c->error ? c->error : "client connection reset";
+                client_close(c);
+            } else if (!c->req_body_done && c->req.body_kind == SY_BODY_LENGTH &&
+                       c->end - c->pos - c->req_write_len < c->req_remaining) {
+                client_gave_up_mid_body(c); /* short of its Content-Length for good */
+            } else if (!c->req_body_done) {
+                pump_request_body(c);
+            }
             break;
         case SY_CLIENT_RESPONDING:
             break; /* the answer is still being written */
@@ -792,6 +813,15 @@ static ssize_t dechunk_in_place(sy_http_chunked_t *dec, char *buf, size_t from, 
     return (ssize_t)(w - from);
 }
 
+/* The client half-closed before its body was complete: nothing more can
+ * come, so the request is abandoned (logged 499, or the upstream's status
+ * when an early answer has begun). */
+static void client_gave_up_mid_body(sy_client_t *c)
+{
+    c->error = c->error ? c->error : "client closed the connection mid-body";
+    client_close(c);
+}
+
 /* Forwards the body bytes in [pos, end): a Content-Length body as is, a
  * chunked one decoded in place and re-framed as one chunk. */
 static void pump_request_body(sy_client_t *c)
@@ -809,6 +839,10 @@ static void pump_request_body(sy_client_t *c)
     if (c->req.body_kind == SY_BODY_LENGTH) {
         size_t take = avail < c->req_remaining ? avail : (size_t)c->req_remaining;
         if (take == 0) {
+            if (c->eof) {
+                client_gave_up_mid_body(c);
+                return;
+            }
             /* Waiting on the client, not the upstream. */
             uv_timer_stop(&up->timer);
             client_set_timer(c, timeout_ms(c, TO_IDLE));
@@ -850,6 +884,10 @@ static void pump_request_body(sy_client_t *c)
         }
         c->req_write_len = data_len;
         if (n == 0) {
+            if (c->eof) {
+                client_gave_up_mid_body(c);
+                return;
+            }
             uv_timer_stop(&up->timer);
             client_set_timer(c, timeout_ms(c, TO_IDLE));
             client_read_start(c);
@@ -972,11 +1010,20 @@ static bool parse_response_head(sy_client_t *c)
     sy_upstream_t *up = c->up;
     for (;;) {
         sy_http_reject_t reject = SY_REJECT_NONE;
-        static const sy_http_limits_t resp_limits = {16384, SY_UPSTREAM_BUF, SY_HTTP_MAX_HEADERS,
-                                                     UINT64_MAX};
-        sy_http_status_t st = sy_http_response_parse(
-            up->buf + up->pos, up->end - up->pos, &resp_limits, up->request_was_head, up->headers,
-            SY_HTTP_MAX_HEADERS, &up->resp, &reject);
+        static const sy_http_limits_t resp_limits = {16384, SY_UPSTREAM_HEAD_MAX,
+                                                     SY_HTTP_MAX_HEADERS, UINT64_MAX};
+        /* The parser sees at most SY_UPSTREAM_HEAD_MAX bytes, so a head
+         * (through its final CRLF CRLF) of that size passes and one byte
+         * more does not, however much the buffer holds. */
+        size_t avail = up->end - up->pos;
+        size_t len = avail < SY_UPSTREAM_HEAD_MAX ? avail : SY_UPSTREAM_HEAD_MAX;
+        sy_http_status_t st =
+            sy_http_response_parse(up->buf + up->pos, len, &resp_limits, up->request_was_head,
+                                   up->headers, SY_HTTP_MAX_HEADERS, &up->resp, &reject);
+        if (st == SY_HTTP_INCOMPLETE && len == SY_UPSTREAM_HEAD_MAX) {
+            st = SY_HTTP_ERROR;
+            reject = SY_REJECT_HEADERS_TOO_LARGE;
+        }
         if (st == SY_HTTP_INCOMPLETE) {
             if (up->eof) {
                 if (retryable(c) && idempotent(c)) {
@@ -1001,10 +1048,13 @@ static bool parse_response_head(sy_client_t *c)
             return false;
         }
         if (st == SY_HTTP_ERROR) {
+            bool too_large = reject == SY_REJECT_HEADERS_TOO_LARGE;
             sy_log(SY_LOG_WARN, "malformed upstream response", "upstream", c->upstream_url,
                    "reason", sy_http_reject_name(reject), NULL);
             sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_MALFORMED);
-            sy_client_on_upstream_failed(c, 502, "malformed upstream response",
+            sy_client_on_upstream_failed(c, 502,
+                                         too_large ? "upstream response head too large"
+                                                   : "malformed upstream response",
                                          SY_UPSTREAM_ERR_MALFORMED);
             return false;
         }
@@ -1014,7 +1064,13 @@ static bool parse_response_head(sy_client_t *c)
                                              SY_UPSTREAM_ERR_MALFORMED);
                 return false;
             }
-            up->pos += up->resp.head_len; /* interim response: not forwarded */
+            /* An interim response is not forwarded. What follows it moves
+             * to the buffer's start, so the final head has the whole
+             * SY_UPSTREAM_HEAD_MAX and the buffer's read room. */
+            size_t rest = up->end - up->pos - up->resp.head_len;
+            memmove(up->buf, up->buf + up->pos + up->resp.head_len, rest);
+            up->pos = 0;
+            up->end = rest;
             continue;
         }
         return true;
@@ -1068,6 +1124,30 @@ static void start_response(sy_client_t *c)
     c->resp_head_pending = true;
 }
 
+/* The upstream response broke after its head was parsed (a malformed
+ * chunk, EOF or a reset before the announced end). While that head has
+ * not been handed to a write, the client still gets a clean 502; after,
+ * closing without the framing's end is the only way to tell it the body
+ * is incomplete (RFC 9112 §8), and client_close logs the status sent with
+ * `why`. Both count as a malformed upstream response. */
+static void response_broke(sy_client_t *c, const char *why)
+{
+    sy_log(SY_LOG_WARN, "upstream response broke", "upstream", c->upstream_url, "reason", why,
+           NULL);
+    sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_MALFORMED);
+    if (c->resp_head_pending) {
+        c->resp_head_pending = false;
+        c->resp_started = false;
+        c->status = 0;
+        /* Closed after, as when the body broke later: the client sees
+         * the same end of the connection either way. */
+        client_answer(c, 502, why, NULL, true);
+        return;
+    }
+    c->error = why;
+    client_close(c);
+}
+
 static void pump_response(sy_client_t *c)
 {
     sy_upstream_t *up = c->up;
@@ -1082,11 +1162,12 @@ static void pump_response(sy_client_t *c)
     }
     uv_buf_t bufs[6];
     unsigned n = 0;
-    if (c->resp_head_pending) {
+    /* The head goes out with the first body bytes, and only once those
+     * decoded cleanly: a malformed first chunk that came with the head is
+     * still a 502 (response_broke). resp_head_pending stays set until the
+     * write is posted. */
+    if (c->resp_head_pending)
         bufs[n++] = uv_buf_init(c->resp_head, (unsigned)c->resp_head_len);
-        c->resp_head_pending = false;
-        c->bytes_out += c->resp_head_len;
-    }
     size_t avail = up->end - up->pos;
     size_t consumed = 0, data_len = 0;
     char *data = up->buf + up->pos;
@@ -1107,9 +1188,7 @@ static void pump_response(sy_client_t *c)
             ssize_t decoded =
                 dechunk_in_place(&up->chunked, up->buf, up->pos, &up->end, &finished, &reject);
             if (decoded < 0) {
-                sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_MALFORMED);
-                c->error = "malformed upstream chunked body";
-                client_close(c);
+                response_broke(c, "malformed upstream chunked body");
                 return;
             }
             data_len = consumed = (size_t)decoded;
@@ -1146,11 +1225,14 @@ static void pump_response(sy_client_t *c)
     }
     up->body_done = finished;
     if (!finished && up->eof && data_len == 0) {
-        /* The upstream closed before the body it announced was complete. */
-        sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_MALFORMED);
-        c->error = "upstream closed mid-body";
-        client_close(c);
+        /* The upstream closed (or reset) before the body it announced was
+         * complete. */
+        response_broke(c, "upstream response truncated");
         return;
+    }
+    if (c->resp_head_pending) {
+        c->resp_head_pending = false;
+        c->bytes_out += c->resp_head_len;
     }
     if (n == 0) {
         if (finished) {
@@ -1233,7 +1315,10 @@ void sy_client_on_upstream_readable(sy_client_t *c)
 static void finish_request(sy_client_t *c)
 {
     log_request(c);
-    bool keep = !c->close_after && c->req_body_done && !c->worker->draining && !c->eof;
+    /* After the client's FIN, requests already buffered are still
+     * answered (a pipelined batch sent before end()); with none, done. */
+    bool keep = !c->close_after && c->req_body_done && !c->worker->draining &&
+                (!c->eof || c->end > c->pos + c->req_write_len);
     if (c->up) {
         sy_upstream_t *up = c->up;
         /* An upstream may answer before it has read the whole body, so the

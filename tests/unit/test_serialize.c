@@ -185,6 +185,88 @@ static void test_request_exact_full(void **state)
                         "\r\n");
 }
 
+/* Issue 9 item 4: a name switchyard sets or drops is matched the way a
+ * CGI/WSGI backend reads it (HTTP_X_USER_SUB), so no client spelling of it
+ * ("X_User_Sub", "x-user_sub", "X-USER-SUB") reaches the backend beside
+ * switchyard's own value. */
+static void test_request_set_names_drop_every_cgi_spelling(void **state)
+{
+    (void)state;
+    static const char *const nv[] = {"Host",
+                                     "h",
+                                     "X_User_Sub",
+                                     "spoof-1",
+                                     "x-user_sub",
+                                     "spoof-2",
+                                     "X-USER-SUB",
+                                     "spoof-3",
+                                     "x_apigw_api_id",
+                                     "spoof-4",
+                                     "X-Apigw-Api-ID",
+                                     "spoof-5",
+                                     "X_Tenant",
+                                     "spoof-6",
+                                     "X-User-Subx",
+                                     "kept-1",
+                                     "X_User",
+                                     "kept-2",
+                                     "XUser-Sub",
+                                     "kept-3",
+                                     NULL};
+    request_t r;
+    make_request(&r, "GET", "/a", NULL, nv);
+    sy_forward_request_t fw = default_forward("/a");
+    /* X-Tenant only dropped (a claim the token lacks), X-User-Sub set,
+     * x-apigw-api-id both dropped and set, as the proxy does. */
+    static const sy_slice_t drop[] = {SY_SLICE_LIT("x-apigw-api-id"), SY_SLICE_LIT("X-Tenant")};
+    static const sy_header_pair_t add[] = {
+        {SY_SLICE_LIT("x-apigw-api-id"), SY_SLICE_LIT("a1b2c3")},
+        {SY_SLICE_LIT("X-User-Sub"), SY_SLICE_LIT("bob")},
+    };
+    fw.drop = drop;
+    fw.drop_count = 2;
+    fw.add = add;
+    fw.add_count = 2;
+    const char *head = write_request(&r, &fw);
+    assert_null(strstr(head, "spoof"));
+    assert_true(has_line(head, "X-User-Sub: bob"));
+    assert_true(has_line(head, "x-apigw-api-id: a1b2c3"));
+    assert_int_equal(count_of(head, "user_sub"), 0);
+    assert_int_equal(count_of(head, "\nx-user-sub:"), 1);
+    assert_true(has_line(head, "X-User-Subx: kept-1"));
+    assert_true(has_line(head, "X_User: kept-2"));
+    assert_true(has_line(head, "XUser-Sub: kept-3"));
+
+    /* An added name drops the client's copy even when not in `drop`. */
+    fw.drop_count = 0;
+    head = write_request(&r, &fw);
+    assert_null(strstr(head, "spoof-1"));
+    assert_null(strstr(head, "spoof-4"));
+    assert_true(has_line(head, "X_Tenant: spoof-6"));
+
+    /* A Connection token is matched the same way. */
+    static const char *const nv2[] = {"Host",    "h",    "Connection", "x-hop_a",
+                                      "X_Hop-A", "gone", NULL};
+    make_request(&r, "GET", "/a", NULL, nv2);
+    fw = default_forward("/a");
+    head = write_request(&r, &fw);
+    assert_null(strstr(head, "gone"));
+}
+
+static void test_header_name_equiv(void **state)
+{
+    (void)state;
+    assert_true(sy_header_name_equiv(SY_SLICE_LIT("X-User-Sub"), SY_SLICE_LIT("x_user_SUB")));
+    assert_true(sy_header_name_equiv(SY_SLICE_LIT("a_b"), SY_SLICE_LIT("A-B")));
+    assert_true(sy_header_name_equiv(SY_SLICE_LIT(""), SY_SLICE_LIT("")));
+    assert_false(sy_header_name_equiv(SY_SLICE_LIT("X-User-Sub"), SY_SLICE_LIT("X-User-Su")));
+    assert_false(sy_header_name_equiv(SY_SLICE_LIT("X-User-Sub"), SY_SLICE_LIT("X.User.Sub")));
+    assert_false(sy_header_name_equiv(SY_SLICE_LIT("ab"), SY_SLICE_LIT("a b")));
+    /* Only ASCII letters fold: 0xC0 is not 0xE0, '[' is not '{'. */
+    assert_false(sy_header_name_equiv(SY_SLICE_LIT("\xc0"), SY_SLICE_LIT("\xe0")));
+    assert_false(sy_header_name_equiv(SY_SLICE_LIT("["), SY_SLICE_LIT("{")));
+}
+
 static void test_request_hop_by_hop_removed(void **state)
 {
     (void)state;
@@ -615,6 +697,8 @@ int main(void)
         cmocka_unit_test(test_request_exact_minimal),
         cmocka_unit_test(test_request_exact_full),
         cmocka_unit_test(test_request_hop_by_hop_removed),
+        cmocka_unit_test(test_request_set_names_drop_every_cgi_spelling),
+        cmocka_unit_test(test_header_name_equiv),
         cmocka_unit_test(test_request_connection_named_removed),
         cmocka_unit_test(test_request_forwarded_headers),
         cmocka_unit_test(test_request_line_and_framing),
