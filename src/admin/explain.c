@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Percent-decodes s into a malloc'd string; NULL on bad encoding or a
- * decoded NUL. */
+/* Percent-decodes s into a malloc'd string; NULL on bad encoding or a NUL,
+ * raw or decoded: the values are used as C strings too. */
 static char *percent_decode(sy_slice_t s, size_t *out_len)
 {
     char *out = malloc(s.len + 1);
@@ -20,6 +20,10 @@ static char *percent_decode(sy_slice_t s, size_t *out_len)
         return NULL;
     size_t o = 0;
     for (size_t i = 0; i < s.len; i++) {
+        if (s.ptr[i] == '\0') {
+            free(out);
+            return NULL;
+        }
         if (s.ptr[i] != '%') {
             out[o++] = s.ptr[i];
             continue;

@@ -20,7 +20,7 @@ typedef struct {
 /* Parses "host=...&path=...&method=..." (other keys are ignored). Values
  * are percent-decoded; '+' stays a literal '+' (these are paths and names,
  * not form fields). false with *why set when a known key is given twice or
- * its value is badly encoded or decodes to a NUL; q then still owns what
+ * its value is badly encoded or holds a NUL (raw or %00); q then still owns what
  * was decoded, so call sy_explain_query_free either way. */
 bool sy_explain_query_parse(sy_slice_t query, sy_explain_query_t *q, const char **why);
 void sy_explain_query_free(sy_explain_query_t *q);
