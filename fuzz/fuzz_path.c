@@ -31,8 +31,8 @@ static const char *const route_paths[] = {"/orders", "/orders/admin", "/orders/r
 
 static bool unreserved(int c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
 }
 
 static bool broken_escape(const char *p, size_t n)
@@ -120,8 +120,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t ours = 0, theirs = 0;
         const char *route = sy_matcher_lookup(routes, SY_SLICE_LIT("h"), sy_slice(path, n), &ours);
         size_t d = backend_reading(path, n, decoded);
-        const char *backend = sy_matcher_lookup(routes, SY_SLICE_LIT("h"), sy_slice(decoded, d),
-                                                &theirs);
+        const char *backend =
+            sy_matcher_lookup(routes, SY_SLICE_LIT("h"), sy_slice(decoded, d), &theirs);
         /* "/%C3%A9" is a route written encoded: a backend decoding it sees
          * bytes no route path holds, so compare only ASCII routes there. */
         bool encoded_route = route && strchr(route, '%');

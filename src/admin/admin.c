@@ -34,6 +34,7 @@
 #include "proxy/server.h"
 #include "admin/explain.h"
 #include "route/decide.h"
+#include "route/path.h"
 
 #define CONN_BUFFER_BYTES 16384
 #define MAX_CONNECTIONS 64
@@ -513,6 +514,7 @@ static void handle_explain(conn_t *conn, const sy_http_request_t *req)
             snprintf(d.message_buf, sizeof d.message_buf, "bad request: %s",
                      sy_http_reject_name(method_reject));
         d.message = d.message_buf;
+        path_len = sy_path_canonicalize(q.path, path_len); /* as the log would show it */
     } else {
         sy_decide(snap, sy_slice(q.host, q.host_len), q.path, &path_len, method, &d);
     }
