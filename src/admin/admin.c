@@ -32,7 +32,9 @@
 #include "http/serialize.h"
 #include "policy/snapshot.h"
 #include "proxy/server.h"
+#include "admin/explain.h"
 #include "route/decide.h"
+#include "route/path.h"
 
 #define CONN_BUFFER_BYTES 16384
 #define MAX_CONNECTIONS 64
@@ -468,120 +470,72 @@ static void handle_config(conn_t *conn, const sy_http_request_t *req)
 
 /* ---- /explain ---- */
 
-/* Percent-decodes s into a malloc'd string; NULL on bad encoding. '+' is
- * left alone: it is a literal in paths, and these values are paths and
- * host names, not form fields. A decoded NUL is refused. */
-static char *percent_decode(sy_slice_t s, size_t *out_len)
-{
-    char *out = malloc(s.len + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < s.len; i++) {
-        if (s.ptr[i] != '%') {
-            out[o++] = s.ptr[i];
-            continue;
-        }
-        int hi = i + 2 < s.len ? sy_hex_value(s.ptr[i + 1]) : -1;
-        int lo = hi >= 0 ? sy_hex_value(s.ptr[i + 2]) : -1;
-        if (lo < 0 || (hi == 0 && lo == 0)) {
-            free(out);
-            return NULL;
-        }
-        out[o++] = (char)(hi * 16 + lo);
-        i += 2;
-    }
-    out[o] = '\0';
-    *out_len = o;
-    return out;
-}
-
-typedef struct {
-    char *host, *path, *method;
-    size_t host_len, path_len, method_len;
-} explain_query_t;
-
-static void explain_query_free(explain_query_t *q)
-{
-    free(q->host);
-    free(q->path);
-    free(q->method);
-}
-
-/* false with *why set when the query string is malformed. */
-static bool explain_query_parse(sy_slice_t query, explain_query_t *q, const char **why)
-{
-    const char *p = query.ptr, *end = query.ptr + query.len;
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *stop = amp ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(stop - p));
-        sy_slice_t key = sy_slice(p, (size_t)((eq ? eq : stop) - p));
-        sy_slice_t value = eq ? sy_slice(eq + 1, (size_t)(stop - eq - 1)) : sy_slice(stop, 0);
-        char **slot = NULL;
-        size_t *slot_len = NULL;
-        if (sy_slice_eq(key, SY_SLICE_LIT("host"))) {
-            slot = &q->host;
-            slot_len = &q->host_len;
-        } else if (sy_slice_eq(key, SY_SLICE_LIT("path"))) {
-            slot = &q->path;
-            slot_len = &q->path_len;
-        } else if (sy_slice_eq(key, SY_SLICE_LIT("method"))) {
-            slot = &q->method;
-            slot_len = &q->method_len;
-        }
-        if (slot) {
-            if (*slot) {
-                *why = "a query parameter is given twice";
-                return false;
-            }
-            *slot = percent_decode(value, slot_len);
-            if (!*slot) {
-                *why = "bad percent-encoding in the query";
-                return false;
-            }
-        }
-        p = stop + 1;
-    }
-    return true;
-}
-
 static void handle_explain(conn_t *conn, const sy_http_request_t *req)
 {
-    explain_query_t q = {0};
+    sy_explain_query_t q = {0};
     const char *why = NULL;
-    if (!explain_query_parse(req->has_query ? req->query : sy_slice(NULL, 0), &q, &why)) {
-        explain_query_free(&q);
+    if (!sy_explain_query_parse(req->has_query ? req->query : sy_slice(NULL, 0), &q, &why)) {
+        sy_explain_query_free(&q);
         respond_message(conn, req, 400, why, NULL);
         return;
     }
     if (!q.host || !q.path || q.host_len == 0 || q.path_len == 0) {
-        explain_query_free(&q);
+        sy_explain_query_free(&q);
         respond_message(conn, req, 400, "host and path query parameters are required", NULL);
         return;
     }
     sy_snapshot_t *snap = sy_snapshot_acquire();
     if (!snap) {
-        explain_query_free(&q);
+        sy_explain_query_free(&q);
         respond_message(conn, req, 503, "configuration not loaded yet", NULL);
         return;
     }
 
     /* The path may carry its own query (percent-encoded as %3F): it is
      * forwarded, so it belongs in the upstream URL. */
-    sy_slice_t full = sy_slice(q.path, q.path_len);
-    const char *qmark = memchr(full.ptr, '?', full.len);
-    sy_slice_t path = qmark ? sy_slice(full.ptr, (size_t)(qmark - full.ptr)) : full;
+    json_t *given_path = json_bytes(q.path, q.path_len);
+    char *qmark = memchr(q.path, '?', q.path_len);
+    size_t path_len = qmark ? (size_t)(qmark - q.path) : q.path_len;
     sy_slice_t path_query =
-        qmark ? sy_slice(qmark + 1, full.len - path.len - 1) : sy_slice(NULL, 0);
+        qmark ? sy_slice(qmark + 1, q.path_len - path_len - 1) : sy_slice(NULL, 0);
     sy_slice_t method = q.method ? sy_slice(q.method, q.method_len) : SY_SLICE_LIT("GET");
 
+    /* The parser refuses a bad method before any routing phase: so does
+     * /explain, with the same reason. Otherwise the decision canonicalises
+     * the path in place, as it does for traffic. */
     sy_decision_t d;
-    sy_decide(snap, sy_slice(q.host, q.host_len), path, method, &d);
+    sy_http_reject_t method_reject = sy_explain_method_check(method, &snap->policy->limits);
+    if (method_reject != SY_REJECT_NONE) {
+        memset(&d, 0, sizeof d);
+        d.status = sy_http_reject_status(method_reject);
+        if (d.status == 414)
+            snprintf(d.message_buf, sizeof d.message_buf, "request line too long");
+        else
+            snprintf(d.message_buf, sizeof d.message_buf, "bad request: %s",
+                     sy_http_reject_name(method_reject));
+        d.message = d.message_buf;
+        path_len = sy_path_canonicalize(q.path, path_len); /* as the log would show it */
+    } else {
+        sy_decide(snap, sy_slice(q.host, q.host_len), q.path, &path_len, method, &d);
+    }
+    sy_slice_t path = sy_slice(q.path, path_len);
 
     json_t *obj = json_object();
     json_object_set_new(obj, "host", json_bytes(q.host, q.host_len));
-    json_object_set_new(obj, "path", json_bytes(full.ptr, full.len));
+    json_object_set_new(obj, "path", given_path);
+    /* What the router matched, logs and forwards (SPEC §5.3). */
+    char *canonical = malloc(q.path_len + 1);
+    if (canonical) {
+        memcpy(canonical, path.ptr, path.len);
+        size_t n = path.len;
+        if (qmark) {
+            canonical[n++] = '?';
+            memcpy(canonical + n, path_query.ptr, path_query.len);
+            n += path_query.len;
+        }
+        json_object_set_new(obj, "canonical_path", json_bytes(canonical, n));
+        free(canonical);
+    }
     json_object_set_new(obj, "method", json_bytes(method.ptr, method.len));
     json_object_set_new(obj, "status", json_integer(d.status ? d.status : 200));
     json_object_set_new(obj, "decision", json_string(d.status ? "refuse" : "forward"));
@@ -623,7 +577,7 @@ static void handle_explain(conn_t *conn, const sy_http_request_t *req)
                             auth ? json_string(auth_type_name(auth->type)) : json_null());
     }
     sy_snapshot_unref(snap);
-    explain_query_free(&q);
+    sy_explain_query_free(&q);
     respond_json(conn, req, 200, obj, NULL);
 }
 

@@ -25,6 +25,7 @@
 
 #include "auth/auth.h"
 #include "http/headers.h"
+#include "route/domains.h"
 
 typedef struct {
     const char *source;
@@ -264,7 +265,8 @@ bool sy_host_split(sy_slice_t value, sy_slice_t *host, uint16_t *port)
     sy_slice_t h = sy_slice(value.ptr, host_end);
     if (h.ptr[0] != '[' && h.ptr[h.len - 1] == '.') {
         h.len--;
-        if (h.len == 0)
+        /* One trailing dot is the root label; "localhost.." is no name. */
+        if (h.len == 0 || h.ptr[h.len - 1] == '.')
             return false;
     }
     if (host)
@@ -316,13 +318,6 @@ static bool wildcard_matches(const char *pattern, sy_slice_t host)
     return memchr(host.ptr, '.', label) == NULL;
 }
 
-static bool name_matches(const char *pattern, sy_slice_t host)
-{
-    if (pattern[0] == '*')
-        return wildcard_matches(pattern, host);
-    return sy_slice_eq_nocase(sy_slice_cstr(pattern), host);
-}
-
 static sy_slice_t strip_dot(sy_slice_t host)
 {
     if (host.len > 0 && host.ptr[host.len - 1] == '.')
@@ -335,10 +330,7 @@ bool sy_policy_domain_listed(const sy_policy_t *policy, sy_slice_t host)
     host = strip_dot(host);
     if (!policy || host.len == 0)
         return false;
-    for (size_t i = 0; i < policy->listen_domain_count; i++)
-        if (name_matches(policy->listen_domains[i], host))
-            return true;
-    return false;
+    return sy_domain_set_contains(policy->domain_set, host);
 }
 
 const sy_destination_t *sy_policy_destination_find(const sy_policy_t *policy, bool https,
@@ -996,7 +988,8 @@ static bool parse_listen_domains(parse_t *p, json_t *doc, sy_policy_t *pol)
     if (!json_is_array(arr) || n == 0)
         return fail(p, "listen_domains", "expected a non-empty array of domain names");
     pol->listen_domains = calloc(n, sizeof *pol->listen_domains);
-    if (!pol->listen_domains)
+    pol->domain_set = sy_domain_set_new(n);
+    if (!pol->listen_domains || !pol->domain_set)
         return fail_oom(p);
     for (size_t i = 0; i < n; i++) {
         json_t *v = json_array_get(arr, i);
@@ -1011,17 +1004,18 @@ static bool parse_listen_domains(parse_t *p, json_t *doc, sy_policy_t *pol)
                         "\"%.100s\")",
                         json_string_value(v));
         pol->listen_domains[pol->listen_domain_count++] = name;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(pol->listen_domains[j], name) == 0)
-                return fail(p, w, "duplicates listen_domains[%zu]", j);
+        size_t j;
+        if (!sy_domain_set_add(pol->domain_set, name, i, &j))
+            return j == SIZE_MAX ? fail_oom(p) : fail(p, w, "duplicates listen_domains[%zu]", j);
     }
     return true;
 }
 
 static bool parse_limits(parse_t *p, json_t *doc, sy_policy_t *pol)
 {
-    static const char *const known[] = {"max_request_line_bytes", "max_header_bytes", "max_headers",
-                                        "max_body_bytes", NULL};
+    static const char *const known[] = {
+        "max_request_line_bytes", "max_header_bytes",      "max_headers",
+        "max_body_bytes",         "allow_path_parameters", NULL};
     json_t *obj; /* NULL when absent: json_object_get(NULL, ...) is NULL, so defaults apply */
     json_int_t line, head, count, body;
     if (!get_object(p, doc, NULL, "limits", false, &obj) ||
@@ -1029,7 +1023,8 @@ static bool parse_limits(parse_t *p, json_t *doc, sy_policy_t *pol)
         !get_int(p, obj, "limits", "max_request_line_bytes", 64, 1048576, 8192, &line) ||
         !get_int(p, obj, "limits", "max_header_bytes", 256, 1048576, 32768, &head) ||
         !get_int(p, obj, "limits", "max_headers", 1, SY_HTTP_MAX_HEADERS, 100, &count) ||
-        !get_int(p, obj, "limits", "max_body_bytes", 0, (json_int_t)1 << 40, 10485760, &body))
+        !get_int(p, obj, "limits", "max_body_bytes", 0, (json_int_t)1 << 40, 10485760, &body) ||
+        !get_bool(p, obj, "limits", "allow_path_parameters", false, &pol->allow_path_parameters))
         return false;
     pol->limits.max_request_line_bytes = (size_t)line;
     pol->limits.max_header_bytes = (size_t)head;
@@ -1132,6 +1127,7 @@ void sy_policy_free(sy_policy_t *policy)
     for (size_t i = 0; i < policy->listen_domain_count; i++)
         free(policy->listen_domains[i]);
     free(policy->listen_domains);
+    sy_domain_set_free(policy->domain_set);
     for (size_t i = 0; i < policy->destination_count; i++) {
         sy_destination_t *d = &policy->destinations[i];
         free(d->host);

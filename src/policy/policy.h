@@ -44,9 +44,12 @@ typedef struct {
         upstream_idle_ms;
 } sy_timeouts_t;
 
+struct sy_domain_set;
+
 typedef struct {
     char **listen_domains; /* lower-case, trailing dot removed; "*.x" for wildcards */
     size_t listen_domain_count;
+    struct sy_domain_set *domain_set; /* the same names hashed: O(1) Host checks */
     sy_destination_t *destinations;
     size_t destination_count;
     sy_auth_policy_t *auth_policies;
@@ -54,6 +57,7 @@ typedef struct {
     const sy_auth_policy_t *default_auth;
     bool allow_loopback;
     sy_http_limits_t limits;
+    bool allow_path_parameters; /* limits.allow_path_parameters: ';' in paths (default false) */
     sy_timeouts_t timeouts;
     json_t *document; /* the whole parsed document */
 } sy_policy_t;

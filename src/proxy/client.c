@@ -558,8 +558,12 @@ static void handle_request(sy_client_t *c)
     c->snap = w->snap;
     sy_snapshot_ref(c->snap);
 
+    /* The path is canonicalised in place in c->buf (it only shrinks), so
+     * the log and the upstream request carry the path that was decided on. */
     sy_decision_t d;
-    sy_decide(c->snap, c->req.host, c->req.path, c->req.method, &d);
+    size_t path_len = c->req.path.len;
+    sy_decide(c->snap, c->req.host, (char *)c->req.path.ptr, &path_len, c->req.method, &d);
+    c->req.path.len = path_len;
     c->route = d.route;
     if (d.status != 0) {
         char extra[300];

@@ -25,8 +25,8 @@ static void answer(sy_decision_t *out, int status, const char *message)
     out->message = message;
 }
 
-void sy_decide(const sy_snapshot_t *snap, sy_slice_t host_value, sy_slice_t path, sy_slice_t method,
-               sy_decision_t *out)
+void sy_decide(const sy_snapshot_t *snap, sy_slice_t host_value, char *path_buf, size_t *path_len,
+               sy_slice_t method, sy_decision_t *out)
 {
     out->status = 0;
     out->message = NULL;
@@ -34,6 +34,10 @@ void sy_decide(const sy_snapshot_t *snap, sy_slice_t host_value, sy_slice_t path
     out->route = NULL;
     out->matched_len = 0;
     out->message_buf[0] = '\0';
+
+    /* First, before anything is decided or logged: one spelling per path. */
+    *path_len = sy_path_canonicalize(path_buf, *path_len);
+    sy_slice_t path = sy_slice(path_buf, *path_len);
 
     if (!snap || !snap->policy) {
         answer(out, 503, "configuration not loaded yet");
@@ -59,6 +63,8 @@ void sy_decide(const sy_snapshot_t *snap, sy_slice_t host_value, sy_slice_t path
     }
 
     const char *why = sy_path_check_request(path);
+    if (!why && !snap->policy->allow_path_parameters)
+        why = sy_path_check_parameters(path);
     if (why) {
         snprintf(out->message_buf, sizeof out->message_buf, "invalid path: %s", why);
         answer(out, 400, out->message_buf);

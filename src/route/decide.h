@@ -20,13 +20,19 @@ typedef struct {
 } sy_decision_t; /* message may point into message_buf: fill in place, never copy */
 
 /*
- * host_value: the Host field as received (port and trailing dot allowed).
- * 421 when the host is not a listen domain, 400 when the path fails
- * sy_path_check_request, 404 with no route, 502 for a rejected route
- * ("route rejected: REASON"), 405 when the method isn't allowed.
+ * host_value: the Host field as received (port and one trailing dot
+ * allowed). path_buf[0..*path_len): the request path without its query; it
+ * is first rewritten in place into its canonical form
+ * (sy_path_canonicalize) and *path_len shortened, whatever the decision, so
+ * the caller matches, logs and forwards exactly the path decided on.
+ * 421 when the host is not a listen domain, 400 when the canonical path
+ * fails sy_path_check_request or carries a path parameter the policy does
+ * not allow (sy_path_check_parameters), 404 with no route, 502 for a
+ * rejected route ("route rejected: REASON"), 405 when the method isn't
+ * allowed. The method is taken as the parser accepted it.
  */
-void sy_decide(const sy_snapshot_t *snap, sy_slice_t host_value, sy_slice_t path, sy_slice_t method,
-               sy_decision_t *out);
+void sy_decide(const sy_snapshot_t *snap, sy_slice_t host_value, char *path_buf, size_t *path_len,
+               sy_slice_t method, sy_decision_t *out);
 
 /* The part of the request path forwarded after the route's base: the path
  * itself, or with strip_prefix its rest after the matched root ("/" when

@@ -8,7 +8,8 @@
  * probes the table with the hash it has so far. The last hit whose domain
  * fits is the longest match. So a lookup costs O(length of the request path)
  * plus one probe per segment, whatever the number of routes, and allocates
- * nothing. The walk stops once it is past the longest route path, so a
+ * nothing. Path parameters (";x") are left out of the key (see
+ * starts_parameter). The walk stops once it is past the longest route path, so a
  * hostile path of thousands of segments costs no more than a short one.
  *
  * The hash is FNV-1a with a per-matcher random seed and a final avalanche:
@@ -209,15 +210,52 @@ static bool domain_fits(const char *domain, sy_slice_t host)
     return !domain || sy_slice_eq_nocase(sy_slice_cstr(domain), host);
 }
 
-static const entry_t *probe(const sy_matcher_t *m, uint64_t running, const char *path, size_t len)
+/* Path parameters (";x" up to the end of its segment, also written
+ * "%3Bx") are not part of the key a request path is matched by: servers
+ * that honour them (servlet containers, Spring) drop them before they
+ * match, so "/orders/admin;x" and "/orders;x/admin" must pick the route a
+ * backend will serve them as, "/orders/admin". sy_decide refuses them
+ * before a lookup unless the policy allows them; route paths never hold
+ * them. */
+static bool starts_parameter(const char *path, size_t n, size_t i)
 {
-    uint64_t hash = hash_finish(running, len);
+    if (path[i] == ';')
+        return true;
+    return path[i] == '%' && i + 2 < n && path[i + 1] == '3' &&
+           (path[i + 2] == 'B' || path[i + 2] == 'b');
+}
+
+/* Whether path[0..end), without its parameters, equals key[0..len). */
+static bool key_equals(const char *key, size_t len, const char *path, size_t end)
+{
+    size_t k = 0;
+    bool in_parameter = false;
+    for (size_t i = 0; i < end; i++) {
+        if (path[i] == '/')
+            in_parameter = false;
+        else if (!in_parameter && starts_parameter(path, end, i))
+            in_parameter = true;
+        if (in_parameter)
+            continue;
+        if (k == len || key[k] != path[i])
+            return false;
+        k++;
+    }
+    return k == len;
+}
+
+/* Looks up the key hashed into `running` (key_len bytes of path[0..end)
+ * once its parameters are left out). */
+static const entry_t *probe(const sy_matcher_t *m, uint64_t running, size_t key_len,
+                            const char *path, size_t end)
+{
+    uint64_t hash = hash_finish(running, key_len);
     size_t mask = m->capacity - 1;
     for (size_t i = (size_t)hash & mask;; i = (i + 1) & mask) {
         const entry_t *e = &m->slots[i];
         if (!e->path)
             return NULL;
-        if (e->hash == hash && e->len == len && memcmp(e->path, path, len) == 0)
+        if (e->hash == hash && e->len == key_len && key_equals(e->path, e->len, path, end))
             return e;
     }
 }
@@ -236,20 +274,31 @@ void *sy_matcher_lookup(const sy_matcher_t *m, sy_slice_t host, sy_slice_t path,
     if (n > 1 && path.ptr[n - 1] == '/')
         n--;
     if (m->count > 0 && n > 1 && path.ptr[0] == '/') {
-        size_t limit = n < m->max_len ? n : m->max_len;
         uint64_t h = hash_step(m->seed, '/');
-        for (size_t i = 1; i <= limit; i++) {
+        size_t key_len = 1;
+        bool in_parameter = false;
+        for (size_t i = 1; i <= n; i++) {
             /* A prefix is a candidate where a segment ends: before a '/' or
              * at the end of the (trimmed) path. */
             if (i == n || path.ptr[i] == '/') {
-                const entry_t *e = probe(m, h, path.ptr, i);
+                const entry_t *e = probe(m, h, key_len, path.ptr, i);
                 if (e && domain_fits(e->domain, bare)) {
                     best = e->value;
                     best_len = i;
                 }
+                if (i == n)
+                    break;
+                in_parameter = false;
+            } else if (!in_parameter && starts_parameter(path.ptr, n, i)) {
+                in_parameter = true;
             }
-            if (i < limit)
-                h = hash_step(h, (unsigned char)path.ptr[i]);
+            if (in_parameter)
+                continue;
+            /* Past the longest route path no probe can hit any more. */
+            if (key_len == m->max_len)
+                break;
+            h = hash_step(h, (unsigned char)path.ptr[i]);
+            key_len++;
         }
     }
     if (matched_len)

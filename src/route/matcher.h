@@ -26,8 +26,11 @@ bool sy_matcher_add(sy_matcher_t *m, sy_slice_t path, const char *domain, void *
 /* The value of the longest route path that is a segment-boundary prefix of
  * `path` ("/orders" matches "/orders", "/orders/", "/orders/1", never
  * "/ordersx") and whose domain is NULL or equals `host` case-insensitively.
- * Case-sensitive on paths. *matched_len (may be NULL) is the matched route
- * path's length (0 for "/"). NULL when nothing matches. */
+ * Case-sensitive on paths. Path parameters (";x" or "%3Bx" up to the end
+ * of their segment) are ignored for matching: "/orders/admin;x" matches
+ * "/orders/admin". *matched_len (may be NULL) is the matched route
+ * path's length (0 for "/") as it is spelt in `path` (parameters of the
+ * matched segments included). NULL when nothing matches. */
 void *sy_matcher_lookup(const sy_matcher_t *m, sy_slice_t host, sy_slice_t path,
                         size_t *matched_len);
 

@@ -184,6 +184,80 @@ const char *sy_path_check_request(sy_slice_t path)
     return segment_finish(&seg, true);
 }
 
+/* RFC 3986 §2.3: the characters whose encoding means nothing. */
+static bool is_unreserved(int c)
+{
+    return is_alpha((unsigned char)c) || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+           c == '_' || c == '~';
+}
+
+size_t sy_path_canonicalize(char *path, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)path;
+    /* First pass: a '%' not followed by two hex digits leaves the path as
+     * received, for the check to refuse. Rewriting around it could build a
+     * new escape: "%%36%31" would become "%61", which a backend decodes. */
+    bool any = false;
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] != '%')
+            continue;
+        if (pct_byte(p, len, i) < 0)
+            return len;
+        any = true;
+        i += 2;
+    }
+    if (!any)
+        return len;
+    static const char upper[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (path[i] != '%') {
+            path[o++] = path[i];
+            continue;
+        }
+        int b = pct_byte(p, len, i);
+        i += 2;
+        if (is_unreserved(b)) {
+            path[o++] = (char)b;
+        } else {
+            path[o++] = '%';
+            path[o++] = upper[b >> 4];
+            path[o++] = upper[b & 15];
+        }
+    }
+    return o;
+}
+
+const char *sy_path_check_parameters(sy_slice_t path)
+{
+    for (size_t i = 0; i < path.len; i++) {
+        if (path.ptr[i] == ';')
+            return "path parameter";
+        if (path.ptr[i] == '%' && i + 2 < path.len && path.ptr[i + 1] == '3' &&
+            (path.ptr[i + 2] == 'B' || path.ptr[i + 2] == 'b'))
+            return "path parameter";
+    }
+    return NULL;
+}
+
+/* True when sy_path_canonicalize would leave path as it is. */
+static bool is_canonical(sy_slice_t path)
+{
+    const unsigned char *p = (const unsigned char *)path.ptr;
+    for (size_t i = 0; i < path.len; i++) {
+        if (p[i] != '%')
+            continue;
+        int b = pct_byte(p, path.len, i);
+        if (b < 0)
+            return true; /* the request check refuses it */
+        if (is_unreserved(b) || (p[i + 1] >= 'a' && p[i + 1] <= 'f') ||
+            (p[i + 2] >= 'a' && p[i + 2] <= 'f'))
+            return false;
+        i += 2;
+    }
+    return true;
+}
+
 const char *sy_path_check_route(sy_slice_t path, bool allow_root)
 {
     if (path.len == 0 || path.ptr[0] != '/')
@@ -192,5 +266,13 @@ const char *sy_path_check_route(sy_slice_t path, bool allow_root)
         return allow_root ? NULL : "\"/\" is not allowed here";
     if (path.ptr[path.len - 1] == '/')
         return "must not end with '/'";
-    return sy_path_check_request(path);
+    const char *why = sy_path_check_request(path);
+    if (why)
+        return why;
+    /* Requests are matched in canonical form, so a route written any other
+     * way could never match: say so at load instead. */
+    if (!is_canonical(path))
+        return "not in canonical form (write unreserved characters A-Z a-z 0-9 - . _ ~ "
+               "unencoded and other percent-encodings in upper-case hex)";
+    return sy_path_check_parameters(path);
 }

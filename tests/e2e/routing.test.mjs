@@ -88,11 +88,11 @@ test('an empty query keeps its question mark', async () => {
   assert.deepEqual(await where('/orders/e?'), ['A', '/orders/e?']);
 });
 
-test('percent-encoding in the path is forwarded exactly as received', async () => {
-  assert.deepEqual(await where('/orders/%41%62c'), ['A', '/orders/%41%62c']);
+test('the path is matched and forwarded in canonical form (issue 9)', async () => {
+  assert.deepEqual(await where('/orders/%41%62c'), ['A', '/orders/Abc']);
   assert.deepEqual(await where('/orders/a%20b'), ['A', '/orders/a%20b']);
-  assert.deepEqual(await where('/orders/items;v=1'), ['A', '/orders/items;v=1']);
-  assert.deepEqual(await where('/orders/%76%32'), ['A', '/orders/%76%32'], 'an encoded v2 is not the /orders/v2 route');
+  assert.deepEqual(await where('/orders/a%2cb'), ['A', '/orders/a%2Cb']);
+  assert.deepEqual(await where('/orders/%76%32'), ['B', '/stage/orders/v2'], 'an encoded v2 is the /orders/v2 route');
 });
 
 test('a domain-scoped route serves only its domain', async () => {

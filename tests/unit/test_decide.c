@@ -70,11 +70,20 @@ static int teardown(void **state)
  * message_buf, so a sy_decision_t must not be copied. */
 #define decide(snap, host, path, method) decide_into(&(sy_decision_t){0}, snap, host, path, method)
 
+/* The path the last decide() decided on (canonical form), NUL-terminated. */
+static char decided_path[8192];
+
 static sy_decision_t *decide_into(sy_decision_t *d, const sy_snapshot_t *snap, const char *host,
                                   const char *path, const char *method)
 {
     memset(d, 0x5A, sizeof *d); /* nothing may be left unset */
-    sy_decide(snap, sy_slice_cstr(host), sy_slice_cstr(path), sy_slice_cstr(method), d);
+    /* sy_decide canonicalises the path in place: hand it a copy, and keep
+     * what it decided on for decided_path. */
+    size_t len = strlen(path);
+    assert_true(len < sizeof decided_path);
+    memcpy(decided_path, path, len);
+    sy_decide(snap, sy_slice_cstr(host), decided_path, &len, sy_slice_cstr(method), d);
+    decided_path[len] = '\0';
     return d;
 }
 
@@ -112,7 +121,7 @@ static void test_forwards_to_route(void **state)
     d = decide(snap, "x.apps.example.com", "/only-x/a", "PUT");
     assert_int_equal(d->status, 0);
     assert_string_equal(d->route->path, "/only-x");
-    d = decide(snap, "api.example.com", "/plain/a;v=1", "ANYTHING");
+    d = decide(snap, "api.example.com", "/plain/a", "ANYTHING");
     assert_int_equal(d->status, 0);
     assert_string_equal(d->route->path, "/plain");
 }
@@ -260,6 +269,106 @@ static void test_upstream_path(void **state)
         assert_int_equal((unsigned char)out[i], 0x5A);
 }
 
+/* Issue 9: the routes of the e2e test, one backend; allow_path_parameters
+ * as given. */
+static sy_snapshot_t *build_orders(bool allow_parameters)
+{
+    char policy[1024];
+    snprintf(policy, sizeof policy,
+             "{\"listen_domains\": [\"api.example.com\"],"
+             "\"destinations\": [{\"host\": \"orders.svc.internal\"}],"
+             "\"auth_policies\": {\"public\": {\"type\": \"none\"}},"
+             "\"default_auth\": \"public\", \"limits\": {\"allow_path_parameters\": %s}}",
+             allow_parameters ? "true" : "false");
+    return build(policy,
+                 "["
+                 "{\"path\": \"/orders\", \"target\": \"https://orders.svc.internal\"},"
+                 "{\"path\": \"/orders/admin\", \"target\": \"https://orders.svc.internal\"},"
+                 "{\"path\": \"/orders/readonly\", \"target\": "
+                 "\"https://orders.svc.internal\", \"methods\": [\"GET\"]}"
+                 "]");
+}
+
+static void expect_route(const sy_snapshot_t *snap, const char *path, const char *method,
+                         int status, const char *route, const char *canonical)
+{
+    sy_decision_t *d = decide(snap, "api.example.com", path, method);
+    if (d->status != status)
+        fail_msg("%s %s: expected %d, got %d (%s)", method, path, status, d->status,
+                 d->status ? d->message : "forward");
+    if (route && (!d->route || strcmp(d->route->path, route) != 0))
+        fail_msg("%s %s: expected route %s, got %s", method, path, route,
+                 d->route ? d->route->path : "none");
+    if (strcmp(decided_path, canonical) != 0)
+        fail_msg("%s: decided on \"%s\", expected \"%s\"", path, decided_path, canonical);
+}
+
+/* Every spelling of /orders/admin picks /orders/admin; every spelling of
+ * /orders/readonly keeps its method rule; the path decided on is the
+ * decoded one. */
+static void test_equivalent_spellings_pick_the_same_route(void **state)
+{
+    (void)state;
+    sy_snapshot_t *snap = build_orders(false);
+    expect_route(snap, "/orders/%61dmin", "GET", 0, "/orders/admin", "/orders/admin");
+    expect_route(snap, "/orders/admi%6E", "GET", 0, "/orders/admin", "/orders/admin");
+    expect_route(snap, "/orders/admi%6e/x", "GET", 0, "/orders/admin", "/orders/admin/x");
+    expect_route(snap, "/%6Frders/%61%64%6D%69%6E", "GET", 0, "/orders/admin", "/orders/admin");
+    expect_route(snap, "/orders/%72eadonly", "POST", 405, "/orders/readonly", "/orders/readonly");
+    expect_route(snap, "/orders/%72eadonly", "GET", 0, "/orders/readonly", "/orders/readonly");
+    /* Reserved and non-ASCII encodings stay encoded, in upper-case hex. */
+    expect_route(snap, "/orders/a%2cb%c3%a9", "GET", 0, "/orders", "/orders/a%2Cb%C3%A9");
+    /* Decoded dots are dot segments; %25 stays double encoding. */
+    expect_route(snap, "/orders/%2e%2E/admin", "GET", 400, NULL, "/orders/../admin");
+    expect_route(snap, "/orders/%2561dmin", "GET", 400, NULL, "/orders/%2561dmin");
+    expect_status(snap, "api.example.com", "/orders/%2561dmin", "GET", 400,
+                  "invalid path: double encoding");
+    /* A bad escape leaves the path as received: "%%36%31" must not become
+     * "%61". */
+    expect_route(snap, "/orders/%%36%31dmin", "GET", 400, NULL, "/orders/%%36%31dmin");
+    sy_snapshot_unref(snap);
+}
+
+/* ';' (raw or %3B) is refused by default; when the policy allows it, the
+ * parameters are left out of matching, never letting a weaker route win. */
+static void test_path_parameters(void **state)
+{
+    (void)state;
+    sy_snapshot_t *snap = build_orders(false);
+    static const char *const spellings[] = {"/orders/admin;x",   "/orders/admin%3bx",
+                                            "/orders/admin%3Bx", "/orders;x/admin",
+                                            "/orders/a;b/c",     "/orders/%61dmin;x"};
+    for (size_t i = 0; i < sizeof spellings / sizeof spellings[0]; i++)
+        expect_status(snap, "api.example.com", spellings[i], "GET", 400,
+                      "invalid path: path parameter");
+    sy_snapshot_unref(snap);
+
+    snap = build_orders(true);
+    expect_route(snap, "/orders/admin;x", "GET", 0, "/orders/admin", "/orders/admin;x");
+    expect_route(snap, "/orders/admin%3bx", "GET", 0, "/orders/admin", "/orders/admin%3Bx");
+    expect_route(snap, "/orders;x/admin", "GET", 0, "/orders/admin", "/orders;x/admin");
+    expect_route(snap, "/orders;a=1/admin;b=2/x", "GET", 0, "/orders/admin",
+                 "/orders;a=1/admin;b=2/x");
+    expect_route(snap, "/orders/readonly;v=1", "POST", 405, "/orders/readonly",
+                 "/orders/readonly;v=1");
+    expect_route(snap, "/orders/adm;x", "GET", 0, "/orders", "/orders/adm;x");
+    /* Still refused: a segment that is only a parameter, "..;x". */
+    expect_route(snap, "/orders/;x/admin", "GET", 400, NULL, "/orders/;x/admin");
+    expect_route(snap, "/orders/..;x/admin", "GET", 400, NULL, "/orders/..;x/admin");
+    sy_snapshot_unref(snap);
+}
+
+/* One trailing dot is the DNS root; two are no name (issue 9). */
+static void test_host_trailing_dots(void **state)
+{
+    const sy_snapshot_t *snap = *state;
+    expect_status(snap, "api.example.com.", "/orders", "GET", 0, NULL);
+    expect_status(snap, "api.example.com.:443", "/orders", "GET", 0, NULL);
+    expect_status(snap, "api.example.com..", "/orders", "GET", 400, "invalid Host header");
+    expect_status(snap, "api.example.com..:443", "/orders", "GET", 400, "invalid Host header");
+    expect_status(snap, "api.example.com...", "/orders", "GET", 400, "invalid Host header");
+}
+
 /* A default route catches everything no longer route does, per domain. */
 static void test_default_route(void **state)
 {
@@ -295,6 +404,9 @@ int main(void)
         cmocka_unit_test(test_phase_order),
         cmocka_unit_test(test_upstream_path),
         cmocka_unit_test(test_default_route),
+        cmocka_unit_test(test_equivalent_spellings_pick_the_same_route),
+        cmocka_unit_test(test_path_parameters),
+        cmocka_unit_test(test_host_trailing_dots),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

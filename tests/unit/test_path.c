@@ -374,6 +374,120 @@ static void test_route_paths(void **state)
     assert_string_equal(sy_path_check_route(SY_SLICE_LIT("/a%2fb"), true), "encoded slash");
     assert_string_equal(sy_path_check_route(SY_SLICE_LIT("/a b"), true), "control byte or space");
     assert_string_equal(sy_path_check_route(SY_SLICE_LIT("/a?b"), true), "query in path");
+    /* Route paths are written in canonical form or refused (issue 9): a
+     * request for "/%7Eu" is matched as "/~u", never as written. */
+    static const char *const not_canonical[] = {"/%7Eu",   "/%61dmin", "/a%2cb",
+                                                "/%c3%a9", "/%C3%a9",  "/a%2D"};
+    for (size_t i = 0; i < sizeof not_canonical / sizeof not_canonical[0]; i++) {
+        const char *why = sy_path_check_route(sy_slice_cstr(not_canonical[i]), true);
+        if (!why || strncmp(why, "not in canonical form", 21) != 0)
+            fail_msg("%s: expected \"not in canonical form\", got %s", not_canonical[i],
+                     why ? why : "accepted");
+    }
+    assert_null(sy_path_check_route(SY_SLICE_LIT("/~u/a%2Cb/%C3%A9"), true));
+    assert_string_equal(sy_path_check_route(SY_SLICE_LIT("/a;v=1"), true), "path parameter");
+    assert_string_equal(sy_path_check_route(SY_SLICE_LIT("/a%3Bv"), true), "path parameter");
+}
+
+/* Canonicalises a copy of in and compares with want. */
+static void expect_canonical(const char *in, const char *want)
+{
+    char buf[512];
+    size_t len = strlen(in);
+    assert_true(len < sizeof buf);
+    memcpy(buf, in, len);
+    size_t n = sy_path_canonicalize(buf, len);
+    assert_true(n <= len);
+    buf[n] = '\0';
+    if (strcmp(buf, want) != 0)
+        fail_msg("canonical form of \"%s\": got \"%s\", expected \"%s\"", in, buf, want);
+    /* Idempotent. */
+    size_t again = sy_path_canonicalize(buf, n);
+    assert_int_equal(again, n);
+    buf[again] = '\0';
+    assert_string_equal(buf, want);
+}
+
+static void test_canonical_form(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"/", "/"},
+        {"/orders/admin", "/orders/admin"},
+        {"/orders/%61dmin", "/orders/admin"},
+        {"/orders/admi%6E", "/orders/admin"},
+        {"/orders/admi%6e", "/orders/admin"},
+        {"/%41%5A%61%7A%30%39%2D%2E%5F%7E", "/AZaz09-._~"},
+        {"/%2d%2e%5f%7e", "/-._~"},
+        /* Reserved, controls, non-ASCII: kept encoded, hex upper-cased. */
+        {"/a%2fb", "/a%2Fb"},
+        {"/a%3bb", "/a%3Bb"},
+        {"/a%2cb%3a%40%21", "/a%2Cb%3A%40%21"},
+        {"/%c3%a9", "/%C3%A9"},
+        {"/a%20b", "/a%20b"},
+        {"/%25", "/%25"},
+        {"/%2561", "/%2561"}, /* double encoding stays; the check refuses it */
+        {"/a%00", "/a%00"},
+        {"/%2e%2E/x", "/../x"},
+        /* A broken escape anywhere leaves the whole path alone, so no new
+         * escape can be assembled from the pieces. */
+        {"/%%36%31dmin", "/%%36%31dmin"},
+        {"/%61%", "/%61%"},
+        {"/%61%4", "/%61%4"},
+        {"/%61%zz", "/%61%zz"},
+        {"/%6", "/%6"},
+        {"/a;x", "/a;x"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_canonical(cases[i][0], cases[i][1]);
+}
+
+/* Every byte encoded both ways: unreserved ones decode, the rest keep an
+ * upper-case escape; the check answers the same before and after. */
+static void test_canonical_every_encoded_byte(void **state)
+{
+    (void)state;
+    for (int b = 1; b < 256; b++) {
+        for (int upper = 0; upper < 2; upper++) {
+            char in[16], buf[16];
+            snprintf(in, sizeof in, upper ? "/a%%%02Xb" : "/a%%%02xb", b);
+            size_t len = strlen(in);
+            memcpy(buf, in, len);
+            size_t n = sy_path_canonicalize(buf, len);
+            bool unreserved = (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') ||
+                              (b >= '0' && b <= '9') || b == '-' || b == '.' || b == '_' ||
+                              b == '~';
+            if (unreserved) {
+                assert_int_equal(n, 4);
+                assert_int_equal(buf[2], b);
+            } else {
+                char want[16];
+                snprintf(want, sizeof want, "/a%%%02Xb", b);
+                assert_int_equal(n, len);
+                assert_memory_equal(buf, want, len);
+            }
+            const char *before = sy_path_check_request(sy_slice(in, len));
+            const char *after = sy_path_check_request(sy_slice(buf, n));
+            if ((before == NULL) != (after == NULL) || (before && strcmp(before, after) != 0))
+                fail_msg("%s: check says %s before, %s after", in, before ? before : "ok",
+                         after ? after : "ok");
+        }
+    }
+}
+
+static void test_path_parameters(void **state)
+{
+    (void)state;
+    assert_null(sy_path_check_parameters(SY_SLICE_LIT("/orders/admin")));
+    assert_null(sy_path_check_parameters(SY_SLICE_LIT("/orders/a%3Cb")));
+    assert_null(sy_path_check_parameters(SY_SLICE_LIT("/orders/a%3")));
+    static const char *const refused[] = {"/orders/admin;x", "/orders;x/admin", "/a;",
+                                          "/a%3bx",          "/a%3Bx",          "/;"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        const char *why = sy_path_check_parameters(sy_slice_cstr(refused[i]));
+        if (!why || strcmp(why, "path parameter") != 0)
+            fail_msg("%s: expected \"path parameter\"", refused[i]);
+    }
 }
 
 int main(void)
@@ -386,6 +500,9 @@ int main(void)
         cmocka_unit_test(test_every_raw_byte),
         cmocka_unit_test(test_two_byte_utf8_table),
         cmocka_unit_test(test_route_paths),
+        cmocka_unit_test(test_canonical_form),
+        cmocka_unit_test(test_canonical_every_encoded_byte),
+        cmocka_unit_test(test_path_parameters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
