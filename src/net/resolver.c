@@ -61,6 +61,7 @@ struct sy_resolver_entry {
     uint64_t received_ms, expires_ms;
     uint32_t ttl_s;
     _Atomic uint32_t generation; /* bumped when the address set changes */
+    _Atomic uint64_t refresh_at; /* when sy_resolver_touch should refresh (lock-free check) */
     bool refreshing;             /* a background query is in flight */
     bool failing;                /* the last query failed or was refused */
     bool refused;                /* ... because its answer was refused */
@@ -243,6 +244,19 @@ static void entry_failed(sy_resolver_entry_t *e, uint64_t now, const char *why)
     (void)now;
 }
 
+/* When a fresh answer should be refreshed: in the last tenth of its TTL
+ * (at least 1 s before it runs out, at most half the TTL), so a name in
+ * use never expires and still costs one lookup per TTL. */
+static uint64_t refresh_time(const sy_resolver_entry_t *e)
+{
+    uint64_t ttl_ms = (uint64_t)e->ttl_s * 1000, margin = ttl_ms / 10;
+    if (margin < 1000)
+        margin = 1000;
+    if (margin > ttl_ms / 2)
+        margin = ttl_ms / 2;
+    return e->expires_ms - margin;
+}
+
 /* Applies a finished query's result to its entry. */
 static void entry_apply(sy_resolver_entry_t *e, int status, const struct ares_addrinfo *ai,
                         uint64_t now)
@@ -250,6 +264,8 @@ static void entry_apply(sy_resolver_entry_t *e, int status, const struct ares_ad
     e->refreshing = false;
     e->last_attempt_ms = now;
     e->refused = false;
+    /* After a failure, the next refresh is due in a second. */
+    atomic_store_explicit(&e->refresh_at, now + 1000, memory_order_relaxed);
     if (status != ARES_SUCCESS || !ai || !ai->nodes) {
         entry_failed(e, now, status == ARES_SUCCESS ? "empty answer" : ares_strerror(status));
         return;
@@ -311,6 +327,7 @@ static void entry_apply(sy_resolver_entry_t *e, int status, const struct ares_ad
     e->ttl_s = answer_ttl(ai);
     e->received_ms = now;
     e->expires_ms = now + (uint64_t)e->ttl_s * 1000;
+    atomic_store_explicit(&e->refresh_at, refresh_time(e), memory_order_relaxed);
 }
 
 /* ---- c-ares on a libuv loop --------------------------------------------- */
@@ -410,6 +427,7 @@ static void on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinf
     if (status == ARES_EDESTRUCTION || status == ARES_ECANCELLED) {
         pthread_mutex_lock(&cache.lock);
         q->entry->refreshing = false;
+        atomic_store_explicit(&q->entry->refresh_at, 0, memory_order_relaxed);
         pthread_mutex_unlock(&cache.lock);
         ares_freeaddrinfo(ai);
         query_unlink(q);
@@ -508,15 +526,7 @@ static decision_t entry_decide(sy_resolver_entry_t *e, uint64_t now, bool *refre
     if (e->literal)
         return DECIDE_SERVE;
     if (e->has_answer && now < e->expires_ms) {
-        /* Refresh in the last tenth of the TTL (at least 1 s before it
-         * runs out, at most half the TTL), so a name in use never expires
-         * and still costs one lookup per TTL. */
-        uint64_t ttl_ms = (uint64_t)e->ttl_s * 1000, margin = ttl_ms / 10;
-        if (margin < 1000)
-            margin = 1000;
-        if (margin > ttl_ms / 2)
-            margin = ttl_ms / 2;
-        if (now + margin >= e->expires_ms && !e->refreshing &&
+        if (now >= refresh_time(e) && !e->refreshing &&
             (!e->failing || now >= e->last_attempt_ms + 1000))
             *refresh = true;
         return DECIDE_SERVE;
@@ -560,6 +570,7 @@ bool sy_resolve(sy_resolver_t *r, sy_resolve_req_t *req, const char *name,
         }
         if (is_literal && !e->literal) {
             e->literal = true;
+            atomic_store_explicit(&e->refresh_at, UINT64_MAX, memory_order_relaxed);
             e->has_answer = true;
             e->count = 1;
             e->addrs[0] = (addr_state_t){.ip = literal};
@@ -577,6 +588,7 @@ bool sy_resolve(sy_resolver_t *r, sy_resolve_req_t *req, const char *name,
                 e->stale_served++;
             if (refresh) {
                 e->refreshing = true;
+                atomic_store_explicit(&e->refresh_at, UINT64_MAX, memory_order_relaxed);
                 e->lookups++;
             }
         } else if (d == DECIDE_FAIL) {
@@ -591,7 +603,11 @@ bool sy_resolve(sy_resolver_t *r, sy_resolve_req_t *req, const char *name,
         if (d == DECIDE_SERVE) {
             if (refresh) {
                 bool sync_done;
-                query_start(r, e, &sync_done);
+                if (!query_start(r, e, &sync_done) && !sync_done) {
+                    pthread_mutex_lock(&cache.lock);
+                    e->refreshing = false;
+                    pthread_mutex_unlock(&cache.lock);
+                }
             }
             return true;
         }
@@ -629,6 +645,29 @@ void sy_resolve_cancel(sy_resolve_req_t *req)
         }
     req->query = NULL;
     req->next = NULL;
+}
+
+void sy_resolver_touch(sy_resolver_t *r, sy_resolver_entry_t *e, uint64_t now)
+{
+    if (!e || now < atomic_load_explicit(&e->refresh_at, memory_order_relaxed))
+        return;
+    bool refresh, stale;
+    pthread_mutex_lock(&cache.lock);
+    entry_decide(e, now, &refresh, &stale);
+    if (refresh) {
+        e->refreshing = true;
+        atomic_store_explicit(&e->refresh_at, UINT64_MAX, memory_order_relaxed);
+        e->lookups++;
+    }
+    pthread_mutex_unlock(&cache.lock);
+    if (refresh) {
+        bool sync_done;
+        if (!query_start(r, e, &sync_done) && !sync_done) {
+            pthread_mutex_lock(&cache.lock);
+            e->refreshing = false;
+            pthread_mutex_unlock(&cache.lock);
+        }
+    }
 }
 
 /* ---- what connections learn ---------------------------------------------- */

@@ -88,6 +88,13 @@ bool sy_resolve(sy_resolver_t *r, sy_resolve_req_t *req, const char *name,
                 sy_resolver_plan_t *plan, sy_resolve_status_t *status, const char **why);
 void sy_resolve_cancel(sy_resolve_req_t *req);
 
+/* A request is about to use a pooled connection to e's name: refreshes the
+ * answer in the background when it is due, so a name used only over
+ * pooled connections is kept fresh too (and a pooled connection to an
+ * address that left it is noticed). Costs one atomic load when nothing is
+ * due. now: monotonic ms (uv_now). */
+void sy_resolver_touch(sy_resolver_t *r, sy_resolver_entry_t *e, uint64_t now);
+
 /* What one connection attempt to addr learned: ok false sets the address
  * aside (1 s, doubling up to 60 s), ok true clears it. moved counts a
  * connect that went on to the next address. */

@@ -107,6 +107,7 @@ struct sy_client {
     int upstream_status;
     const char *error; /* why switchyard answered itself */
     char upstream_url[512];
+    char upstream_addr[64]; /* the address connected to, for the access log */
     char message[320];       /* the JSON message of an answer switchyard made */
     bool head_clock_started; /* client_header_ms runs for the current head */
 

@@ -483,6 +483,8 @@ void sy_upstream_acquire(sy_client_t *c, const sy_upstream_target_t *t, bool fre
 {
     sy_worker_t *w = c->worker;
     sy_pool_entry_t *e = fresh ? NULL : pool_entry(w, t->key, false);
+    if (e && e->idle)
+        sy_resolver_touch(w->resolver, e->idle->plan.entry, uv_now(&w->loop));
     /* An idle connection to an address that has left the answer is
      * closed, not reused: the name moved away from it. */
     while (e && e->idle &&

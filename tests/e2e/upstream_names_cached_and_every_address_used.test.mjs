@@ -6,10 +6,11 @@
 // refuses connections is skipped without failing a request.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import http from 'node:http';
 import { startDnsServer } from './lib/dns-server.mjs';
 import {
-  startSwitchyard, get, adminGet, parseMetrics, freePort, sleep, eventually, errorMessage, SLOW,
+  startSwitchyard, get, adminGet, parseMetrics, freePort, sleep, eventually, errorMessage, jsonLines, SLOW,
 } from './lib/harness.mjs';
 
 const cleanups = [];
@@ -19,10 +20,10 @@ after(async () => {
 
 // A backend on one loopback address that closes every connection after its
 // answer, so each request makes switchyard open a new upstream connection.
-async function backend(address, port, name) {
+async function backend(address, port, name, { keepAlive = false } = {}) {
   const srv = http.createServer((req, res) => {
     srv.hits++;
-    res.setHeader('Connection', 'close');
+    if (!keepAlive) res.setHeader('Connection', 'close');
     res.setHeader('Content-Type', 'application/json');
     res.end(JSON.stringify({ backend: name, path: req.url }));
   });
@@ -35,13 +36,13 @@ async function backend(address, port, name) {
   return srv;
 }
 
-async function setup({ name = 'api.test', addrs, ttl = 60, backends = [] }) {
+async function setup({ name = 'api.test', addrs, ttl = 60, backends = [], keepAlive = false }) {
   const dns = await startDnsServer();
   cleanups.push(() => dns.close());
   dns.set(name, addrs, ttl);
   const port = await freePort();
   const servers = {};
-  for (const a of backends) servers[a] = await backend(a, port, a);
+  for (const a of backends) servers[a] = await backend(a, port, a, { keepAlive });
   const sy = await startSwitchyard({
     policy: {
       listen_domains: ['api.example.com'],
@@ -82,12 +83,18 @@ test('a name costs one lookup per TTL, not two per connection', async () => {
 
 test('new connections spread over every address of the answer', async () => {
   const addrs = ['127.0.0.2', '127.0.0.3'];
-  const { sy, servers } = await setup({ addrs, backends: addrs });
+  const { sy, servers, port } = await setup({ addrs, backends: addrs });
   for (let i = 0; i < 20; i++) {
     const r = await get(sy, `/spread/${i}`);
     assert.equal(r.status, 200, r.text);
   }
   for (const a of addrs) assert.ok(servers[a].hits >= 3, `${a} got ${servers[a].hits} of 20`);
+  // The access log names the address each request used.
+  await eventually(() => {
+    const used = new Set(jsonLines(fs.readFileSync(sy.accessLog, 'utf8'))
+      .filter((l) => l.path?.startsWith('/spread/')).map((l) => l.upstream_addr));
+    return addrs.every((a) => used.has(`${a}:${port}`));
+  }, { what: 'upstream_addr in the access log' });
 });
 
 test('an address that refuses connections is skipped: no failed request', async () => {
@@ -196,4 +203,21 @@ test('IPv4 and IPv6 addresses of one name are both used', async () => {
   const config = JSON.parse((await adminGet(sy, '/config')).text);
   const entry = config.upstream_names.find((n) => n.host === 'mixed.test');
   assert.deepEqual(entry.addresses.map((a) => a.address).sort(), ['127.0.0.2', '::1']);
+});
+
+test('a pooled connection to an address that left the answer is not reused', async () => {
+  const { dns, sy, servers } = await setup({
+    addrs: ['127.0.0.2'], ttl: 1, backends: ['127.0.0.2', '127.0.0.3'], keepAlive: true,
+  });
+  for (let i = 0; i < 3; i++) assert.equal((await get(sy, `/pooled/${i}`)).status, 200);
+  dns.set('api.test', ['127.0.0.3'], 60);
+  // Once the refreshed answer is in, no request goes to 127.0.0.2 again,
+  // although idle keep-alive connections to it sit in the pool.
+  await eventually(async () => {
+    assert.equal((await get(sy, '/moved')).status, 200);
+    return servers['127.0.0.3'].hits > 0;
+  }, { what: 'requests on the new address', timeoutMs: 15000 * SLOW, intervalMs: 200 });
+  const before = servers['127.0.0.2'].hits;
+  for (let i = 0; i < 10; i++) assert.equal((await get(sy, `/after/${i}`)).status, 200);
+  assert.equal(servers['127.0.0.2'].hits, before, 'the old address got no request after the change');
 });
