@@ -3,7 +3,7 @@
 # BUILD=build/asan SAN=1 for the second pass).
 
 BUILD ?= build
-PKGS := libuv jansson libssl libcrypto libcurl
+PKGS := libuv jansson libssl libcrypto libcurl libcares
 CC ?= cc
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wvla -Wformat=2 -Wno-unused-parameter

@@ -14,7 +14,9 @@
 #             SNI, Host rewrite, pooled upstream connections in all three;
 #   jwt     - switchyard only: one route with an RS256 JWT policy against the
 #             same route with no auth, one token minted here, sent on every
-#             request (what the verified-token cache is for).
+#             request (what the verified-token cache is for);
+#   dns     - switchyard only (bench/dns.mjs): DNS questions per 1,000 new
+#             upstream connections to a name served by a DNS server here.
 #
 # Everything runs on loopback from a private temp dir with its own configs,
 # keys, pid and log files, on free ports; no system service is touched, and
@@ -26,7 +28,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-SCENARIOS=${SCENARIOS:-"plain memory tls jwt"}
+SCENARIOS=${SCENARIOS:-"plain memory tls jwt dns"}
 WORKERS=${WORKERS:-1}            # worker processes/threads of each proxy
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}        # wrk duration per contender per round
@@ -52,8 +54,8 @@ JWT_AUDIENCE=bench
 has() { [[ " $1 " == *" $2 "* ]]; }
 for s in $SCENARIOS; do
   case "$s" in
-    plain | tls | jwt | memory) ;;
-    *) echo "bench: unknown scenario '$s' in SCENARIOS (known: plain tls jwt memory)" >&2; exit 2 ;;
+    plain | tls | jwt | memory | dns) ;;
+    *) echo "bench: unknown scenario '$s' in SCENARIOS (known: plain tls jwt memory dns)" >&2; exit 2 ;;
   esac
 done
 # The proxies the plain, tls and memory scenarios compare; jwt needs only
@@ -768,6 +770,9 @@ wrk_cmd="wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency"
     done
   fi
 } >"$report"
+if has "$SCENARIOS" dns; then
+  { echo; node bench/dns.mjs "$SWITCHYARD_BIN" "$DURATION" 20; } >>"$report"
+fi
 echo
 cat "$report"
 echo

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   build-essential pkg-config clang libclang-rt-14-dev
-  libuv1-dev libjansson-dev libssl-dev libcurl4-openssl-dev libcrypt-dev libcmocka-dev
+  libuv1-dev libc-ares-dev libjansson-dev libssl-dev libcurl4-openssl-dev libcrypt-dev libcmocka-dev
   curl openssl ca-certificates nodejs npm apache2-utils
   nginx-light haproxy wrk
 )

@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "policy/snapshot.h"
+#include "net/resolver.h"
 #include "net/tls.h"
 #include "proxy/server.h"
 
@@ -61,7 +62,9 @@ static void usage(FILE *out)
           "  --poll-interval S         seconds between polls of each store [10]\n"
           "  --access-log PATH         JSON lines; - is stdout, off disables [-]\n"
           "  --log-level L             error warn info debug [info]\n"
-          "  --drain-timeout S         on SIGTERM/SIGINT: finish in-flight, then exit [20]\n",
+          "  --drain-timeout S         on SIGTERM/SIGINT: finish in-flight, then exit [20]\n"
+          "  --resolver ADDR[:PORT]    DNS server for upstream names, repeatable\n"
+          "                            (IPv6 as [ADDR]:PORT) [/etc/resolv.conf]\n",
           out);
 }
 
@@ -105,8 +108,10 @@ static int cmd_serve(int argc, char **argv)
         {"access-log", required_argument, 0, 'A'},    {"log-level", required_argument, 0, 'L'},
         {"drain-timeout", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'},
         {"tls-listen", required_argument, 0, 'T'},    {"tls-cert", required_argument, 0, 'C'},
-        {"tls-key", required_argument, 0, 'K'},       {0, 0, 0, 0}};
+        {"tls-key", required_argument, 0, 'K'},       {"resolver", required_argument, 0, 'R'},
+        {0, 0, 0, 0}};
     const char *tls_cert = NULL, *tls_key = NULL;
+    char resolvers[1024] = "";
     optind = 1;
     opterr = 0;
     int ch;
@@ -159,6 +164,14 @@ static int cmd_serve(int argc, char **argv)
             if (!parse_double(optarg, 0, 3600, &drain))
                 return fail_usage("--drain-timeout: expected seconds 0-3600, got '%s'", optarg);
             break;
+        case 'R': {
+            size_t used = strlen(resolvers);
+            if (!optarg[0] || strchr(optarg, ',') ||
+                used + strlen(optarg) + 2 > sizeof resolvers)
+                return fail_usage("--resolver: expected ADDR[:PORT], got '%s'", optarg);
+            snprintf(resolvers + used, sizeof resolvers - used, "%s%s", used ? "," : "", optarg);
+            break;
+        }
         case 'h':
             usage(stdout);
             return EXIT_OK;
@@ -211,6 +224,8 @@ static int cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     sy_metrics_init(server.workers);
+    if (!sy_resolver_global_init(resolvers, &err))
+        return fail_usage("%s", err.message);
     sy_sources_config_t sources = {policy, routes, poll};
     if (!sy_sources_load_initial(&sources, &err)) {
         fprintf(stderr, "switchyard: %s\n", err.message);
@@ -260,6 +275,7 @@ static int cmd_serve(int argc, char **argv)
     sy_admin_stop();
     sy_snapshot_publish(NULL); /* release the last snapshot: leak checks stay meaningful */
     sy_jwks_shutdown();
+    sy_resolver_global_cleanup();
     sy_log(SY_LOG_INFO, "stopped", NULL);
     return EXIT_OK;
 }

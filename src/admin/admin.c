@@ -28,6 +28,7 @@
 #include "control/sources.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "net/resolver.h"
 #include "http/parser.h"
 #include "http/serialize.h"
 #include "policy/snapshot.h"
@@ -264,6 +265,32 @@ static void handle_readyz(conn_t *conn, const sy_http_request_t *req)
     }
 }
 
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    bool failed;
+} strbuf_t;
+
+static void strbuf_write(void *ctx, const char *text, size_t n)
+{
+    strbuf_t *sb = ctx;
+    if (sb->failed)
+        return;
+    if (sb->len + n + 1 > sb->cap) {
+        size_t cap = (sb->len + n + 1) * 2;
+        char *p = realloc(sb->buf, cap);
+        if (!p) {
+            sb->failed = true;
+            return;
+        }
+        sb->buf = p;
+        sb->cap = cap;
+    }
+    memcpy(sb->buf + sb->len, text, n);
+    sb->len += n;
+    sb->buf[sb->len] = '\0';
+}
+
 static void handle_metrics(conn_t *conn, const sy_http_request_t *req)
 {
     sy_metrics_config_view_t view = {0};
@@ -284,6 +311,13 @@ static void handle_metrics(conn_t *conn, const sy_http_request_t *req)
     view.ready = snap != NULL && !atomic_load(&draining);
     size_t len = 0;
     char *text = sy_metrics_render(&view, &len);
+    if (text) {
+        /* The resolver's per-name series follow the route metrics. */
+        strbuf_t sb = {text, len, len + 1, false};
+        sy_resolver_render_metrics(strbuf_write, &sb);
+        text = sb.failed ? (free(sb.buf), NULL) : sb.buf;
+        len = sb.len;
+    }
     if (!text) {
         respond_message(conn, req, 500, "out of memory", NULL);
         return;
@@ -442,6 +476,10 @@ static void handle_config(conn_t *conn, const sy_http_request_t *req)
             json_array_append_new(domains, json_str_or_null(policy->listen_domains[i]));
         json_object_set_new(root, "listen_domains", domains);
         json_object_set_new(root, "destinations", destinations_json(policy));
+        char *names = sy_resolver_render_json();
+        json_t *upstream_names = names ? json_loads(names, 0, NULL) : NULL;
+        free(names);
+        json_object_set_new(root, "upstream_names", upstream_names ? upstream_names : json_array());
         json_object_set_new(root, "auth_policies", auth_policies_json(policy));
         json_object_set_new(
             root, "default_auth",

@@ -182,6 +182,7 @@ void sy_access_log_write(const sy_access_entry_t *e)
     put_raw(&l, num, (size_t)snprintf(num, sizeof num, "%d", e->status));
     put_opt(&l, "route", e->route, 0);
     put_opt(&l, "upstream", e->upstream, 0);
+    put_opt(&l, "upstream_addr", e->upstream_addr, 0);
     put_key(&l, "upstream_status");
     if (e->upstream_status > 0)
         put_raw(&l, num, (size_t)snprintf(num, sizeof num, "%d", e->upstream_status));

@@ -28,8 +28,8 @@ bool sy_access_log_open(const char *path);
 bool sy_access_log_enabled(void);
 
 typedef struct {
-    const char *request_id, *client_ip, *method, *host, *path, *route, *upstream, *auth, *subject,
-        *error;
+    const char *request_id, *client_ip, *method, *host, *path, *route, *upstream, *upstream_addr,
+        *auth, *subject, *error;
     size_t request_id_len, method_len, host_len, path_len;
     int status, upstream_status; /* upstream_status 0: none */
     uint64_t bytes_in, bytes_out;

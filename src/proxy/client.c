@@ -193,6 +193,7 @@ static void log_request(sy_client_t *c)
     e.status = c->status;
     e.route = c->route ? c->route->path : NULL;
     e.upstream = c->upstream_url[0] ? c->upstream_url : NULL;
+    e.upstream_addr = c->upstream_addr[0] ? c->upstream_addr : NULL;
     e.upstream_status = c->upstream_status;
     e.bytes_in = c->bytes_in;
     e.bytes_out = c->bytes_out;
@@ -222,6 +223,7 @@ static void request_reset(sy_client_t *c)
     c->status = c->upstream_status = 0;
     c->error = NULL;
     c->upstream_url[0] = '\0';
+    c->upstream_addr[0] = '\0';
     c->req_remaining = c->req_total = 0;
     c->req_body_done = false;
     c->resp_started = c->resp_done = false;
@@ -951,6 +953,7 @@ static void retry_fresh(sy_client_t *c)
 void sy_client_on_upstream_connected(sy_client_t *c)
 {
     sy_upstream_t *up = c->up;
+    memcpy(c->upstream_addr, up->peer, sizeof c->upstream_addr);
     up->pos = up->end = 0;
     up->bytes_received = 0;
     up->head_done = up->body_done = up->eof = false;

@@ -13,6 +13,7 @@
 
 #include "auth/auth.h"
 #include "http/parser.h"
+#include "net/resolver.h"
 #include "net/tls.h"
 #include "http/serialize.h"
 #include "policy/snapshot.h"
@@ -48,6 +49,7 @@ struct sy_worker {
     bool listener_tls[32];
     size_t listener_count;
     sy_snapshot_t *snap; /* the worker's cached reference */
+    sy_resolver_t *resolver;
     uint64_t snap_generation;
     sy_pool_entry_t *pool;
     size_t client_count;
@@ -105,6 +107,7 @@ struct sy_client {
     int upstream_status;
     const char *error; /* why switchyard answered itself */
     char upstream_url[512];
+    char upstream_addr[64]; /* the address connected to, for the access log */
     char message[320];       /* the JSON message of an answer switchyard made */
     bool head_clock_started; /* client_header_ms runs for the current head */
 
@@ -147,7 +150,7 @@ typedef enum {
 struct sy_upstream {
     uv_tcp_t tcp;
     uv_timer_t timer;
-    uv_getaddrinfo_t resolve_req;
+    sy_resolve_req_t resolve_req;
     uv_connect_t connect_req;
     uv_write_t write_req;
     sy_worker_t *worker;
@@ -166,7 +169,16 @@ struct sy_upstream {
     char connect_host[256];
     uint16_t connect_port;
     bool allow_loopback;
-    char peer[64];
+    uint32_t connect_timeout_ms;
+    char peer[64]; /* the address in use, "ip:port" ("[ip]:port") */
+
+    /* Where it connects: the answer's addresses in the order to try them,
+     * the one tried now, and the answer generation it came from (a pooled
+     * connection whose address left the answer is closed, not reused). */
+    sy_resolver_plan_t plan;
+    size_t attempt;
+    sy_ip_t ip;
+    uint32_t answer_generation;
 
     bool https;
     sy_tls_t *tls;

@@ -2,17 +2,26 @@
  * upstream.c: connections to destinations and the per-worker keep-alive
  * pool.
  *
- * A new connection resolves its host on libuv's thread pool (the worker
- * never blocks), then checks EVERY resolved address against the address
- * guard before connecting: a DNS answer that includes a metadata or
- * link-local address refuses the whole destination rather than skipping to
- * the next address, because such an answer is itself a sign of an attack.
- * The guard runs on each new connection, so a DNS change can't slip a bad
- * address in later.
+ * A new connection asks the resolver (net/resolver.h) for its host: a
+ * cached answer is used at once, otherwise the worker's own c-ares channel
+ * looks it up without blocking the loop. EVERY address of the answer is
+ * checked against the address guard before connecting: an answer that
+ * includes a metadata or link-local address refuses the whole destination
+ * rather than skipping to the next address, because such an answer is
+ * itself a sign of an attack (the resolver already refuses those answers
+ * as they arrive; loopback depends on the policy, so it is checked here).
+ *
+ * The answer's addresses are tried in the resolver's order (round robin,
+ * set-aside addresses last). A connect that is refused or times out goes
+ * on to the next address: nothing has been sent, so this is safe for every
+ * method. A TLS failure does not move on: the address answered, and a
+ * certificate problem is the destination's, not the address's.
  *
  * Idle pooled connections keep a read posted: any byte or EOF on an idle
  * connection means the server closed it or broke protocol, and it is
- * closed at once instead of being handed to the next request.
+ * closed at once instead of being handed to the next request. A pooled
+ * connection whose address has left the name's answer is closed when it
+ * would be reused.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,8 +79,10 @@ void sy_upstream_close(sy_upstream_t *up)
         pool_unlink(up);
     up->state = SY_UP_CLOSING;
     up->client = NULL;
-    if (up->resolving)
-        uv_cancel((uv_req_t *)&up->resolve_req);
+    if (up->resolving) {
+        sy_resolve_cancel(&up->resolve_req);
+        up->resolving = false;
+    }
     uv_close((uv_handle_t *)&up->timer, up_on_handle_closed);
     if (up->tcp_open) {
         sy_metrics_gauge_add(up->worker->id, SY_GAUGE_UPSTREAM_CONNECTIONS, -1);
@@ -89,12 +100,16 @@ static void up_fail(sy_upstream_t *up, int status, const char *why, int kind)
     }
 }
 
+static void up_attempt_failed(sy_upstream_t *up, const char *error, bool timed_out);
+
 static void up_on_timer(uv_timer_t *t)
 {
     sy_upstream_t *up = t->data;
     switch (up->state) {
-    case SY_UP_RESOLVING:
     case SY_UP_CONNECTING:
+        up_attempt_failed(up, "timed out", true);
+        break;
+    case SY_UP_RESOLVING:
     case SY_UP_HANDSHAKING:
         sy_log(SY_LOG_WARN, "upstream connect timed out", "upstream", up->peer, "phase",
                up->state == SY_UP_HANDSHAKING ? "tls handshake" : "connect", NULL);
@@ -315,18 +330,82 @@ static void up_start_tls(sy_upstream_t *up)
     up_handshake_step(up);
 }
 
+static void up_on_connect(uv_connect_t *req, int status);
+
+static void up_connect_next(sy_upstream_t *up)
+{
+    const sy_ip_t *ip = &up->plan.addrs[up->attempt];
+    struct sockaddr_storage sa;
+    sy_ip_to_sockaddr(ip, up->connect_port, &sa);
+    up->ip = *ip;
+    char text[48];
+    sy_ip_format(ip, text, sizeof text);
+    snprintf(up->peer, sizeof up->peer, ip->family == AF_INET6 ? "[%s]:%u" : "%s:%u", text,
+             (unsigned)up->connect_port);
+    uv_tcp_init(&up->worker->loop, &up->tcp);
+    up->tcp.data = up;
+    up->tcp_open = true;
+    up->open_handles++;
+    sy_metrics_gauge_add(up->worker->id, SY_GAUGE_UPSTREAM_CONNECTIONS, 1);
+    uv_tcp_nodelay(&up->tcp, 1);
+    up->state = SY_UP_CONNECTING;
+    uv_timer_start(&up->timer, up_on_timer, up->connect_timeout_ms, 0);
+    up->connect_req.data = up;
+    int rc = uv_tcp_connect(&up->connect_req, &up->tcp, (const struct sockaddr *)&sa, up_on_connect);
+    if (rc < 0)
+        up_attempt_failed(up, uv_strerror(rc), false);
+}
+
+static void up_on_attempt_closed(uv_handle_t *h)
+{
+    sy_upstream_t *up = h->data;
+    up->open_handles--;
+    if (up->state == SY_UP_CLOSING || !up->client) {
+        if (up->state != SY_UP_CLOSING)
+            sy_upstream_close(up);
+        up_maybe_free(up);
+        return;
+    }
+    up_connect_next(up);
+}
+
+/* The address being connected refused or timed out: set it aside and go
+ * on to the next one, or fail when none is left. */
+static void up_attempt_failed(sy_upstream_t *up, const char *error, bool timed_out)
+{
+    sy_resolver_report(up->plan.entry, &up->ip, false);
+    sy_log(SY_LOG_WARN, timed_out ? "upstream connect timed out" : "upstream connect failed",
+           "upstream", up->peer, "host", up->connect_host, "error", error, NULL);
+    if (up->attempt + 1 < up->plan.count && up->client) {
+        up->attempt++;
+        sy_resolver_count_moved(up->plan.entry);
+        up->state = SY_UP_RESOLVING; /* between two addresses */
+        uv_timer_stop(&up->timer);
+        up->tcp_open = false;
+        sy_metrics_gauge_add(up->worker->id, SY_GAUGE_UPSTREAM_CONNECTIONS, -1);
+        uv_close((uv_handle_t *)&up->tcp, up_on_attempt_closed);
+        return;
+    }
+    if (timed_out) {
+        sy_metrics_upstream_error(up->worker->id, SY_UPSTREAM_ERR_TIMEOUT);
+        up_fail(up, 502, "upstream connect timed out", SY_UPSTREAM_ERR_TIMEOUT);
+    } else {
+        sy_metrics_upstream_error(up->worker->id, SY_UPSTREAM_ERR_CONNECT);
+        up_fail(up, 502, "upstream connection failed", SY_UPSTREAM_ERR_CONNECT);
+    }
+}
+
 static void up_on_connect(uv_connect_t *req, int status)
 {
     sy_upstream_t *up = req->data;
-    if (up->state == SY_UP_CLOSING)
+    if (up->state == SY_UP_CLOSING || status == UV_ECANCELED)
         return;
     if (status < 0) {
-        sy_log(SY_LOG_WARN, "upstream connect failed", "upstream", up->peer, "error",
-               uv_strerror(status), NULL);
-        sy_metrics_upstream_error(up->worker->id, SY_UPSTREAM_ERR_CONNECT);
-        up_fail(up, 502, "upstream connection failed", SY_UPSTREAM_ERR_CONNECT);
+        up_attempt_failed(up, uv_strerror(status), false);
         return;
     }
+    sy_resolver_report(up->plan.entry, &up->ip, true);
+    up->answer_generation = up->plan.generation;
     if (up->https) {
         up_start_tls(up);
         return;
@@ -337,51 +416,51 @@ static void up_on_connect(uv_connect_t *req, int status)
         sy_client_on_upstream_connected(up->client);
 }
 
-static void up_on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+/* The resolver answered (now or later): check every address, then
+ * connect to the first in the plan. */
+static void up_use_plan(sy_upstream_t *up, sy_resolve_status_t status,
+                        const sy_resolver_plan_t *plan, const char *why)
 {
-    sy_upstream_t *up = req->data;
-    up->resolving = false;
-    if (up->state == SY_UP_CLOSING) {
-        uv_freeaddrinfo(res);
-        up_maybe_free(up);
+    if (status != SY_RESOLVE_OK || !plan->count) {
+        bool refused = status == SY_RESOLVE_REFUSED;
+        sy_log(SY_LOG_WARN, refused ? "upstream DNS answer refused" : "upstream resolve failed",
+               "host", up->connect_host, "error", why ? why : "no address", NULL);
+        sy_metrics_upstream_error(up->worker->id,
+                                  refused ? SY_UPSTREAM_ERR_ADDRESS : SY_UPSTREAM_ERR_RESOLVE);
+        up_fail(up, 502, refused ? "upstream address refused" : "upstream host could not be resolved",
+                refused ? SY_UPSTREAM_ERR_ADDRESS : SY_UPSTREAM_ERR_RESOLVE);
         return;
     }
-    if (status < 0 || !res) {
-        sy_log(SY_LOG_WARN, "upstream resolve failed", "host", up->connect_host, "error",
-               uv_strerror(status), NULL);
-        uv_freeaddrinfo(res);
-        sy_metrics_upstream_error(up->worker->id, SY_UPSTREAM_ERR_RESOLVE);
-        up_fail(up, 502, "upstream host could not be resolved", SY_UPSTREAM_ERR_RESOLVE);
-        return;
-    }
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        const char *refusal = sy_addr_refusal(ai->ai_addr, up->allow_loopback);
+    if (plan != &up->plan)
+        up->plan = *plan;
+    for (size_t i = 0; i < up->plan.count; i++) {
+        struct sockaddr_storage sa;
+        sy_ip_to_sockaddr(&up->plan.addrs[i], up->connect_port, &sa);
+        const char *refusal = sy_addr_refusal((const struct sockaddr *)&sa, up->allow_loopback);
         if (refusal) {
             char addr[64];
-            sy_addr_format(ai->ai_addr, addr, sizeof addr);
+            sy_ip_format(&up->plan.addrs[i], addr, sizeof addr);
             sy_log(SY_LOG_ERROR, "upstream address refused", "host", up->connect_host, "address",
                    addr, "reason", refusal, NULL);
-            uv_freeaddrinfo(res);
             sy_metrics_upstream_error(up->worker->id, SY_UPSTREAM_ERR_ADDRESS);
             up_fail(up, 502, "upstream address refused", SY_UPSTREAM_ERR_ADDRESS);
             return;
         }
     }
-    sy_addr_format(res->ai_addr, up->peer, sizeof up->peer);
-    uv_tcp_init(&up->worker->loop, &up->tcp);
-    up->tcp.data = up;
-    up->tcp_open = true;
-    up->open_handles++;
-    sy_metrics_gauge_add(up->worker->id, SY_GAUGE_UPSTREAM_CONNECTIONS, 1);
-    uv_tcp_nodelay(&up->tcp, 1);
-    up->state = SY_UP_CONNECTING;
-    up->connect_req.data = up;
-    int rc = uv_tcp_connect(&up->connect_req, &up->tcp, res->ai_addr, up_on_connect);
-    uv_freeaddrinfo(res);
-    if (rc < 0) {
-        sy_metrics_upstream_error(up->worker->id, SY_UPSTREAM_ERR_CONNECT);
-        up_fail(up, 502, "upstream connection failed", SY_UPSTREAM_ERR_CONNECT);
+    up->attempt = 0;
+    up_connect_next(up);
+}
+
+static void up_on_resolved(sy_resolve_req_t *req, sy_resolve_status_t status,
+                           const sy_resolver_plan_t *plan, const char *why)
+{
+    sy_upstream_t *up = req->data;
+    up->resolving = false;
+    if (up->state == SY_UP_CLOSING) {
+        up_maybe_free(up);
+        return;
     }
+    up_use_plan(up, status, plan, why);
 }
 
 static sy_pool_entry_t *pool_entry(sy_worker_t *w, const char *key, bool create)
@@ -404,6 +483,14 @@ void sy_upstream_acquire(sy_client_t *c, const sy_upstream_target_t *t, bool fre
 {
     sy_worker_t *w = c->worker;
     sy_pool_entry_t *e = fresh ? NULL : pool_entry(w, t->key, false);
+    if (e && e->idle)
+        sy_resolver_touch(w->resolver, e->idle->plan.entry, uv_now(&w->loop));
+    /* An idle connection to an address that has left the answer is
+     * closed, not reused: the name moved away from it. */
+    while (e && e->idle &&
+           !sy_resolver_address_current(e->idle->plan.entry, &e->idle->ip,
+                                        &e->idle->answer_generation))
+        sy_upstream_close(e->idle);
     if (e && e->idle) {
         sy_upstream_t *up = e->idle;
         pool_unlink(up);
@@ -426,6 +513,7 @@ void sy_upstream_acquire(sy_client_t *c, const sy_upstream_target_t *t, bool fre
     snprintf(up->connect_host, sizeof up->connect_host, "%s", t->host);
     snprintf(up->peer, sizeof up->peer, "%s", t->host);
     up->connect_port = t->port;
+    up->connect_timeout_ms = t->connect_timeout_ms;
     up->allow_loopback = t->allow_loopback;
     up->https = t->https;
     snprintf(up->sni, sizeof up->sni, "%s", t->sni ? t->sni : "");
@@ -438,26 +526,15 @@ void sy_upstream_acquire(sy_client_t *c, const sy_upstream_target_t *t, bool fre
     up->state = SY_UP_RESOLVING;
     uv_timer_start(&up->timer, up_on_timer, t->connect_timeout_ms, 0);
 
-    /* IPv6 literals arrive bracketed from URLs; getaddrinfo wants them bare. */
-    const char *host = t->host;
-    char name[256];
-    size_t hl = strlen(host);
-    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']')
-        snprintf(name, sizeof name, "%.*s", (int)(hl - 2), host + 1);
-    else
-        snprintf(name, sizeof name, "%s", host);
-    char service[8];
-    snprintf(service, sizeof service, "%u", (unsigned)t->port);
-    struct addrinfo hints = {0};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
+    up->resolve_req.cb = up_on_resolved;
     up->resolve_req.data = up;
-    up->resolving = true;
-    int rc = uv_getaddrinfo(&w->loop, &up->resolve_req, up_on_resolved, name, service, &hints);
-    if (rc < 0) {
-        up->resolving = false;
-        up_fail(up, 502, "upstream host could not be resolved", SY_UPSTREAM_ERR_RESOLVE);
+    sy_resolve_status_t status;
+    const char *why;
+    if (sy_resolve(w->resolver, &up->resolve_req, t->host, &up->plan, &status, &why)) {
+        up_use_plan(up, status, &up->plan, why);
+        return;
     }
+    up->resolving = true;
 }
 
 void sy_upstream_release(sy_upstream_t *up, bool reusable, uint32_t idle_ms)

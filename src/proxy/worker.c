@@ -113,6 +113,11 @@ static void on_wakeup(uv_async_t *a)
 static void worker_main(void *arg)
 {
     sy_worker_t *w = arg;
+    sy_error_t rerr;
+    w->resolver = sy_resolver_new(&w->loop, &rerr);
+    if (!w->resolver)
+        sy_log(SY_LOG_ERROR, "DNS resolver could not start; upstream names will not resolve",
+               "error", rerr.message, NULL);
     for (size_t i = 0; i < w->listener_count; i++) {
         uv_tcp_init(&w->loop, &w->listeners[i]);
         w->listeners[i].data = w;
@@ -123,6 +128,8 @@ static void worker_main(void *arg)
             sy_log(SY_LOG_ERROR, "listen failed", "error", uv_strerror(rc), NULL);
     }
     uv_run(&w->loop, UV_RUN_DEFAULT);
+    sy_resolver_close(w->resolver);
+    w->resolver = NULL;
     /* Handles closed during the last iteration still need their callbacks. */
     uv_run(&w->loop, UV_RUN_DEFAULT);
     if (w->snap) {

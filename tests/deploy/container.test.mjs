@@ -42,7 +42,7 @@ test('two stages: debian:12 builds with make, debian:12-slim runs', () => {
   assert.match(runtime.from, /^debian:(12|bookworm)-slim(@sha256:[0-9a-f]{64})?$/);
   assert.ok(build.name, 'the build stage is named so the runtime stage can copy from it');
   const buildPkgs = new Set(installs(build));
-  for (const p of ['build-essential', 'pkg-config', 'libuv1-dev', 'libjansson-dev', 'libssl-dev',
+  for (const p of ['build-essential', 'pkg-config', 'libuv1-dev', 'libc-ares-dev', 'libjansson-dev', 'libssl-dev',
     'libcurl4-openssl-dev', 'libcrypt-dev'])
     assert.ok(buildPkgs.has(p), `build stage installs ${p}`);
   assert.ok(ops(build, 'RUN').some((i) => /(^|&&\s*)make\b/.test(i.args)), 'build stage runs make');
