@@ -504,6 +504,19 @@ static bool aliases_known_name(sy_slice_t name)
     return sy_header_lookup(sy_slice(folded, name.len)) != SY_HDR_OTHER;
 }
 
+/* A tab in the whitespace after a value. RFC 9110 §5.5 allows it, but
+ * llhttp (every Node backend) refuses "Content-Length: 5<TAB>" and
+ * "Transfer-Encoding: chunked<TAB>": framing two parsers read differently
+ * is refused (tests/e2e/differential_parsing.test.mjs). The line was
+ * checked to end in CR, so the scan stops there. */
+static bool tab_after_value(const sy_http_header_t *f)
+{
+    for (const char *p = f->value.ptr + f->value.len; *p == ' ' || *p == '\t'; p++)
+        if (*p == '\t')
+            return true;
+    return false;
+}
+
 /* Applies one complete field line; the first reason found wins. */
 static sy_http_reject_t apply_field(head_t *h, const sy_http_header_t *f)
 {
@@ -517,7 +530,7 @@ static sy_http_reject_t apply_field(head_t *h, const sy_http_header_t *f)
         if (h->has_transfer_encoding)
             return SY_REJECT_CONTENT_LENGTH_WITH_TE;
         uint64_t n;
-        if (!parse_content_length(f->value, &n))
+        if (!parse_content_length(f->value, &n) || tab_after_value(f))
             return SY_REJECT_BAD_CONTENT_LENGTH;
         h->has_content_length = true;
         h->content_length = n;
@@ -535,7 +548,8 @@ static sy_http_reject_t apply_field(head_t *h, const sy_http_header_t *f)
         /* Exactly one field line whose whole value is "chunked": lists,
          * repeats and other codings are where TE obfuscation lives, and
          * we decode only chunked anyway. */
-        if (h->has_transfer_encoding || !sy_slice_eq_cstr_nocase(f->value, "chunked"))
+        if (h->has_transfer_encoding || !sy_slice_eq_cstr_nocase(f->value, "chunked") ||
+            tab_after_value(f))
             return SY_REJECT_BAD_TRANSFER_ENCODING;
         h->has_transfer_encoding = true;
         return SY_REJECT_NONE;
