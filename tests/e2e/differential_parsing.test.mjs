@@ -90,7 +90,9 @@ function llhttpAccepts(buf) {
 //    trailing tab, and in HTTP/1.0 lets keep-alive win over close. Connection
 //    is hop-by-hop: it decides only whether switchyard reads another request
 //    from this client, never what reaches a backend.
-const NOTE_KINDS = ['extension method', 'upgrade', 'keep-alive'];
+// Also counted: chunked bodies compared to their end, and chunked bodies
+// switchyard's decoder refuses (stricter).
+const NOTE_KINDS = ['extension method', 'upgrade', 'keep-alive', 'chunked body compared', 'chunked body refused'];
 
 // Feeds llhttp exactly switchyard's head, then probes the body framing
 // switchyard chose. Returns {diffs, notes}.
@@ -135,11 +137,37 @@ function compare(buf, sy, spelledGet = false) {
   } else if (sy.framing === 'chunked') {
     r = p.execute(Buffer.from('0\r\n\r\n'));
     if (failed(r) || !st.complete || st.body !== 0) diffs.push('framing: llhttp does not read the body as chunked');
+    else diffs.push(...compareChunked(buf, sy, notes));
   } else {
     diffs.push(`framing: unexpected ${sy.framing}`);
   }
   p.close?.();
   return { diffs, notes };
+}
+
+// The chunked body that follows the head in the input, as switchyard's
+// decoder read it: llhttp must end the message at the same byte with the same
+// data. A body switchyard refuses is its own business (stricter, counted).
+function compareChunked(buf, sy, notes) {
+  const c = sy.chunked;
+  if (c.verdict === 'reject') {
+    notes.push('chunked body refused');
+    return [];
+  }
+  const body = buf.subarray(sy.head_len, sy.head_len + c.consumed);
+  const { p, st } = newParser();
+  let r = p.execute(buf.subarray(0, sy.head_len));
+  if (!failed(r) && body.length > 1) r = p.execute(body.subarray(0, body.length - 1));
+  const early = st.complete;
+  if (!failed(r) && body.length > 0) r = p.execute(body.subarray(body.length - 1));
+  p.close?.();
+  if (failed(r)) return [`chunked body: llhttp refuses what switchyard reads as ${c.verdict}: ${r.code} (${r.reason})`];
+  if (early) return ['chunked body: llhttp ends the message before switchyard does'];
+  if (c.verdict === 'done' && !st.complete) return ['chunked body: switchyard ends the message, llhttp reads on'];
+  if (c.verdict === 'incomplete' && st.complete) return ['chunked body: llhttp ends the message, switchyard reads on'];
+  if (st.body !== c.data_len) return [`chunked body: llhttp reads ${st.body} data bytes, switchyard ${c.data_len}`];
+  if (c.verdict === 'done') notes.push('chunked body compared');
+  return [];
 }
 
 // ---- switchyard's side -----------------------------------------------------
@@ -201,6 +229,7 @@ const BASES = [
   'PUT /orders/1 HTTP/1.1\r\nHost: api.example.com\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n',
   'GET / HTTP/1.0\r\nHost: api.example.com:8443\r\nConnection: keep-alive\r\n\r\n',
   'DELETE /a/b HTTP/1.1\r\nhost: api.example.com\r\nconnection: close\r\nexpect: 100-continue\r\ncontent-length: 0\r\n\r\n',
+  'POST /c HTTP/1.1\r\nHost: api.example.com\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-T: 1\r\n\r\n',
 ];
 // Bytes where parsers are known to differ: whitespace, line ends, separators,
 // controls, obs-text, and bytes that change a token's meaning.

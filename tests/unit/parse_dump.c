@@ -7,7 +7,9 @@
  * Output (stdout): one line per input line, in order:
  *   {"verdict":"accept","method":..,"target":..,"version":"1.1",
  *    "headers":[[name,value],..],"framing":"none"|"length"|"chunked",
- *    "content_length":N,"keep_alive":bool,"head_len":N}
+ *    "content_length":N,"keep_alive":bool,"head_len":N
+ *    [,"chunked":{"verdict":"done"|"reject"|"incomplete","reason":..,
+ *                 "data_len":N,"consumed":N}]}   (the bytes after a chunked head)
  *   {"verdict":"reject","reason":"bare_lf","status":400}
  *   {"verdict":"incomplete"}
  * Strings are written byte for byte as Latin-1 (bytes >= 0x7f as \u00XX),
@@ -35,6 +37,29 @@ static void put_string(sy_slice_t s)
             putchar(c);
     }
     putchar('"');
+}
+
+/* A chunked body after the head, decoded as the proxy decodes a request
+ * body (trailer bytes bounded by max_header_bytes): where it ends, how many
+ * data bytes it carries, or why it is refused. */
+static void dump_chunked(const char *in, size_t len, size_t max_trailer_bytes)
+{
+    sy_http_chunked_t dec;
+    sy_http_chunked_init(&dec, max_trailer_bytes);
+    size_t pos = 0, data_len = 0;
+    sy_chunked_result_t r;
+    sy_http_reject_t reject = SY_REJECT_NONE;
+    do {
+        size_t used = 0;
+        sy_slice_t data = {0};
+        r = sy_http_chunked_decode(&dec, in + pos, len - pos, &used, &data, &reject);
+        pos += used;
+        if (r == SY_CHUNKED_DATA)
+            data_len += data.len;
+    } while (r == SY_CHUNKED_DATA);
+    static const char *const verdict[] = {"incomplete", "data", "done", "reject"};
+    printf(",\"chunked\":{\"verdict\":\"%s\",\"reason\":\"%s\",\"data_len\":%zu,\"consumed\":%zu}",
+           verdict[r], r == SY_CHUNKED_ERROR ? sy_http_reject_name(reject) : "", data_len, pos);
 }
 
 static void dump(const char *buf, size_t len)
@@ -68,10 +93,13 @@ static void dump(const char *buf, size_t len)
         put_string(req.headers[i].value);
         putchar(']');
     }
-    printf("],\"framing\":\"%s\",\"content_length\":%llu,\"keep_alive\":%s,\"head_len\":%zu}\n",
+    printf("],\"framing\":\"%s\",\"content_length\":%llu,\"keep_alive\":%s,\"head_len\":%zu",
            framing[req.body_kind],
            (unsigned long long)(req.body_kind == SY_BODY_LENGTH ? req.content_length : 0),
            req.keep_alive ? "true" : "false", req.head_len);
+    if (req.body_kind == SY_BODY_CHUNKED)
+        dump_chunked(buf + req.head_len, len - req.head_len, limits.max_header_bytes);
+    puts("}");
 }
 
 int main(void)
