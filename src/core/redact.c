@@ -21,6 +21,8 @@ static void put(writer_t *w, const char *s, size_t n)
 {
     if (w->len + n > w->cap)
         n = w->cap - w->len;
+    if (n == 0) /* also when there is no buffer at all (cap 0) */
+        return;
     memcpy(w->buf + w->len, s, n);
     w->len += n;
 }
