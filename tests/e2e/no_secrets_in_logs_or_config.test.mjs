@@ -10,7 +10,7 @@ import path from 'node:path';
 import { startEcho } from '../../examples/echo-backend.mjs';
 import { startSwitchyard, makePolicy, route, get, adminGet, eventually, jsonLines, runCli, tempDir } from './lib/harness.mjs';
 
-const SECRETS = ['s3cr3t', 'hunter2', 'tok3n', 'fr4g', 'ghp_4bcd'];
+const SECRETS = ['s3cr3t', 'hunter2', 'tok3n', 'fr4g', 'ghp_4bcd', 'k3y'];
 const leaks = (text) => SECRETS.filter((s) => text.includes(s));
 
 let echo, sy;
@@ -26,7 +26,11 @@ before(async () => {
     { path: '/fragment', target: `http://127.0.0.1:${echo.port}/x#access_token=fr4g` },
     { path: '/v6', target: `http://user:hunter2@[::1]:${echo.port}/x` },
   ];
-  sy = await startSwitchyard({ policy: makePolicy({ ports: [echo.port] }), routes, logLevel: 'debug' });
+  // A jwks_uri with a key in its query (nothing listens on port 1, so the
+  // fetch fails and is logged).
+  const policy = makePolicy({ ports: [echo.port] });
+  policy.auth_policies.keyed = { type: 'jwt', issuer: 'https://issuer.example', audiences: ['a'], jwks_uri: 'https://127.0.0.1:1/jwks.json?key=k3y', algorithms: ['RS256'] };
+  sy = await startSwitchyard({ policy, routes, logLevel: 'debug' });
 });
 
 after(async () => {
@@ -69,6 +73,12 @@ test('targets with credentials are refused, and /config and the log never show t
   assert.equal(r.status, 502);
   assert.deepEqual(leaks(r.text), []);
   await eventually(() => /route rejected/.test(sy.stderr()), { what: 'the "route rejected" log line' });
+  assert.deepEqual(leaks(sy.stderr() + sy.stdout()), []);
+});
+
+test('a jwks_uri query key is logged redacted', async () => {
+  await eventually(() => /jwks fetch failed/.test(sy.stderr()), { what: 'the "jwks fetch failed" log line' });
+  assert.match(sy.stderr(), /jwks\.json\?key=REDACTED/);
   assert.deepEqual(leaks(sy.stderr() + sy.stdout()), []);
 });
 
