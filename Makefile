@@ -45,7 +45,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libswitchyard.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(SAN_LDFLAGS) -Itests/unit -o $@ $< $(BUILD)/libswitchyard.a $(LDLIBS_ALL) -lcmocka
 
-unit: $(UNIT_BIN)
+# parse_dump prints switchyard's parse of raw requests for the differential
+# test against llhttp (tests/e2e/differential_parsing.test.mjs).
+unit: $(UNIT_BIN) $(BUILD)/tests/parse_dump
 
 asan:
 	$(MAKE) BUILD=build/asan SAN=1 all unit

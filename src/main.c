@@ -26,6 +26,7 @@
 #include "control/sources.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/redact.h"
 #include "policy/snapshot.h"
 #include "net/resolver.h"
 #include "net/tls.h"
@@ -329,14 +330,20 @@ static int cmd_check(int argc, char **argv)
     for (size_t i = 0; i < snap->routes->count; i++) {
         const sy_route_t *r = &snap->routes->items[i];
         const char *path = r->path ? r->path : "(invalid path)";
+        char target_buf[600]; /* check output lands in CI logs: no credentials */
+        const char *target = NULL;
+        if (r->target) {
+            sy_redact_url(target_buf, sizeof target_buf, sy_slice_cstr(r->target));
+            target = target_buf;
+        }
         if (r->rejected_reason)
             json_array_append_new(rejected, json_pack("{s:s,s:s?,s:s}", "path", path, "target",
-                                                      r->target, "reason", r->rejected_reason));
+                                                      target, "reason", r->rejected_reason));
         else if (!r->enabled)
             json_array_append_new(disabled, json_pack("{s:s}", "path", path));
         else
             json_array_append_new(active,
-                                  json_pack("{s:s,s:s?,s:s?}", "path", path, "target", r->target,
+                                  json_pack("{s:s,s:s?,s:s?}", "path", path, "target", target,
                                             "auth", r->auth ? r->auth->name : NULL));
     }
     size_t nrejected = json_array_size(rejected);

@@ -40,6 +40,7 @@
 
 #include "auth/jwt.h"
 #include "core/log.h"
+#include "core/redact.h"
 
 static _Atomic uint64_t next_generation = 1;
 
@@ -528,16 +529,19 @@ static void *fetcher_main(void *arg)
             todo->attempted = true;
             todo->last_attempt_ms = sy_now_ms();
             sy_jwk_set_t *set = fetch_keys(todo, &err);
+            /* A jwks_uri may carry a query with a key in it: logged redacted. */
+            char shown_uri[512];
+            sy_redact_url(shown_uri, sizeof shown_uri, sy_slice_cstr(todo->uri));
             if (set) {
                 todo->last_success_ms = sy_now_ms();
                 atomic_fetch_add(&todo->fetches, 1);
                 publish(todo, set);
                 char count[24];
                 snprintf(count, sizeof count, "%zu", set->count);
-                sy_log(SY_LOG_INFO, "jwks fetched", "uri", todo->uri, "keys", count, NULL);
+                sy_log(SY_LOG_INFO, "jwks fetched", "uri", shown_uri, "keys", count, NULL);
             } else {
                 sy_log(SY_LOG_WARN, "jwks fetch failed; keeping the previous keys", "uri",
-                       todo->uri, "error", err.message, NULL);
+                       shown_uri, "error", err.message, NULL);
             }
             sy_jwks_source_put(todo);
             continue; /* look again: others may be due */

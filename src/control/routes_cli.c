@@ -28,6 +28,7 @@
 
 #include "aws/dynamodb.h"
 #include "aws/s3.h"
+#include "core/redact.h"
 #include "policy/policy.h"
 #include "policy/routes.h"
 #include "policy/snapshot.h"
@@ -404,7 +405,11 @@ static int do_put(const cli_t *cli)
     }
     json_t *r = json_pack("{s:s,s:O}", "action", "put", "item", item);
     json_decref(item);
-    return finish(cli, EXIT_DONE, r, "put %s -> %s in %s", cli->path, cli->target, cli->routes);
+    char *target = sy_redact_url_dup(cli->target);
+    int status = finish(cli, EXIT_DONE, r, "put %s -> %s in %s", cli->path,
+                        target ? target : "(target)", cli->routes);
+    free(target);
+    return status;
 }
 
 static int do_delete(const cli_t *cli)
@@ -436,10 +441,20 @@ static int do_list(const cli_t *cli)
     free(canonical);
     if (!items)
         return finish(cli, EXIT_USAGE, NULL, "out of memory");
-    if (cli->json)
-        return finish(cli, EXIT_DONE, json_pack("{s:o}", "routes", items), "%s", "");
     size_t i;
     json_t *v;
+    /* A store is read by more people than write it: a credential someone
+     * put in a target (the router refuses such routes) is not repeated. */
+    json_array_foreach(items, i, v)
+    {
+        const char *target = json_string_value(json_object_get(v, "target"));
+        char *shown = sy_redact_url_dup(target);
+        if (shown)
+            json_object_set_new(v, "target", json_string(shown));
+        free(shown);
+    }
+    if (cli->json)
+        return finish(cli, EXIT_DONE, json_pack("{s:o}", "routes", items), "%s", "");
     json_array_foreach(items, i, v)
     {
         sy_route_t route;

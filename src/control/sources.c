@@ -38,6 +38,7 @@
 #include "aws/s3.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/redact.h"
 #include "policy/snapshot.h"
 
 /* A document bigger than this is a mistake, not a configuration. */
@@ -394,9 +395,12 @@ static void log_snapshot(const char *msg, const sy_snapshot_t *snap, uint64_t ge
 {
     for (size_t i = 0; i < snap->routes->count; i++) {
         const sy_route_t *r = &snap->routes->items[i];
-        if (r->rejected_reason)
+        if (r->rejected_reason) {
+            char *target = sy_redact_url_dup(r->target);
             sy_log(SY_LOG_WARN, "route rejected", "path", r->path ? r->path : "", "target",
-                   r->target ? r->target : "", "reason", r->rejected_reason, NULL);
+                   target ? target : "", "reason", r->rejected_reason, NULL);
+            free(target);
+        }
     }
     char gen[24], active[24], rejected[24], disabled[24];
     snprintf(gen, sizeof gen, "%llu", (unsigned long long)generation);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
+#include "core/redact.h"
 #include "http/headers.h"
 #include "route/domains.h"
 
@@ -802,10 +803,12 @@ static bool parse_jwt(parse_t *p, json_t *obj, const char *where, sy_auth_policy
     if ((jwks_uri != NULL) + (jwks != NULL) + (secret != NULL) != 1)
         return fail(p, where,
                     "exactly one key source is required: jwks_uri, jwks or hs_secret_base64");
-    if (jwks_uri && !jwks_uri_ok(jwks_uri))
+    if (jwks_uri && !jwks_uri_ok(jwks_uri)) {
+        char shown[104]; /* the error is printed: no credentials in it */
+        sy_redact_url(shown, sizeof shown, sy_slice_cstr(jwks_uri));
         return fail(p, at_key(w, where, "jwks_uri"),
-                    "expected an https:// URL without userinfo or fragment (got \"%.100s\")",
-                    jwks_uri);
+                    "expected an https:// URL without userinfo or fragment (got \"%s\")", shown);
+    }
     if (jwks) {
         at_key(w, where, "jwks");
         json_t *keys = json_object_get(jwks, "keys");

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/redact.h"
 #include "route/path.h"
 
 static bool reject(sy_route_t *route, const char *item_name, const char *field, const char *fmt,
@@ -84,18 +85,22 @@ static bool parse_target(sy_route_t *route, const char *s, const char *item_name
 {
     static const char expected[] =
         "expected an http:// or https:// URL without userinfo, query or fragment";
+    /* The reason is shown in /config, the log and check output: a
+     * password or API key the operator wrote here must not be (redact.h). */
+    char shown[104];
+    sy_redact_url(shown, sizeof shown, sy_slice_cstr(s));
     sy_url_parts_t url;
     if (!sy_url_split(sy_slice_cstr(s), &url) || memchr(url.rest.ptr, '?', url.rest.len) ||
         memchr(url.rest.ptr, '#', url.rest.len))
-        return reject(route, item_name, "target", "%s (got \"%.100s\")", expected, s);
+        return reject(route, item_name, "target", "%s (got \"%s\")", expected, shown);
     route->target_https = url.https;
     route->target_port = url.port ? url.port : (url.https ? 443 : 80);
     route->target_host = sy_host_normalise(url.host, SY_HOST_IP);
     if (!route->target_host)
         return reject(route, item_name, "target",
                       "%s: the host must be a DNS name, an IPv4 address or an IPv6 address in "
-                      "brackets (got \"%.100s\")",
-                      expected, s);
+                      "brackets (got \"%s\")",
+                      expected, shown);
     /* "https://h/" means no base; anything longer must be a clean path,
      * since it is prefixed to every forwarded path byte for byte. */
     sy_slice_t base = url.rest;
@@ -104,7 +109,7 @@ static bool parse_target(sy_route_t *route, const char *s, const char *item_name
     if (base.len) {
         const char *why = sy_path_check_route(base, false);
         if (why)
-            return reject(route, item_name, "target", "base path: %s (got \"%.100s\")", why, s);
+            return reject(route, item_name, "target", "base path: %s (got \"%s\")", why, shown);
     }
     route->base = sy_slice_dup(base);
     route->target = strdup(s);
