@@ -191,8 +191,16 @@ static void log_request(sy_client_t *c)
         e.method_len = c->req.method.len;
         e.host = c->req.host.ptr;
         e.host_len = c->req.host.len;
+        /* The canonical path (the decision's, not the bytes received:
+         * canonicalising rewrote them in place), then the redacted query. */
+        size_t n = c->req.path.len < sizeof path ? c->req.path.len : sizeof path - 1;
+        memcpy(path, c->req.path.ptr, n);
+        if (c->req.has_query && n + 1 < sizeof path) {
+            path[n++] = '?';
+            n += sy_redact_query(path + n, sizeof path - n, c->req.query);
+        }
         e.path = path;
-        e.path_len = sy_redact_url(path, sizeof path, c->req.target);
+        e.path_len = n;
     }
     e.status = c->status;
     e.route = c->route ? c->route->path : NULL;
