@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -358,6 +359,10 @@ static void close_leftover(uv_handle_t *h, void *arg)
 static void worker_main(void *arg)
 {
     sy_worker_t *w = arg;
+    /* Named for operators (top -H, /proc/PID/task/TID/comm) and tests. */
+    char name[16];
+    snprintf(name, sizeof name, "sy-worker-%d", w->id);
+    pthread_setname_np(pthread_self(), name);
     size_t kept = 0;
     for (size_t i = 0; i < w->listener_count; i++) {
         int rc = uv_poll_init(&w->loop, &w->listeners[kept], w->listener_fds[i]);
