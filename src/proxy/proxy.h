@@ -48,6 +48,7 @@ struct sy_worker {
     uv_loop_t loop;
     uv_async_t wakeup;       /* main -> worker: look at `request` */
     _Atomic int request;     /* written by main, read by the worker in on_wakeup */
+    atomic_bool stop_sent;   /* main's last uv_async_send is done: the loop may close */
     uv_poll_t listeners[32]; /* readable: accept4 on listener_fds[i] */
     int listener_fds[32];    /* listening sockets, owned (closed) by the worker */
     bool listener_tls[32];

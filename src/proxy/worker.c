@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -392,6 +393,11 @@ static void worker_main(void *arg)
     uv_walk(&w->loop, close_leftover, NULL);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     atomic_store_explicit(&heartbeats[w->id], 0, memory_order_relaxed);
+    /* The stop may have been seen through an earlier wakeup, before main's
+     * own uv_async_send for it returned; that send writes to the loop's
+     * eventfd, so the loop is closed only after it (a few instructions). */
+    while (!atomic_load_explicit(&w->stop_sent, memory_order_acquire))
+        sched_yield();
     if (w->snap) {
         sy_snapshot_unref(w->snap);
         w->snap = NULL;
@@ -564,6 +570,7 @@ bool sy_server_start(const sy_server_config_t *cfg, sy_error_t *err)
         w->max_clients = (size_t)limits.max_clients;
         w->fd_budget = (size_t)limits.worker_budget;
         atomic_init(&w->request, SY_WORKER_RUN);
+        atomic_init(&w->stop_sent, false);
         snprintf(w->id_prefix, sizeof w->id_prefix, "%02x%02x%02x%02x-", rnd[0], rnd[1], rnd[2],
                  rnd[3]);
         for (size_t k = 0; k < count; k++) {
@@ -603,6 +610,8 @@ static void request_all(int request)
     for (int i = 0; i < worker_count; i++) {
         atomic_store_explicit(&workers[i].request, request, memory_order_release);
         uv_async_send(&workers[i].wakeup);
+        if (request == SY_WORKER_STOP) /* main sends nothing after this */
+            atomic_store_explicit(&workers[i].stop_sent, true, memory_order_release);
     }
 }
 
