@@ -5,11 +5,18 @@
  * Signals are blocked in every thread (the mask is set before any thread
  * starts) and taken synchronously with sigwait here, so no handler ever
  * runs inside an event loop.
+ *
+ * Shutdown is bounded: from SIGTERM/SIGINT, in-flight requests get
+ * --drain-timeout, then stopping gets SY_STOP_GRACE_MS. A watchdog thread
+ * enforces that whatever the other threads do (a wedged worker, a config
+ * fetch that hangs): past it, it logs what main was waiting for and exits.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +96,67 @@ static bool parse_double(const char *s, double min, double max, double *out)
         return false;
     *out = v;
     return true;
+}
+
+/* ---- shutdown watchdog ------------------------------------------------------ */
+
+static struct {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* on CLOCK_MONOTONIC, like sy_now_ms */
+    bool done;
+    uint64_t deadline_ms;
+    double drain_s;
+    _Atomic(const char *) step; /* what main is waiting for */
+} watchdog = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void *watchdog_main(void *arg)
+{
+    struct timespec at = {(time_t)(watchdog.deadline_ms / 1000),
+                          (long)(watchdog.deadline_ms % 1000) * 1000000L};
+    pthread_mutex_lock(&watchdog.lock);
+    while (!watchdog.done) {
+        int rc = pthread_cond_timedwait(&watchdog.cond, &watchdog.lock, &at);
+        if (rc == ETIMEDOUT && !watchdog.done) {
+            char drain[32];
+            snprintf(drain, sizeof drain, "%g", watchdog.drain_s);
+            sy_log(SY_LOG_ERROR, "shutdown did not finish in time; exiting without waiting further",
+                   "waiting_for", atomic_load(&watchdog.step), "drain_timeout_s", drain, NULL);
+            _exit(EXIT_RUNTIME); /* the threads we would wait for cannot be trusted */
+        }
+    }
+    pthread_mutex_unlock(&watchdog.lock);
+    return NULL;
+}
+
+static bool watchdog_start(uint64_t deadline_ms, double drain_s)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&watchdog.cond, &attr);
+    pthread_condattr_destroy(&attr);
+    watchdog.deadline_ms = deadline_ms;
+    watchdog.drain_s = drain_s;
+    atomic_store(&watchdog.step, "starting the drain");
+    return pthread_create(&watchdog.thread, NULL, watchdog_main, NULL) == 0;
+}
+
+static void watchdog_step(const char *what)
+{
+    atomic_store(&watchdog.step, what);
+}
+
+static void watchdog_stop(bool started)
+{
+    if (!started)
+        return;
+    pthread_mutex_lock(&watchdog.lock);
+    watchdog.done = true;
+    pthread_cond_signal(&watchdog.cond);
+    pthread_mutex_unlock(&watchdog.lock);
+    pthread_join(watchdog.thread, NULL);
+    pthread_cond_destroy(&watchdog.cond);
 }
 
 /* ---- serve ---------------------------------------------------------------- */
@@ -247,10 +315,14 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "switchyard: %s\n", err.message);
         return EXIT_RUNTIME;
     }
-    char workers_str[16];
+    char workers_str[16], fd_limit[24], cap[24];
     snprintf(workers_str, sizeof workers_str, "%d", server.workers);
+    sy_server_limits_t limits = sy_server_limits();
+    snprintf(fd_limit, sizeof fd_limit, "%llu", (unsigned long long)limits.fd_limit);
+    snprintf(cap, sizeof cap, "%llu", (unsigned long long)limits.max_clients);
     sy_log(SY_LOG_INFO, "switchyard started", "version", SY_VERSION, "listen", server.listen[0],
-           "admin", admin, "workers", workers_str, NULL);
+           "admin", admin, "workers", workers_str, "fd_limit", fd_limit,
+           "max_connections_per_worker", cap, NULL);
 
     int sig = 0;
     for (;;) {
@@ -270,13 +342,25 @@ static int cmd_serve(int argc, char **argv)
         }
     }
     sy_log(SY_LOG_INFO, "draining", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+    uint64_t drain_deadline = sy_now_ms() + (uint64_t)(drain * 1000.0);
+    bool watched = watchdog_start(drain_deadline + SY_STOP_GRACE_MS, drain);
+    if (!watched)
+        sy_log(SY_LOG_WARN, "cannot start the shutdown watchdog; the drain is not bounded", NULL);
     sy_admin_set_draining();
+    /* Workers stop accepting first: a control-plane fetch that takes its
+     * time must not keep them taking new connections. */
+    sy_server_drain_begin();
+    watchdog_step("the configuration poller to stop (a fetch in progress)");
     sy_sources_stop();
-    sy_server_drain(drain);
+    watchdog_step("the workers to finish in-flight requests and stop");
+    sy_server_drain(drain_deadline);
+    watchdog_step("the admin listener to stop");
     sy_admin_stop();
     sy_snapshot_publish(NULL); /* release the last snapshot: leak checks stay meaningful */
+    watchdog_step("the JWKS fetcher to stop (a fetch in progress)");
     sy_jwks_shutdown();
     sy_resolver_global_cleanup();
+    watchdog_stop(watched);
     sy_log(SY_LOG_INFO, "stopped", NULL);
     return EXIT_OK;
 }

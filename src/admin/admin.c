@@ -249,6 +249,30 @@ static void respond_message(conn_t *conn, const sy_http_request_t *req, int stat
 
 /* ---- /healthz, /readyz, /metrics ---- */
 
+/* Liveness: every worker loop has run recently (its heartbeat timer fired
+ * within SY_HEARTBEAT_STALL_MS). A loop stuck in one callback answers
+ * nothing, so a load balancer must take the task out of service. */
+static void handle_healthz(conn_t *conn, const sy_http_request_t *req)
+{
+    int worker = -1;
+    uint64_t silent_ms = 0;
+    json_t *obj = json_object();
+    if (sy_server_find_stalled(sy_now_ms(), SY_HEARTBEAT_STALL_MS, &worker, &silent_ms)) {
+        char message[128];
+        snprintf(message, sizeof message,
+                 "worker %d event loop has not run for %.1f s (limit %.1f s)", worker,
+                 (double)silent_ms / 1000.0, SY_HEARTBEAT_STALL_MS / 1000.0);
+        json_object_set_new(obj, "status", json_string("stalled"));
+        json_object_set_new(obj, "message", json_string(message));
+        json_object_set_new(obj, "worker", json_integer(worker));
+        json_object_set_new(obj, "silent_ms", json_integer((json_int_t)silent_ms));
+        respond_json(conn, req, 503, obj, NULL);
+        return;
+    }
+    json_object_set_new(obj, "status", json_string("ok"));
+    respond_json(conn, req, 200, obj, NULL);
+}
+
 static void handle_readyz(conn_t *conn, const sy_http_request_t *req)
 {
     sy_snapshot_t *snap = sy_snapshot_acquire();
@@ -635,9 +659,7 @@ static void handle_request(conn_t *conn, const sy_http_request_t *req)
     }
     sy_slice_t path = req->path;
     if (sy_slice_eq(path, SY_SLICE_LIT("/healthz"))) {
-        json_t *obj = json_object();
-        json_object_set_new(obj, "status", json_string("ok"));
-        respond_json(conn, req, 200, obj, NULL);
+        handle_healthz(conn, req);
     } else if (sy_slice_eq(path, SY_SLICE_LIT("/readyz"))) {
         handle_readyz(conn, req);
     } else if (sy_slice_eq(path, SY_SLICE_LIT("/metrics"))) {

@@ -60,7 +60,8 @@ typedef struct {
     atomic_int_fast64_t gauges[SY_GAUGE__COUNT];
     atomic_uint_fast64_t rejected[SY_REJECT__COUNT];
     atomic_uint_fast64_t tls_handshakes[2]; /* [0] full, [1] resumed */
-    histogram_t latency;                    /* every request, routed or not */
+    atomic_uint_fast64_t accept_pauses[SY_ACCEPT_PAUSE__COUNT];
+    histogram_t latency; /* every request, routed or not */
 } worker_slot_t;
 
 static worker_slot_t worker_slots[SY_MAX_WORKERS];
@@ -78,6 +79,14 @@ static _Atomic(sy_route_stats_t *) no_route;
 
 static const char *const store_names[2] = {"policy", "routes"};
 static atomic_uint_fast64_t reloads[2][2]; /* [store][ok] */
+
+static atomic_uint_fast64_t fd_limit, worker_connection_cap;
+
+static const char *const accept_pause_names[SY_ACCEPT_PAUSE__COUNT] = {
+    [SY_ACCEPT_PAUSE_CAP] = "connection_cap",
+    [SY_ACCEPT_PAUSE_NO_FDS] = "out_of_fds",
+    [SY_ACCEPT_PAUSE_ERROR] = "accept_error",
+};
 
 static const char *const upstream_error_names[SY_UPSTREAM_ERR__COUNT] = {
     [SY_UPSTREAM_ERR_CONNECT] = "connect",
@@ -213,6 +222,19 @@ void sy_metrics_gauge_add(int worker, sy_gauge_t gauge, int64_t delta)
      * one worker and closed on another still nets to zero. */
     atomic_fetch_add_explicit(&worker_slots[worker_index(worker, SY_MAX_WORKERS)].gauges[gauge],
                               delta, memory_order_relaxed);
+}
+
+void sy_metrics_accept_pause(int worker, sy_accept_pause_t why)
+{
+    if ((unsigned)why >= SY_ACCEPT_PAUSE__COUNT)
+        return;
+    add(&worker_slots[worker_index(worker, SY_MAX_WORKERS)].accept_pauses[why], 1);
+}
+
+void sy_metrics_set_fd_limits(uint64_t limit, uint64_t cap)
+{
+    atomic_store_explicit(&fd_limit, limit, memory_order_relaxed);
+    atomic_store_explicit(&worker_connection_cap, cap, memory_order_relaxed);
 }
 
 void sy_metrics_rejected(int worker, int reject_reason)
@@ -416,6 +438,7 @@ char *sy_metrics_render(const sy_metrics_config_view_t *view, size_t *len)
     int64_t gauges[SY_GAUGE__COUNT] = {0};
     uint64_t rejected[SY_REJECT__COUNT] = {0};
     uint64_t handshakes[2] = {0};
+    uint64_t pauses[SY_ACCEPT_PAUSE__COUNT] = {0};
     for (int w = 0; w < SY_MAX_WORKERS; w++) {
         worker_slot_t *slot = &worker_slots[w];
         histogram_accumulate(&all, &slot->latency);
@@ -427,6 +450,8 @@ char *sy_metrics_render(const sy_metrics_config_view_t *view, size_t *len)
             rejected[r] += load(&slot->rejected[r]);
         handshakes[0] += load(&slot->tls_handshakes[0]);
         handshakes[1] += load(&slot->tls_handshakes[1]);
+        for (int k = 0; k < SY_ACCEPT_PAUSE__COUNT; k++)
+            pauses[k] += load(&slot->accept_pauses[k]);
     }
 
     header(&b, "switchyard_all_request_duration_seconds", "histogram",
@@ -456,6 +481,10 @@ char *sy_metrics_render(const sy_metrics_config_view_t *view, size_t *len)
                                            "Open upstream connections, busy or pooled."},
         [SY_GAUGE_POOL_IDLE] = {"switchyard_upstream_pool_idle",
                                 "Idle keep-alive upstream connections in the pools."},
+        [SY_GAUGE_ACCEPT_PAUSED] = {"switchyard_accept_paused",
+                                    "Workers not accepting right now (at their connection cap or "
+                                    "out of file descriptors); new connections wait in the kernel "
+                                    "backlog."},
     };
     for (int g = 0; g < SY_GAUGE__COUNT; g++) {
         header(&b, gauge_info[g].name, "gauge", gauge_info[g].help);
@@ -464,6 +493,22 @@ char *sy_metrics_render(const sy_metrics_config_view_t *view, size_t *len)
         buffer_printf(&b, "%s %lld\n", gauge_info[g].name,
                       (long long)(gauges[g] < 0 ? 0 : gauges[g]));
     }
+
+    header(&b, "switchyard_accept_pauses_total", "counter",
+           "Times a worker stopped accepting, by reason: connection_cap (at its cap), out_of_fds "
+           "(accept failed with EMFILE/ENFILE/ENOBUFS/ENOMEM), accept_error.");
+    for (int k = 0; k < SY_ACCEPT_PAUSE__COUNT; k++)
+        buffer_printf(&b, "switchyard_accept_pauses_total{reason=\"%s\"} %llu\n",
+                      accept_pause_names[k], (unsigned long long)pauses[k]);
+    header(&b, "switchyard_fd_limit", "gauge",
+           "The soft RLIMIT_NOFILE switchyard runs with (raised to the hard limit at start).");
+    buffer_printf(&b, "switchyard_fd_limit %llu\n",
+                  (unsigned long long)atomic_load_explicit(&fd_limit, memory_order_relaxed));
+    header(&b, "switchyard_worker_connection_cap", "gauge",
+           "Client connections each worker accepts at most (derived from the fd limit).");
+    buffer_printf(
+        &b, "switchyard_worker_connection_cap %llu\n",
+        (unsigned long long)atomic_load_explicit(&worker_connection_cap, memory_order_relaxed));
 
     header(&b, "switchyard_rejected_requests_total", "counter",
            "Requests refused by the HTTP parser, by reason.");

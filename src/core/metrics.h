@@ -43,10 +43,26 @@ typedef enum {
     SY_GAUGE_CLIENT_CONNECTIONS = 0, /* open client connections */
     SY_GAUGE_UPSTREAM_CONNECTIONS,   /* open upstream connections */
     SY_GAUGE_POOL_IDLE,              /* idle pooled upstream connections */
+    SY_GAUGE_ACCEPT_PAUSED,          /* workers not accepting right now (cap or out of fds) */
     SY_GAUGE__COUNT
 } sy_gauge_t;
 
 void sy_metrics_gauge_add(int worker, sy_gauge_t gauge, int64_t delta);
+
+/* Why a worker stopped accepting for a while (connections wait in the
+ * kernel backlog meanwhile). */
+typedef enum {
+    SY_ACCEPT_PAUSE_CAP = 0, /* at its connection cap */
+    SY_ACCEPT_PAUSE_NO_FDS,  /* accept4 failed with EMFILE/ENFILE/ENOBUFS/ENOMEM */
+    SY_ACCEPT_PAUSE_ERROR,   /* any other accept4 failure */
+    SY_ACCEPT_PAUSE__COUNT
+} sy_accept_pause_t;
+
+void sy_metrics_accept_pause(int worker, sy_accept_pause_t why);
+
+/* The fd limit and the per-worker connection cap derived from it (main,
+ * once at start). */
+void sy_metrics_set_fd_limits(uint64_t fd_limit, uint64_t worker_connection_cap);
 
 /* One completed upstream TLS handshake; resumed: an earlier session was
  * reused (no full key exchange). */

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/metrics.h"
@@ -89,6 +90,7 @@ static void client_on_handle_closed(uv_handle_t *h)
     }
     free(c->buf);
     free(c);
+    sy_worker_client_closed(w); /* below its cap again: accepting may resume */
 }
 
 static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
@@ -1386,15 +1388,18 @@ static void finish_request(sy_client_t *c)
 
 /* ---- accepting and draining ----------------------------------------------- */
 
-void sy_client_accept(sy_worker_t *w, uv_stream_t *listener, bool tls)
+void sy_client_accept(sy_worker_t *w, int fd, bool tls)
 {
     sy_client_t *c = calloc(1, sizeof *c);
-    if (!c)
+    if (!c) {
+        close(fd);
         return;
+    }
     c->worker = w;
     uv_tcp_init(&w->loop, &c->tcp);
     c->tcp.data = c;
-    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+    if (uv_tcp_open(&c->tcp, fd) != 0) {
+        close(fd);
         c->open_handles = 1;
         c->state = SY_CLIENT_CLOSING;
         c->next = w->clients;

@@ -9,6 +9,7 @@
 #ifndef SY_PROXY_PROXY_H
 #define SY_PROXY_PROXY_H
 
+#include <stdatomic.h>
 #include <uv.h>
 
 #include "auth/auth.h"
@@ -40,22 +41,38 @@ typedef struct sy_pool_entry {
     struct sy_pool_entry *next;
 } sy_pool_entry_t;
 
+/* What main asks of a worker (sy_worker_t.request), newest wins. */
+enum { SY_WORKER_RUN = 0, SY_WORKER_DRAIN, SY_WORKER_STOP };
+
 struct sy_worker {
     int id;
     uv_loop_t loop;
-    uv_async_t wakeup;
-    uv_tcp_t listeners[32];
-    int listener_fds[32];
+    uv_async_t wakeup;       /* main -> worker: look at `request` */
+    _Atomic int request;     /* written by main, read by the worker in on_wakeup */
+    atomic_bool stop_sent;   /* main's last uv_async_send is done: the loop may close */
+    uv_poll_t listeners[32]; /* readable: accept4 on listener_fds[i] */
+    int listener_fds[32];    /* listening sockets, owned (closed) by the worker */
     bool listener_tls[32];
     size_t listener_count;
+    bool listening;          /* the listener polls are started */
+    bool out_of_fds;         /* paused after EMFILE/ENFILE/ENOBUFS until a close or retry */
+    uv_timer_t accept_retry; /* back-off after running out of fds */
+    uint32_t accept_backoff_ms;
+    uv_timer_t heartbeat;  /* proves to the admin thread that the loop runs */
+    size_t max_clients;    /* connection cap (sy_server_plan_limits) */
+    size_t fd_budget;      /* fds this worker may hold: clients + upstreams */
+    uint64_t pause_log_ms; /* rate limit of the "accepting paused" log line */
+    uint64_t pauses_unlogged;
     sy_snapshot_t *snap; /* the worker's cached reference */
     sy_resolver_t *resolver;
     uint64_t snap_generation;
     sy_pool_entry_t *pool;
-    size_t client_count;
+    size_t client_count;  /* written by the worker, read by main (atomic builtins) */
     sy_client_t *clients; /* every open client (for draining) */
     uint64_t request_seq;
     char id_prefix[12];
+    /* Worker thread only: copied from `request` by the worker itself, so
+     * client.c and upstream.c read them without a data race. */
     bool draining, stopping;
     uv_thread_t thread;
 };
@@ -203,9 +220,12 @@ struct sy_upstream {
 
 /* worker.c */
 void sy_worker_refresh_snapshot(sy_worker_t *w);
+/* A client connection is gone (its handles closed): accepting may resume. */
+void sy_worker_client_closed(sy_worker_t *w);
 
 /* client.c */
-void sy_client_accept(sy_worker_t *w, uv_stream_t *listener, bool tls);
+/* Takes ownership of fd, a connected socket accept4()ed by the worker. */
+void sy_client_accept(sy_worker_t *w, int fd, bool tls);
 void sy_client_drain_idle(sy_worker_t *w);
 void sy_client_close_all(sy_worker_t *w);
 

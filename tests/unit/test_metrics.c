@@ -338,6 +338,30 @@ static bool check_sample(const char *line, size_t len, const family_t *family, c
     return true;
 }
 
+static void test_accept_pauses_and_fd_limits(void **state)
+{
+    (void)state;
+    double cap0 = sample_or_zero("switchyard_accept_pauses_total{reason=\"connection_cap\"}");
+    double fds0 = sample_or_zero("switchyard_accept_pauses_total{reason=\"out_of_fds\"}");
+    sy_metrics_accept_pause(0, SY_ACCEPT_PAUSE_CAP);
+    sy_metrics_accept_pause(3, SY_ACCEPT_PAUSE_CAP);
+    sy_metrics_accept_pause(1, SY_ACCEPT_PAUSE_NO_FDS);
+    sy_metrics_accept_pause(1, SY_ACCEPT_PAUSE__COUNT); /* ignored */
+    sy_metrics_set_fd_limits(256, 29);
+    sy_metrics_gauge_add(0, SY_GAUGE_ACCEPT_PAUSED, 1);
+    sy_metrics_gauge_add(1, SY_GAUGE_ACCEPT_PAUSED, 1);
+    sy_metrics_gauge_add(0, SY_GAUGE_ACCEPT_PAUSED, -1);
+    char *text = render(NULL);
+    assert_true(sample(text, "switchyard_accept_pauses_total{reason=\"connection_cap\"}") ==
+                cap0 + 2);
+    assert_true(sample(text, "switchyard_accept_pauses_total{reason=\"out_of_fds\"}") == fds0 + 1);
+    assert_true(sample(text, "switchyard_fd_limit") == 256);
+    assert_true(sample(text, "switchyard_worker_connection_cap") == 29);
+    assert_true(sample(text, "switchyard_accept_paused") == 1);
+    free(text);
+    sy_metrics_gauge_add(1, SY_GAUGE_ACCEPT_PAUSED, -1);
+}
+
 static void test_output_format(void **state)
 {
     (void)state;
@@ -402,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_unrouted_requests),
         cmocka_unit_test(test_label_escaping),
         cmocka_unit_test(test_rejections_reloads_view),
+        cmocka_unit_test(test_accept_pauses_and_fd_limits),
         cmocka_unit_test(test_output_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -108,6 +108,9 @@ export async function startSwitchyard({
   extraArgs = [],
   dir = tempDir(),
   waitReady = true,
+  // Runs BIN through this command, e.g. ['sh', '-c', 'ulimit -n 256 && exec "$0" "$@"'];
+  // it must exec BIN so signals reach switchyard itself.
+  launcher = [],
 } = {}) {
   const policyFile = path.join(dir, 'policy.json');
   const routesFile = path.join(dir, 'routes.json');
@@ -129,7 +132,9 @@ export async function startSwitchyard({
     '--drain-timeout', String(drainTimeout),
     ...extraArgs,
   ];
-  const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = launcher.length
+    ? spawn(launcher[0], [...launcher.slice(1), BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(proc);
   let out = '';
   let err = '';
