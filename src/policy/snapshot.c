@@ -71,6 +71,42 @@ static bool mark_duplicates(sy_route_list_t *routes, bool *duplicate)
     return true;
 }
 
+/* "a, b, c" (at most about 200 bytes, then "...") for a reason. */
+static void list_text(char out[224], char *const *items, size_t count)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < count && used < 200; i++)
+        used += (size_t)snprintf(out + used, 224 - used, "%s%s", i ? ", " : "", items[i]);
+    if (used >= 200)
+        snprintf(out + 196, 28, "...");
+}
+
+/* The destination's bindings (issue: pipelines own routes, operations own
+ * destinations): the route's path must lie under one of its allowed_paths
+ * and its effective auth be one of its allowed_auth. Costs the length of
+ * the destination's own lists, so a build stays linear in the routes.
+ * false when out of memory. */
+static bool check_bindings(sy_route_t *r)
+{
+    const sy_destination_t *d = r->destination;
+    char list[224];
+    if (!sy_destination_allows_path(d, r->path)) {
+        list_text(list, d->allowed_paths, d->allowed_path_count);
+        return set_reason(r,
+                          "path %s is outside destinations[%zu] (%s) allowed_paths [%s]: that "
+                          "destination serves only routes under those paths",
+                          r->path, d->index, d->host, list);
+    }
+    if (!sy_destination_allows_auth(d, r->auth->name)) {
+        list_text(list, d->allowed_auth, d->allowed_auth_count);
+        return set_reason(r, "auth '%s'%s is not in destinations[%zu] (%s) allowed_auth [%s]",
+                          r->auth->name, r->auth_name ? "" : " (the default_auth)", d->index,
+                          d->host, list);
+    }
+    return true;
+}
+
 /* Checks a well-formed, enabled route against the policy; sets destination
  * and auth when found (also for /config when something else fails). false
  * when out of memory. */
@@ -88,7 +124,7 @@ static bool check_route(const sy_policy_t *policy, sy_route_t *r)
         return set_reason(r, "auth policy '%s' is not defined", r->auth_name);
     if (r->domain && !sy_policy_domain_listed(policy, sy_slice_cstr(r->domain)))
         return set_reason(r, "domain %s is not a listen domain", r->domain);
-    return true;
+    return check_bindings(r);
 }
 
 static void snapshot_free(sy_snapshot_t *snap)

@@ -351,7 +351,7 @@ static void test_top_level_fields(void **state)
         {"listen_domains[0]", "\"[::1]\"", "listen_domains[0]: expected a domain"},
         {"listen_domains[0]", "\"http://api.example.com\"", "listen_domains[0]: expected a domain"},
         {"listen_domains[1]", "\"API.Example.com.\"",
-         "listen_domains[1]: duplicates listen_domains[0]"},
+         "listen_domains[1]: duplicates \"api.example.com\" listed before it"},
         {"destinations", NULL, "policy.json: destinations: required field is missing"},
         {"destinations", "{}", "destinations: expected an array"},
         {"auth_policies", NULL, "policy.json: auth_policies: required field is missing"},
