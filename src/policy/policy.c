@@ -555,6 +555,7 @@ static bool address_allowed(parse_t *p, const char *where, sy_slice_t host)
 {
     char text[72], shown[INET6_ADDRSTRLEN];
     struct sockaddr_storage ss;
+    sy_slice_t written = host;
     memset(&ss, 0, sizeof ss);
     if (host.len > 0 && host.ptr[host.len - 1] == '.' && host.ptr[0] != '[')
         host.len--;
@@ -585,9 +586,9 @@ static bool address_allowed(parse_t *p, const char *where, sy_slice_t host)
         return true;
     sy_addr_format((const struct sockaddr *)&ss, shown, sizeof shown);
     return fail(p, where,
-                "\"%.80s\" is %s, a %s: switchyard never connects there (SPEC §5.6), so "
+                "\"%.*s\" is %s, %s %s: switchyard never connects there (SPEC §5.6), so "
                 "no route could use this destination",
-                text, shown, why);
+                (int)written.len, written.ptr, shown, strchr("aeiou", why[0]) ? "an" : "a", why);
 }
 
 /* An optional non-empty array of distinct strings: root paths (paths) or
@@ -768,8 +769,10 @@ static bool parse_destinations(parse_t *p, json_t *doc, sy_policy_t *pol)
         for (size_t j = 0; j < i; j++) {
             const sy_destination_t *o = &pol->destinations[j];
             if (o->host && o->https == d->https && o->port == d->port &&
-                strcmp(o->host, d->host) == 0)
+                strcmp(o->host, d->host) == 0) {
                 ok = fail(p, w, "duplicates destinations[%zu] (same scheme, host and port)", j);
+                break;
+            }
         }
     }
     return ok;
