@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { startEcho } from '../../examples/echo-backend.mjs';
 import {
   startSwitchyard, makePolicy, get, adminGet, eventually, jsonLines, parseMetrics, runCli, tempDir,
-  writeJsonAtomic, binAvailable, BIN, SLOW, sanitizerReport,
+  writeJsonAtomic, binAvailable, BIN, SLOW, REPO, sanitizerReport,
 } from './lib/harness.mjs';
 import {
   awsModulesAvailable, startStore, startVerifyingFront, dynamoClient, s3Client, createRoutesTable, createBucket,
@@ -399,5 +399,17 @@ test('against DynamoDB: a route breaking a binding is 502 with the reason, check
     await s3Front.close();
     await ddbStore.kill();
     await s3Store.kill();
+  }
+});
+
+test('the example and deploy policies bind every destination (check prints no warning)', { skip: !binAvailable() }, () => {
+  for (const d of ['examples', 'deploy/config']) {
+    const policyFile = path.join(REPO, d, 'policy.json');
+    for (const dst of JSON.parse(fs.readFileSync(policyFile, 'utf8')).destinations) {
+      assert.ok(dst.allowed_paths?.length > 0 && dst.allowed_auth?.length > 0, `${d}: ${dst.host} is unbound`);
+    }
+    const res = runCli(['check', '--policy', policyFile, '--routes', path.join(REPO, d, 'routes.json')]);
+    assert.ok(res.code === 0 || res.code === 1, `${d}: ${res.stderr}`);
+    assert.doesNotMatch(res.stderr, /warning/, `${d}: ${res.stderr}`);
   }
 });
