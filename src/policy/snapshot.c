@@ -33,7 +33,7 @@ static bool set_reason(sy_route_t *route, const char *fmt, ...)
 
 static bool set_reason(sy_route_t *route, const char *fmt, ...)
 {
-    char buf[320];
+    char buf[1400];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
@@ -90,20 +90,24 @@ static void list_text(char out[224], char *const *items, size_t count)
 static bool check_bindings(sy_route_t *r)
 {
     const sy_destination_t *d = r->destination;
-    char list[224];
+    char list[224], path_why[640] = "", auth_why[640] = "";
     if (!sy_destination_allows_path(d, r->path)) {
         list_text(list, d->allowed_paths, d->allowed_path_count);
-        return set_reason(r,
-                          "path %s is outside destinations[%zu] (%s) allowed_paths [%s]: that "
-                          "destination serves only routes under those paths",
-                          r->path, d->index, d->host, list);
+        /* A very long path is cut short in the message: that is the intent. */
+        snprintf(path_why, sizeof path_why,
+                 "path %s is outside destinations[%zu] (%s) allowed_paths [%s]: that destination "
+                 "serves only routes under those paths",
+                 r->path, d->index, d->host, list);
     }
     if (!sy_destination_allows_auth(d, r->auth->name)) {
         list_text(list, d->allowed_auth, d->allowed_auth_count);
-        return set_reason(r, "auth '%s'%s is not in destinations[%zu] (%s) allowed_auth [%s]",
-                          r->auth->name, r->auth_name ? "" : " (the default_auth)", d->index,
-                          d->host, list);
+        snprintf(auth_why, sizeof auth_why,
+                 "auth '%s'%s is not in destinations[%zu] (%s) allowed_auth [%s]", r->auth->name,
+                 r->auth_name ? "" : " (the default_auth)", d->index, d->host, list);
     }
+    /* Both at once when both are broken: one fix, not two round trips. */
+    if (path_why[0] || auth_why[0])
+        return set_reason(r, "%s%s%s", path_why, path_why[0] && auth_why[0] ? "; " : "", auth_why);
     return true;
 }
 

@@ -357,7 +357,10 @@ static void test_destination_bindings(void **state)
         "{\"path\": \"/anything\", \"target\": \"https://open.internal.example.com\", \"auth\": "
         "\"aws\"},"
         /* 13: \"/\" allows every path */
-        "{\"path\": \"/deep/er\", \"target\": \"https://root.internal.example.com\"}"
+        "{\"path\": \"/deep/er\", \"target\": \"https://root.internal.example.com\"},"
+        /* 14: both bindings broken: both named */
+        "{\"path\": \"/orders/leak2\", \"target\": \"https://users.internal.example.com\", "
+        "\"auth\": \"public\"}"
         "]";
     sy_snapshot_t *snap = build(bound_policy, bound_routes);
     expect_reason(snap, 0, NULL);
@@ -389,12 +392,17 @@ static void test_destination_bindings(void **state)
                            "path /svc/special is outside destinations[2]"));
     expect_reason(snap, 12, NULL);
     expect_reason(snap, 13, NULL);
+    expect_reason(snap, 14,
+                  "path /orders/leak2 is outside destinations[0] (users.internal.example.com) "
+                  "allowed_paths [/users, /me]: that destination serves only routes under those "
+                  "paths; auth 'public' is not in destinations[0] (users.internal.example.com) "
+                  "allowed_auth [users-jwt]");
     /* A route breaking a binding still owns its path: 502, no fall-through. */
     const sy_route_t *r = match(snap, "api.example.com", "/orders/leak/secrets", NULL);
     assert_ptr_equal(r, &snap->routes->items[3]);
     assert_non_null(r->rejected_reason);
     assert_int_equal(snap->active_count, 7);
-    assert_int_equal(snap->rejected_count, 7);
+    assert_int_equal(snap->rejected_count, 8);
     sy_snapshot_unref(snap);
 }
 
