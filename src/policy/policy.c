@@ -539,8 +539,6 @@ static bool is_token(const char *s)
     return true;
 }
 
-static bool policy_name_ok(const char *name);
-
 /* ---- destinations ---- */
 
 /* A host written as an address the guard refuses whatever the policy says
@@ -592,7 +590,8 @@ static bool address_allowed(parse_t *p, const char *where, sy_slice_t host)
 }
 
 /* An optional non-empty array of distinct strings: root paths (paths) or
- * auth policy names. *out stays NULL when the field is absent. */
+ * auth policy names (checked against auth_policies once those parsed:
+ * check_binding_names). *out stays NULL when the field is absent. */
 static bool get_names(parse_t *p, json_t *obj, const char *where, const char *key, bool paths,
                       char ***out, size_t *count)
 {
@@ -616,7 +615,7 @@ static bool get_names(parse_t *p, json_t *obj, const char *where, const char *ke
         if (!s)
             return fail(p, iw, "expected a string");
         const char *why = paths ? sy_path_check_route(sy_slice(s, json_string_length(item)), true)
-                                : (policy_name_ok(s) ? NULL : "expected an auth policy name");
+                                : (s[0] && strlen(s) <= 64 ? NULL : "expected an auth policy name");
         if (why)
             return fail(p, iw, "%s (got \"%.100s\")", why, s);
         for (size_t j = 0; j < *count; j++)
