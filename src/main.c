@@ -367,6 +367,30 @@ static int cmd_serve(int argc, char **argv)
 
 /* ---- check ---------------------------------------------------------------- */
 
+/* One warning per destination without bindings: any route may target it,
+ * with any auth, which is what bindings exist to prevent. */
+static json_t *check_warnings(const sy_policy_t *policy)
+{
+    json_t *warnings = json_array();
+    for (size_t i = 0; i < policy->destination_count; i++) {
+        const sy_destination_t *d = &policy->destinations[i];
+        const char *missing = !d->allowed_paths && !d->allowed_auth
+                                  ? "allowed_paths and allowed_auth"
+                              : !d->allowed_paths ? "allowed_paths"
+                              : !d->allowed_auth  ? "allowed_auth"
+                                                  : NULL;
+        if (!missing)
+            continue;
+        char text[400];
+        snprintf(text, sizeof text,
+                 "destinations[%zu] (%s://%s:%u) has no %s: a route at any path, with any auth, "
+                 "may target it",
+                 i, d->https ? "https" : "http", d->host, (unsigned)d->port, missing);
+        json_array_append_new(warnings, json_string(text));
+    }
+    return warnings;
+}
+
 static int cmd_check(int argc, char **argv)
 {
     const char *policy = NULL, *routes = NULL;
@@ -399,17 +423,35 @@ static int cmd_check(int argc, char **argv)
         return fail_usage("check: --policy and --routes are required");
 
     sy_error_t err = {{0}};
-    sy_snapshot_t *snap = sy_sources_load_once(policy, routes, &err);
+    sy_problems_t problems = {0};
+    sy_snapshot_t *snap = sy_sources_check_once(policy, routes, &err, &problems);
     if (!snap) {
+        /* Every problem of a bad policy, one per line, so one run is
+         * enough to fix them all. */
+        json_t *errors = json_array();
+        for (size_t i = 0; i < problems.count; i++)
+            json_array_append_new(errors, json_string(problems.items[i]));
+        if (problems.count == 0)
+            json_array_append_new(errors, json_string(err.message));
         if (json) {
-            json_t *o = json_pack("{s:b,s:s}", "ok", 0, "error", err.message);
+            json_t *o = json_pack("{s:b,s:s,s:O}", "ok", 0, "error", err.message, "errors", errors);
             json_dumpf(o, stdout, JSON_INDENT(2));
             fputc('\n', stdout);
             json_decref(o);
         }
-        fprintf(stderr, "switchyard: %s\n", err.message);
+        size_t i;
+        json_t *v;
+        json_array_foreach(errors, i, v)
+        {
+            fprintf(stderr, "switchyard: %s\n", json_string_value(v));
+        }
+        if (json_array_size(errors) > 1)
+            fprintf(stderr, "switchyard: %zu problems\n", json_array_size(errors));
+        json_decref(errors);
+        sy_problems_free(&problems);
         return EXIT_USAGE;
     }
+    json_t *warnings = check_warnings(snap->policy);
     json_t *active = json_array(), *rejected = json_array(), *disabled = json_array();
     for (size_t i = 0; i < snap->routes->count; i++) {
         const sy_route_t *r = &snap->routes->items[i];
@@ -432,8 +474,8 @@ static int cmd_check(int argc, char **argv)
     }
     size_t nrejected = json_array_size(rejected);
     if (json) {
-        json_t *o = json_pack("{s:b,s:o,s:o,s:o}", "ok", nrejected == 0, "active", active,
-                              "rejected", rejected, "disabled", disabled);
+        json_t *o = json_pack("{s:b,s:o,s:o,s:o,s:O}", "ok", nrejected == 0, "active", active,
+                              "rejected", rejected, "disabled", disabled, "warnings", warnings);
         json_dumpf(o, stdout, JSON_INDENT(2));
         fputc('\n', stdout);
         json_decref(o);
@@ -461,6 +503,13 @@ static int cmd_check(int argc, char **argv)
         json_decref(rejected);
         json_decref(disabled);
     }
+    size_t i;
+    json_t *v;
+    json_array_foreach(warnings, i, v)
+    {
+        fprintf(stderr, "switchyard: warning: %s\n", json_string_value(v));
+    }
+    json_decref(warnings);
     sy_snapshot_unref(snap);
     return nrejected == 0 ? EXIT_OK : 1;
 }

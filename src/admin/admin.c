@@ -397,6 +397,16 @@ static json_t *host_port_json(const char *host, uint16_t port)
     return json_string(out);
 }
 
+static json_t *names_json(char *const *names, size_t count)
+{
+    if (!names)
+        return json_null();
+    json_t *list = json_array();
+    for (size_t i = 0; i < count; i++)
+        json_array_append_new(list, json_str_or_null(names[i]));
+    return list;
+}
+
 static json_t *destinations_json(const sy_policy_t *policy)
 {
     json_t *list = json_array();
@@ -411,6 +421,11 @@ static json_t *destinations_json(const sy_policy_t *policy)
         json_object_set_new(obj, "sni", json_str_or_null(d->sni));
         json_object_set_new(obj, "host_header", json_str_or_null(d->host_header));
         json_object_set_new(obj, "api_id", json_str_or_null(d->api_id));
+        /* The bindings; null when the destination is unbound. */
+        json_object_set_new(obj, "allowed_paths",
+                            names_json(d->allowed_paths, d->allowed_path_count));
+        json_object_set_new(obj, "allowed_auth",
+                            names_json(d->allowed_auth, d->allowed_auth_count));
         json_array_append_new(list, obj);
     }
     return list;
@@ -464,6 +479,8 @@ static json_t *route_json(const sy_snapshot_t *snap, const sy_route_t *r, bool f
     char *target = sy_redact_url_dup(r->target);
     json_object_set_new(obj, "target", json_str_or_null(target));
     free(target);
+    /* When this router last saw the route change (the audit log has what). */
+    json_object_set_new(obj, "changed_at", json_time(r->changed_at));
     if (!full) {
         if (r->rejected_reason)
             json_object_set_new(obj, "reason", json_str_or_null(r->rejected_reason));

@@ -6,7 +6,8 @@
  * deploy time, with an exit status it can act on, what the router would
  * otherwise only report in /config. --check-policy goes one step further
  * and builds a snapshot of the policy with this one route, refusing a
- * route whose target, auth or domain the policy would reject.
+ * route whose target, auth or domain the policy would reject, or that
+ * breaks its destination's bindings (allowed_paths, allowed_auth).
  *
  * A file store is rewritten whole through a temporary file and rename(2),
  * so a router polling the file never reads half a document. DynamoDB

@@ -336,11 +336,12 @@ static sy_route_list_t *routes_parse_tolerant(const char *text, size_t len, cons
     return list;
 }
 
+/* problems (may be NULL): every problem of a bad policy (the check command). */
 static void attempt_parse(const store_t *store, int index, const char *text, size_t len,
-                          attempt_t *a)
+                          attempt_t *a, sy_problems_t *problems)
 {
     if (index == POLICY)
-        a->policy = sy_policy_parse(text, len, store->label, &a->error);
+        a->policy = sy_policy_parse_report(text, len, store->label, &a->error, problems);
     else if (store->kind->tolerate_unknown_fields)
         a->routes = routes_parse_tolerant(text, len, store->label, &a->error);
     else
@@ -352,12 +353,12 @@ static void attempt_parse(const store_t *store, int index, const char *text, siz
     }
 }
 
-static void attempt_fetch(const store_t *store, int index, attempt_t *a)
+static void attempt_fetch(const store_t *store, int index, attempt_t *a, sy_problems_t *problems)
 {
     memset(a, 0, sizeof *a);
     a->result = store->kind->fetch(store->uri, store->good_version, &a->fetched, &a->error);
     if (a->result == FETCH_NEW)
-        attempt_parse(store, index, a->fetched.bytes, a->fetched.len, a);
+        attempt_parse(store, index, a->fetched.bytes, a->fetched.len, a, problems);
 }
 
 static void attempt_clear(attempt_t *a)
@@ -377,7 +378,7 @@ static bool attempt_complete(const store_t *store, int index, attempt_t *a)
     if (!store->good_text)
         return false;
     attempt_t again = {0};
-    attempt_parse(store, index, store->good_text, store->good_len, &again);
+    attempt_parse(store, index, store->good_text, store->good_len, &again, NULL);
     a->policy = again.policy;
     a->routes = again.routes;
     return a->policy || a->routes;
@@ -389,6 +390,206 @@ static void version_fill(sy_store_version_t *v, const store_t *store, const char
     snprintf(v->source, sizeof v->source, "%s", store->uri);
     snprintf(v->version, sizeof v->version, "%s", version);
     v->loaded_at = loaded_at;
+}
+
+/* ---- route audit ----
+ *
+ * Every publish compares the new snapshot's routes with the serving one's,
+ * by path, and logs one "route change" line per route added, changed,
+ * removed, newly rejected or accepted again (and counts it in
+ * switchyard_route_changes_total). The previous routes are put in a hash
+ * table by path first, so the diff is linear in the number of routes. */
+
+typedef struct {
+    const sy_route_t **slots; /* open addressing, NULL = empty */
+    size_t mask;
+} route_index_t;
+
+static uint64_t path_hash(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+    return h;
+}
+
+/* The slot holding path, or the empty slot where it would go. */
+static const sy_route_t **index_slot(const route_index_t *ix, const char *path)
+{
+    size_t i = (size_t)path_hash(path) & ix->mask;
+    while (ix->slots[i] && strcmp(ix->slots[i]->path, path) != 0)
+        i = (i + 1) & ix->mask;
+    return &ix->slots[i];
+}
+
+/* The route each path stands for: the one that owns it (the earliest
+ * enabled item, as the build decides), else the earliest disabled one.
+ * false when out of memory. */
+static bool index_build(route_index_t *ix, const sy_route_list_t *routes)
+{
+    size_t cap = 16;
+    while (cap < routes->count * 2)
+        cap <<= 1;
+    ix->mask = cap - 1;
+    ix->slots = calloc(cap, sizeof *ix->slots);
+    if (!ix->slots)
+        return false;
+    for (size_t i = 0; i < routes->count; i++) {
+        const sy_route_t *r = &routes->items[i];
+        if (!r->path)
+            continue;
+        const sy_route_t **slot = index_slot(ix, r->path);
+        if (!*slot || (!(*slot)->enabled && r->enabled))
+            *slot = r;
+    }
+    return true;
+}
+
+typedef enum { STATE_ACTIVE, STATE_REJECTED, STATE_DISABLED } route_state_t;
+
+static route_state_t route_state(const sy_route_t *r)
+{
+    return !r->enabled ? STATE_DISABLED : r->rejected_reason ? STATE_REJECTED : STATE_ACTIVE;
+}
+
+static const char *const state_names[] = {"active", "rejected", "disabled"};
+
+/* The auth a route runs under: its own, else the policy's default_auth. */
+static const char *route_auth_name(const sy_route_t *r)
+{
+    return r->auth ? r->auth->name : r->auth_name ? r->auth_name : "";
+}
+
+static const char *str_or_empty(const char *s)
+{
+    return s ? s : "";
+}
+
+/* Pairs for sy_log, NULL-terminated; at most AUDIT_PAIRS pairs. */
+#define AUDIT_PAIRS 26
+typedef struct {
+    const char *kv[AUDIT_PAIRS * 2 + 2];
+    size_t n;
+} audit_line_t;
+
+static void audit_put(audit_line_t *l, const char *key, const char *value)
+{
+    if (l->n + 2 < sizeof l->kv / sizeof l->kv[0]) {
+        l->kv[l->n++] = key;
+        l->kv[l->n++] = value ? value : "";
+    }
+}
+
+static void audit_emit(sy_route_change_t kind, const sy_route_t *r, audit_line_t *extra)
+{
+    audit_line_t l = {{0}, 0};
+    audit_put(&l, "change", sy_route_change_name(kind));
+    audit_put(&l, "path", r->path);
+    audit_put(&l, "owner", str_or_empty(r->owner));
+    audit_put(&l, "target", str_or_empty(r->target));
+    audit_put(&l, "auth", route_auth_name(r));
+    audit_put(&l, "state", state_names[route_state(r)]);
+    if (r->rejected_reason && kind != SY_ROUTE_REMOVED)
+        audit_put(&l, "reason", r->rejected_reason);
+    for (size_t i = 0; extra && i + 1 < extra->n; i += 2)
+        audit_put(&l, extra->kv[i], extra->kv[i + 1]);
+    const char **kv = l.kv; /* unused tail entries are NULL: they end the pairs */
+    sy_log(kind == SY_ROUTE_REJECTED || kind == SY_ROUTE_REMOVED ? SY_LOG_WARN : SY_LOG_INFO,
+           "route change", kv[0], kv[1], kv[2], kv[3], kv[4], kv[5], kv[6], kv[7], kv[8], kv[9],
+           kv[10], kv[11], kv[12], kv[13], kv[14], kv[15], kv[16], kv[17], kv[18], kv[19], kv[20],
+           kv[21], kv[22], kv[23], kv[24], kv[25], kv[26], kv[27], kv[28], kv[29], kv[30], kv[31],
+           kv[32], kv[33], kv[34], kv[35], kv[36], kv[37], kv[38], kv[39], kv[40], kv[41], kv[42],
+           kv[43], kv[44], kv[45], kv[46], kv[47], kv[48], kv[49], kv[50], kv[51], NULL);
+    sy_metrics_route_change(kind);
+}
+
+/* Compares the fields a pipeline or the policy decides; fills diff with
+ * "fields" (comma-separated) and old_X/new_X pairs. buf holds the
+ * formatted booleans. Returns whether anything differed. */
+static bool route_diff(const sy_route_t *was, const sy_route_t *now, audit_line_t *diff,
+                       char fields[160])
+{
+    struct {
+        const char *name, *old_key, *new_key, *old_value, *new_value;
+    } f[] = {
+        {"target", "old_target", "new_target", str_or_empty(was->target),
+         str_or_empty(now->target)},
+        {"auth", "old_auth", "new_auth", route_auth_name(was), route_auth_name(now)},
+        {"owner", "old_owner", "new_owner", str_or_empty(was->owner), str_or_empty(now->owner)},
+        {"domain", "old_domain", "new_domain", str_or_empty(was->domain),
+         str_or_empty(now->domain)},
+        {"methods", "old_methods", "new_methods", str_or_empty(was->allow_header),
+         str_or_empty(now->allow_header)},
+        {"strip_prefix", "old_strip_prefix", "new_strip_prefix",
+         was->strip_prefix ? "true" : "false", now->strip_prefix ? "true" : "false"},
+        {"enabled", "old_enabled", "new_enabled", was->enabled ? "true" : "false",
+         now->enabled ? "true" : "false"},
+    };
+    size_t used = 0;
+    fields[0] = '\0';
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        if (strcmp(f[i].old_value, f[i].new_value) == 0)
+            continue;
+        used += (size_t)snprintf(fields + used, 160 - used, "%s%s", used ? "," : "", f[i].name);
+        audit_put(diff, f[i].old_key, f[i].old_value);
+        audit_put(diff, f[i].new_key, f[i].new_value);
+    }
+    return used > 0;
+}
+
+/* Logs what changed from prev (NULL: the first publish of this process,
+ * where every route is new to it and only the summary line is written)
+ * to snap, and sets each route's changed_at. */
+static void audit_routes(const sy_snapshot_t *prev, sy_snapshot_t *snap, time_t now)
+{
+    route_index_t old_ix = {0}, new_ix = {0};
+    bool *seen = NULL;
+    if (prev && (!index_build(&old_ix, prev->routes) || !index_build(&new_ix, snap->routes) ||
+                 !(seen = calloc(old_ix.mask + 1, sizeof *seen)))) {
+        sy_log(SY_LOG_ERROR, "route audit skipped: out of memory", NULL);
+        prev = NULL;
+    }
+    for (size_t i = 0; i < snap->routes->count; i++) {
+        sy_route_t *r = &snap->routes->items[i];
+        r->changed_at = now;
+        if (!prev || !r->path || *index_slot(&new_ix, r->path) != r)
+            continue; /* not the route its path stands for (a later duplicate) */
+        const sy_route_t **slot = index_slot(&old_ix, r->path);
+        const sy_route_t *was = *slot;
+        if (!was) {
+            audit_emit(SY_ROUTE_ADDED, r, NULL);
+            continue;
+        }
+        seen[slot - old_ix.slots] = true;
+        audit_line_t diff = {{0}, 0};
+        char fields[160];
+        bool changed = route_diff(was, r, &diff, fields);
+        route_state_t before = route_state(was), after = route_state(r);
+        if (changed) {
+            audit_line_t extra = {{0}, 0};
+            audit_put(&extra, "fields", fields);
+            for (size_t k = 0; k + 1 < diff.n; k += 2)
+                audit_put(&extra, diff.kv[k], diff.kv[k + 1]);
+            audit_emit(SY_ROUTE_CHANGED, r, &extra);
+        }
+        if (after == STATE_REJECTED && before != STATE_REJECTED) {
+            audit_line_t extra = {{0}, 0};
+            audit_put(&extra, "old_state", state_names[before]);
+            audit_emit(SY_ROUTE_REJECTED, r, &extra);
+        } else if (after == STATE_ACTIVE && before == STATE_REJECTED) {
+            audit_line_t extra = {{0}, 0};
+            audit_put(&extra, "old_reason", was->rejected_reason);
+            audit_emit(SY_ROUTE_ACCEPTED, r, &extra);
+        }
+        if (!changed && before == after && was->changed_at)
+            r->changed_at = was->changed_at;
+    }
+    for (size_t i = 0; prev && i <= old_ix.mask; i++)
+        if (old_ix.slots[i] && !seen[i])
+            audit_emit(SY_ROUTE_REMOVED, old_ix.slots[i], NULL);
+    free(seen);
+    free(old_ix.slots);
+    free(new_ix.slots);
 }
 
 static void log_snapshot(const char *msg, const sy_snapshot_t *snap, uint64_t generation)
@@ -449,7 +650,7 @@ static bool cycle_run(bool initial, sy_error_t *err, bool *local_failed)
     attempt_t attempts[2];
     time_t now = time(NULL);
     for (int i = 0; i < 2; i++)
-        attempt_fetch(&ctl.stores[i], i, &attempts[i]);
+        attempt_fetch(&ctl.stores[i], i, &attempts[i], NULL);
 
     bool failed = attempts[POLICY].result == FETCH_ERROR || attempts[ROUTES].result == FETCH_ERROR;
     bool changed = attempts[POLICY].result == FETCH_NEW || attempts[ROUTES].result == FETCH_NEW;
@@ -489,6 +690,11 @@ static bool cycle_run(bool initial, sy_error_t *err, bool *local_failed)
                 if (route->path)
                     route->stats = sy_metrics_route(route->path);
             }
+            /* Only this thread publishes (under cycle_lock), so the
+             * current snapshot is the one this one replaces. */
+            sy_snapshot_t *prev = sy_snapshot_acquire();
+            audit_routes(prev, snap, now);
+            sy_snapshot_unref(prev);
             sy_snapshot_ref(snap); /* kept for the log line below */
             sy_snapshot_publish(snap);
             atomic_store(&ctl.loaded, true);
@@ -701,6 +907,12 @@ void sy_sources_status(sy_store_status_t out[2])
 struct sy_snapshot *sy_sources_load_once(const char *policy_uri, const char *routes_uri,
                                          sy_error_t *err)
 {
+    return sy_sources_check_once(policy_uri, routes_uri, err, NULL);
+}
+
+struct sy_snapshot *sy_sources_check_once(const char *policy_uri, const char *routes_uri,
+                                          sy_error_t *err, sy_problems_t *problems)
+{
     store_t stores[2] = {{.name = "policy"}, {.name = "routes"}};
     attempt_t attempts[2] = {{0}};
     sy_snapshot_t *snap = NULL;
@@ -710,7 +922,7 @@ struct sy_snapshot *sy_sources_load_once(const char *policy_uri, const char *rou
     for (i = 0; i < 2; i++) {
         if (!store_configure(&stores[i], uris[i], err))
             break;
-        attempt_fetch(&stores[i], i, &attempts[i]);
+        attempt_fetch(&stores[i], i, &attempts[i], i == POLICY ? problems : NULL);
         if (attempts[i].result == FETCH_ERROR) {
             sy_error_set(err, "%s", attempts[i].error.message);
             break;

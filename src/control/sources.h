@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "core/common.h"
+#include "policy/policy.h"
 
 typedef struct {
     const char *policy_uri;
@@ -59,5 +60,10 @@ void sy_sources_status(sy_store_status_t out[2]);
  * parsed; else a snapshot the caller releases. */
 struct sy_snapshot *sy_sources_load_once(const char *policy_uri, const char *routes_uri,
                                          sy_error_t *err);
+/* sy_sources_load_once, also filling *problems (may be NULL) with every
+ * problem of a policy that does not parse (sy_policy_parse_report), so
+ * `check` reports them all in one run. Free with sy_problems_free. */
+struct sy_snapshot *sy_sources_check_once(const char *policy_uri, const char *routes_uri,
+                                          sy_error_t *err, sy_problems_t *problems);
 
 #endif

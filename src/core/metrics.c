@@ -79,6 +79,9 @@ static _Atomic(sy_route_stats_t *) no_route;
 
 static const char *const store_names[2] = {"policy", "routes"};
 static atomic_uint_fast64_t reloads[2][2]; /* [store][ok] */
+static atomic_uint_fast64_t route_changes[SY_ROUTE_CHANGE__COUNT];
+static const char *const route_change_names[SY_ROUTE_CHANGE__COUNT] = {
+    "added", "changed", "removed", "rejected", "accepted"};
 
 static atomic_uint_fast64_t fd_limit, worker_connection_cap;
 
@@ -248,6 +251,17 @@ void sy_metrics_reload(const char *store, bool ok)
 {
     int s = (store && strcmp(store, "routes") == 0) ? 1 : 0;
     add(&reloads[s][ok ? 1 : 0], 1);
+}
+
+const char *sy_route_change_name(sy_route_change_t kind)
+{
+    return kind < SY_ROUTE_CHANGE__COUNT ? route_change_names[kind] : "unknown";
+}
+
+void sy_metrics_route_change(sy_route_change_t kind)
+{
+    if (kind < SY_ROUTE_CHANGE__COUNT)
+        add(&route_changes[kind], 1);
 }
 
 /* ---- rendering ---- */
@@ -526,6 +540,12 @@ char *sy_metrics_render(const sy_metrics_config_view_t *view, size_t *len)
             buffer_printf(&b, "switchyard_config_reloads_total{store=\"%s\",result=\"%s\"} %llu\n",
                           store_names[s], ok ? "success" : "failure",
                           (unsigned long long)load(&reloads[s][ok]));
+
+    header(&b, "switchyard_route_changes_total", "counter",
+           "Route changes seen on publish, by kind (one audit log line each).");
+    for (int k = 0; k < SY_ROUTE_CHANGE__COUNT; k++)
+        buffer_printf(&b, "switchyard_route_changes_total{change=\"%s\"} %llu\n",
+                      route_change_names[k], (unsigned long long)load(&route_changes[k]));
 
     sy_metrics_config_view_t none = {0};
     if (!view)

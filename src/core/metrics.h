@@ -74,6 +74,19 @@ void sy_metrics_rejected(int worker, int reject_reason);
 /* Store reloads: store "policy" or "routes"; ok false counts a failure. */
 void sy_metrics_reload(const char *store, bool ok);
 
+/* Route changes the poller saw on a publish (src/control/sources.c). */
+typedef enum {
+    SY_ROUTE_ADDED = 0,
+    SY_ROUTE_CHANGED,
+    SY_ROUTE_REMOVED,
+    SY_ROUTE_REJECTED, /* newly rejected: it served, or was disabled, before */
+    SY_ROUTE_ACCEPTED, /* rejected before, active now */
+    SY_ROUTE_CHANGE__COUNT
+} sy_route_change_t;
+/* "added", "changed", "removed", "rejected", "accepted". */
+const char *sy_route_change_name(sy_route_change_t kind);
+void sy_metrics_route_change(sy_route_change_t kind);
+
 /* Renders everything as Prometheus text into a malloc'd string (*len set).
  * The caller passes the gauges only the control plane knows. */
 typedef struct {

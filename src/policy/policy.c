@@ -16,6 +16,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,11 +27,17 @@
 #include "auth/auth.h"
 #include "core/redact.h"
 #include "http/headers.h"
+#include "net/addr.h"
 #include "route/domains.h"
+#include "route/path.h"
 
 typedef struct {
     const char *source;
     sy_error_t *err;
+    /* Every problem, in document order: parsing goes on past a bad
+     * section, destination or listen domain so one run reports them all. */
+    sy_problems_t problems;
+    bool out_of_memory;
 } parse_t;
 
 /* Paths like "auth_policies.partners.users.alice" are built in buffers of
@@ -42,15 +49,27 @@ static bool fail(parse_t *p, const char *where, const char *fmt, ...)
 
 static bool fail(parse_t *p, const char *where, const char *fmt, ...)
 {
-    char msg[384];
+    char msg[384], full[sizeof p->err->message];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (where && where[0])
-        sy_error_set(p->err, "%s: %s: %s", p->source, where, msg);
+        snprintf(full, sizeof full, "%s: %s: %s", p->source, where, msg);
     else
-        sy_error_set(p->err, "%s: %s", p->source, msg);
+        snprintf(full, sizeof full, "%s: %s", p->source, msg);
+    if (p->problems.count == 0)
+        sy_error_set(p->err, "%s", full);
+    char **grown = realloc(p->problems.items, (p->problems.count + 1) * sizeof *grown);
+    char *copy = strdup(full);
+    if (grown)
+        p->problems.items = grown;
+    if (!grown || !copy) {
+        free(copy);
+        p->out_of_memory = true;
+        return false;
+    }
+    p->problems.items[p->problems.count++] = copy;
     return false;
 }
 
@@ -515,11 +534,98 @@ static bool is_token(const char *s)
 
 /* ---- destinations ---- */
 
+/* A host written as an address the guard refuses whatever the policy says
+ * (metadata, link-local, unspecified, multicast, broadcast) could never
+ * serve a request: refuse it at load, in every spelling a resolver accepts
+ * ("2852039166", "0xa9fea9fe", "0251.0376.0251.0376", "169.254.43518",
+ * "[::ffff:169.254.169.254]", "[fd00:ec2::254]"). inet_aton reads IPv4 the
+ * way getaddrinfo does; the guard itself (net/addr.c) judges the address,
+ * so both places agree on what is refused. Loopback depends on
+ * allow_loopback_destinations and is left to the guard. */
+static bool address_allowed(parse_t *p, const char *where, sy_slice_t host)
+{
+    char text[72], shown[INET6_ADDRSTRLEN];
+    struct sockaddr_storage ss;
+    sy_slice_t written = host;
+    memset(&ss, 0, sizeof ss);
+    if (host.len > 0 && host.ptr[host.len - 1] == '.' && host.ptr[0] != '[')
+        host.len--;
+    if (host.len == 0 || host.len >= sizeof text)
+        return true; /* too long for an address; the name check says why */
+    if (host.ptr[0] == '[') {
+        if (host.len < 3 || host.ptr[host.len - 1] != ']')
+            return true;
+        memcpy(text, host.ptr + 1, host.len - 2);
+        text[host.len - 2] = '\0';
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)&ss;
+        in6->sin6_family = AF_INET6;
+        if (inet_pton(AF_INET6, text, &in6->sin6_addr) != 1)
+            return true;
+    } else {
+        memcpy(text, host.ptr, host.len);
+        text[host.len] = '\0';
+        for (size_t i = 0; i < host.len; i++)
+            if (!is_alnum(text[i]) && text[i] != '.')
+                return true;
+        struct sockaddr_in *in = (struct sockaddr_in *)(void *)&ss;
+        in->sin_family = AF_INET;
+        if (inet_aton(text, &in->sin_addr) == 0)
+            return true;
+    }
+    const char *why = sy_addr_refusal((const struct sockaddr *)&ss, true);
+    if (!why)
+        return true;
+    sy_addr_format((const struct sockaddr *)&ss, shown, sizeof shown);
+    return fail(p, where,
+                "\"%.*s\" is %s, %s %s: switchyard never connects there (SPEC §5.6), so "
+                "no route could use this destination",
+                (int)written.len, written.ptr, shown, strchr("aeiou", why[0]) ? "an" : "a", why);
+}
+
+/* An optional non-empty array of distinct strings: root paths (paths) or
+ * auth policy names (checked against auth_policies once those parsed:
+ * check_binding_names). *out stays NULL when the field is absent. */
+static bool get_names(parse_t *p, json_t *obj, const char *where, const char *key, bool paths,
+                      char ***out, size_t *count)
+{
+    char w[WHERE_MAX], iw[WHERE_MAX];
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return true;
+    at_key(w, where, key);
+    size_t n = json_array_size(v);
+    if (!json_is_array(v) || n == 0)
+        return fail(p, w,
+                    paths ? "expected a non-empty array of root paths such as \"/users\""
+                          : "expected a non-empty array of auth policy names");
+    *out = calloc(n, sizeof **out);
+    if (!*out)
+        return fail_oom(p);
+    for (size_t i = 0; i < n; i++) {
+        json_t *item = json_array_get(v, i);
+        const char *s = json_string_value(item);
+        at_index(iw, w, i);
+        if (!s)
+            return fail(p, iw, "expected a string");
+        const char *why = paths ? sy_path_check_route(sy_slice(s, json_string_length(item)), true)
+                                : (s[0] && strlen(s) <= 64 ? NULL : "expected an auth policy name");
+        if (why)
+            return fail(p, iw, "%s (got \"%.100s\")", why, s);
+        for (size_t j = 0; j < *count; j++)
+            if (strcmp((*out)[j], s) == 0)
+                return fail(p, iw, "duplicates %s[%zu]", key, j);
+        if (!((*out)[*count] = strdup(s)))
+            return fail_oom(p);
+        (*count)++;
+    }
+    return true;
+}
+
 static bool parse_destination(parse_t *p, json_t *obj, const char *where, sy_destination_t *d)
 {
     static const char *const known[] = {
-        "host", "scheme",      "port",   "connect_to", "tls_verify_name",
-        "sni",  "host_header", "api_id", "ca_file",    NULL};
+        "host",        "scheme", "port",    "connect_to",    "tls_verify_name", "sni",
+        "host_header", "api_id", "ca_file", "allowed_paths", "allowed_auth",    NULL};
     char w[WHERE_MAX];
     const char *s;
     json_int_t port;
@@ -529,6 +635,8 @@ static bool parse_destination(parse_t *p, json_t *obj, const char *where, sy_des
         return false;
 
     if (!get_string(p, obj, where, "host", true, &s))
+        return false;
+    if (!address_allowed(p, at_key(w, where, "host"), sy_slice_cstr(s)))
         return false;
     d->host = sy_host_normalise(sy_slice_cstr(s), SY_HOST_WILDCARD | SY_HOST_IP);
     if (!d->host)
@@ -554,8 +662,11 @@ static bool parse_destination(parse_t *p, json_t *obj, const char *where, sy_des
         sy_slice_t host;
         uint16_t connect_port;
         char *name = NULL;
-        if (sy_host_split(sy_slice_cstr(s), &host, &connect_port))
+        if (sy_host_split(sy_slice_cstr(s), &host, &connect_port)) {
+            if (!address_allowed(p, at_key(w, where, "connect_to"), host))
+                return false;
             name = sy_host_normalise(host, SY_HOST_IP);
+        }
         if (!name)
             return fail(p, at_key(w, where, "connect_to"),
                         "expected HOST or HOST:PORT, an IPv6 address in brackets (got \"%.100s\")",
@@ -614,7 +725,11 @@ static bool parse_destination(parse_t *p, json_t *obj, const char *where, sy_des
         if (!d->api_id)
             return fail_oom(p);
     }
-    return get_file(p, obj, where, "ca_file", &d->ca_file);
+    return get_file(p, obj, where, "ca_file", &d->ca_file) &&
+           get_names(p, obj, where, "allowed_paths", true, &d->allowed_paths,
+                     &d->allowed_path_count) &&
+           get_names(p, obj, where, "allowed_auth", false, &d->allowed_auth,
+                     &d->allowed_auth_count);
 }
 
 static bool parse_destinations(parse_t *p, json_t *doc, sy_policy_t *pol)
@@ -631,19 +746,74 @@ static bool parse_destinations(parse_t *p, json_t *doc, sy_policy_t *pol)
         if (!pol->destinations)
             return fail_oom(p);
     }
+    bool ok = true;
     for (size_t i = 0; i < n; i++) {
         sy_destination_t *d = &pol->destinations[i];
         pol->destination_count = i + 1; /* so a partly filled entry is freed */
+        d->index = i;
         at_index(w, "destinations", i);
-        if (!parse_destination(p, json_array_get(arr, i), w, d))
-            return false;
+        if (!parse_destination(p, json_array_get(arr, i), w, d)) {
+            /* Go on with the next one (a later duplicate check skips this
+             * one): `check` reports every bad destination at once. */
+            ok = false;
+            continue;
+        }
         for (size_t j = 0; j < i; j++) {
             const sy_destination_t *o = &pol->destinations[j];
-            if (o->https == d->https && o->port == d->port && strcmp(o->host, d->host) == 0)
-                return fail(p, w, "duplicates destinations[%zu] (same scheme, host and port)", j);
+            if (o->host && o->https == d->https && o->port == d->port &&
+                strcmp(o->host, d->host) == 0) {
+                ok = fail(p, w, "duplicates destinations[%zu] (same scheme, host and port)", j);
+                break;
+            }
         }
     }
-    return true;
+    return ok;
+}
+
+/* Every allowed_auth name must be an auth policy: a typo would otherwise
+ * lock a destination silently. Run once auth_policies parsed. */
+static bool check_binding_names(parse_t *p, const sy_policy_t *pol)
+{
+    char w[WHERE_MAX], dw[WHERE_MAX], aw[WHERE_MAX];
+    bool ok = true;
+    for (size_t i = 0; i < pol->destination_count; i++) {
+        const sy_destination_t *d = &pol->destinations[i];
+        at_key(aw, at_index(dw, "destinations", i), "allowed_auth");
+        for (size_t k = 0; k < d->allowed_auth_count; k++)
+            if (!sy_policy_auth_find(pol, sy_slice_cstr(d->allowed_auth[k])))
+                ok =
+                    fail(p, at_index(w, aw, k),
+                         "auth policy '%.64s' is not defined in auth_policies", d->allowed_auth[k]);
+    }
+    return ok;
+}
+
+bool sy_destination_allows_path(const sy_destination_t *d, const char *path)
+{
+    if (!d->allowed_paths)
+        return true;
+    size_t n = strlen(path);
+    for (size_t i = 0; i < d->allowed_path_count; i++) {
+        const char *root = d->allowed_paths[i];
+        size_t r = strlen(root);
+        if (r == 1) /* "/" */
+            return true;
+        /* Root paths never end in '/', so the segment boundary is the
+         * character right after the root. */
+        if (n >= r && memcmp(path, root, r) == 0 && (n == r || path[r] == '/'))
+            return true;
+    }
+    return false;
+}
+
+bool sy_destination_allows_auth(const sy_destination_t *d, const char *auth)
+{
+    if (!d->allowed_auth)
+        return true;
+    for (size_t i = 0; auth && i < d->allowed_auth_count; i++)
+        if (strcmp(d->allowed_auth[i], auth) == 0)
+            return true;
+    return false;
 }
 
 /* ---- auth policies ---- */
@@ -994,24 +1164,32 @@ static bool parse_listen_domains(parse_t *p, json_t *doc, sy_policy_t *pol)
     pol->domain_set = sy_domain_set_new(n);
     if (!pol->listen_domains || !pol->domain_set)
         return fail_oom(p);
+    bool ok = true;
     for (size_t i = 0; i < n; i++) {
         json_t *v = json_array_get(arr, i);
         at_index(w, "listen_domains", i);
-        if (!json_is_string(v))
-            return fail(p, w, "expected a domain name string");
+        if (!json_is_string(v)) {
+            ok = fail(p, w, "expected a domain name string");
+            continue;
+        }
         char *name = sy_host_normalise(sy_slice(json_string_value(v), json_string_length(v)),
                                        SY_HOST_WILDCARD);
-        if (!name)
-            return fail(p, w,
-                        "expected a domain name or \"*.\" + a domain name, without port (got "
-                        "\"%.100s\")",
-                        json_string_value(v));
+        if (!name) {
+            ok = fail(p, w,
+                      "expected a domain name or \"*.\" + a domain name, without port (got "
+                      "\"%.100s\")",
+                      json_string_value(v));
+            continue;
+        }
         pol->listen_domains[pol->listen_domain_count++] = name;
         size_t j;
-        if (!sy_domain_set_add(pol->domain_set, name, i, &j))
-            return j == SIZE_MAX ? fail_oom(p) : fail(p, w, "duplicates listen_domains[%zu]", j);
+        if (!sy_domain_set_add(pol->domain_set, name, i, &j)) {
+            if (j == SIZE_MAX)
+                return fail_oom(p);
+            ok = fail(p, w, "duplicates \"%.100s\" listed before it", name);
+        }
     }
-    return true;
+    return ok;
 }
 
 static bool parse_limits(parse_t *p, json_t *doc, sy_policy_t *pol)
@@ -1070,43 +1248,101 @@ static bool parse_document(parse_t *p, json_t *doc, sy_policy_t *pol)
                                         "timeouts",
                                         NULL};
     const char *def;
-    if (!check_known(p, doc, NULL, known) || !parse_listen_domains(p, doc, pol) ||
-        !parse_destinations(p, doc, pol) || !parse_auth_policies(p, doc, pol))
-        return false;
-    if (!get_string(p, doc, NULL, "default_auth", true, &def))
-        return false;
-    pol->default_auth = sy_policy_auth_find(pol, sy_slice_cstr(def));
-    if (!pol->default_auth)
-        return fail(p, "default_auth", "auth policy '%.64s' is not defined in auth_policies", def);
-    return get_bool(p, doc, NULL, "allow_loopback_destinations", false, &pol->allow_loopback) &&
-           parse_limits(p, doc, pol) && parse_timeouts(p, doc, pol);
+    /* Each section is checked even when an earlier one failed, so one run
+     * reports every problem; a check that needs another section (names of
+     * auth policies) runs only when that section parsed. */
+    bool ok = check_known(p, doc, NULL, known);
+    ok = parse_listen_domains(p, doc, pol) && ok;
+    ok = parse_destinations(p, doc, pol) && ok;
+    bool auth_ok = parse_auth_policies(p, doc, pol);
+    ok = auth_ok && ok;
+    if (auth_ok) {
+        ok = check_binding_names(p, pol) && ok;
+        if (!get_string(p, doc, NULL, "default_auth", true, &def)) {
+            ok = false;
+        } else {
+            pol->default_auth = sy_policy_auth_find(pol, sy_slice_cstr(def));
+            if (!pol->default_auth)
+                ok = fail(p, "default_auth", "auth policy '%.64s' is not defined in auth_policies",
+                          def);
+        }
+    }
+    ok = get_bool(p, doc, NULL, "allow_loopback_destinations", false, &pol->allow_loopback) && ok;
+    ok = parse_limits(p, doc, pol) && ok;
+    return parse_timeouts(p, doc, pol) && ok;
 }
 
-sy_policy_t *sy_policy_parse(const char *text, size_t len, const char *source_name, sy_error_t *err)
+void sy_problems_free(sy_problems_t *problems)
 {
-    parse_t p = {source_name ? source_name : "policy", err};
+    if (!problems)
+        return;
+    for (size_t i = 0; i < problems->count; i++)
+        free(problems->items[i]);
+    free(problems->items);
+    problems->items = NULL;
+    problems->count = 0;
+}
+
+/* err gets as many problems as fit, whole, joined by "; ", and how many
+ * more there are. */
+static void problems_join(const parse_t *p, sy_error_t *err)
+{
+    if (!err || p->problems.count < 2)
+        return;
+    size_t cap = sizeof err->message, used = 0, shown = 0;
+    err->message[0] = '\0';
+    for (; shown < p->problems.count; shown++) {
+        const char *item = p->problems.items[shown];
+        size_t n = strlen(item) + (shown ? 2 : 0);
+        /* Room for the tail "; and 99999 more problems" (30 bytes). */
+        if (used + n + 30 >= cap)
+            break;
+        used += (size_t)snprintf(err->message + used, cap - used, "%s%s", shown ? "; " : "", item);
+    }
+    if (shown == 0)
+        snprintf(err->message, cap, "%s", p->problems.items[0]);
+    else if (shown < p->problems.count)
+        snprintf(err->message + used, cap - used, "; and %zu more problems",
+                 p->problems.count - shown);
+}
+
+sy_policy_t *sy_policy_parse_report(const char *text, size_t len, const char *source_name,
+                                    sy_error_t *err, sy_problems_t *problems)
+{
+    parse_t p = {.source = source_name ? source_name : "policy", .err = err};
     json_error_t jerr;
+    sy_error_t scratch;
+    char located[600];
+    sy_policy_t *pol = NULL;
+    if (!err)
+        p.err = err = &scratch;
     sy_error_clear(err);
+    if (problems)
+        *problems = (sy_problems_t){0};
     json_t *doc = json_loadb(text ? text : "", text ? len : 0, JSON_REJECT_DUPLICATES, &jerr);
     if (!doc) {
-        sy_error_set(err, "%s:%d:%d: %s", p.source, jerr.line, jerr.column, jerr.text);
-        return NULL;
+        /* "policy.json:3:14: ...": the location joins the name. */
+        snprintf(located, sizeof located, "%s:%d:%d", p.source, jerr.line, jerr.column);
+        p.source = located;
+        fail(&p, NULL, "%s", jerr.text);
+        goto out;
     }
     if (!json_is_object(doc)) {
         json_decref(doc);
         fail(&p, NULL, "expected a JSON object at the top level");
-        return NULL;
+        goto out;
     }
-    sy_policy_t *pol = calloc(1, sizeof *pol);
+    pol = calloc(1, sizeof *pol);
     if (!pol) {
         json_decref(doc);
         fail_oom(&p);
-        return NULL;
+        goto out;
     }
     pol->document = doc;
-    if (!parse_document(&p, doc, pol)) {
+    if (!parse_document(&p, doc, pol) || p.problems.count > 0) {
         sy_policy_free(pol);
-        return NULL;
+        pol = NULL;
+        goto out;
     }
     /* The auth module's parsed state (users, keys, algorithms) is built
      * here, once per document, never on the request path. */
@@ -1117,10 +1353,24 @@ sy_policy_t *sy_policy_parse(const char *text, size_t len, const char *source_na
             /* aerr names the field: "jwks.keys[0]: ..." */
             fail(&p, NULL, "auth_policies.%s.%s", a->name, aerr.message);
             sy_policy_free(pol);
-            return NULL;
+            pol = NULL;
+            goto out;
         }
     }
+out:
+    problems_join(&p, err);
+    if (p.out_of_memory && !pol)
+        sy_error_set(err, "%s: out of memory", p.source);
+    if (problems)
+        *problems = p.problems;
+    else
+        sy_problems_free(&p.problems);
     return pol;
+}
+
+sy_policy_t *sy_policy_parse(const char *text, size_t len, const char *source_name, sy_error_t *err)
+{
+    return sy_policy_parse_report(text, len, source_name, err, NULL);
 }
 
 void sy_policy_free(sy_policy_t *policy)
@@ -1140,6 +1390,12 @@ void sy_policy_free(sy_policy_t *policy)
         free(d->host_header);
         free(d->api_id);
         free(d->ca_file);
+        for (size_t k = 0; k < d->allowed_path_count; k++)
+            free(d->allowed_paths[k]);
+        free(d->allowed_paths);
+        for (size_t k = 0; k < d->allowed_auth_count; k++)
+            free(d->allowed_auth[k]);
+        free(d->allowed_auth);
     }
     free(policy->destinations);
     for (size_t i = 0; i < policy->auth_policy_count; i++) {

@@ -37,6 +37,14 @@ typedef struct {
                            to connect to the target host */
     uint16_t connect_port;
     char *tls_verify_name, *sni, *host_header, *api_id, *ca_file; /* NULL when absent */
+    /* Bindings (operations own them): which route paths may target this
+     * destination and with which auth policies. NULL: unbound (any path,
+     * any auth), as before bindings existed; `check` warns about it. */
+    char **allowed_paths; /* root paths: "/users" allows "/users" and "/users/v2" */
+    size_t allowed_path_count;
+    char **allowed_auth; /* auth policy names, each defined in auth_policies */
+    size_t allowed_auth_count;
+    size_t index; /* position in destinations[], for messages */
 } sy_destination_t;
 
 typedef struct {
@@ -69,6 +77,29 @@ typedef struct {
 sy_policy_t *sy_policy_parse(const char *text, size_t len, const char *source_name,
                              sy_error_t *err);
 void sy_policy_free(sy_policy_t *policy);
+
+/* Every problem one document has, each "policy.json: where: what", in
+ * document order: `check` reports them all in one run. */
+typedef struct {
+    char **items;
+    size_t count;
+} sy_problems_t;
+void sy_problems_free(sy_problems_t *problems);
+
+/* sy_policy_parse, also filling *problems (may be NULL) with every
+ * problem found. err then holds as many of them as fit, joined by "; ". */
+sy_policy_t *sy_policy_parse_report(const char *text, size_t len, const char *source_name,
+                                    sy_error_t *err, sy_problems_t *problems);
+
+/* The destination binding rules. True when a route with this path (a valid
+ * route path) may target d: it equals one of d's allowed_paths or lies under
+ * one at a segment boundary ("/users" allows "/users/v2", never "/usersx";
+ * "/" allows every path). Always true for an unbound destination. Cost: the
+ * length of d's lists, independent of the number of routes. */
+bool sy_destination_allows_path(const sy_destination_t *d, const char *path);
+/* True when d allows the auth policy named auth (the route's effective
+ * auth: its own, else default_auth). */
+bool sy_destination_allows_auth(const sy_destination_t *d, const char *auth);
 
 /* host: the Host value without port; case-insensitive; a trailing dot is
  * ignored. "*.api.example.com" matches exactly one more label. */

@@ -9,6 +9,8 @@
 #ifndef SY_POLICY_ROUTES_H
 #define SY_POLICY_ROUTES_H
 
+#include <time.h>
+
 #include "core/common.h"
 #include "policy/policy.h"
 
@@ -33,6 +35,8 @@ typedef struct sy_route {
     const sy_auth_policy_t *auth;
     char *rejected_reason; /* NULL when the route is active */
     void *stats;           /* metrics handle (core/metrics.h), set by the poller */
+    time_t changed_at;     /* wall clock of this route's last change seen by this process (the
+                              poller's audit); 0 when never published */
 } sy_route_t;
 
 typedef struct {

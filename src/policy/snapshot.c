@@ -33,7 +33,7 @@ static bool set_reason(sy_route_t *route, const char *fmt, ...)
 
 static bool set_reason(sy_route_t *route, const char *fmt, ...)
 {
-    char buf[320];
+    char buf[1400];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
@@ -71,6 +71,46 @@ static bool mark_duplicates(sy_route_list_t *routes, bool *duplicate)
     return true;
 }
 
+/* "a, b, c" (at most about 200 bytes, then "...") for a reason. */
+static void list_text(char out[224], char *const *items, size_t count)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < count && used < 200; i++)
+        used += (size_t)snprintf(out + used, 224 - used, "%s%s", i ? ", " : "", items[i]);
+    if (used >= 200)
+        snprintf(out + 196, 28, "...");
+}
+
+/* The destination's bindings (issue: pipelines own routes, operations own
+ * destinations): the route's path must lie under one of its allowed_paths
+ * and its effective auth be one of its allowed_auth. Costs the length of
+ * the destination's own lists, so a build stays linear in the routes.
+ * false when out of memory. */
+static bool check_bindings(sy_route_t *r)
+{
+    const sy_destination_t *d = r->destination;
+    char list[224], path_why[640] = "", auth_why[640] = "";
+    if (!sy_destination_allows_path(d, r->path)) {
+        list_text(list, d->allowed_paths, d->allowed_path_count);
+        /* A very long path is cut short in the message: that is the intent. */
+        snprintf(path_why, sizeof path_why,
+                 "path %s is outside destinations[%zu] (%s) allowed_paths [%s]: that destination "
+                 "serves only routes under those paths",
+                 r->path, d->index, d->host, list);
+    }
+    if (!sy_destination_allows_auth(d, r->auth->name)) {
+        list_text(list, d->allowed_auth, d->allowed_auth_count);
+        snprintf(auth_why, sizeof auth_why,
+                 "auth '%s'%s is not in destinations[%zu] (%s) allowed_auth [%s]", r->auth->name,
+                 r->auth_name ? "" : " (the default_auth)", d->index, d->host, list);
+    }
+    /* Both at once when both are broken: one fix, not two round trips. */
+    if (path_why[0] || auth_why[0])
+        return set_reason(r, "%s%s%s", path_why, path_why[0] && auth_why[0] ? "; " : "", auth_why);
+    return true;
+}
+
 /* Checks a well-formed, enabled route against the policy; sets destination
  * and auth when found (also for /config when something else fails). false
  * when out of memory. */
@@ -88,7 +128,7 @@ static bool check_route(const sy_policy_t *policy, sy_route_t *r)
         return set_reason(r, "auth policy '%s' is not defined", r->auth_name);
     if (r->domain && !sy_policy_domain_listed(policy, sy_slice_cstr(r->domain)))
         return set_reason(r, "domain %s is not a listen domain", r->domain);
-    return true;
+    return check_bindings(r);
 }
 
 static void snapshot_free(sy_snapshot_t *snap)

@@ -41,7 +41,8 @@ typedef struct sy_snapshot {
  * ownership of policy and routes (also on failure). A route is rejected
  * (reason set, still owning its path) when its target matches no
  * destination, its auth names no policy, its domain is not a listen domain,
- * or it was malformed; a later duplicate of a path is rejected and owns
+ * it breaks its destination's bindings (allowed_paths, allowed_auth: the
+ * reason names the binding and the value), or it was malformed; a later duplicate of a path is rejected and owns
  * nothing. Disabled routes (enabled: false) are left out of the matcher.
  * Returns NULL only when out of memory.
  */

@@ -251,11 +251,15 @@ test('policy template: private chain destinations, and switchyard accepts it', (
     assert.match(d.host_header, /^[a-z0-9]{10}\.execute-api\.[a-z0-9-]+\.amazonaws\.com$/);
     const region = /execute-api\.([a-z0-9-]+)\./;
     assert.equal(region.exec(d.connect_to)[1], region.exec(d.tls_verify_name)[1], 'one region');
+    // Bound (issue 10): a team's pipeline can't point its routes at another team's API.
+    assert.ok(Array.isArray(d.allowed_paths) && d.allowed_paths.length > 0, `${d.host}: allowed_paths`);
+    assert.ok(Array.isArray(d.allowed_auth) && d.allowed_auth.length > 0, `${d.host}: allowed_auth`);
   }
   if (!haveBin()) return t.skip(SKIP_NO_BIN);
   const r = run(BIN, ['check', '--policy', path.join(REPO, 'deploy/config/policy.json'),
     '--routes', path.join(REPO, 'deploy/config/routes.json')]);
   assert.equal(r.status, 0, `switchyard check: ${r.stdout}${r.stderr}`);
+  assert.doesNotMatch(r.stderr, /warning/, 'every destination is bound');
 });
 
 test('switchyard accepts the task definition command (through the image entrypoint)', async (t) => {

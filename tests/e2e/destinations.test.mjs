@@ -1,12 +1,14 @@
 // SPEC §2 destinations and §5.6 connect: only listed destinations are ever
 // connected to; loopback only when allowed; link-local and metadata
-// addresses never; connect_to, host_header and api_id shape the upstream
+// addresses never (literals refused at load); connect_to, host_header and api_id shape the upstream
 // request; a route whose scheme, host or port matches no destination is
 // rejected.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startEcho } from '../../examples/echo-backend.mjs';
-import { startSwitchyard, makePolicy, route, dest, get, headerValues, errorMessage, adminGet } from './lib/harness.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startSwitchyard, makePolicy, route, dest, get, headerValues, errorMessage, adminGet, runCli, tempDir, writeJsonAtomic } from './lib/harness.mjs';
 
 let echo;
 const running = [];
@@ -40,27 +42,27 @@ test('loopback destinations are refused unless allowed (502, backend never reach
   assert.equal(echo.stats.requests, before, 'a refused loopback destination was connected to');
 });
 
-test('link-local, metadata and unspecified addresses are refused even with loopback allowed', async () => {
-  const pol = makePolicy({
-    destinations: [
-      dest(80, { host: '169.254.169.254' }),
-      dest(80, { host: '0.0.0.0' }),
-      dest(echo.port, { host: 'meta.internal.example', connect_to: `169.254.169.254:${echo.port}` }),
-      dest(echo.port, { host: 'zero.internal.example', connect_to: `0.0.0.0:${echo.port}` }),
-    ],
-  });
-  const sy = await start(pol, [
-    { path: '/imds', target: 'http://169.254.169.254' },
-    { path: '/zero', target: 'http://0.0.0.0' },
-    { path: '/via-connect-to', target: `http://meta.internal.example:${echo.port}` },
-    { path: '/zero-connect-to', target: `http://zero.internal.example:${echo.port}` },
-  ]);
-  const before = echo.stats.requests;
-  for (const p of ['/imds/latest/meta-data/', '/zero/x', '/via-connect-to/x', '/zero-connect-to/x']) {
-    const r = await get(sy, p);
-    assert.equal(r.status, 502, `${p}: ${r.status} ${r.text}`);
+test('link-local, metadata and unspecified addresses are refused at load even with loopback allowed', async () => {
+  // Written as a literal (host or connect_to), such an address could never
+  // serve: the policy is refused at load (exit 2) instead of loading and
+  // answering 502 for every request. Names that resolve there are still
+  // refused per request by the address guard. (issue 10)
+  for (const d of [
+    dest(80, { host: '169.254.169.254' }),
+    dest(80, { host: '0.0.0.0' }),
+    dest(echo.port, { host: 'meta.internal.example', connect_to: `169.254.169.254:${echo.port}` }),
+    dest(echo.port, { host: 'zero.internal.example', connect_to: `0.0.0.0:${echo.port}` }),
+  ]) {
+    const dir = tempDir();
+    const p = path.join(dir, 'policy.json');
+    const r = path.join(dir, 'routes.json');
+    writeJsonAtomic(p, makePolicy({ destinations: [d] }));
+    writeJsonAtomic(r, []);
+    const res = runCli(['check', '--policy', p, '--routes', r]);
+    assert.equal(res.code, 2, `${JSON.stringify(d)}: ${res.stdout}${res.stderr}`);
+    assert.match(res.stderr, /destinations\[0\]\.(host|connect_to): .*(cloud metadata|unspecified) address/);
+    fs.rmSync(dir, { recursive: true, force: true });
   }
-  assert.equal(echo.stats.requests, before, 'a 0.0.0.0 destination reached the loopback backend');
 });
 
 test('connect_to opens the connection elsewhere; Host stays the target host', async () => {

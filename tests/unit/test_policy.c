@@ -351,7 +351,7 @@ static void test_top_level_fields(void **state)
         {"listen_domains[0]", "\"[::1]\"", "listen_domains[0]: expected a domain"},
         {"listen_domains[0]", "\"http://api.example.com\"", "listen_domains[0]: expected a domain"},
         {"listen_domains[1]", "\"API.Example.com.\"",
-         "listen_domains[1]: duplicates listen_domains[0]"},
+         "listen_domains[1]: duplicates \"api.example.com\" listed before it"},
         {"destinations", NULL, "policy.json: destinations: required field is missing"},
         {"destinations", "{}", "destinations: expected an array"},
         {"auth_policies", NULL, "policy.json: auth_policies: required field is missing"},
@@ -928,6 +928,248 @@ static void test_url_split(void **state)
             fail_msg("accepted %s", bad[i]);
 }
 
+/* ---- destination bindings ---- */
+
+static void test_binding_fields(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *path, *value, *needle;
+    } cases[] = {
+        {"destinations[0].allowed_paths", "[]",
+         "destinations[0].allowed_paths: expected a non-empty array of root paths"},
+        {"destinations[0].allowed_paths", "\"/orders\"",
+         "destinations[0].allowed_paths: expected a non-empty array"},
+        {"destinations[0].allowed_paths", "[1]",
+         "destinations[0].allowed_paths[0]: expected a string"},
+        {"destinations[0].allowed_paths", "[\"orders\"]", "destinations[0].allowed_paths[0]: "},
+        {"destinations[0].allowed_paths", "[\"/orders/\"]", "destinations[0].allowed_paths[0]: "},
+        {"destinations[0].allowed_paths", "[\"/a/../b\"]", "destinations[0].allowed_paths[0]: "},
+        {"destinations[0].allowed_paths", "[\"/a\", \"/a\"]",
+         "destinations[0].allowed_paths[1]: duplicates allowed_paths[0]"},
+        {"destinations[0].allowed_auth", "[]",
+         "destinations[0].allowed_auth: expected a non-empty array of auth policy names"},
+        {"destinations[0].allowed_auth", "[\"\"]",
+         "destinations[0].allowed_auth[0]: expected an auth policy name"},
+        {"destinations[0].allowed_auth", "[\"public\", \"nobody\"]",
+         "destinations[0].allowed_auth[1]: auth policy 'nobody' is not defined in auth_policies"},
+        {"destinations[0].allowed_auth", "[\"users\", \"users\"]",
+         "destinations[0].allowed_auth[1]: duplicates allowed_auth[0]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_error(cases[i].path, cases[i].value, cases[i].needle);
+
+    sy_error_t err = {{0}};
+    json_t *doc = base_json();
+    doc_set(doc, "destinations[0].allowed_paths", "[\"/orders\", \"/\"]");
+    doc_set(doc, "destinations[0].allowed_auth", "[\"users\", \"aws\"]");
+    sy_policy_t *policy = parse_json(doc, &err);
+    json_decref(doc);
+    if (!policy)
+        fail_msg("%s", err.message);
+    const sy_destination_t *d = &policy->destinations[0];
+    assert_int_equal(d->allowed_path_count, 2);
+    assert_string_equal(d->allowed_paths[0], "/orders");
+    assert_int_equal(d->allowed_auth_count, 2);
+    assert_string_equal(d->allowed_auth[1], "aws");
+    assert_null(policy->destinations[1].allowed_paths); /* unbound */
+    assert_null(policy->destinations[1].allowed_auth);
+    sy_policy_free(policy);
+}
+
+static sy_destination_t bound(char **paths, size_t npaths, char **auth, size_t nauth)
+{
+    sy_destination_t d;
+    memset(&d, 0, sizeof d);
+    d.allowed_paths = paths;
+    d.allowed_path_count = npaths;
+    d.allowed_auth = auth;
+    d.allowed_auth_count = nauth;
+    return d;
+}
+
+static void test_binding_rule(void **state)
+{
+    (void)state;
+    char *users[] = {"/users", "/accounts/v2"};
+    char *root[] = {"/"};
+    char *auths[] = {"users-jwt", "aws"};
+    sy_destination_t d = bound(users, 2, auths, 2);
+    /* Segment boundaries: equal, or under at a '/', never a longer segment. */
+    assert_true(sy_destination_allows_path(&d, "/users"));
+    assert_true(sy_destination_allows_path(&d, "/users/v2"));
+    assert_true(sy_destination_allows_path(&d, "/users/v2/deep"));
+    assert_false(sy_destination_allows_path(&d, "/usersx"));
+    assert_false(sy_destination_allows_path(&d, "/users-admin"));
+    assert_false(sy_destination_allows_path(&d, "/user"));
+    assert_false(sy_destination_allows_path(&d, "/"));
+    assert_false(sy_destination_allows_path(&d, "/orders/users"));
+    assert_false(sy_destination_allows_path(&d, "/Users"));
+    assert_true(sy_destination_allows_path(&d, "/accounts/v2/x"));
+    assert_false(sy_destination_allows_path(&d, "/accounts"));
+    assert_false(sy_destination_allows_path(&d, "/accounts/v20"));
+    /* "/" allows everything. */
+    sy_destination_t all = bound(root, 1, NULL, 0);
+    assert_true(sy_destination_allows_path(&all, "/"));
+    assert_true(sy_destination_allows_path(&all, "/anything/at/all"));
+    /* Auth: exact names, case-sensitive. */
+    assert_true(sy_destination_allows_auth(&d, "users-jwt"));
+    assert_true(sy_destination_allows_auth(&d, "aws"));
+    assert_false(sy_destination_allows_auth(&d, "public"));
+    assert_false(sy_destination_allows_auth(&d, "AWS"));
+    assert_false(sy_destination_allows_auth(&d, "users"));
+    assert_false(sy_destination_allows_auth(&d, NULL));
+    /* Unbound: as before bindings existed. */
+    sy_destination_t none = bound(NULL, 0, NULL, 0);
+    assert_true(sy_destination_allows_path(&none, "/usersx"));
+    assert_true(sy_destination_allows_auth(&none, "public"));
+    /* all has paths but no auth list: any auth. */
+    assert_true(sy_destination_allows_auth(&all, "public"));
+}
+
+/* ---- every problem at once ---- */
+
+static void test_every_problem_reported(void **state)
+{
+    (void)state;
+    json_t *doc = base_json();
+    doc_set(doc, "listen_domains[0]", "\"http://bad\"");
+    doc_set(doc, "destinations[0].port", "0");
+    doc_set(doc, "destinations[1].host", "\"2852039166\"");
+    doc_set(doc, "destinations[2].allowed_paths", "[\"nope\"]");
+    doc_set(doc, "limits.max_headers", "0");
+    doc_set(doc, "timeouts.client_idle_ms", "\"soon\"");
+    doc_set(doc, "unknown_top", "1");
+    char *text = json_dumps(doc, JSON_INDENT(2));
+    json_decref(doc);
+    sy_error_t err = {{0}};
+    sy_problems_t problems;
+    sy_policy_t *policy =
+        sy_policy_parse_report(text, strlen(text), "policy.json", &err, &problems);
+    free(text);
+    assert_null(policy);
+    static const char *const expected[] = {
+        "policy.json: unknown_top: unknown field",
+        "policy.json: listen_domains[0]: expected a domain name",
+        "policy.json: destinations[0].port: expected an integer 1-65535",
+        "policy.json: destinations[1].host: \"2852039166\" is 169.254.169.254, a cloud metadata "
+        "address",
+        "policy.json: destinations[2].allowed_paths[0]: ",
+        "policy.json: limits.max_headers: expected an integer",
+        "policy.json: timeouts.client_idle_ms: expected an integer",
+    };
+    size_t n = sizeof expected / sizeof expected[0];
+    if (problems.count != n) {
+        for (size_t i = 0; i < problems.count; i++)
+            printf("problem %zu: %s\n", i, problems.items[i]);
+        fail_msg("%zu problems, expected %zu", problems.count, n);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(problems.items[i], expected[i], strlen(expected[i])) != 0)
+            fail_msg("problem %zu: \"%s\", expected it to start \"%s\"", i, problems.items[i],
+                     expected[i]);
+    /* The single message starts with the first and says how many more. */
+    assert_non_null(strstr(err.message, expected[0]));
+    assert_non_null(strstr(err.message, "; "));
+    sy_problems_free(&problems);
+
+    /* A single problem stays a single message, as before. */
+    doc = base_json();
+    doc_set(doc, "destinations[0].port", "0");
+    text = json_dumps(doc, 0);
+    json_decref(doc);
+    policy = sy_policy_parse_report(text, strlen(text), "policy.json", &err, &problems);
+    free(text);
+    assert_null(policy);
+    assert_int_equal(problems.count, 1);
+    assert_string_equal(err.message, problems.items[0]);
+    sy_problems_free(&problems);
+
+    /* Many problems: the message keeps whole ones and counts the rest. */
+    doc = base_json();
+    for (int i = 0; i < 40; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "destinations[%d]", i);
+        doc_set(doc, path, "{\"host\": \"bad host\"}");
+    }
+    text = json_dumps(doc, 0);
+    json_decref(doc);
+    policy = sy_policy_parse_report(text, strlen(text), "policy.json", &err, &problems);
+    free(text);
+    assert_null(policy);
+    assert_int_equal(problems.count, 40);
+    assert_non_null(strstr(err.message, "more problems"));
+    sy_problems_free(&problems);
+}
+
+/* ---- addresses the guard always refuses are refused at load ---- */
+
+static void test_metadata_spellings_refused(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *host, *needle;
+    } cases[] = {
+        {"169.254.169.254", "is 169.254.169.254, a cloud metadata address"},
+        {"2852039166", "is 169.254.169.254, a cloud metadata address"},
+        {"0xa9fea9fe", "is 169.254.169.254, a cloud metadata address"},
+        {"0xA9FEA9FE", "is 169.254.169.254, a cloud metadata address"},
+        {"0xA9.0xFE.0xA9.0xFE", "is 169.254.169.254, a cloud metadata address"},
+        {"0251.0376.0251.0376", "is 169.254.169.254, a cloud metadata address"},
+        {"0251.00376.000251.0000376", "is 169.254.169.254, a cloud metadata address"},
+        {"0251.254.169.254", "is 169.254.169.254, a cloud metadata address"},
+        {"169.254.43518", "is 169.254.169.254, a cloud metadata address"},
+        {"169.254.169.254.", "is 169.254.169.254, a cloud metadata address"},
+        {"169.254.170.2", "is 169.254.170.2, a cloud metadata address"},
+        {"169.254.1.1", "is 169.254.1.1, a link-local address"},
+        {"0.0.0.0", "is 0.0.0.0, an unspecified address"},
+        {"0", "is 0.0.0.0, an unspecified address"},
+        {"0.1.2.3", "is 0.1.2.3, an unspecified address"},
+        {"[::ffff:169.254.169.254]", "is ::ffff:169.254.169.254, a cloud metadata address"},
+        {"[::ffff:a9fe:a9fe]", "is ::ffff:169.254.169.254, a cloud metadata address"},
+        {"[0:0:0:0:0:ffff:169.254.169.254]", "a cloud metadata address"},
+        {"[::169.254.169.254]", "a cloud metadata address"},
+        {"[64:ff9b::169.254.169.254]", "a cloud metadata address"},
+        {"[fd00:ec2::254]", "is fd00:ec2::254, a cloud metadata address"},
+        {"[FD00:EC2::254]", "a cloud metadata address"},
+        {"[fe80::1]", "a link-local address"},
+        {"[::]", "an unspecified address"},
+        {"224.0.0.1", "a multicast address"},
+        {"255.255.255.255", "a broadcast address"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char value[128], needle[256];
+        snprintf(value, sizeof value, "\"%s\"", cases[i].host);
+        snprintf(needle, sizeof needle, "destinations[2].host: \"%s", cases[i].host);
+        expect_error("destinations[2].host", value, needle);
+        expect_error("destinations[2].host", value, cases[i].needle);
+        expect_error("destinations[2].host", value, "switchyard never connects there");
+        /* connect_to is judged the same way. */
+        char connect[160];
+        snprintf(connect, sizeof connect, "\"%s:80\"", cases[i].host);
+        if (strcmp(cases[i].host, "169.254.169.254.") != 0)
+            expect_error("destinations[0].connect_to", connect, cases[i].needle);
+    }
+    /* Addresses the guard judges by policy or allows still load: loopback
+     * (allow_loopback_destinations decides), private ranges, and names. */
+    static const char *const fine[] = {"\"127.0.0.1\"",     "\"10.1.2.3\"",
+                                       "\"192.168.0.1\"",   "\"[::1]\"",
+                                       "\"[2001:db8::1]\"", "\"metadata.example.com\""};
+    for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+        sy_error_t err = {{0}};
+        json_t *doc = base_json();
+        doc_set(doc, "destinations[2].host", fine[i]);
+        sy_policy_t *policy = parse_json(doc, &err);
+        json_decref(doc);
+        if (!policy)
+            fail_msg("%s refused: %s", fine[i], err.message);
+        sy_policy_free(policy);
+    }
+    /* A non-canonical spelling of an address the guard allows is still
+     * refused, by the name rule. */
+    expect_error("destinations[2].host", "\"2130706433\"", "expected a host name");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -946,6 +1188,10 @@ int main(void)
         cmocka_unit_test(test_host_split),
         cmocka_unit_test(test_host_normalise),
         cmocka_unit_test(test_url_split),
+        cmocka_unit_test(test_binding_fields),
+        cmocka_unit_test(test_binding_rule),
+        cmocka_unit_test(test_every_problem_reported),
+        cmocka_unit_test(test_metadata_spellings_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -177,11 +177,54 @@ static void test_refusals_and_usage(void **state)
                      2);
 }
 
+/* --check-policy refuses a route breaking its destination's bindings
+ * (a path outside allowed_paths, an auth outside allowed_auth, also through
+ * default_auth) with exit 1 and leaves the store as it was. */
+static void test_check_policy_bindings(void **state)
+{
+    (void)state;
+    char bound[160];
+    snprintf(bound, sizeof bound, "%s/bound.json", dir);
+    FILE *f = fopen(bound, "w");
+    assert_non_null(f);
+    fputs("{\"listen_domains\":[\"api.example.com\"],"
+          "\"destinations\":[{\"host\":\"users.internal.example.com\","
+          "\"allowed_paths\":[\"/users\"],\"allowed_auth\":[\"users\"]}],"
+          "\"auth_policies\":{\"public\":{\"type\":\"none\"},\"users\":{\"type\":\"iam\"}},"
+          "\"default_auth\":\"public\"}",
+          f);
+    fclose(f);
+    unlink(store);
+    const char *target = "https://users.internal.example.com/prod";
+    assert_int_equal(run("put", "--routes", store, "--path", "/orders/leak", "--target", target,
+                         "--auth", "users", "--check-policy", bound, NULL),
+                     1);
+    assert_int_equal(run("put", "--routes", store, "--path", "/usersx", "--target", target,
+                         "--auth", "users", "--check-policy", bound, NULL),
+                     1);
+    assert_int_equal(run("put", "--routes", store, "--path", "/users/v2", "--target", target,
+                         "--auth", "public", "--check-policy", bound, NULL),
+                     1);
+    assert_int_equal(run("put", "--routes", store, "--path", "/users/v2", "--target", target,
+                         "--check-policy", bound, NULL),
+                     1); /* default_auth: public */
+    assert_int_not_equal(access(store, F_OK), 0);
+    assert_int_equal(run("put", "--routes", store, "--path", "/users/v2", "--target", target,
+                         "--auth", "users", "--check-policy", bound, NULL),
+                     0);
+    json_t *doc = stored();
+    assert_int_equal(json_array_size(doc), 1);
+    json_decref(doc);
+    unlink(store);
+    unlink(bound);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_replace_delete),
         cmocka_unit_test(test_refusals_and_usage),
+        cmocka_unit_test(test_check_policy_bindings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

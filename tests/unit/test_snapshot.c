@@ -309,6 +309,103 @@ static void test_readers_race_publisher(void **state)
     assert_null(sy_snapshot_acquire());
 }
 
+/* Destination bindings: allowed_paths at segment boundaries, allowed_auth
+ * judged on the effective auth (default_auth when the route names none),
+ * a wildcard destination's bindings for every host under it, and an exact
+ * destination's own bindings beating the wildcard's. */
+static void test_destination_bindings(void **state)
+{
+    (void)state;
+    static const char bound_policy[] =
+        "{\"listen_domains\": [\"api.example.com\"],"
+        " \"destinations\": ["
+        "   {\"host\": \"users.internal.example.com\", \"allowed_paths\": [\"/users\", \"/me\"],"
+        "    \"allowed_auth\": [\"users-jwt\"]},"
+        "   {\"host\": \"*.svc.example.com\", \"allowed_paths\": [\"/svc\"],"
+        "    \"allowed_auth\": [\"public\", \"aws\"]},"
+        "   {\"host\": \"special.svc.example.com\", \"allowed_paths\": [\"/special\"]},"
+        "   {\"host\": \"open.internal.example.com\"},"
+        "   {\"host\": \"root.internal.example.com\", \"allowed_paths\": [\"/\"]}],"
+        " \"auth_policies\": {\"public\": {\"type\": \"none\"}, \"aws\": {\"type\": \"iam\"},"
+        "   \"users-jwt\": {\"type\": \"iam\"}},"
+        " \"default_auth\": \"public\"}";
+    static const char bound_routes[] =
+        "["
+        /* 0 */ "{\"path\": \"/users\", \"target\": \"https://users.internal.example.com\", "
+        "\"auth\": \"users-jwt\"},"
+        /* 1 */ "{\"path\": \"/users/v2/x\", \"target\": \"https://users.internal.example.com\", "
+        "\"auth\": \"users-jwt\"},"
+        /* 2 */ "{\"path\": \"/usersx\", \"target\": \"https://users.internal.example.com\", "
+        "\"auth\": \"users-jwt\"},"
+        /* 3 */ "{\"path\": \"/orders/leak\", \"target\": "
+        "\"https://users.internal.example.com/prod\", \"auth\": \"users-jwt\"},"
+        /* 4 */ "{\"path\": \"/users/open\", \"target\": \"https://users.internal.example.com\", "
+        "\"auth\": \"public\"},"
+        /* 5: no auth: judged by default_auth (public) */
+        "{\"path\": \"/me\", \"target\": \"https://users.internal.example.com\"},"
+        /* 6 */ "{\"path\": \"/svc/a\", \"target\": \"https://a.svc.example.com\"},"
+        /* 7 */ "{\"path\": \"/svc/b\", \"target\": \"https://b.svc.example.com\", \"auth\": "
+        "\"aws\"},"
+        /* 8 */ "{\"path\": \"/other\", \"target\": \"https://c.svc.example.com\"},"
+        /* 9 */ "{\"path\": \"/svc/c\", \"target\": \"https://d.svc.example.com\", \"auth\": "
+        "\"users-jwt\"},"
+        /* 10: the exact entry's bindings, not the wildcard's */
+        "{\"path\": \"/special/x\", \"target\": \"https://special.svc.example.com\", \"auth\": "
+        "\"users-jwt\"},"
+        /* 11 */ "{\"path\": \"/svc/special\", \"target\": \"https://special.svc.example.com\"},"
+        /* 12: unbound destination: as before */
+        "{\"path\": \"/anything\", \"target\": \"https://open.internal.example.com\", \"auth\": "
+        "\"aws\"},"
+        /* 13: \"/\" allows every path */
+        "{\"path\": \"/deep/er\", \"target\": \"https://root.internal.example.com\"},"
+        /* 14: both bindings broken: both named */
+        "{\"path\": \"/orders/leak2\", \"target\": \"https://users.internal.example.com\", "
+        "\"auth\": \"public\"}"
+        "]";
+    sy_snapshot_t *snap = build(bound_policy, bound_routes);
+    expect_reason(snap, 0, NULL);
+    expect_reason(snap, 1, NULL);
+    expect_reason(snap, 2,
+                  "path /usersx is outside destinations[0] (users.internal.example.com) "
+                  "allowed_paths [/users, /me]: that destination serves only routes under those "
+                  "paths");
+    expect_reason(snap, 3,
+                  "path /orders/leak is outside destinations[0] (users.internal.example.com) "
+                  "allowed_paths [/users, /me]: that destination serves only routes under those "
+                  "paths");
+    expect_reason(snap, 4,
+                  "auth 'public' is not in destinations[0] (users.internal.example.com) "
+                  "allowed_auth [users-jwt]");
+    expect_reason(snap, 5,
+                  "auth 'public' (the default_auth) is not in destinations[0] "
+                  "(users.internal.example.com) allowed_auth [users-jwt]");
+    expect_reason(snap, 6, NULL);
+    expect_reason(snap, 7, NULL);
+    expect_reason(snap, 8,
+                  "path /other is outside destinations[1] (*.svc.example.com) allowed_paths "
+                  "[/svc]: that destination serves only routes under those paths");
+    expect_reason(snap, 9,
+                  "auth 'users-jwt' is not in destinations[1] (*.svc.example.com) allowed_auth "
+                  "[public, aws]");
+    expect_reason(snap, 10, NULL);
+    assert_non_null(strstr(snap->routes->items[11].rejected_reason,
+                           "path /svc/special is outside destinations[2]"));
+    expect_reason(snap, 12, NULL);
+    expect_reason(snap, 13, NULL);
+    expect_reason(snap, 14,
+                  "path /orders/leak2 is outside destinations[0] (users.internal.example.com) "
+                  "allowed_paths [/users, /me]: that destination serves only routes under those "
+                  "paths; auth 'public' is not in destinations[0] (users.internal.example.com) "
+                  "allowed_auth [users-jwt]");
+    /* A route breaking a binding still owns its path: 502, no fall-through. */
+    const sy_route_t *r = match(snap, "api.example.com", "/orders/leak/secrets", NULL);
+    assert_ptr_equal(r, &snap->routes->items[3]);
+    assert_non_null(r->rejected_reason);
+    assert_int_equal(snap->active_count, 7);
+    assert_int_equal(snap->rejected_count, 8);
+    sy_snapshot_unref(snap);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -316,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_matching_including_rejected_routes),
         cmocka_unit_test(test_without_default_route_nothing_matches),
         cmocka_unit_test(test_build_edge_cases),
+        cmocka_unit_test(test_destination_bindings),
         cmocka_unit_test(test_publish_and_acquire_lifecycle),
         cmocka_unit_test(test_readers_race_publisher),
     };
