@@ -92,10 +92,10 @@ test('400 or a closed connection for a broken chunked body', async () => {
   }
 });
 
-test('valid percent-encoded UTF-8 passes unchanged', async () => {
-  const { res } = await rawExchange(sy.port, pathRequest('/api/caf%C3%A9/%41b'));
+test('valid percent-encoded UTF-8 passes encoded; encoded unreserved characters are decoded (issue 9)', async () => {
+  const { res } = await rawExchange(sy.port, pathRequest('/api/caf%c3%a9/%41b'));
   assert.equal(res.status, 200, res.text);
-  assert.equal(rawJson(res).url, '/api/caf%C3%A9/%41b');
+  assert.equal(rawJson(res).url, '/api/caf%C3%A9/Ab');
 });
 
 test('404 when no route matches', async () => {
