@@ -92,9 +92,7 @@ test('400 or a closed connection for a broken chunked body', async () => {
   }
 });
 
-test('valid percent-encoded UTF-8 passes encoded; encoded unreserved characters arrive decoded', async () => {
-  // The canonical path (docs/security.md): %41 is 'A' to every backend, so
-  // it is matched and forwarded as 'A'; the UTF-8 bytes stay encoded.
+test('valid percent-encoded UTF-8 passes encoded; encoded unreserved characters are decoded (issue 9)', async () => {
   const { res } = await rawExchange(sy.port, pathRequest('/api/caf%c3%a9/%41b'));
   assert.equal(res.status, 200, res.text);
   assert.equal(rawJson(res).url, '/api/caf%C3%A9/Ab');
