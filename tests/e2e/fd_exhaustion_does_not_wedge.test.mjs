@@ -76,8 +76,10 @@ test('400 idle connections against a 256-fd limit: capped, not wedged; requests,
   started.push(sy);
 
   // The start line states the limit and the per-worker cap it led to.
-  const startLine = jsonLines(sy.stderr()).find((l) => l.msg === 'switchyard started');
-  assert.ok(startLine, `no start line in: ${sy.stderr().slice(-2000)}`);
+  // /readyz can answer before main writes the start line: wait for it.
+  const startLine = await eventually(() => jsonLines(sy.stderr()).find((l) => l.msg === 'switchyard started'), {
+    what: 'the start line',
+  });
   assert.equal(Number(startLine.fd_limit), FD_LIMIT, JSON.stringify(startLine));
   const cap = Number(startLine.max_connections_per_worker);
   assert.ok(cap >= 1 && cap * 2 * 2 < FD_LIMIT, `cap ${cap} does not leave room for upstreams: ${JSON.stringify(startLine)}`);
