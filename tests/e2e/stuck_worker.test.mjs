@@ -6,6 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import { spawn, spawnSync } from 'node:child_process';
 import { startEcho } from '../../examples/echo-backend.mjs';
 import { startSwitchyard, makePolicy, route, adminGet, eventually, jsonLines, SLOW } from './lib/harness.mjs';
@@ -113,4 +114,60 @@ test('a frozen worker loop fails /healthz, and SIGTERM still ends the process', 
   clearTimeout(timer);
   assert.ok(r, 'switchyard did not exit');
   assert.equal(r.code, 1, `exit ${JSON.stringify(r)}; stderr: ${sy.stderr().slice(-2000)}`);
+});
+
+// A control-plane call that hangs (S3 accepting the connection and never
+// answering) must not hold the exit past --drain-timeout + the stop grace.
+test('a configuration fetch that hangs does not hold the exit', async () => {
+  // Answers 503 at once until `hang` is set (so the start's own fetches fail
+  // fast), then accepts and never answers.
+  const accepted = [];
+  let hang = false;
+  const blackHole = net.createServer((s) => {
+    s.on('error', () => {});
+    if (hang) {
+      accepted.push(s);
+      return;
+    }
+    s.once('data', () => s.end('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'));
+  });
+  await new Promise((r) => blackHole.listen(0, '127.0.0.1', r));
+  try {
+    // Env for the child (each test file runs in its own process).
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${blackHole.address().port}`,
+      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+      AWS_REGION: 'eu-west-1',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    });
+    echo ??= await startEcho({ name: 'stuck' });
+    const sy = await startSwitchyard({
+      policy: makePolicy({ ports: [echo.port] }),
+      routes: [route('/', echo.port)],
+      drainTimeout: 0.5,
+      // The last --policy wins: the policy comes from the silent "S3".
+      extraArgs: ['--policy', 's3://switchyard-config/policy.json'],
+      waitReady: false,
+    });
+    started.push(sy);
+    // The start's own fetch fails (503); then the poller's next one hangs.
+    await eventually(() => jsonLines(sy.stderr()).find((l) => l.msg === 'switchyard started'), {
+      what: 'the start (after the first fetch failed)',
+      timeoutMs: 60000 * SLOW,
+    });
+    hang = true;
+    await eventually(() => accepted.length > 0, { what: 'the poller fetching again', timeoutMs: 60000 * SLOW });
+    sy.proc.kill('SIGTERM');
+    const line = await eventually(() => jsonLines(sy.stderr()).find((l) => /shutdown did not finish/.test(l.msg || '')), {
+      what: 'the shutdown watchdog giving up on the hung fetch',
+      timeoutMs: 60000 * SLOW,
+    });
+    assert.match(line.waiting_for, /configuration poller/);
+    const r = await sy.exited;
+    assert.equal(r.code, 1, `exit ${JSON.stringify(r)}; stderr: ${sy.stderr().slice(-2000)}`);
+  } finally {
+    for (const s of accepted) s.destroy();
+    blackHole.close();
+  }
 });
