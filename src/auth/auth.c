@@ -33,6 +33,7 @@
 #include "auth/basic.h"
 #include "auth/jwks.h"
 #include "auth/jwt.h"
+#include "core/metrics.h"
 
 static const sy_http_header_t *find_authorization(const sy_http_request_t *req, int *count)
 {
@@ -362,15 +363,134 @@ static void copy_subject(sy_auth_result_t *out, const char *s, size_t len)
     out->subject[len] = '\0';
 }
 
-static void check_basic(const auth_state_t *st, const sy_http_header_t *authz,
-                        sy_auth_result_t *out)
+/* ---- Basic ---- */
+
+/* Queued and running hashes of this worker (the pending's loop is this
+ * thread's, so after_hash runs here too). */
+static _Thread_local unsigned hashes_in_flight;
+
+struct sy_auth_pending {
+    uv_work_t work;
+    sy_basic_job_t *job;
+    sy_auth_result_t *out; /* NULL once abandoned */
+    sy_auth_done_cb done;
+    void *arg;
+    int worker;
+    char challenge[160];
+};
+
+static void basic_decided(sy_basic_status_t s, const char *user, unsigned wait,
+                          const char *challenge, int worker, sy_auth_result_t *out)
 {
-    const char *user;
-    if (!authz || !sy_basic_check(st->users, authz->value, &user)) {
-        deny(out, 401, authz ? "invalid credentials" : "authentication required", st->challenge);
+    static const sy_basic_auth_outcome_t outcome[] = {
+        [SY_BASIC_OK] = SY_BASIC_AUTH_VERIFIED,
+        [SY_BASIC_OK_CACHED] = SY_BASIC_AUTH_VERIFIED_CACHED,
+        [SY_BASIC_MISSING] = SY_BASIC_AUTH_MISSING,
+        [SY_BASIC_UNKNOWN_USER] = SY_BASIC_AUTH_UNKNOWN_USER,
+        [SY_BASIC_WRONG] = SY_BASIC_AUTH_FAILED,
+        [SY_BASIC_WRONG_CACHED] = SY_BASIC_AUTH_FAILED_CACHED,
+        [SY_BASIC_THROTTLED] = SY_BASIC_AUTH_THROTTLED,
+        [SY_BASIC_HASH_NEEDED] = SY_BASIC_AUTH_BUSY, /* only when it could not be queued */
+    };
+    sy_metrics_basic_auth(worker, outcome[s]);
+    switch (s) {
+    case SY_BASIC_OK:
+    case SY_BASIC_OK_CACHED:
+        copy_subject(out, user, strlen(user));
+        return;
+    case SY_BASIC_MISSING:
+        deny(out, 401, "authentication required", challenge);
+        return;
+    case SY_BASIC_THROTTLED:
+        /* No challenge: trying again now can't succeed. */
+        deny(out, 429, "too many failed authentication attempts", "");
+        out->retry_after = wait;
+        return;
+    case SY_BASIC_HASH_NEEDED:
+        deny(out, 503, "too many password checks in progress", "");
+        out->retry_after = 1;
+        return;
+    default:
+        /* Unknown user and wrong password read the same to the client. */
+        deny(out, 401, "invalid credentials", challenge);
         return;
     }
-    copy_subject(out, user, strlen(user));
+}
+
+static void run_hash(uv_work_t *w)
+{
+    /* Threadpool thread: only the job, never the client or the policy. */
+    sy_auth_pending_t *p = w->data;
+    sy_basic_job_run(p->job);
+}
+
+static void after_hash(uv_work_t *w, int status)
+{
+    sy_auth_pending_t *p = w->data;
+    hashes_in_flight--;
+    const char *user = NULL;
+    /* Nothing cancels the work, but a job that never ran must not pass. */
+    sy_basic_status_t s =
+        status == 0 ? sy_basic_job_finish(p->job, sy_now_ms(), &user) : SY_BASIC_HASH_NEEDED;
+    if (p->out) {
+        basic_decided(s, user, 0, p->challenge, p->worker, p->out);
+        p->done(p->arg);
+    } else {
+        sy_metrics_basic_auth(p->worker,
+                              s == SY_BASIC_OK ? SY_BASIC_AUTH_VERIFIED : SY_BASIC_AUTH_FAILED);
+    }
+    sy_basic_job_free(p->job);
+    free(p);
+}
+
+void sy_auth_abandon(sy_auth_pending_t *p)
+{
+    if (p) {
+        p->out = NULL;
+        p->done = NULL;
+        p->arg = NULL;
+    }
+}
+
+/* true when decided now; false when a hash was queued (*pending set). */
+static bool check_basic(const auth_state_t *st, const sy_http_header_t *authz,
+                        const sy_auth_context_t *ctx, sy_auth_result_t *out, sy_auth_done_cb done,
+                        void *arg, sy_auth_pending_t **pending)
+{
+    const char *user;
+    unsigned wait;
+    sy_basic_job_t *job;
+    sy_slice_t value = authz ? authz->value : SY_SLICE_LIT("");
+    sy_basic_status_t s =
+        sy_basic_begin(st->users, value, ctx->peer, sy_now_ms(), &user, &wait, &job);
+    if (s == SY_BASIC_HASH_NEEDED && !ctx->loop) {
+        sy_basic_job_run(job);
+        s = sy_basic_job_finish(job, sy_now_ms(), &user);
+        basic_decided(s, user, 0, st->challenge, ctx->worker, out);
+        sy_basic_job_free(job);
+        return true;
+    }
+    if (s == SY_BASIC_HASH_NEEDED && hashes_in_flight < SY_AUTH_MAX_HASHES_IN_FLIGHT) {
+        sy_auth_pending_t *p = calloc(1, sizeof *p);
+        if (p) {
+            p->work.data = p;
+            p->job = job;
+            p->out = out;
+            p->done = done;
+            p->arg = arg;
+            p->worker = ctx->worker;
+            snprintf(p->challenge, sizeof p->challenge, "%s", st->challenge);
+            if (uv_queue_work(ctx->loop, &p->work, run_hash, after_hash) == 0) {
+                hashes_in_flight++;
+                *pending = p;
+                return false;
+            }
+            free(p);
+        }
+    }
+    sy_basic_job_free(job);
+    basic_decided(s, user, wait, st->challenge, ctx->worker, out);
+    return true;
 }
 
 /* ---- JWT ---- */
@@ -390,6 +510,7 @@ static _Thread_local token_entry_t token_cache[TOKEN_CACHE_ENTRIES];
 
 void sy_auth_thread_cleanup(void)
 {
+    sy_basic_thread_reset();
     for (size_t i = 0; i < TOKEN_CACHE_ENTRIES; i++) {
         json_decref(token_cache[i].claims);
         token_cache[i].claims = NULL;
@@ -568,15 +689,22 @@ static void check_jwt(const auth_state_t *st, const sy_http_header_t *authz, int
     }
 }
 
-void sy_auth_check_at(const sy_auth_policy_t *policy, const sy_http_request_t *req, int64_t now,
-                      sy_auth_result_t *out)
+static void result_reset(sy_auth_result_t *out)
 {
     out->status = 0;
+    out->retry_after = 0;
     out->message = NULL;
     out->www_authenticate[0] = '\0';
     out->subject[0] = '\0';
     out->drop = NULL;
     out->drop_count = out->add_count = 0;
+}
+
+static bool auth_run(const sy_auth_policy_t *policy, const sy_http_request_t *req, int64_t now,
+                     const sy_auth_context_t *ctx, sy_auth_result_t *out, sy_auth_done_cb done,
+                     void *arg, sy_auth_pending_t **pending)
+{
+    result_reset(out);
     int count;
     const sy_http_header_t *authz = find_authorization(req, &count);
     const auth_state_t *st = policy->state;
@@ -584,30 +712,45 @@ void sy_auth_check_at(const sy_auth_policy_t *policy, const sy_http_request_t *r
         authz = NULL; /* two Authorization headers are ambiguous: as if none */
     switch (policy->type) {
     case SY_AUTH_NONE:
-        return;
+        return true;
     case SY_AUTH_IAM:
         if (!authz || !sigv4_header_ok(authz->value))
             deny(out, 401, "missing or malformed AWS SigV4 Authorization header",
                  "AWS4-HMAC-SHA256");
-        return;
+        return true;
     case SY_AUTH_BASIC:
-        if (st) {
-            check_basic(st, authz, out);
-        } else {
-            char challenge[160];
-            snprintf(challenge, sizeof challenge, "Basic realm=\"%.100s\"",
-                     policy->realm ? policy->realm : policy->name);
-            deny(out, 401, "authentication required", challenge);
-        }
-        return;
+        if (st)
+            return check_basic(st, authz, ctx, out, done, arg, pending);
+        char challenge[160];
+        snprintf(challenge, sizeof challenge, "Basic realm=\"%.100s\"",
+                 policy->realm ? policy->realm : policy->name);
+        deny(out, 401, "authentication required", challenge);
+        return true;
     case SY_AUTH_JWT:
         if (st)
             check_jwt(st, authz, now, out);
         else
             deny(out, 401, "authentication required", "Bearer error=\"invalid_token\"");
-        return;
+        return true;
     }
     deny(out, 401, "authentication required", "Bearer");
+    return true;
+}
+
+bool sy_auth_start(const sy_auth_policy_t *policy, const sy_http_request_t *req,
+                   const sy_auth_context_t *ctx, sy_auth_result_t *out, sy_auth_done_cb done,
+                   void *arg, sy_auth_pending_t **pending)
+{
+    *pending = NULL;
+    return auth_run(policy, req, (int64_t)time(NULL), ctx, out, done, arg, pending);
+}
+
+void sy_auth_check_at(const sy_auth_policy_t *policy, const sy_http_request_t *req, int64_t now,
+                      sy_auth_result_t *out)
+{
+    sy_auth_context_t inline_ctx = {NULL, 0, NULL};
+    sy_auth_pending_t *pending = NULL;
+    auth_run(policy, req, now, &inline_ctx, out, NULL, NULL, &pending);
 }
 
 void sy_auth_check(const sy_auth_policy_t *policy, const sy_http_request_t *req,
