@@ -267,6 +267,14 @@ void sy_basic_users_free(sy_basic_users_t *t)
     free(t);
 }
 
+json_t *sy_basic_users_names(const sy_basic_users_t *t)
+{
+    json_t *names = json_array();
+    for (size_t i = 0; t && names && i < t->count; i++)
+        json_array_append_new(names, json_string(t->users[i].name));
+    return names;
+}
+
 /* ---- keys, caches, throttle ---- */
 
 /* HMAC over NUL-separated parts (none of them can contain a NUL). false

@@ -47,6 +47,8 @@ typedef struct sy_basic_job sy_basic_job_t;
  * the cache and throttle keys. NULL with err ("users.alice: ..."). */
 sy_basic_users_t *sy_basic_users_build(const char *name, const json_t *users, sy_error_t *err);
 void sy_basic_users_free(sy_basic_users_t *users);
+/* The user names as a new JSON array (for /config: never the hashes). */
+json_t *sy_basic_users_names(const sy_basic_users_t *users);
 
 /* NULL when hash is a crypt hash of an accepted scheme within the cost
  * ceilings; otherwise what is wrong, for an error message. */

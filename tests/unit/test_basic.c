@@ -378,10 +378,10 @@ static void test_policy_path(void **state)
     char *h = hash_with("$6$", 0, "pw");
     json_t *config =
         json_pack("{s:s,s:s,s:{s:s}}", "type", "basic", "realm", "partners", "users", "bob", h);
-    sy_auth_policy_t policy = {
-        .name = "partners", .type = SY_AUTH_BASIC, .realm = "partners", .config = config};
     sy_error_t err;
-    assert_true(sy_auth_prepare(&policy, &err));
+    sy_auth_policy_t policy = {.name = "partners", .type = SY_AUTH_BASIC};
+    policy.config = sy_auth_config_parse("partners", config, "auth_policies.partners", &err);
+    assert_non_null(policy.config);
     sy_http_header_t hdr = {SY_SLICE_LIT("authorization"), SY_SLICE_LIT(""), SY_HDR_AUTHORIZATION};
     sy_http_request_t req = {.headers = &hdr, .header_count = 1};
     sy_auth_result_t *r = malloc(sizeof *r);
@@ -403,7 +403,7 @@ static void test_policy_path(void **state)
     assert_int_equal(r->status, 401);
     free(value);
     free(r);
-    sy_auth_release(&policy);
+    sy_auth_config_free(policy.config);
     json_decref(config);
     free(h);
 }
@@ -425,9 +425,10 @@ static void test_queued_on_loop(void **state)
     sy_basic_thread_reset();
     char *h = hash_with("$2b$", 4, "pw");
     json_t *config = json_pack("{s:s,s:{s:s}}", "type", "basic", "users", "bob", h);
-    sy_auth_policy_t policy = {.name = "q", .type = SY_AUTH_BASIC, .config = config};
     sy_error_t err;
-    assert_true(sy_auth_prepare(&policy, &err));
+    sy_auth_policy_t policy = {.name = "q", .type = SY_AUTH_BASIC};
+    policy.config = sy_auth_config_parse("q", config, "auth_policies.q", &err);
+    assert_non_null(policy.config);
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
     sy_auth_context_t ctx = {&loop, 0, "192.0.2.7"};
@@ -502,7 +503,7 @@ static void test_queued_on_loop(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
     free(good);
     free(r);
-    sy_auth_release(&policy);
+    sy_auth_config_free(policy.config);
     json_decref(config);
     free(h);
 }
