@@ -24,6 +24,7 @@
 #include "auth/auth.h"
 
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,6 +173,33 @@ static void copy_subject(sy_auth_result_t *out, const char *s, size_t len)
  * thread's, so after_hash runs here too). */
 static _Thread_local unsigned hashes_in_flight;
 
+/* And of the whole process: libuv's one threadpool also runs getaddrinfo
+ * for upstream connections, and a hash queued ahead of a resolution delays
+ * every route that needs one. Keeping one pool thread free of hashes means
+ * a password attack never stalls DNS, whatever the worker count. */
+static _Atomic unsigned hashes_in_flight_total;
+static unsigned pool_hash_limit;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void read_pool_size(void)
+{
+    /* libuv's own rule: UV_THREADPOOL_SIZE, default 4, clamped to 1-1024. */
+    const char *env = getenv("UV_THREADPOOL_SIZE");
+    long size = env ? strtol(env, NULL, 10) : 4;
+    size = size < 1 ? 1 : size > 1024 ? 1024 : size;
+    pool_hash_limit = size > 1 ? (unsigned)size - 1 : 1;
+}
+
+static bool reserve_pool_thread(void)
+{
+    pthread_once(&pool_once, read_pool_size);
+    unsigned n = atomic_load(&hashes_in_flight_total);
+    while (n < pool_hash_limit)
+        if (atomic_compare_exchange_weak(&hashes_in_flight_total, &n, n + 1))
+            return true;
+    return false;
+}
+
 struct sy_auth_pending {
     uv_work_t work;
     sy_basic_job_t *job;
@@ -231,6 +259,7 @@ static void after_hash(uv_work_t *w, int status)
 {
     sy_auth_pending_t *p = w->data;
     hashes_in_flight--;
+    atomic_fetch_sub(&hashes_in_flight_total, 1);
     const char *user = NULL;
     /* Nothing cancels the work, but a job that never ran must not pass. */
     sy_basic_status_t s =
@@ -273,7 +302,8 @@ static bool check_basic(const sy_auth_config_t *st, const sy_http_header_t *auth
         sy_basic_job_free(job);
         return true;
     }
-    if (s == SY_BASIC_HASH_NEEDED && hashes_in_flight < SY_AUTH_MAX_HASHES_IN_FLIGHT) {
+    if (s == SY_BASIC_HASH_NEEDED && hashes_in_flight < SY_AUTH_MAX_HASHES_IN_FLIGHT &&
+        reserve_pool_thread()) {
         sy_auth_pending_t *p = calloc(1, sizeof *p);
         if (p) {
             p->work.data = p;
@@ -290,6 +320,7 @@ static bool check_basic(const sy_auth_config_t *st, const sy_http_header_t *auth
             }
             free(p);
         }
+        atomic_fetch_sub(&hashes_in_flight_total, 1);
     }
     sy_basic_job_free(job);
     basic_decided(s, user, wait, st->challenge, ctx->worker, out);

@@ -68,9 +68,9 @@ void sy_auth_activate(const sy_auth_policy_t *policies, size_t count);
 void sy_auth_thread_cleanup(void);
 
 /* Password hashes one worker may have queued or running on libuv's
- * threadpool at once; past it a Basic check that needs a hash is answered
- * 503 with Retry-After. Kept below the pool's default four threads so
- * getaddrinfo (the same pool) always finds a free thread on a lone worker. */
+ * threadpool at once; past it (or past the pool's size minus one for the
+ * whole process, so getaddrinfo on the same pool always finds a free
+ * thread) a Basic check that needs a hash is answered 503 + Retry-After. */
 #define SY_AUTH_MAX_HASHES_IN_FLIGHT 2
 
 /* Where the auth phase runs: the worker's loop (NULL: hash inline, for

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include <crypt.h>
+#include <pthread.h>
 #include <uv.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -508,6 +509,93 @@ static void test_queued_on_loop(void **state)
     free(h);
 }
 
+typedef struct {
+    const sy_auth_policy_t *policy;
+    const char *creds[2];
+    bool decided_now[2];
+    int status[2];
+} other_worker_t;
+
+/* Another worker thread with its own loop: two wrong passwords. */
+static void *other_worker(void *arg)
+{
+    other_worker_t *o = arg;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    sy_auth_context_t ctx = {&loop, 1, "192.0.2.99"};
+    sy_auth_result_t *r = calloc(2, sizeof *r);
+    char *v[2];
+    for (int i = 0; i < 2; i++) {
+        sy_http_header_t hdr = {SY_SLICE_LIT("authorization"), SY_SLICE_LIT(""),
+                                SY_HDR_AUTHORIZATION};
+        sy_http_request_t req = {.headers = &hdr, .header_count = 1};
+        sy_auth_pending_t *pending;
+        v[i] = basic_header(o->creds[i]);
+        hdr.value = sy_slice_cstr(v[i]);
+        o->decided_now[i] = sy_auth_start(o->policy, &req, &ctx, &r[i], on_done, NULL, &pending);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    for (int i = 0; i < 2; i++) {
+        o->status[i] = r[i].status;
+        free(v[i]);
+    }
+    uv_loop_close(&loop);
+    free(r);
+    sy_basic_thread_reset();
+    return NULL;
+}
+
+/* One pool thread always stays free of hashes for getaddrinfo: with the
+ * default pool of 4, two workers together queue at most 3. */
+static void test_pool_keeps_a_thread_for_dns(void **state)
+{
+    (void)state;
+    unsetenv("UV_THREADPOOL_SIZE");
+    sy_basic_thread_reset();
+    char *h = hash_with("$2b$", 4, "pw");
+    json_t *config = json_pack("{s:s,s:{s:s}}", "type", "basic", "users", "bob", h);
+    sy_error_t err;
+    sy_auth_policy_t policy = {.name = "pool", .type = SY_AUTH_BASIC};
+    policy.config = sy_auth_config_parse("pool", config, "auth_policies.pool", &err);
+    assert_non_null(policy.config);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    sy_auth_context_t ctx = {&loop, 0, "192.0.2.98"};
+    sy_auth_result_t *r = calloc(2, sizeof *r);
+    char *v[2];
+    done_calls = 0;
+    /* This worker queues its 2; their slots stay taken until its loop
+     * runs after_hash, so the count below is exact. */
+    for (int i = 0; i < 2; i++) {
+        sy_http_header_t hdr = {SY_SLICE_LIT("authorization"), SY_SLICE_LIT(""),
+                                SY_HDR_AUTHORIZATION};
+        sy_http_request_t req = {.headers = &hdr, .header_count = 1};
+        sy_auth_pending_t *pending;
+        v[i] = basic_header(i ? "bob:w1" : "bob:w0");
+        hdr.value = sy_slice_cstr(v[i]);
+        assert_false(sy_auth_start(&policy, &req, &ctx, &r[i], on_done, NULL, &pending));
+    }
+    other_worker_t o = {&policy, {"bob:w2", "bob:w3"}, {true, true}, {0, 0}};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, other_worker, &o), 0);
+    pthread_join(t, NULL);
+    assert_false(o.decided_now[0]); /* the pool's third hash */
+    assert_true(o.decided_now[1]);  /* a fourth would leave no thread for DNS */
+    assert_int_equal(o.status[0], 401);
+    assert_int_equal(o.status[1], 503);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(done_calls, 3); /* the other worker's one (joined above) and our two */
+    assert_int_equal(r[0].status, 401);
+    assert_int_equal(r[1].status, 401);
+    for (int i = 0; i < 2; i++)
+        free(v[i]);
+    free(r);
+    uv_loop_close(&loop);
+    sy_auth_config_free(policy.config);
+    json_decref(config);
+    free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -519,6 +607,7 @@ int main(void)
         cmocka_unit_test(test_throttle_per_user),
         cmocka_unit_test(test_cost_limits),
         cmocka_unit_test(test_queued_on_loop),
+        cmocka_unit_test(test_pool_keeps_a_thread_for_dns),
         cmocka_unit_test(test_policy_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
