@@ -25,6 +25,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "auth/auth.h"
 #include "control/sources.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -439,27 +440,9 @@ static json_t *auth_policies_json(const sy_policy_t *policy)
     json_t *all = json_object();
     for (size_t i = 0; i < policy->auth_policy_count; i++) {
         const sy_auth_policy_t *a = &policy->auth_policies[i];
-        json_t *obj = json_object();
+        /* src/auth decides what of a policy may be shown. */
+        json_t *obj = sy_auth_config_describe(a->config);
         json_object_set_new(obj, "type", json_string(auth_type_name(a->type)));
-        if (a->type == SY_AUTH_BASIC) {
-            json_object_set_new(obj, "realm", json_str_or_null(a->realm));
-            json_t *names = json_array();
-            json_t *users = a->config ? json_object_get(a->config, "users") : NULL;
-            const char *name;
-            json_t *hash;
-            json_object_foreach(users, name, hash)
-            {
-                json_array_append_new(names, json_string(name));
-            }
-            json_object_set_new(obj, "users", names);
-        } else if (a->type == SY_AUTH_JWT && a->config) {
-            json_t *issuer = json_object_get(a->config, "issuer");
-            json_t *audiences = json_object_get(a->config, "audiences");
-            if (json_is_string(issuer))
-                json_object_set(obj, "issuer", issuer);
-            if (json_is_array(audiences))
-                json_object_set_new(obj, "audiences", json_deep_copy(audiences));
-        }
         json_object_set_new(all, a->name ? a->name : "", obj);
     }
     return all;

@@ -1,8 +1,7 @@
 /*
  * auth.c: the auth phase. One entry point returns a decision; each policy
- * type is a small function behind it, and each type's parsed state is
- * built once per policy (sy_auth_prepare), when the control plane builds a
- * snapshot, never per request.
+ * type is a small function behind it, reading the typed configuration
+ * config.c built once when the policy was parsed, never per request.
  *
  * IAM is a passthrough: switchyard checks that a well-formed SigV4
  * Authorization header is present and leaves the signature check to API
@@ -11,8 +10,9 @@
  * header, so switchyard can't re-sign or alter it; the client signs for the
  * upstream Host that /explain shows.)
  *
- * Basic and JWT fail closed with 401 when a policy was never prepared: a
- * route must never be opened by a missing step.
+ * Basic and JWT fail closed with 401 without a configuration, and a
+ * jwks_uri policy refuses every token until its source is activated and
+ * has keys: a route must never be opened by a missing step.
  *
  * JWT keeps a small per-worker cache of verified signatures keyed by the
  * SHA-256 of the token, the policy's identity and the key set generation:
@@ -24,6 +24,7 @@
 #include "auth/auth.h"
 
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,8 +32,10 @@
 #include <time.h>
 
 #include "auth/basic.h"
+#include "auth/config.h"
 #include "auth/jwks.h"
 #include "auth/jwt.h"
+#include "core/metrics.h"
 
 static const sy_http_header_t *find_authorization(const sy_http_request_t *req, int *count)
 {
@@ -147,204 +150,6 @@ static bool sigv4_header_ok(sy_slice_t v)
     return have_cred && have_signed && have_sig;
 }
 
-/* ---- per-policy state ---- */
-
-typedef struct {
-    uint64_t id; /* unique per prepared policy: cache keys use it */
-    /* basic */
-    sy_basic_users_t *users;
-    char challenge[160];
-    /* jwt */
-    unsigned algs;
-    char *issuer;
-    json_t *audiences, *required_claims; /* borrowed references, incref'd */
-    long skew;
-    sy_jwk_set_t *static_keys; /* inline jwks or hs_secret_base64 */
-    sy_jwks_source_t *remote;  /* jwks_uri */
-    size_t forward_count;
-    char *forward_claim[SY_AUTH_MAX_FORWARD];
-    sy_slice_t forward_header[SY_AUTH_MAX_FORWARD]; /* ptr malloc'd, NUL-terminated */
-} auth_state_t;
-
-static _Atomic uint64_t next_state_id = 1;
-
-static void state_free(auth_state_t *st)
-{
-    if (!st)
-        return;
-    sy_basic_users_free(st->users);
-    free(st->issuer);
-    json_decref(st->audiences);
-    json_decref(st->required_claims);
-    sy_jwk_set_release(st->static_keys);
-    sy_jwks_source_put(st->remote);
-    for (size_t i = 0; i < st->forward_count; i++) {
-        free(st->forward_claim[i]);
-        free((char *)st->forward_header[i].ptr);
-    }
-    free(st);
-}
-
-/* hs_secret_base64: base64 or base64url, padding optional. */
-static unsigned char *decode_secret(const char *text, size_t *len)
-{
-    size_t n = strlen(text);
-    char *url = malloc(n + 1);
-    unsigned char *out = malloc(n / 4 * 3 + 3);
-    size_t m = 0;
-    bool ok = url && out;
-    for (size_t i = 0; ok && i < n; i++) {
-        char c = text[i];
-        if (c == '=')
-            break;
-        url[m++] = c == '+' ? '-' : c == '/' ? '_' : c;
-    }
-    ok = ok && sy_base64url_decode(sy_slice(url, m), out, n / 4 * 3 + 3, len);
-    free(url);
-    if (!ok) {
-        free(out);
-        return NULL;
-    }
-    return out;
-}
-
-static bool prepare_jwt(const sy_auth_policy_t *policy, auth_state_t *st, sy_error_t *err)
-{
-    const json_t *cfg = policy->config;
-    size_t i;
-    json_t *v;
-    json_array_foreach(json_object_get(cfg, "algorithms"), i, v)
-    {
-        sy_jwt_alg_t alg;
-        if (!json_is_string(v) ||
-            !sy_jwt_alg_parse(sy_slice(json_string_value(v), json_string_length(v)), &alg)) {
-            sy_error_set(err, "algorithms[%zu]: unknown algorithm", i);
-            return false;
-        }
-        st->algs |= SY_JWT_ALG_BIT(alg);
-    }
-    if (!st->algs) {
-        sy_error_set(err, "algorithms: required");
-        return false;
-    }
-    const char *issuer = json_string_value(json_object_get(cfg, "issuer"));
-    if (!issuer || !(st->issuer = strdup(issuer))) {
-        sy_error_set(err, "issuer: required");
-        return false;
-    }
-    if ((v = json_object_get(cfg, "audiences")))
-        st->audiences = json_incref(v);
-    if ((v = json_object_get(cfg, "required_claims")))
-        st->required_claims = json_incref(v);
-    v = json_object_get(cfg, "clock_skew_seconds");
-    st->skew = json_is_integer(v) ? (long)json_integer_value(v) : 60;
-
-    const char *secret = json_string_value(json_object_get(cfg, "hs_secret_base64"));
-    const char *uri = json_string_value(json_object_get(cfg, "jwks_uri"));
-    const json_t *jwks = json_object_get(cfg, "jwks");
-    sy_error_t kerr;
-    if (secret) {
-        size_t len;
-        unsigned char *bytes = decode_secret(secret, &len);
-        if (!bytes) {
-            sy_error_set(err, "hs_secret_base64: expected base64 text");
-            return false;
-        }
-        st->static_keys = sy_jwk_set_from_secret(bytes, len, &kerr);
-        OPENSSL_cleanse(bytes, len);
-        free(bytes);
-    } else if (jwks) {
-        st->static_keys = sy_jwk_set_parse(jwks, true, &kerr);
-    } else if (uri) {
-        const char *ca = json_string_value(json_object_get(cfg, "ca_file"));
-        st->remote = sy_jwks_source_get(uri, ca, &kerr);
-        if (!st->remote) {
-            sy_error_set(err, "jwks_uri: %s", kerr.message);
-            return false;
-        }
-    } else {
-        sy_error_set(err, "a key source is required: jwks_uri, jwks or hs_secret_base64");
-        return false;
-    }
-    if (!st->remote && !st->static_keys) {
-        sy_error_set(err, "%s%s", secret ? "hs_secret_base64: " : "jwks.", kerr.message);
-        return false;
-    }
-    if (st->static_keys) {
-        /* Every allowed algorithm must have a key that fits it, or the
-         * policy silently refuses every token of that kind. */
-        for (int a = 0; a < SY_JWT_ALG__COUNT; a++) {
-            if (!(st->algs & SY_JWT_ALG_BIT(a)))
-                continue;
-            bool fits = false;
-            for (size_t k = 0; k < st->static_keys->count && !fits; k++)
-                fits = sy_jwt_key_fits(&st->static_keys->keys[k], (sy_jwt_alg_t)a);
-            if (!fits) {
-                sy_error_set(err, "algorithms: no key in %s fits %s",
-                             secret ? "hs_secret_base64" : "jwks", sy_jwt_alg_name(a));
-                return false;
-            }
-        }
-    }
-
-    const char *claim;
-    json_object_foreach(json_object_get(cfg, "forward_claims"), claim, v)
-    {
-        if (st->forward_count == SY_AUTH_MAX_FORWARD) {
-            sy_error_set(err, "forward_claims: at most %d claims", SY_AUTH_MAX_FORWARD);
-            return false;
-        }
-        const char *header = json_string_value(v);
-        if (!header) {
-            sy_error_set(err, "forward_claims.%s: expected a header name", claim);
-            return false;
-        }
-        size_t k = st->forward_count++;
-        st->forward_claim[k] = strdup(claim);
-        char *h = strdup(header);
-        st->forward_header[k] = sy_slice(h, h ? strlen(h) : 0);
-        if (!st->forward_claim[k] || !h) {
-            sy_error_set(err, "out of memory");
-            return false;
-        }
-    }
-    return true;
-}
-
-bool sy_auth_prepare(sy_auth_policy_t *policy, sy_error_t *err)
-{
-    if (policy->state || policy->type == SY_AUTH_NONE || policy->type == SY_AUTH_IAM)
-        return true;
-    auth_state_t *st = calloc(1, sizeof *st);
-    if (!st) {
-        sy_error_set(err, "out of memory");
-        return false;
-    }
-    st->id = atomic_fetch_add(&next_state_id, 1);
-    bool ok;
-    if (policy->type == SY_AUTH_BASIC) {
-        snprintf(st->challenge, sizeof st->challenge, "Basic realm=\"%.100s\"",
-                 policy->realm ? policy->realm : policy->name);
-        st->users =
-            sy_basic_users_build(policy->name, json_object_get(policy->config, "users"), err);
-        ok = st->users != NULL;
-    } else {
-        ok = prepare_jwt(policy, st, err);
-    }
-    if (!ok) {
-        state_free(st);
-        return false;
-    }
-    policy->state = st;
-    return true;
-}
-
-void sy_auth_release(sy_auth_policy_t *policy)
-{
-    state_free(policy->state);
-    policy->state = NULL;
-}
-
 /* ---- decisions ---- */
 
 static void deny(sy_auth_result_t *out, int status, const char *message, const char *challenge)
@@ -362,15 +167,164 @@ static void copy_subject(sy_auth_result_t *out, const char *s, size_t len)
     out->subject[len] = '\0';
 }
 
-static void check_basic(const auth_state_t *st, const sy_http_header_t *authz,
-                        sy_auth_result_t *out)
+/* ---- Basic ---- */
+
+/* Queued and running hashes of this worker (the pending's loop is this
+ * thread's, so after_hash runs here too). */
+static _Thread_local unsigned hashes_in_flight;
+
+/* And of the whole process: libuv's one threadpool also runs getaddrinfo
+ * for upstream connections, and a hash queued ahead of a resolution delays
+ * every route that needs one. Keeping one pool thread free of hashes means
+ * a password attack never stalls DNS, whatever the worker count. */
+static _Atomic unsigned hashes_in_flight_total;
+static unsigned pool_hash_limit;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void read_pool_size(void)
 {
-    const char *user;
-    if (!authz || !sy_basic_check(st->users, authz->value, &user)) {
-        deny(out, 401, authz ? "invalid credentials" : "authentication required", st->challenge);
+    /* libuv's own rule: UV_THREADPOOL_SIZE, default 4, clamped to 1-1024. */
+    const char *env = getenv("UV_THREADPOOL_SIZE");
+    long size = env ? strtol(env, NULL, 10) : 4;
+    size = size < 1 ? 1 : size > 1024 ? 1024 : size;
+    pool_hash_limit = size > 1 ? (unsigned)size - 1 : 1;
+}
+
+static bool reserve_pool_thread(void)
+{
+    pthread_once(&pool_once, read_pool_size);
+    unsigned n = atomic_load(&hashes_in_flight_total);
+    while (n < pool_hash_limit)
+        if (atomic_compare_exchange_weak(&hashes_in_flight_total, &n, n + 1))
+            return true;
+    return false;
+}
+
+struct sy_auth_pending {
+    uv_work_t work;
+    sy_basic_job_t *job;
+    sy_auth_result_t *out; /* NULL once abandoned */
+    sy_auth_done_cb done;
+    void *arg;
+    int worker;
+    char challenge[160];
+};
+
+static void basic_decided(sy_basic_status_t s, const char *user, unsigned wait,
+                          const char *challenge, int worker, sy_auth_result_t *out)
+{
+    static const sy_basic_auth_outcome_t outcome[] = {
+        [SY_BASIC_OK] = SY_BASIC_AUTH_VERIFIED,
+        [SY_BASIC_OK_CACHED] = SY_BASIC_AUTH_VERIFIED_CACHED,
+        [SY_BASIC_MISSING] = SY_BASIC_AUTH_MISSING,
+        [SY_BASIC_UNKNOWN_USER] = SY_BASIC_AUTH_UNKNOWN_USER,
+        [SY_BASIC_WRONG] = SY_BASIC_AUTH_FAILED,
+        [SY_BASIC_WRONG_CACHED] = SY_BASIC_AUTH_FAILED_CACHED,
+        [SY_BASIC_THROTTLED] = SY_BASIC_AUTH_THROTTLED,
+        [SY_BASIC_HASH_NEEDED] = SY_BASIC_AUTH_BUSY, /* only when it could not be queued */
+    };
+    sy_metrics_basic_auth(worker, outcome[s]);
+    switch (s) {
+    case SY_BASIC_OK:
+    case SY_BASIC_OK_CACHED:
+        copy_subject(out, user, strlen(user));
+        return;
+    case SY_BASIC_MISSING:
+        deny(out, 401, "authentication required", challenge);
+        return;
+    case SY_BASIC_THROTTLED:
+        /* No challenge: trying again now can't succeed. */
+        deny(out, 429, "too many failed authentication attempts", "");
+        out->retry_after = wait;
+        return;
+    case SY_BASIC_HASH_NEEDED:
+        deny(out, 503, "too many password checks in progress", "");
+        out->retry_after = 1;
+        return;
+    default:
+        /* Unknown user and wrong password read the same to the client. */
+        deny(out, 401, "invalid credentials", challenge);
         return;
     }
-    copy_subject(out, user, strlen(user));
+}
+
+static void run_hash(uv_work_t *w)
+{
+    /* Threadpool thread: only the job, never the client or the policy. */
+    sy_auth_pending_t *p = w->data;
+    sy_basic_job_run(p->job);
+}
+
+static void after_hash(uv_work_t *w, int status)
+{
+    sy_auth_pending_t *p = w->data;
+    hashes_in_flight--;
+    atomic_fetch_sub(&hashes_in_flight_total, 1);
+    const char *user = NULL;
+    /* Nothing cancels the work, but a job that never ran must not pass. */
+    sy_basic_status_t s =
+        status == 0 ? sy_basic_job_finish(p->job, sy_now_ms(), &user) : SY_BASIC_HASH_NEEDED;
+    if (p->out) {
+        basic_decided(s, user, 0, p->challenge, p->worker, p->out);
+        p->done(p->arg);
+    } else {
+        sy_metrics_basic_auth(p->worker,
+                              s == SY_BASIC_OK ? SY_BASIC_AUTH_VERIFIED : SY_BASIC_AUTH_FAILED);
+    }
+    sy_basic_job_free(p->job);
+    free(p);
+}
+
+void sy_auth_abandon(sy_auth_pending_t *p)
+{
+    if (p) {
+        p->out = NULL;
+        p->done = NULL;
+        p->arg = NULL;
+    }
+}
+
+/* true when decided now; false when a hash was queued (*pending set). */
+static bool check_basic(const sy_auth_config_t *st, const sy_http_header_t *authz,
+                        const sy_auth_context_t *ctx, sy_auth_result_t *out, sy_auth_done_cb done,
+                        void *arg, sy_auth_pending_t **pending)
+{
+    const char *user;
+    unsigned wait;
+    sy_basic_job_t *job;
+    sy_slice_t value = authz ? authz->value : SY_SLICE_LIT("");
+    sy_basic_status_t s =
+        sy_basic_begin(st->users, value, ctx->peer, sy_now_ms(), &user, &wait, &job);
+    if (s == SY_BASIC_HASH_NEEDED && !ctx->loop) {
+        sy_basic_job_run(job);
+        s = sy_basic_job_finish(job, sy_now_ms(), &user);
+        basic_decided(s, user, 0, st->challenge, ctx->worker, out);
+        sy_basic_job_free(job);
+        return true;
+    }
+    if (s == SY_BASIC_HASH_NEEDED && hashes_in_flight < SY_AUTH_MAX_HASHES_IN_FLIGHT &&
+        reserve_pool_thread()) {
+        sy_auth_pending_t *p = calloc(1, sizeof *p);
+        if (p) {
+            p->work.data = p;
+            p->job = job;
+            p->out = out;
+            p->done = done;
+            p->arg = arg;
+            p->worker = ctx->worker;
+            snprintf(p->challenge, sizeof p->challenge, "%s", st->challenge);
+            if (uv_queue_work(ctx->loop, &p->work, run_hash, after_hash) == 0) {
+                hashes_in_flight++;
+                *pending = p;
+                return false;
+            }
+            free(p);
+        }
+        atomic_fetch_sub(&hashes_in_flight_total, 1);
+    }
+    sy_basic_job_free(job);
+    basic_decided(s, user, wait, st->challenge, ctx->worker, out);
+    return true;
 }
 
 /* ---- JWT ---- */
@@ -382,7 +336,7 @@ static void check_basic(const auth_state_t *st, const sy_http_header_t *authz,
  * required_claims) still run on every request, so expiry is exact. */
 typedef struct {
     unsigned char digest[SHA256_DIGEST_LENGTH];
-    uint64_t state_id, key_generation;
+    uint64_t config_id, key_generation;
     json_t *claims; /* owned; this thread's only */
 } token_entry_t;
 
@@ -390,6 +344,8 @@ static _Thread_local token_entry_t token_cache[TOKEN_CACHE_ENTRIES];
 
 void sy_auth_thread_cleanup(void)
 {
+    sy_basic_thread_reset();
+    sy_jwks_thread_cleanup();
     for (size_t i = 0; i < TOKEN_CACHE_ENTRIES; i++) {
         json_decref(token_cache[i].claims);
         token_cache[i].claims = NULL;
@@ -455,7 +411,7 @@ static size_t claim_text(const json_t *v, char *out, size_t cap)
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
-static void forward_claims(const auth_state_t *st, const json_t *claims, sy_auth_result_t *out)
+static void forward_claims(const sy_auth_config_t *st, const json_t *claims, sy_auth_result_t *out)
 {
     size_t used = 0;
     for (size_t i = 0; i < st->forward_count; i++) {
@@ -492,7 +448,7 @@ static bool bearer_token(const sy_http_header_t *authz, sy_slice_t *token)
     return true;
 }
 
-static void check_jwt(const auth_state_t *st, const sy_http_header_t *authz, int64_t now,
+static void check_jwt(const sy_auth_config_t *st, const sy_http_header_t *authz, int64_t now,
                       sy_auth_result_t *out)
 {
     static const char challenge[] = "Bearer error=\"invalid_token\"";
@@ -507,12 +463,18 @@ static void check_jwt(const auth_state_t *st, const sy_http_header_t *authz, int
         deny(out, 401, jwt_message(SY_JWT_TOO_LARGE), challenge);
         return;
     }
-    sy_jwk_set_t *keys = st->remote ? sy_jwks_source_acquire(st->remote) : st->static_keys;
+    /* A jwks_uri policy's current keys, borrowed: the worker's cached
+     * reference is reused while the source's generation is unchanged, so
+     * no lock is taken per request. NULL before activation or the first
+     * fetch: then every token is refused. */
+    sy_jwks_source_t *remote = atomic_load_explicit(&st->jwks_source, memory_order_acquire);
+    sy_jwk_set_t *keys =
+        st->jwks_uri ? (remote ? sy_jwks_source_keys(remote) : NULL) : st->static_keys;
     unsigned char digest[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)token.ptr, token.len, digest);
     token_entry_t *slot =
         &token_cache[(digest[0] | (unsigned)digest[1] << 8) % TOKEN_CACHE_ENTRIES];
-    bool cached = keys && slot->claims && slot->state_id == st->id &&
+    bool cached = keys && slot->claims && slot->config_id == st->id &&
                   slot->key_generation == keys->generation &&
                   memcmp(slot->digest, digest, sizeof digest) == 0;
     sy_jwt_status_t s = SY_JWT_OK;
@@ -530,8 +492,8 @@ static void check_jwt(const auth_state_t *st, const sy_http_header_t *authz, int
             s = sy_jws_verify(jws, token, keys, st->algs);
             /* A kid we don't know may be a rotation: ask for a refetch (the
              * fetcher rate-limits it) and refuse this token now. */
-            if (st->remote && (s == SY_JWT_UNKNOWN_KID || !keys))
-                sy_jwks_source_request_refetch(st->remote);
+            if (remote && (s == SY_JWT_UNKNOWN_KID || !keys))
+                sy_jwks_source_request_refetch(remote);
         }
         if (s == SY_JWT_OK && !(claims = sy_jwt_claims_parse(jws->payload, jws->payload_len)))
             s = SY_JWT_MALFORMED;
@@ -544,7 +506,7 @@ static void check_jwt(const auth_state_t *st, const sy_http_header_t *authz, int
         /* The signature is good either way: remember it. */
         if (!cached) {
             memcpy(slot->digest, digest, sizeof digest);
-            slot->state_id = st->id;
+            slot->config_id = st->id;
             slot->key_generation = keys->generation;
             json_decref(slot->claims);
             slot->claims = json_incref(claims);
@@ -560,54 +522,73 @@ static void check_jwt(const auth_state_t *st, const sy_http_header_t *authz, int
     else
         deny(out, 401, jwt_message(s), challenge);
     json_decref(claims);
-    if (st->remote && keys)
-        sy_jwk_set_release(keys);
     if (jws) {
         sy_jws_free(jws);
         free(jws);
     }
 }
 
-void sy_auth_check_at(const sy_auth_policy_t *policy, const sy_http_request_t *req, int64_t now,
-                      sy_auth_result_t *out)
+static void result_reset(sy_auth_result_t *out)
 {
     out->status = 0;
+    out->retry_after = 0;
     out->message = NULL;
     out->www_authenticate[0] = '\0';
     out->subject[0] = '\0';
     out->drop = NULL;
     out->drop_count = out->add_count = 0;
+}
+
+static bool auth_run(const sy_auth_policy_t *policy, const sy_http_request_t *req, int64_t now,
+                     const sy_auth_context_t *ctx, sy_auth_result_t *out, sy_auth_done_cb done,
+                     void *arg, sy_auth_pending_t **pending)
+{
+    result_reset(out);
     int count;
     const sy_http_header_t *authz = find_authorization(req, &count);
-    const auth_state_t *st = policy->state;
+    const sy_auth_config_t *st = policy->config;
     if (count > 1)
         authz = NULL; /* two Authorization headers are ambiguous: as if none */
     switch (policy->type) {
     case SY_AUTH_NONE:
-        return;
+        return true;
     case SY_AUTH_IAM:
         if (!authz || !sigv4_header_ok(authz->value))
             deny(out, 401, "missing or malformed AWS SigV4 Authorization header",
                  "AWS4-HMAC-SHA256");
-        return;
+        return true;
     case SY_AUTH_BASIC:
-        if (st) {
-            check_basic(st, authz, out);
-        } else {
-            char challenge[160];
-            snprintf(challenge, sizeof challenge, "Basic realm=\"%.100s\"",
-                     policy->realm ? policy->realm : policy->name);
-            deny(out, 401, "authentication required", challenge);
-        }
-        return;
+        if (st)
+            return check_basic(st, authz, ctx, out, done, arg, pending);
+        char challenge[160];
+        snprintf(challenge, sizeof challenge, "Basic realm=\"%.100s\"", policy->name);
+        deny(out, 401, "authentication required", challenge);
+        return true;
     case SY_AUTH_JWT:
         if (st)
             check_jwt(st, authz, now, out);
         else
             deny(out, 401, "authentication required", "Bearer error=\"invalid_token\"");
-        return;
+        return true;
     }
     deny(out, 401, "authentication required", "Bearer");
+    return true;
+}
+
+bool sy_auth_start(const sy_auth_policy_t *policy, const sy_http_request_t *req,
+                   const sy_auth_context_t *ctx, sy_auth_result_t *out, sy_auth_done_cb done,
+                   void *arg, sy_auth_pending_t **pending)
+{
+    *pending = NULL;
+    return auth_run(policy, req, (int64_t)time(NULL), ctx, out, done, arg, pending);
+}
+
+void sy_auth_check_at(const sy_auth_policy_t *policy, const sy_http_request_t *req, int64_t now,
+                      sy_auth_result_t *out)
+{
+    sy_auth_context_t inline_ctx = {NULL, 0, NULL};
+    sy_auth_pending_t *pending = NULL;
+    auth_run(policy, req, now, &inline_ctx, out, NULL, NULL, &pending);
 }
 
 void sy_auth_check(const sy_auth_policy_t *policy, const sy_http_request_t *req,

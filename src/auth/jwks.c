@@ -387,6 +387,9 @@ struct sy_jwks_source {
     char *uri, *ca_file;
     pthread_mutex_t keys_lock; /* held for a pointer copy + increment only */
     sy_jwk_set_t *keys;
+    /* keys->generation (0 without keys), stored after keys under the lock:
+     * a worker whose cached reference has this generation needs no lock. */
+    _Atomic uint64_t generation;
     atomic_bool refetch_wanted;
     _Atomic uint64_t fetches;
     /* Fetcher-thread only: */
@@ -490,6 +493,7 @@ static void publish(sy_jwks_source_t *s, sy_jwk_set_t *set)
     pthread_mutex_lock(&s->keys_lock);
     sy_jwk_set_t *old = s->keys;
     s->keys = set;
+    atomic_store_explicit(&s->generation, set ? set->generation : 0, memory_order_release);
     pthread_mutex_unlock(&s->keys_lock);
     sy_jwk_set_release(old); /* outside the lock: freeing is never under it */
 }
@@ -648,6 +652,42 @@ sy_jwk_set_t *sy_jwks_source_acquire(sy_jwks_source_t *source)
         sy_jwk_set_ref(set);
     pthread_mutex_unlock(&source->keys_lock);
     return set;
+}
+
+/* Per worker: the key set each recently used source had when last looked
+ * at, with a reference. Direct-mapped; a collision only costs a lock. A
+ * freed source's address may be reused by a new one, which is harmless:
+ * generations are unique per set, so a stale entry can only match a new
+ * source while both have no keys (generation 0, set NULL). */
+#define HELD_ENTRIES 16
+static _Thread_local struct {
+    const sy_jwks_source_t *source;
+    uint64_t generation;
+    sy_jwk_set_t *set;
+} held[HELD_ENTRIES];
+
+sy_jwk_set_t *sy_jwks_source_keys(sy_jwks_source_t *source)
+{
+    uint64_t generation = atomic_load_explicit(&source->generation, memory_order_acquire);
+    size_t i = ((uintptr_t)source >> 4) % HELD_ENTRIES;
+    if (held[i].source == source && held[i].generation == generation)
+        return held[i].set;
+    sy_jwk_set_t *set = sy_jwks_source_acquire(source);
+    sy_jwk_set_release(held[i].set);
+    held[i].source = source;
+    held[i].generation = set ? set->generation : 0;
+    held[i].set = set;
+    return set;
+}
+
+void sy_jwks_thread_cleanup(void)
+{
+    for (size_t i = 0; i < HELD_ENTRIES; i++) {
+        sy_jwk_set_release(held[i].set);
+        held[i].source = NULL;
+        held[i].generation = 0;
+        held[i].set = NULL;
+    }
 }
 
 void sy_jwks_source_request_refetch(sy_jwks_source_t *source)

@@ -2,8 +2,9 @@
  * jwks.h: JSON Web Keys (RFC 7517) turned into verification keys, immutable
  * refcounted key sets, and the shared cache of key sets fetched from
  * jwks_uri endpoints by one control-plane thread.
- * Thread: parse on any thread; sources are created and dropped on the
- * control plane (policy parse/free) and read from workers. Pointers: a key
+ * Thread: parse on any thread; sources are created when a snapshot is
+ * published and dropped when its policy is freed (control plane), and read
+ * from workers. Pointers: a key
  * set lives until its last sy_jwk_set_release; a source until its last
  * sy_jwks_source_put.
  */
@@ -79,6 +80,12 @@ void sy_jwks_source_put(sy_jwks_source_t *source);
  * first successful fetch. Never blocks on the fetcher: the lock it takes is
  * held only for a pointer copy and an increment. */
 sy_jwk_set_t *sy_jwks_source_acquire(sy_jwks_source_t *source);
+/* The same for a worker's request path: borrowed, no lock while the
+ * source's key set is unchanged (one atomic load). The pointer stays valid
+ * until this thread's next sy_jwks_source_keys or sy_jwks_thread_cleanup. */
+sy_jwk_set_t *sy_jwks_source_keys(sy_jwks_source_t *source);
+/* Drops this thread's references taken by sy_jwks_source_keys. */
+void sy_jwks_thread_cleanup(void);
 /* Asks the fetcher for a refetch (a token named a kid the set lacks).
  * Non-blocking; coalesced; honoured at most once per SY_JWKS_REFETCH_MIN_MS. */
 void sy_jwks_source_request_refetch(sy_jwks_source_t *source);

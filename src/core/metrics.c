@@ -61,6 +61,7 @@ typedef struct {
     atomic_uint_fast64_t rejected[SY_REJECT__COUNT];
     atomic_uint_fast64_t tls_handshakes[2]; /* [0] full, [1] resumed */
     atomic_uint_fast64_t accept_pauses[SY_ACCEPT_PAUSE__COUNT];
+    atomic_uint_fast64_t basic_auth[SY_BASIC_AUTH__COUNT];
     histogram_t latency; /* every request, routed or not */
 } worker_slot_t;
 
@@ -203,6 +204,12 @@ void sy_metrics_request(int worker, sy_route_stats_t *route, int status, double 
         histogram_observe(&slot->latency, seconds);
     }
     histogram_observe(&worker_slots[worker_index(worker, SY_MAX_WORKERS)].latency, seconds);
+}
+
+void sy_metrics_basic_auth(int worker, sy_basic_auth_outcome_t outcome)
+{
+    if ((unsigned)outcome < SY_BASIC_AUTH__COUNT)
+        add(&worker_slots[worker_index(worker, SY_MAX_WORKERS)].basic_auth[outcome], 1);
 }
 
 void sy_metrics_tls_handshake(int worker, bool resumed)
@@ -453,6 +460,7 @@ char *sy_metrics_render(const sy_metrics_config_view_t *view, size_t *len)
     uint64_t rejected[SY_REJECT__COUNT] = {0};
     uint64_t handshakes[2] = {0};
     uint64_t pauses[SY_ACCEPT_PAUSE__COUNT] = {0};
+    uint64_t basic_auth[SY_BASIC_AUTH__COUNT] = {0};
     for (int w = 0; w < SY_MAX_WORKERS; w++) {
         worker_slot_t *slot = &worker_slots[w];
         histogram_accumulate(&all, &slot->latency);
@@ -466,6 +474,8 @@ char *sy_metrics_render(const sy_metrics_config_view_t *view, size_t *len)
         handshakes[1] += load(&slot->tls_handshakes[1]);
         for (int k = 0; k < SY_ACCEPT_PAUSE__COUNT; k++)
             pauses[k] += load(&slot->accept_pauses[k]);
+        for (int k = 0; k < SY_BASIC_AUTH__COUNT; k++)
+            basic_auth[k] += load(&slot->basic_auth[k]);
     }
 
     header(&b, "switchyard_all_request_duration_seconds", "histogram",
@@ -485,6 +495,15 @@ char *sy_metrics_render(const sy_metrics_config_view_t *view, size_t *len)
                   "switchyard_upstream_tls_handshakes_total{kind=\"full\"} %llu\n"
                   "switchyard_upstream_tls_handshakes_total{kind=\"resumed\"} %llu\n",
                   (unsigned long long)handshakes[0], (unsigned long long)handshakes[1]);
+
+    static const char *const basic_auth_names[SY_BASIC_AUTH__COUNT] = {
+        "verified",     "verified_cached", "failed", "failed_cached",
+        "unknown_user", "throttled",       "busy",   "missing"};
+    header(&b, "switchyard_basic_auth_total", "counter",
+           "Basic auth checks by outcome; only verified and failed cost a password hash.");
+    for (int k = 0; k < SY_BASIC_AUTH__COUNT; k++)
+        buffer_printf(&b, "switchyard_basic_auth_total{outcome=\"%s\"} %llu\n", basic_auth_names[k],
+                      (unsigned long long)basic_auth[k]);
 
     static const struct {
         const char *name, *help;

@@ -68,6 +68,22 @@ void sy_metrics_set_fd_limits(uint64_t fd_limit, uint64_t worker_connection_cap)
  * reused (no full key exchange). */
 void sy_metrics_tls_handshake(int worker, bool resumed);
 
+/* Basic auth outcomes: which checks cost a password hash (verified,
+ * failed) and which were answered without one. */
+typedef enum {
+    SY_BASIC_AUTH_VERIFIED = 0,    /* hashed, matched */
+    SY_BASIC_AUTH_VERIFIED_CACHED, /* matched a cached verified credential */
+    SY_BASIC_AUTH_FAILED,          /* hashed, did not match */
+    SY_BASIC_AUTH_FAILED_CACHED,   /* the same wrong password again, from the cache */
+    SY_BASIC_AUTH_UNKNOWN_USER,    /* no such user, no hash */
+    SY_BASIC_AUTH_THROTTLED,       /* 429: too many failures */
+    SY_BASIC_AUTH_BUSY,            /* 503: the worker's hash queue was full */
+    SY_BASIC_AUTH_MISSING,         /* no or malformed credentials */
+    SY_BASIC_AUTH__COUNT
+} sy_basic_auth_outcome_t;
+
+void sy_metrics_basic_auth(int worker, sy_basic_auth_outcome_t outcome);
+
 /* Parser rejections by reason name (bounded set). */
 void sy_metrics_rejected(int worker, int reject_reason);
 

@@ -26,7 +26,6 @@
 
 #include "auth/auth.h"
 #include "core/redact.h"
-#include "http/headers.h"
 #include "net/addr.h"
 #include "route/domains.h"
 #include "route/path.h"
@@ -517,21 +516,6 @@ static bool get_host(parse_t *p, json_t *obj, const char *where, const char *key
     return true;
 }
 
-static bool is_tchar(char c)
-{
-    return is_alnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-static bool is_token(const char *s)
-{
-    if (!s[0])
-        return false;
-    for (; *s; s++)
-        if (!is_tchar(*s))
-            return false;
-    return true;
-}
-
 /* ---- destinations ---- */
 
 /* A host written as an address the guard refuses whatever the policy says
@@ -818,275 +802,6 @@ bool sy_destination_allows_auth(const sy_destination_t *d, const char *auth)
 
 /* ---- auth policies ---- */
 
-static const char *const accepted_hashes = "$2y$, $2b$, $6$, $5$ or $y$";
-
-/* NULL when h looks like a crypt(3) hash of a scheme we accept. Only the
- * shape is checked: hashing a probe at load would cost up to a bcrypt round
- * per user on every poll. */
-static const char *crypt_hash_problem(const char *h)
-{
-    static const char *const prefixes[] = {"$2y$", "$2b$", "$6$", "$5$", "$y$"};
-    size_t n = strlen(h), prefix = 0;
-    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0] && !prefix; i++)
-        if (strncmp(h, prefixes[i], strlen(prefixes[i])) == 0)
-            prefix = strlen(prefixes[i]);
-    if (!prefix)
-        return h[0] == '$' ? "unsupported hash scheme" : "plain-text password refused";
-    for (size_t i = 0; i < n; i++)
-        if (!is_alnum(h[i]) && h[i] != '.' && h[i] != '/' && h[i] != '$' && h[i] != '=')
-            return "malformed crypt hash";
-    if (h[1] == '2') {
-        /* bcrypt: $2y$NN$ + 22 salt + 31 hash characters. */
-        if (n != 60 || !is_digit(h[4]) || !is_digit(h[5]) || h[6] != '$')
-            return "malformed bcrypt hash";
-        return NULL;
-    }
-    const char *last = strrchr(h, '$');
-    if (last == h + prefix - 1 || last[1] == '\0')
-        return "malformed crypt hash";
-    return NULL;
-}
-
-static bool parse_basic(parse_t *p, json_t *obj, const char *where, sy_auth_policy_t *a)
-{
-    static const char *const known[] = {"type", "realm", "users", NULL};
-    char w[WHERE_MAX], uw[WHERE_MAX];
-    const char *s;
-    json_t *users;
-    if (!check_known(p, obj, where, known))
-        return false;
-    if (!get_string(p, obj, where, "realm", false, &s))
-        return false;
-    if (s) {
-        /* The realm goes inside a quoted-string of WWW-Authenticate. */
-        size_t n = strlen(s);
-        bool ok = n >= 1 && n <= 100;
-        for (size_t i = 0; i < n && ok; i++)
-            ok = s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\';
-        if (!ok)
-            return fail(p, at_key(w, where, "realm"),
-                        "expected 1-100 printable ASCII characters without '\"' or '\\'");
-    }
-    a->realm = strdup(s ? s : a->name);
-    if (!a->realm)
-        return fail_oom(p);
-    if (!get_object(p, obj, where, "users", true, &users))
-        return false;
-    at_key(uw, where, "users");
-    const char *user;
-    json_t *hash;
-    json_object_foreach(users, user, hash)
-    {
-        bool ok = user[0] != '\0' && strlen(user) <= 128;
-        for (const char *c = user; *c && ok; c++)
-            ok = (unsigned char)*c >= 0x20 && *c != 0x7f && *c != ':';
-        if (!ok)
-            return fail(p, at_key(w, uw, user),
-                        "user names are 1-128 characters without ':' or control characters");
-        if (!json_is_string(hash))
-            return fail(p, at_key(w, uw, user), "expected a crypt hash string");
-        const char *problem = crypt_hash_problem(json_string_value(hash));
-        if (problem)
-            return fail(p, at_key(w, uw, user), "%s; use a crypt hash (%s)", problem,
-                        accepted_hashes);
-    }
-    return true;
-}
-
-static const char *const jwt_algorithms[] = {"RS256", "RS384", "RS512", "PS256", "PS384",
-                                             "PS512", "ES256", "ES384", "ES512", "EdDSA",
-                                             "HS256", "HS384", "HS512", NULL};
-
-/* Decoded length of base64 or base64url text (padding optional), or -1. */
-static long base64_decoded_len(const char *s)
-{
-    size_t n = strlen(s), data = 0, pad = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '=') {
-            pad++;
-        } else if (pad || !(is_alnum(c) || c == '+' || c == '/' || c == '-' || c == '_')) {
-            return -1;
-        } else {
-            data++;
-        }
-    }
-    if (pad > 2 || data % 4 == 1 || (pad && (data + pad) % 4 != 0))
-        return -1;
-    return (long)(data * 6 / 8);
-}
-
-static bool jwks_uri_ok(const char *s)
-{
-    sy_url_parts_t url;
-    if (!sy_url_split(sy_slice_cstr(s), &url) || !url.https)
-        return false;
-    char *host = sy_host_normalise(url.host, SY_HOST_IP);
-    bool ok = host != NULL && !memchr(url.rest.ptr, '#', url.rest.len);
-    free(host);
-    return ok;
-}
-
-static bool parse_jwt(parse_t *p, json_t *obj, const char *where, sy_auth_policy_t *a)
-{
-    static const char *const known[] = {"type",
-                                        "issuer",
-                                        "audiences",
-                                        "jwks_uri",
-                                        "jwks",
-                                        "hs_secret_base64",
-                                        "algorithms",
-                                        "clock_skew_seconds",
-                                        "required_claims",
-                                        "forward_claims",
-                                        "ca_file",
-                                        NULL};
-    char w[WHERE_MAX], iw[WHERE_MAX];
-    const char *s, *jwks_uri, *secret;
-    json_t *v, *jwks, *claims;
-    json_int_t skew;
-    char *ca_file = NULL;
-    if (!check_known(p, obj, where, known))
-        return false;
-
-    if (!get_string(p, obj, where, "issuer", true, &s))
-        return false;
-    if (!s[0])
-        return fail(p, at_key(w, where, "issuer"), "expected a non-empty string");
-
-    at_key(w, where, "audiences");
-    v = json_object_get(obj, "audiences");
-    if (v) {
-        if (!json_is_array(v) || json_array_size(v) == 0)
-            return fail(p, w, "expected a non-empty array of strings");
-        for (size_t i = 0; i < json_array_size(v); i++) {
-            json_t *aud = json_array_get(v, i);
-            if (!json_is_string(aud) || json_string_length(aud) == 0)
-                return fail(p, at_index(iw, w, i), "expected a non-empty string");
-        }
-    }
-
-    if (!get_string(p, obj, where, "jwks_uri", false, &jwks_uri) ||
-        !get_object(p, obj, where, "jwks", false, &jwks) ||
-        !get_string(p, obj, where, "hs_secret_base64", false, &secret))
-        return false;
-    if ((jwks_uri != NULL) + (jwks != NULL) + (secret != NULL) != 1)
-        return fail(p, where,
-                    "exactly one key source is required: jwks_uri, jwks or hs_secret_base64");
-    if (jwks_uri && !jwks_uri_ok(jwks_uri)) {
-        char shown[104]; /* the error is printed: no credentials in it */
-        sy_redact_url(shown, sizeof shown, sy_slice_cstr(jwks_uri));
-        return fail(p, at_key(w, where, "jwks_uri"),
-                    "expected an https:// URL without userinfo or fragment (got \"%s\")", shown);
-    }
-    if (jwks) {
-        at_key(w, where, "jwks");
-        json_t *keys = json_object_get(jwks, "keys");
-        if (!json_is_array(keys) || json_array_size(keys) == 0)
-            return fail(p, w, "expected a JWK set: {\"keys\": [...]} with at least one key");
-        for (size_t i = 0; i < json_array_size(keys); i++) {
-            json_t *key = json_array_get(keys, i);
-            char kw[WHERE_MAX];
-            if (!json_is_object(key) || !json_is_string(json_object_get(key, "kty")))
-                return fail(p, at_index(iw, at_key(kw, w, "keys"), i),
-                            "expected a JWK object with a \"kty\" string");
-        }
-    }
-    long secret_len = secret ? base64_decoded_len(secret) : 0;
-    if (secret && secret_len < 0)
-        return fail(p, at_key(w, where, "hs_secret_base64"), "expected base64 text");
-
-    /* Algorithms are pinned per key source: an HMAC algorithm next to a
-     * public key set is the classic confusion attack (the public key used
-     * as an HMAC secret). */
-    at_key(w, where, "algorithms");
-    v = json_object_get(obj, "algorithms");
-    if (!v)
-        return fail(p, w, "required field is missing");
-    if (!json_is_array(v) || json_array_size(v) == 0)
-        return fail(p, w, "expected a non-empty array of algorithm names");
-    for (size_t i = 0; i < json_array_size(v); i++) {
-        json_t *alg = json_array_get(v, i);
-        const char *name = json_string_value(alg);
-        size_t k;
-        at_index(iw, w, i);
-        for (k = 0; name && jwt_algorithms[k] && strcmp(name, jwt_algorithms[k]) != 0; k++)
-            ;
-        if (!name || !jwt_algorithms[k])
-            return fail(p, iw,
-                        "expected one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, "
-                        "ES384, ES512, EdDSA, HS256, HS384, HS512 (\"none\" is never "
-                        "accepted)");
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(json_string_value(json_array_get(v, j)), name) == 0)
-                return fail(p, iw, "duplicate algorithm %s", name);
-        bool hmac = name[0] == 'H';
-        if (hmac && !secret)
-            return fail(p, iw, "%s needs hs_secret_base64 (HMAC algorithms never use a JWK set)",
-                        name);
-        if (!hmac && secret)
-            return fail(p, iw, "%s needs jwks_uri or jwks, not hs_secret_base64", name);
-        long need = atol(name + 2) / 8; /* RFC 7518 §3.2: key at least the hash size */
-        if (hmac && secret_len < need)
-            return fail(p, at_key(iw, where, "hs_secret_base64"),
-                        "%s needs a secret of at least %ld bytes (RFC 7518 §3.2); this one has "
-                        "%ld",
-                        name, need, secret_len);
-    }
-
-    if (!get_int(p, obj, where, "clock_skew_seconds", 0, 600, 60, &skew))
-        return false;
-
-    if (!get_object(p, obj, where, "required_claims", false, &claims))
-        return false;
-    if (claims) {
-        const char *claim;
-        at_key(w, where, "required_claims");
-        json_object_foreach(claims, claim, v)
-        {
-            if (!claim[0])
-                return fail(p, w, "claim names must not be empty");
-            if (!json_is_string(v) && !json_is_integer(v) && !json_is_boolean(v))
-                return fail(p, at_key(iw, w, claim), "expected a string, integer or boolean");
-        }
-    }
-
-    if (!get_object(p, obj, where, "forward_claims", false, &claims))
-        return false;
-    if (claims) {
-        const char *claim;
-        at_key(w, where, "forward_claims");
-        json_object_foreach(claims, claim, v)
-        {
-            at_key(iw, w, claim);
-            if (!claim[0])
-                return fail(p, w, "claim names must not be empty");
-            const char *header = json_string_value(v);
-            if (!header || !is_token(header))
-                return fail(p, iw, "expected a header name");
-            /* Claims must never choose framing, routing or the headers
-             * switchyard itself vouches for upstream. */
-            if (sy_header_lookup(sy_slice_cstr(header)) != SY_HDR_OTHER)
-                return fail(p, iw, "header %s is set by switchyard and can't carry a claim",
-                            header);
-            const char *other;
-            json_t *ov;
-            json_object_foreach(claims, other, ov)
-            {
-                if (ov == v)
-                    break;
-                if (sy_slice_eq_nocase(sy_slice_cstr(json_string_value(ov)), sy_slice_cstr(header)))
-                    return fail(p, iw, "header %s is already set from claim %s", header, other);
-            }
-        }
-    }
-
-    if (!get_file(p, obj, where, "ca_file", &ca_file))
-        return false;
-    free(ca_file);
-    return true;
-}
-
 static bool policy_name_ok(const char *name)
 {
     size_t n = strlen(name);
@@ -1100,7 +815,6 @@ static bool policy_name_ok(const char *name)
 
 static bool parse_auth_policies(parse_t *p, json_t *doc, sy_policy_t *pol)
 {
-    static const char *const bare[] = {"type", NULL};
     char w[WHERE_MAX];
     json_t *policies;
     if (!get_object(p, doc, NULL, "auth_policies", true, &policies))
@@ -1113,40 +827,26 @@ static bool parse_auth_policies(parse_t *p, json_t *doc, sy_policy_t *pol)
         return fail_oom(p);
     const char *name;
     json_t *obj;
+    bool ok = true; /* one problem per policy, every policy checked */
     json_object_foreach(policies, name, obj)
     {
         sy_auth_policy_t *a = &pol->auth_policies[pol->auth_policy_count++];
-        const char *type;
         at_key(w, "auth_policies", name);
-        if (!policy_name_ok(name))
-            return fail(p, w, "policy names are 1-64 letters, digits, '_', '-' or '.'");
-        if (!json_is_object(obj))
-            return fail(p, w, "expected an object");
-        a->name = strdup(name);
-        if (!a->name)
-            return fail_oom(p);
-        a->config = json_incref(obj);
-        if (!get_string(p, obj, w, "type", true, &type))
-            return false;
-        if (strcmp(type, "none") == 0 || strcmp(type, "iam") == 0) {
-            a->type = type[0] == 'n' ? SY_AUTH_NONE : SY_AUTH_IAM;
-            if (!check_known(p, obj, w, bare))
-                return false;
-        } else if (strcmp(type, "basic") == 0) {
-            a->type = SY_AUTH_BASIC;
-            if (!parse_basic(p, obj, w, a))
-                return false;
-        } else if (strcmp(type, "jwt") == 0) {
-            a->type = SY_AUTH_JWT;
-            if (!parse_jwt(p, obj, w, a))
-                return false;
-        } else {
-            char tw[WHERE_MAX];
-            return fail(p, at_key(tw, w, "type"),
-                        "expected \"none\", \"basic\", \"jwt\" or \"iam\" (got \"%.40s\")", type);
+        if (!policy_name_ok(name)) {
+            ok = fail(p, w, "policy names are 1-64 letters, digits, '_', '-' or '.'");
+            continue;
         }
+        if (!(a->name = strdup(name)))
+            return fail_oom(p);
+        /* Each type's fields, defaults and keys belong to src/auth. */
+        sy_error_t aerr;
+        if (!(a->config = sy_auth_config_parse(name, obj, w, &aerr))) {
+            ok = fail(p, NULL, "%s", aerr.message);
+            continue;
+        }
+        a->type = sy_auth_config_type(a->config);
     }
-    return true;
+    return ok;
 }
 
 /* ---- document ---- */
@@ -1344,19 +1044,6 @@ sy_policy_t *sy_policy_parse_report(const char *text, size_t len, const char *so
         pol = NULL;
         goto out;
     }
-    /* The auth module's parsed state (users, keys, algorithms) is built
-     * here, once per document, never on the request path. */
-    for (size_t i = 0; i < pol->auth_policy_count; i++) {
-        sy_auth_policy_t *a = &pol->auth_policies[i];
-        sy_error_t aerr;
-        if (!sy_auth_prepare(a, &aerr)) {
-            /* aerr names the field: "jwks.keys[0]: ..." */
-            fail(&p, NULL, "auth_policies.%s.%s", a->name, aerr.message);
-            sy_policy_free(pol);
-            pol = NULL;
-            goto out;
-        }
-    }
 out:
     problems_join(&p, err);
     if (p.out_of_memory && !pol)
@@ -1400,10 +1087,8 @@ void sy_policy_free(sy_policy_t *policy)
     free(policy->destinations);
     for (size_t i = 0; i < policy->auth_policy_count; i++) {
         sy_auth_policy_t *a = &policy->auth_policies[i];
-        sy_auth_release(a);
+        sy_auth_config_free(a->config);
         free(a->name);
-        free(a->realm);
-        json_decref(a->config);
     }
     free(policy->auth_policies);
     json_decref(policy->document);

@@ -16,12 +16,13 @@
 
 typedef enum { SY_AUTH_NONE = 0, SY_AUTH_BASIC, SY_AUTH_JWT, SY_AUTH_IAM } sy_auth_type_t;
 
+/* An auth policy's settings, parsed and owned by src/auth (auth.h). */
+typedef struct sy_auth_config sy_auth_config_t;
+
 typedef struct {
     char *name;
     sy_auth_type_t type;
-    char *realm;    /* basic: WWW-Authenticate realm [the policy name] */
-    json_t *config; /* the policy's own JSON object (validated), for the auth module */
-    void *state;    /* the auth module's parsed state: sy_auth_prepare/sy_auth_release */
+    sy_auth_config_t *config; /* sy_auth_config_parse; NULL only in tests (fails closed) */
 } sy_auth_policy_t;
 
 /* Host spellings: `host` and a route's target_host are written as in a URL

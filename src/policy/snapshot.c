@@ -18,6 +18,8 @@
  */
 #include "policy/snapshot.h"
 
+#include "auth/auth.h"
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -239,6 +241,11 @@ const sy_route_t *sy_snapshot_match(const sy_snapshot_t *snap, sy_slice_t host, 
 
 void sy_snapshot_publish(sy_snapshot_t *snap)
 {
+    /* Only a policy that is about to serve gets its jwks_uri sources
+     * fetched: parsing one (check, the routes CLI) never touches the
+     * network. Before the store below, so workers see the sources set. */
+    if (snap && snap->policy)
+        sy_auth_activate(snap->policy->auth_policies, snap->policy->auth_policy_count);
     pthread_mutex_lock(&current_lock);
     sy_snapshot_t *old = current;
     uint64_t generation = atomic_load(&current_generation) + 1;

@@ -231,6 +231,10 @@ static void request_reset(sy_client_t *c)
     c->req_head = c->resp_head = NULL;
     memset(&c->req, 0, sizeof c->req);
     c->route = NULL;
+    /* A hash still running must never write into this client again: it may
+     * be freed (or serving another request) by the time the hash is done. */
+    sy_auth_abandon(c->auth_pending);
+    c->auth_pending = NULL;
     memset(&c->auth, 0, sizeof c->auth);
     c->request_id_len = 0;
     c->bytes_in = c->bytes_out = 0;
@@ -561,6 +565,27 @@ static void start_forwarding(sy_client_t *c, size_t matched_len)
     connect_upstream(c, false);
 }
 
+/* The auth phase's decision, now or when a password hash finishes (then
+ * the client is still open: closing it abandons the hash). */
+static void on_auth_decided(void *arg)
+{
+    sy_client_t *c = arg;
+    c->auth_pending = NULL;
+    if (c->auth.status != 0) {
+        char extra[240];
+        size_t n = 0;
+        if (c->auth.www_authenticate[0])
+            n += (size_t)snprintf(extra, sizeof extra, "WWW-Authenticate: %s\r\n",
+                                  c->auth.www_authenticate);
+        if (c->auth.retry_after)
+            snprintf(extra + n, sizeof extra - n, "Retry-After: %u\r\n", c->auth.retry_after);
+        client_answer(c, c->auth.status, c->auth.message, n || c->auth.retry_after ? extra : NULL,
+                      false);
+        return;
+    }
+    start_forwarding(c, c->matched_len);
+}
+
 static void handle_request(sy_client_t *c)
 {
     sy_worker_t *w = c->worker;
@@ -597,18 +622,13 @@ static void handle_request(sy_client_t *c)
         return;
     }
 
-    sy_auth_check(c->route->auth, &c->req, &c->auth);
-    if (c->auth.status != 0) {
-        char extra[200];
-        const char *ex = NULL;
-        if (c->auth.www_authenticate[0]) {
-            snprintf(extra, sizeof extra, "WWW-Authenticate: %s\r\n", c->auth.www_authenticate);
-            ex = extra;
-        }
-        client_answer(c, c->auth.status, c->auth.message, ex, false);
-        return;
-    }
-    start_forwarding(c, d.matched_len);
+    /* The auth phase may wait for a password hash on the threadpool. */
+    c->matched_len = d.matched_len;
+    c->state = SY_CLIENT_AUTHENTICATING;
+    sy_auth_context_t ctx = {&w->loop, w->id, c->peer_ip};
+    if (sy_auth_start(c->route->auth, &c->req, &ctx, &c->auth, on_auth_decided, c,
+                      &c->auth_pending))
+        on_auth_decided(c);
 }
 
 /* ---- reading requests --------------------------------------------------- */
@@ -747,6 +767,12 @@ static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             break;
         case SY_CLIENT_RESPONDING:
             break; /* the answer is still being written */
+        case SY_CLIENT_AUTHENTICATING:
+            /* A half-close after a complete request still wants its answer;
+             * a reset or a cut-off body ends it (abandoning the hash). */
+            if (nread != UV_EOF || !c->req_body_done)
+                client_close(c);
+            break;
         default:
             client_close(c);
             break;

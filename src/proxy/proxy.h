@@ -79,6 +79,7 @@ struct sy_worker {
 
 typedef enum {
     SY_CLIENT_READING_HEAD = 0, /* waiting for (the rest of) a request head */
+    SY_CLIENT_AUTHENTICATING,   /* waiting for a password hash (sy_auth_start) */
     SY_CLIENT_PROXYING,         /* a request is being forwarded */
     SY_CLIENT_RESPONDING,       /* writing an answer switchyard made itself */
     SY_CLIENT_LINGERING,        /* answered and closing: draining unread input */
@@ -114,6 +115,8 @@ struct sy_client {
     sy_http_header_t headers[SY_HTTP_MAX_HEADERS];
     const sy_route_t *route;
     sy_auth_result_t auth;
+    sy_auth_pending_t *auth_pending; /* a queued password hash; abandoned on reset */
+    size_t matched_len;              /* the route's matched prefix, for forwarding */
     uint64_t started_ns;
     uint64_t upstream_started_ns;
     char request_id[40];

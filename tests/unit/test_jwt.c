@@ -517,10 +517,10 @@ static void test_policy_path(void **state)
         jwk_of(p256, "e1"), "algorithms", "RS256", "ES256", "clock_skew_seconds", 0,
         "required_claims", "token_use", "access", "forward_claims", "sub", "X-User-Sub", "tier",
         "X-Tier", "admin", "X-Admin", "groups", "X-Groups", "note", "X-Note");
-    sy_auth_policy_t policy = {.name = "users", .type = SY_AUTH_JWT, .config = config};
     sy_error_t err;
-    if (!sy_auth_prepare(&policy, &err))
-        fail_msg("prepare: %s", err.message);
+    sy_auth_policy_t policy = {.name = "users", .type = SY_AUTH_JWT};
+    if (!(policy.config = sy_auth_config_parse("users", config, "auth_policies.users", &err)))
+        fail_msg("parse: %s", err.message);
 
     const char *claims = "{\"iss\":\"https://issuer\",\"aud\":\"orders\",\"exp\":2000,"
                          "\"sub\":\"user-42\",\"token_use\":\"access\",\"tier\":3,"
@@ -580,8 +580,7 @@ static void test_policy_path(void **state)
     assert_int_equal(r->status, 401);
     free(tok);
     free(r);
-    sy_auth_release(&policy);
-    assert_null(policy.state);
+    sy_auth_config_free(policy.config);
     json_decref(config);
 }
 
@@ -592,20 +591,18 @@ static void test_prepare_refuses_unusable_keys(void **state)
     /* RS256 allowed but the only key is EC: every RS256 token would fail. */
     json_t *config = json_pack("{s:s,s:s,s:{s:[o]},s:[s]}", "type", "jwt", "issuer", "i", "jwks",
                                "keys", jwk_of(p256, NULL), "algorithms", "RS256");
-    sy_auth_policy_t policy = {.name = "p", .type = SY_AUTH_JWT, .config = config};
-    assert_false(sy_auth_prepare(&policy, &err));
-    assert_non_null(strstr(err.message, "RS256"));
-    assert_null(policy.state);
+    assert_null(sy_auth_config_parse("p", config, "auth_policies.p", &err));
+    assert_non_null(strstr(err.message, "auth_policies.p.algorithms: no key in jwks fits RS256"));
     json_decref(config);
     /* A malformed inline key is an error, not a silently missing key. */
     config =
         json_pack("{s:s,s:s,s:{s:[{s:s,s:s,s:s}]},s:[s]}", "type", "jwt", "issuer", "i", "jwks",
                   "keys", "kty", "OKP", "crv", "Ed25519", "x", "AA", "algorithms", "EdDSA");
-    policy.config = config;
-    assert_false(sy_auth_prepare(&policy, &err));
-    assert_non_null(strstr(err.message, "jwks.keys[0]"));
+    assert_null(sy_auth_config_parse("p", config, "auth_policies.p", &err));
+    assert_non_null(strstr(err.message, "auth_policies.p.jwks.keys[0]"));
     json_decref(config);
-    /* Unprepared policies fail closed. */
+    /* A policy without a configuration fails closed. */
+    sy_auth_policy_t policy = {.name = "p", .type = SY_AUTH_JWT};
     sy_http_request_t req = request_with("Bearer a.b.c");
     sy_auth_result_t *r = malloc(sizeof *r);
     sy_auth_check(&policy, &req, r);

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "auth/auth.h"
 #include "policy/policy.h"
 
 /* A valid document using every field; the tests mutate one field at a time. */
@@ -221,13 +222,13 @@ static void test_base_document_parses_every_field(void **state)
     assert_non_null(a);
     assert_int_equal(a->type, SY_AUTH_JWT);
     assert_ptr_equal(p->default_auth, a);
-    assert_ptr_equal(a->config,
-                     json_object_get(json_object_get(p->document, "auth_policies"), "users"));
-    assert_string_equal(json_string_value(json_object_get(a->config, "issuer")),
+    json_t *shown = sy_auth_config_describe(a->config);
+    assert_string_equal(json_string_value(json_object_get(shown, "issuer")),
                         "https://issuer.example.com");
+    json_decref(shown);
     a = sy_policy_auth_find(p, SY_SLICE_LIT("partners"));
     assert_int_equal(a->type, SY_AUTH_BASIC);
-    assert_string_equal(a->realm, "partners");
+    assert_string_equal(sy_auth_config_realm(a->config), "partners");
     assert_int_equal(sy_policy_auth_find(p, SY_SLICE_LIT("public"))->type, SY_AUTH_NONE);
     assert_int_equal(sy_policy_auth_find(p, SY_SLICE_LIT("aws"))->type, SY_AUTH_IAM);
     assert_null(sy_policy_auth_find(p, SY_SLICE_LIT("Public")));
@@ -276,7 +277,8 @@ static void test_minimal_document_gets_defaults(void **state)
     assert_string_equal(p->destinations[3].connect_host, "fd00::5");
     assert_int_equal(p->destinations[3].connect_port, 8080);
     assert_false(p->destinations[3].https);
-    assert_string_equal(p->auth_policies[0].realm, "p"); /* realm defaults to the name */
+    /* realm defaults to the name */
+    assert_string_equal(sy_auth_config_realm(p->auth_policies[0].config), "p");
     assert_false(p->allow_loopback);
     assert_int_equal(p->limits.max_request_line_bytes, 8192);
     assert_int_equal(p->limits.max_header_bytes, 32768);
