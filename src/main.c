@@ -76,6 +76,71 @@ static void usage(FILE *out)
           out);
 }
 
+/* `switchyard CMD --help` (or -h anywhere among CMD's arguments): that
+ * command's usage on stdout, exit 0. serve's options are the main usage. */
+static bool command_help(const char *cmd, int argc, char **argv)
+{
+    bool asked = false;
+    for (int i = 1; i < argc && !asked; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        asked = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+    }
+    if (!asked)
+        return false;
+    const char *sub = argc > 1 && argv[1][0] != '-' ? argv[1] : "";
+    if (strcmp(cmd, "serve") == 0) {
+        usage(stdout);
+    } else if (strcmp(cmd, "check") == 0) {
+        fputs("usage: switchyard check --policy URI --routes URI [--json]\n"
+              "\n"
+              "Loads both documents as serve would, prints every active, rejected and\n"
+              "disabled route and every problem found, and warns about destinations\n"
+              "without bindings. Exit 0: both documents load and no route is rejected;\n"
+              "1: a route is rejected; 2: a document can't be read or parsed (all of\n"
+              "its problems are listed). --json prints the same as one JSON object.\n"
+              "URIs: s3://bucket/key, dynamodb://table, file:///abs/path.json or a path.\n",
+              stdout);
+    } else if (strcmp(cmd, "healthcheck") == 0) {
+        fputs("usage: switchyard healthcheck [--admin ADDR:PORT] [--ready]\n"
+              "\n"
+              "Asks the admin listener [127.0.0.1:9901] for /healthz (/readyz with\n"
+              "--ready). Exit 0 on 200, 1 otherwise: the container health check.\n",
+              stdout);
+    } else if (strcmp(sub, "put") == 0) {
+        fputs("usage: switchyard routes put --routes URI --path /orders --target URL\n"
+              "           [--auth NAME] [--domain D] [--methods GET,POST] [--strip-prefix]\n"
+              "           [--check-policy URI] [--json]\n"
+              "\n"
+              "Writes one route item (replacing the item with the same path). With\n"
+              "--check-policy, the route is first judged against that policy (allowed\n"
+              "destination, bindings, auth, domain) and nothing is written when it would\n"
+              "be rejected (exit 1). Exit 2: bad arguments or the store can't be read.\n",
+              stdout);
+    } else if (strcmp(sub, "delete") == 0) {
+        fputs("usage: switchyard routes delete --routes URI --path /orders [--json]\n"
+              "\n"
+              "Deletes the route item with that path (exit 0 also when none existed).\n",
+              stdout);
+    } else if (strcmp(sub, "list") == 0) {
+        fputs("usage: switchyard routes list --routes URI [--json]\n"
+              "\n"
+              "Prints every route item of the registry (targets shown redacted).\n",
+              stdout);
+    } else {
+        fputs("usage:\n"
+              "  switchyard routes put    --routes URI --path /orders --target URL [--auth NAME]\n"
+              "                           [--domain D] [--methods GET,POST] [--strip-prefix]\n"
+              "                           [--check-policy URI] [--json]\n"
+              "  switchyard routes delete --routes URI --path /orders [--json]\n"
+              "  switchyard routes list   --routes URI [--json]\n"
+              "\n"
+              "switchyard routes put --help (delete, list) says more about each.\n",
+              stdout);
+    }
+    return true;
+}
+
 __attribute__((format(printf, 1, 2))) static int fail_usage(const char *fmt, ...)
 {
     va_list ap;
@@ -588,6 +653,10 @@ int main(int argc, char **argv)
         usage(stdout);
         return EXIT_OK;
     }
+    if ((strcmp(cmd, "serve") == 0 || strcmp(cmd, "check") == 0 ||
+         strcmp(cmd, "healthcheck") == 0 || strcmp(cmd, "routes") == 0) &&
+        command_help(cmd, argc - 1, argv + 1))
+        return EXIT_OK;
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "check") == 0)

@@ -170,6 +170,27 @@ test('--version and --help exit 0', () => {
   assert.match(h.stdout, /check/);
 });
 
+test('--help and -h on every subcommand print its usage and exit 0', () => {
+  const cases = [
+    [['serve', '--help'], /--poll-interval/],
+    [['serve', '-h'], /--resolver/],
+    [['check', '--help'], /usage: switchyard check/],
+    [['check', '--policy', 'x.json', '-h'], /usage: switchyard check/],
+    [['healthcheck', '-h'], /usage: switchyard healthcheck/],
+    [['routes', '--help'], /routes put .*\n.*\n.*\n.*routes delete/],
+    [['routes', 'put', '--help'], /usage: switchyard routes put/],
+    [['routes', 'delete', '-h'], /usage: switchyard routes delete/],
+    [['routes', 'list', '--help'], /usage: switchyard routes list/],
+    [['-h'], /usage:/],
+  ];
+  for (const [args, want] of cases) {
+    const r = runCli(args);
+    assert.equal(r.code, 0, `${args.join(' ')}: exit ${r.code} ${r.stderr}`);
+    assert.match(r.stdout, want, args.join(' '));
+    assert.equal(r.stderr, '', args.join(' '));
+  }
+});
+
 test('healthcheck: 0 against a live admin, 1 when nothing listens', async () => {
   const sy = await startSwitchyard({ policy: makePolicy({ ports: [echo.port] }), routes: [route('/a', echo.port)] });
   try {
