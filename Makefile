@@ -7,7 +7,8 @@ PKGS := libuv jansson libssl libcrypto libcurl libcares
 CC ?= cc
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wvla -Wformat=2 -Wno-unused-parameter
-BASE_CFLAGS := -std=c17 -D_GNU_SOURCE -Isrc $(WARN) -MMD -MP
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0-dev)
+BASE_CFLAGS := -std=c17 -D_GNU_SOURCE -Isrc $(WARN) -MMD -MP -DSY_VERSION='"$(VERSION)"'
 ifeq ($(SAN),1)
 OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 SAN_LDFLAGS := -fsanitize=address,undefined
@@ -26,7 +27,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test unit run bench fuzz deps clean format asan
+.PHONY: all test unit run bench fuzz deps clean format asan dist
 
 all: $(BUILD)/switchyard
 
@@ -37,6 +38,9 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/libswitchyard.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+# --version reports the VERSION file.
+$(BUILD)/obj/src/main.o: VERSION
 
 $(BUILD)/switchyard: $(BUILD)/obj/src/main.o $(BUILD)/libswitchyard.a
 	$(CC) $(SAN_LDFLAGS) -o $@ $< $(BUILD)/libswitchyard.a $(LDLIBS_ALL)
@@ -69,6 +73,13 @@ fuzz: deps
 
 format:
 	clang-format -i src/*/*.c src/*/*.h src/main.c tests/unit/*.c fuzz/*.c
+
+# The release tarball: every tracked file of HEAD (sources, tests, vectors,
+# docs, deploy) under switchyard-VERSION/.
+dist:
+	@mkdir -p build
+	git archive --format=tar.gz --prefix=switchyard-$(VERSION)/ -o build/switchyard-$(VERSION).tar.gz HEAD
+	@echo "dist: build/switchyard-$(VERSION).tar.gz"
 
 clean:
 	rm -rf build

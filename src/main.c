@@ -39,7 +39,9 @@
 #include "net/tls.h"
 #include "proxy/server.h"
 
-#define SY_VERSION "0.1.0"
+#ifndef SY_VERSION /* the Makefile passes the VERSION file */
+#define SY_VERSION "0.0.0-dev"
+#endif
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
