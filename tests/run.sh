@@ -15,6 +15,9 @@ mkdir -p "$log_dir"
 # node older than 18.19 / 20.10 lacks it and then runs CPUs - 1 files at once.
 node_conc=""
 node --test-concurrency=2 -e '' >/dev/null 2>&1 && node_conc="--test-concurrency=2"
+# A test that hangs fails after 5 minutes instead of holding up the run
+# (node >= 18.19 / 20.10; without the flag a hang is cut by CI's limit).
+node --test-timeout=1000 -e '' >/dev/null 2>&1 && node_conc="$node_conc --test-timeout=300000"
 
 count_cmocka() { # $1 = output file
   local p f
