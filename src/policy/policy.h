@@ -39,6 +39,8 @@ typedef struct {
     char *tls_verify_name, *sni, *host_header, *api_id, *ca_file; /* NULL when absent */
 } sy_destination_t;
 
+#define SY_POLICY_DEFAULT_MAX_ROUTES 250000
+
 typedef struct {
     uint32_t client_header_ms, client_idle_ms, upstream_connect_ms, upstream_response_ms,
         upstream_idle_ms;
@@ -54,6 +56,7 @@ typedef struct {
     const sy_auth_policy_t *default_auth;
     bool allow_loopback;
     sy_http_limits_t limits;
+    size_t max_routes; /* limits.max_routes: a larger route table is refused whole */
     sy_timeouts_t timeouts;
     json_t *document; /* the whole parsed document */
 } sy_policy_t;

@@ -31,8 +31,9 @@ typedef struct sy_route {
     /* Set when the snapshot is built: */
     const sy_destination_t *destination;
     const sy_auth_policy_t *auth;
-    char *rejected_reason; /* NULL when the route is active */
-    void *stats;           /* metrics handle (core/metrics.h), set by the poller */
+    char *rejected_reason;        /* NULL when the route is active */
+    struct sy_route_stats *stats; /* metrics handle (core/metrics.h), set by the poller; the
+                                   * list owns one reference */
 } sy_route_t;
 
 typedef struct {
