@@ -376,7 +376,7 @@ json_t *sy_dynamodb_call(const char *operation, json_t *request, const char *wha
             sy_error_set(err, "%s: %s", what, herr.message);
             /* A store that let the whole timeout pass is not asked again
              * in this poll: the error shows now, the next poll retries. */
-            retry = !resp.timed_out && !sy_aws_http_aborted();
+            retry = !resp.timed_out && !resp.too_large && !sy_aws_http_aborted();
         } else if (resp.status == 200) {
             json_error_t jerr;
             /* \u0000 is legal JSON: an item holding it is judged (and
@@ -394,7 +394,12 @@ json_t *sy_dynamodb_call(const char *operation, json_t *request, const char *wha
             sy_aws_error_message(&resp, what, err);
             retry = sy_aws_retryable(&resp);
             retry_after = resp.retry_after_ms;
-            if (!refreshed && resp.body && strstr(resp.body, "ExpiredToken")) {
+            /* Credentials the service no longer knows (expired, rotated,
+             * revoked): fetch fresh ones once, as the SDKs do. */
+            if (!refreshed && resp.body &&
+                (strstr(resp.body, "ExpiredToken") ||
+                 strstr(resp.body, "UnrecognizedClientException") ||
+                 strstr(resp.body, "InvalidClientTokenId"))) {
                 sy_aws_credentials_reset();
                 refreshed = retry = true;
             }

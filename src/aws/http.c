@@ -180,7 +180,11 @@ static struct curl_slist *add_header(struct curl_slist *list, const char *name, 
     return l ? l : list;
 }
 
-bool sy_aws_http_perform(const sy_aws_request_t *req, sy_aws_response_t *resp, sy_error_t *err)
+/* Seconds to add to the local clock when signing: learnt from a server
+ * that said our clock is off. */
+static atomic_long clock_offset_s;
+
+static bool perform_once(const sy_aws_request_t *req, sy_aws_response_t *resp, sy_error_t *err)
 {
     pthread_once(&curl_once, curl_init_once);
     *resp = (sy_aws_response_t){0};
@@ -208,7 +212,7 @@ bool sy_aws_http_perform(const sy_aws_request_t *req, sy_aws_response_t *resp, s
         char *host = sy_slice_dup(authority), *path_c = sy_slice_dup(path),
              *query_c = sy_slice_dup(query);
         char amz_date[17], payload_hash[65];
-        sy_sigv4_amz_date(time(NULL), amz_date);
+        sy_sigv4_amz_date(time(NULL) + (time_t)atomic_load(&clock_offset_s), amz_date);
         if (req->s3)
             snprintf(payload_hash, sizeof payload_hash, "%s", SY_SIGV4_UNSIGNED_PAYLOAD);
         if (!req->s3 || req->body_len)
@@ -319,6 +323,7 @@ bool sy_aws_http_perform(const sy_aws_request_t *req, sy_aws_response_t *resp, s
         }
     } else {
         resp->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+        resp->too_large = sink.too_large;
         sy_error_set(err, "%s %s: %s", req->method, req->url,
                      rc == CURLE_ABORTED_BY_CALLBACK ? "stopped (shutting down)"
                      : sink.too_large                ? "response too large"
@@ -328,11 +333,45 @@ bool sy_aws_http_perform(const sy_aws_request_t *req, sy_aws_response_t *resp, s
     curl_easy_cleanup(curl);
     curl_slist_free_all(list);
     if (!ok) {
-        bool timed_out = resp->timed_out;
+        bool timed_out = resp->timed_out, too_large = resp->too_large;
+        char etag[sizeof resp->etag];
+        memcpy(etag, resp->etag, sizeof etag);
         sy_aws_response_free(resp);
         resp->timed_out = timed_out;
+        resp->too_large = too_large;
+        memcpy(resp->etag, etag, sizeof etag);
     }
     return ok;
+}
+
+static bool clock_skew_answer(const sy_aws_response_t *resp)
+{
+    if ((resp->status != 400 && resp->status != 403) || !resp->body)
+        return false;
+    return strstr(resp->body, "RequestTimeTooSkewed") || strstr(resp->body, "Signature expired") ||
+           strstr(resp->body, "Signature not yet current") ||
+           strstr(resp->body, "InvalidSignatureException") != NULL;
+}
+
+bool sy_aws_http_perform(const sy_aws_request_t *req, sy_aws_response_t *resp, sy_error_t *err)
+{
+    if (!perform_once(req, resp, err))
+        return false;
+    if (!req->creds || !clock_skew_answer(resp) || resp->date <= 0)
+        return true;
+    long offset = (long)(resp->date - time(NULL));
+    /* Only a real skew (over a minute) is corrected: a signature error
+     * with a good clock is something else and must stay an error. */
+    if (labs(offset - atomic_load(&clock_offset_s)) < 60)
+        return true;
+    atomic_store(&clock_offset_s, offset);
+    sy_aws_response_t again;
+    sy_error_t again_err = {{0}};
+    if (!perform_once(req, &again, &again_err))
+        return true; /* keep the first answer: it says what was wrong */
+    sy_aws_response_free(resp);
+    *resp = again;
+    return true;
 }
 
 void sy_aws_response_free(sy_aws_response_t *resp)

@@ -50,11 +50,15 @@ typedef struct {
     long retry_after_ms; /* Retry-After in seconds, as ms; 0 when absent */
     time_t date;         /* the server's Date header; 0 or -1 when absent */
     bool timed_out;      /* no answer within the timeout (with a false perform) */
+    bool too_large;      /* the answer passed the size cap (with a false perform) */
 } sy_aws_response_t;
 
 /* Performs the request. False only when no HTTP answer came (DNS, connect,
  * timeout, TLS, too large), with err saying which; any HTTP status is
- * returned as true with resp->status set. */
+ * returned as true with resp->status set. A signed request answered with a
+ * clock-skew error (RequestTimeTooSkewed, "Signature expired", ...) is
+ * signed again once with the clock corrected by the server's Date, as the
+ * AWS SDKs do; the correction is kept for later requests. */
 bool sy_aws_http_perform(const sy_aws_request_t *req, sy_aws_response_t *resp, sy_error_t *err);
 void sy_aws_response_free(sy_aws_response_t *resp);
 

@@ -123,7 +123,9 @@ static bool expired_token(const sy_aws_response_t *resp)
 {
     return resp->status == 400 || resp->status == 403
                ? resp->body && (strstr(resp->body, "<Code>ExpiredToken</Code>") ||
-                                strstr(resp->body, "<Code>TokenRefreshRequired</Code>"))
+                                strstr(resp->body, "<Code>TokenRefreshRequired</Code>") ||
+                                strstr(resp->body, "<Code>InvalidAccessKeyId</Code>") ||
+                                strstr(resp->body, "<Code>InvalidToken</Code>"))
                : false;
 }
 
@@ -177,6 +179,13 @@ sy_s3_result_t sy_s3_get_object(const char *uri, char etag[256], char **body, si
             sy_error_set(err, "%s: %s", uri, herr.message);
             /* A store that let the whole timeout pass is not asked again
              * in this poll: the error shows now, the next poll retries. */
+            if (resp.too_large) {
+                /* Not asked again in this poll, and its ETag handed back
+                 * so the next polls are conditional on it. */
+                snprintf(etag, 256, "%s", resp.etag);
+                result = SY_S3_TOO_LARGE;
+                break;
+            }
             if (resp.timed_out || sy_aws_http_aborted())
                 break;
             if (attempt + 1 < MAX_ATTEMPTS &&

@@ -90,8 +90,10 @@ typedef struct store {
     char *good_text;
     size_t good_len;
     char good_version[80];
+    char good_hash[80]; /* content hash of good_text (the version may be an ETag) */
     time_t good_loaded_at;
     atomic_bool has_good;
+    char oversize_etag[256]; /* S3: the ETag of an object over the size cap */
     /* This store's poll: one at a time (its thread, or sy_sources_poll_now). */
     pthread_mutex_t poll_lock;
     bool marker_known;
@@ -199,19 +201,39 @@ static bool check_s3_uri(const char *uri, sy_error_t *err)
 }
 
 /* The version is the ETag, and the request is conditional on the last good
- * one: an unchanged object costs a 304, not a download. */
+ * one: an unchanged object costs a 304, not a download. An object whose
+ * ETag changed but whose bytes did not (a re-upload of the same file) is
+ * no change either: compared by content hash, it costs no rebuild. An
+ * object over the size cap is asked for conditionally on its own ETag, so
+ * it is not downloaded again until it changes, and stays an error. */
 static fetch_result_t fetch_s3(store_t *store, fetched_t *out, sy_error_t *err)
 {
     const char *uri = store->uri, *previous_version = store->good_version;
     char etag[256];
-    snprintf(etag, sizeof etag, "%s", previous_version);
+    snprintf(etag, sizeof etag, "%s",
+             store->oversize_etag[0] ? store->oversize_etag : previous_version);
     char *body = NULL;
     size_t len = 0;
     switch (sy_s3_get_object(uri, etag, &body, &len, err)) {
     case SY_S3_NOT_MODIFIED:
+        if (store->oversize_etag[0]) {
+            sy_error_set(err,
+                         "%s: the object is still over the %u MiB limit (ETag %s); it is not "
+                         "downloaded again until it changes",
+                         uri, MAX_DOCUMENT_BYTES >> 20, store->oversize_etag);
+            return FETCH_ERROR;
+        }
+        if (!previous_version[0]) {
+            sy_error_set(err, "%s: S3 answered 304 Not Modified to an unconditional GET", uri);
+            return FETCH_ERROR;
+        }
         return FETCH_UNCHANGED;
     case SY_S3_OK:
+        store->oversize_etag[0] = '\0';
         break;
+    case SY_S3_TOO_LARGE:
+        snprintf(store->oversize_etag, sizeof store->oversize_etag, "%s", etag);
+        return FETCH_ERROR;
     default:
         return FETCH_ERROR;
     }
@@ -224,6 +246,17 @@ static fetch_result_t fetch_s3(store_t *store, fetched_t *out, sy_error_t *err)
     }
     if (strcmp(out->version, previous_version) == 0) {
         free(body);
+        return FETCH_UNCHANGED;
+    }
+    char hash[80];
+    content_version(body ? body : "", len, hash);
+    if (store->good_hash[0] && strcmp(hash, store->good_hash) == 0) {
+        /* Same bytes under a new ETag: remember the ETag for the next
+         * conditional GET; nothing to build. */
+        free(body);
+        pthread_mutex_lock(&ctl.build_lock);
+        snprintf(store->good_version, sizeof store->good_version, "%s", out->version);
+        pthread_mutex_unlock(&ctl.build_lock);
         return FETCH_UNCHANGED;
     }
     out->bytes = body;
@@ -334,6 +367,8 @@ static void store_reset(store_t *store)
     store->kind = NULL;
     store->good_len = 0;
     store->good_version[0] = '\0';
+    store->good_hash[0] = '\0';
+    store->oversize_etag[0] = '\0';
     store->good_loaded_at = 0;
     atomic_store(&store->has_good, false);
     store->marker_known = false;
@@ -531,6 +566,18 @@ static void stats_mark(const sy_snapshot_t *snap)
     sy_metrics_epoch_commit(epoch);
 }
 
+/* The new document becomes the store's last good one (build_lock held). */
+static void keep_good(store_t *store, attempt_t *a, time_t now)
+{
+    free(store->good_text);
+    store->good_text = a->fetched.bytes;
+    store->good_len = a->fetched.len;
+    a->fetched.bytes = NULL;
+    snprintf(store->good_version, sizeof store->good_version, "%s", a->fetched.version);
+    content_version(store->good_text ? store->good_text : "", store->good_len, store->good_hash);
+    store->good_loaded_at = now;
+}
+
 /*
  * Applies a store's new, parsed document, with build_lock held: builds a
  * snapshot with the other store's newest good document and publishes it,
@@ -577,12 +624,7 @@ static bool apply_locked(int index, attempt_t *a, time_t now)
                          build_error.message[0] ? build_error.message : "out of memory");
             return false;
         }
-        free(store->good_text);
-        store->good_text = a->fetched.bytes;
-        store->good_len = a->fetched.len;
-        a->fetched.bytes = NULL;
-        snprintf(store->good_version, sizeof store->good_version, "%s", a->fetched.version);
-        store->good_loaded_at = now;
+        keep_good(store, a, now);
         version_fill(&snap->policy_version, &ctl.stores[POLICY]);
         version_fill(&snap->routes_version, &ctl.stores[ROUTES]);
         stats_attach(snap);
@@ -601,12 +643,7 @@ static bool apply_locked(int index, attempt_t *a, time_t now)
     /* Kept until the other store has loaded. */
     if (index == POLICY)
         atomic_store(&ctl.max_routes, a->policy->max_routes);
-    free(store->good_text);
-    store->good_text = a->fetched.bytes;
-    store->good_len = a->fetched.len;
-    a->fetched.bytes = NULL;
-    snprintf(store->good_version, sizeof store->good_version, "%s", a->fetched.version);
-    store->good_loaded_at = now;
+    keep_good(store, a, now);
     atomic_store(&store->has_good, true);
     return true;
 }
@@ -831,6 +868,8 @@ void sy_sources_stop(void)
         store->good_text = NULL;
         store->good_len = 0;
         store->good_version[0] = '\0';
+        store->good_hash[0] = '\0';
+        store->oversize_etag[0] = '\0';
         store->kind = NULL;
         store->marker_known = false;
         atomic_store(&store->has_good, false);

@@ -59,7 +59,7 @@ struct sy_route_stats {
     unsigned refs;                 /* snapshots (route lists) holding it; under registry_lock */
     atomic_uint_fast64_t epoch;    /* 0: not managed by snapshots; else the last publish using it */
     _Atomic(route_slot_t *) slots; /* NULL until the route answers its first request */
-    int slot_count;                /* with slots */
+    atomic_int slot_count;         /* with slots; written before they are published */
     struct sy_route_stats *next;   /* hash chain; under registry_lock */
 };
 
@@ -243,7 +243,7 @@ static route_slot_t *route_slots(sy_route_stats_t *stats)
     /* slot_count is written before the pointer is published (release), and
      * every reader loads the pointer (acquire) before the count. A racing
      * loser writes the same value. */
-    stats->slot_count = count;
+    atomic_store_explicit(&stats->slot_count, count, memory_order_relaxed);
     if (atomic_compare_exchange_strong_explicit(&stats->slots, &slots, fresh, memory_order_acq_rel,
                                                 memory_order_acquire))
         return fresh;
@@ -288,7 +288,8 @@ void sy_metrics_request(int worker, sy_route_stats_t *route, int status, double 
         route = no_route_stats();
     route_slot_t *slots = route ? route_slots(route) : NULL;
     if (slots) {
-        route_slot_t *slot = &slots[worker_index(worker, route->slot_count)];
+        route_slot_t *slot = &slots[worker_index(
+            worker, atomic_load_explicit(&route->slot_count, memory_order_relaxed))];
         int cls = status / 100 - 1;
         if (cls < 0)
             cls = 0;
@@ -503,7 +504,8 @@ static void render_routes(buffer_t *b, size_t *series_routes, size_t *allocated)
                 break;
             }
             n++;
-            for (int w = 0; w < r->slot_count; w++) {
+            int slot_count = atomic_load_explicit(&r->slot_count, memory_order_relaxed);
+            for (int w = 0; w < slot_count; w++) {
                 for (int c = 0; c < STATUS_CLASSES; c++)
                     s->by_class[c] += load(&slots[w].by_class[c]);
                 histogram_accumulate(&s->latency, &slots[w].latency);

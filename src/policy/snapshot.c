@@ -243,6 +243,10 @@ void sy_snapshot_publish(sy_snapshot_t *snap)
     atomic_store(&current_generation, generation);
     pthread_mutex_unlock(&current_lock);
     sy_snapshot_unref(old); /* may free: outside the lock */
+    /* Once frees are no longer deferred (shutdown), nothing may be left
+     * waiting: a reference dropped while the switch happened lands here. */
+    if (!atomic_load_explicit(&defer_frees, memory_order_acquire))
+        sy_snapshot_collect();
 }
 
 sy_snapshot_t *sy_snapshot_acquire(void)

@@ -429,6 +429,48 @@ static void test_s3_policy_conditional_get(void **state)
     free(v2);
 }
 
+/* Issue 16: the same bytes under a new ETag are no change (no rebuild),
+ * and the next GET is conditional on the new ETag; a 304 to an
+ * unconditional GET is an error of the S3 store. */
+static void test_s3_new_etag_same_bytes(void **state)
+{
+    files_t *f = *state;
+    char *v1 = s3_answer("\"v1\"", policy_a), *v2 = s3_answer("\"v2\"", policy_a);
+    stub_server_t stub = {.answers = {v1, v2,
+                                      "HTTP/1.1 304 Not Modified\r\nETag: \"v2\"\r\n"
+                                      "Connection: close\r\n\r\n"},
+                          .answer_count = 3};
+    stub_start(&stub);
+    use_stub("AWS_ENDPOINT_URL_S3", &stub);
+    sy_error_t err = {{0}};
+    sy_sources_config_t cfg = {"s3://config-bucket/policy.json", f->routes, 60, 300, false};
+    assert_true(sy_sources_load_initial(&cfg, &err));
+    uint64_t gen = sy_snapshot_current_generation();
+    assert_true(sy_sources_poll_now()); /* v2, same bytes */
+    assert_int_equal(sy_snapshot_current_generation(), gen);
+    assert_true(sy_sources_poll_now()); /* 304 on v2 */
+    assert_int_equal(sy_snapshot_current_generation(), gen);
+    stub_stop(&stub);
+    assert_int_equal(stub.request_count, 3);
+    assert_non_null(strcasestr(stub.requests[2], "\r\nif-none-match: \"v2\"\r\n"));
+    stub_free(&stub);
+    free(v1);
+    free(v2);
+    sy_sources_stop();
+
+    stub_server_t odd = {.answers = {"HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n"},
+                         .answer_count = 1};
+    stub_start(&odd);
+    use_stub("AWS_ENDPOINT_URL_S3", &odd);
+    assert_true(sy_sources_load_initial(&cfg, &err));
+    sy_store_status_t st[2];
+    sy_sources_status(st);
+    assert_non_null(strstr(st[0].last_error, "304 Not Modified to an unconditional GET"));
+    assert_string_equal(st[1].last_error, "");
+    stub_stop(&odd);
+    stub_free(&odd);
+}
+
 static void test_remote_failure_at_start_is_retried(void **state)
 {
     files_t *f = *state;
@@ -559,6 +601,7 @@ int main(void)
     sy_metrics_init(1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_initial_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_s3_new_etag_same_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unchanged_poll_publishes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_content_change_same_mtime, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_change_reuses_routes, setup, teardown),
