@@ -648,6 +648,14 @@ static bool apply_locked(int index, attempt_t *a, time_t now)
     return true;
 }
 
+static bool stopping_now(void)
+{
+    pthread_mutex_lock(&ctl.wake_lock);
+    bool stopping = ctl.stopping;
+    pthread_mutex_unlock(&ctl.wake_lock);
+    return stopping;
+}
+
 /* One poll of one store: fetch (no lock but the store's own), parse, and
  * when the document is new, build and publish under build_lock. False
  * when the store failed; err (may be NULL) then says why. */
@@ -666,6 +674,12 @@ static bool store_poll(int index, sy_error_t *err)
         attempt_parse(store, index, a.fetched.bytes, a.fetched.len, &a);
     time_t now = time(NULL);
     bool a_new = a.result == FETCH_NEW;
+    if (a.result == FETCH_NEW && stopping_now()) {
+        /* Shutting down: a build now would only delay the drain. */
+        attempt_clear(&a);
+        pthread_mutex_unlock(&store->poll_lock);
+        return true;
+    }
     if (a.result == FETCH_NEW) {
         pthread_mutex_lock(&ctl.build_lock);
         if (!apply_locked(index, &a, now))
@@ -701,6 +715,9 @@ bool sy_sources_loaded_before(void)
 bool sy_sources_load_initial(const sy_sources_config_t *cfg, sy_error_t *err)
 {
     sy_aws_http_abort_reset();
+    pthread_mutex_lock(&ctl.wake_lock);
+    ctl.stopping = false; /* a configuration after a stop (tests) starts afresh */
+    pthread_mutex_unlock(&ctl.wake_lock);
     for (int i = 0; i < 2; i++)
         pthread_mutex_lock(&ctl.stores[i].poll_lock);
     pthread_mutex_lock(&ctl.build_lock);
@@ -797,10 +814,7 @@ static void *poller_main(void *arg)
         if (!now && wait_or_stop(store_wait(store)))
             break;
         now = false;
-        pthread_mutex_lock(&ctl.wake_lock);
-        bool stopping = ctl.stopping;
-        pthread_mutex_unlock(&ctl.wake_lock);
-        if (stopping)
+        if (stopping_now())
             break;
         store_poll(index, NULL);
     }
