@@ -59,6 +59,8 @@ beforeEach(() => {
     f.release();
     f.deny = null;
     f.rewrite = null;
+    f.respond = null;
+    f.seen = [];
   }
 });
 
@@ -262,4 +264,30 @@ test('routes put whose marker update is denied: route written, exit 1 naming the
   assert.match(out.stderr, /next full resync/);
   const items = (await ddb.send(new ScanCommand({ TableName: fx.table }))).Items;
   assert.ok(items.some((i) => i.path.S === '/denied'), 'the route item was written');
+});
+
+test('a clock-skew answer is corrected from the server\'s Date, as the SDKs do', { skip }, async () => {
+  const fx = await fixture([{ path: '/orders', target: target() }]);
+  const ahead = new Date(Date.now() + 2 * 3600 * 1000);
+  let skewed = 0;
+  s3Fault.respond = (op) => {
+    if (op !== 'GET' || skewed) return undefined;
+    skewed++;
+    return {
+      status: 403,
+      headers: { 'content-type': 'application/xml', date: ahead.toUTCString() },
+      body: '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>RequestTimeTooSkewed</Code><Message>The difference between the request time and the current time is too large.</Message></Error>',
+    };
+  };
+  const sy = await startSwitchyardAws({ ...fx, env, pollInterval: 0.3, waitReady: false });
+  try {
+    await eventually(async () => s3Fault.seen.filter((x) => x.op === 'GET').length >= 2, { what: 'the GET signed again' });
+    const gets = s3Fault.seen.filter((x) => x.op === 'GET');
+    const parse = (d) => Date.UTC(+d.slice(0, 4), +d.slice(4, 6) - 1, +d.slice(6, 8), +d.slice(9, 11), +d.slice(11, 13), +d.slice(13, 15));
+    const shift = parse(gets[1].amzDate) - parse(gets[0].amzDate);
+    // Signed again with the server's clock: about two hours ahead.
+    assert.ok(Math.abs(shift - 2 * 3600 * 1000) < 10 * 60 * 1000, `x-amz-date moved by ${shift} ms`);
+  } finally {
+    await sy.stopClean();
+  }
 });

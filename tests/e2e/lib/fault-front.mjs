@@ -7,7 +7,9 @@
 //  - deny(operation): answers AccessDeniedException for that operation;
 //  - rewrite(operation, answer): edits a DynamoDB JSON answer before it
 //    reaches switchyard (a repeating LastEvaluatedKey, an item holding a
-//    NUL byte, ...).
+//    NUL byte, ...);
+//  - respond(operation, req): answers a request itself (a clock-skew error,
+//    throttling, ...).
 // Only loopback; answers are buffered so they can be rewritten.
 import http from 'node:http';
 
@@ -17,6 +19,8 @@ export async function startFaultFront({ targetPort }) {
     hang: false,
     deny: null, // (operation) => bool
     rewrite: null, // (operation, answerObject) => answerObject
+    respond: null, // (operation, req) => {status, headers, body} to answer instead, or undefined
+    seen: [], // {op, amzDate} of every request, in order
     hungSockets: new Set(),
   };
   const count = (op) => (front.calls[op] = (front.calls[op] || 0) + 1);
@@ -27,6 +31,12 @@ export async function startFaultFront({ targetPort }) {
     const target = req.headers['x-amz-target'];
     const op = target ? target.replace(/^DynamoDB_20120810\./, '') : req.method;
     count(op);
+    front.seen.push({ op, amzDate: req.headers['x-amz-date'] });
+    const own = front.respond && front.respond(op, req);
+    if (own) {
+      res.writeHead(own.status, own.headers || {});
+      return res.end(own.body || '');
+    }
     if (front.hang) {
       front.hungSockets.add(req.socket);
       req.socket.on('close', () => front.hungSockets.delete(req.socket));
