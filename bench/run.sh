@@ -3,7 +3,7 @@
 # side, each loaded in turn by wrk with small keep-alive GETs, in
 # interleaved rounds so that a noisy moment on the machine hits every
 # contender alike. Scenarios (SCENARIOS, default all, run in the order
-# given; default "plain memory tls jwt"):
+# given; default "plain memory tls jwt routes"):
 #   plain   - plain HTTP upstream (a fast local nginx), the three proxies;
 #   memory  - concurrent large downloads through each proxy, to show that
 #             memory per connection is bounded (peak RSS must not grow with
@@ -17,6 +17,9 @@
 #             request (what the verified-token cache is for);
 #   dns     - switchyard only (bench/dns.mjs): DNS questions per 1,000 new
 #             upstream connections to a name served by a DNS server here.
+#   routes  - switchyard only (bench/routes.mjs): 10, 10,000 and 100,000
+#             routes: time to ready, memory, one change live, requests/s,
+#             /metrics and /config size and time.
 #
 # Everything runs on loopback from a private temp dir with its own configs,
 # keys, pid and log files, on free ports; no system service is touched, and
@@ -28,7 +31,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-SCENARIOS=${SCENARIOS:-"plain memory tls jwt dns"}
+SCENARIOS=${SCENARIOS:-"plain memory tls jwt dns routes"}
 WORKERS=${WORKERS:-1}            # worker processes/threads of each proxy
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}        # wrk duration per contender per round
@@ -54,8 +57,8 @@ JWT_AUDIENCE=bench
 has() { [[ " $1 " == *" $2 "* ]]; }
 for s in $SCENARIOS; do
   case "$s" in
-    plain | tls | jwt | memory | dns) ;;
-    *) echo "bench: unknown scenario '$s' in SCENARIOS (known: plain tls jwt memory dns)" >&2; exit 2 ;;
+    plain | tls | jwt | memory | dns | routes) ;;
+    *) echo "bench: unknown scenario '$s' in SCENARIOS (known: plain tls jwt memory dns routes)" >&2; exit 2 ;;
   esac
 done
 # The proxies the plain, tls and memory scenarios compare; jwt needs only
@@ -663,6 +666,10 @@ for s in $SCENARIOS; do
       echo "bench: jwt: switchyard, one route with an RS256 JWT policy vs the same route with auth none"
       run_scenario jwt none jwt ;;
     memory) run_memory ;;
+    routes)
+      echo "bench: routes: switchyard with 10, 10,000 and 100,000 routes"
+      mkdir -p "$results"
+      OUT="$results/routes.md" SWITCHYARD_BIN="$SWITCHYARD_BIN" node bench/routes.mjs >/dev/null ;;
   esac
 done
 
@@ -768,6 +775,14 @@ wrk_cmd="wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency"
       printf '| %s | %s | %s | %s | %s | %s |\n' "$p" "$(mib "${idle_rss[$p]}")" "$(mib "${small_peak[$p]}")" \
         "$(mib "${large_peak[$p]}")$note" "$(mib $((${large_peak[$p]} - ${small_peak[$p]})))" "${large_secs[$p]}"
     done
+  fi
+  if has "$SCENARIOS" routes && [ -f "$results/routes.md" ]; then
+    echo
+    echo "## Route table"
+    echo
+    echo "switchyard only, 1 worker, poll interval 1 s (bench/routes.mjs): a generated table of /tN/svcM and /tN/svcM/v2 routes plus /bench. Wall times depend on the machine's load; the process CPU beside them does not."
+    echo
+    cat "$results/routes.md"
   fi
 } >"$report"
 if has "$SCENARIOS" dns; then

@@ -74,7 +74,9 @@ static void usage(FILE *out)
           "  --log-level L             error warn info debug [info]\n"
           "  --drain-timeout S         on SIGTERM/SIGINT: finish in-flight, then exit [20]\n"
           "  --resolver ADDR[:PORT]    DNS server for upstream names, repeatable\n"
-          "                            (IPv6 as [ADDR]:PORT) [/etc/resolv.conf]\n",
+          "                            (IPv6 as [ADDR]:PORT) [/etc/resolv.conf]\n"
+          "  --resync-interval S       full read of a DynamoDB table whose change marker has\n"
+          "                            not moved [300]\n",
           out);
 }
 
@@ -232,11 +234,12 @@ static int cmd_serve(int argc, char **argv)
 {
     sy_server_config_t server = {0};
     const char *policy = NULL, *routes = NULL, *admin = "127.0.0.1:9901", *access_log = "-";
-    double poll = 10, drain = 20;
+    double poll = 10, drain = 20, resync = 300;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     server.workers = cpus > 0 ? (int)cpus : 1;
     sy_log_level_t level = SY_LOG_INFO;
 
+    /* clang-format off */
     static const struct option opts[] = {
         {"policy", required_argument, 0, 'p'},        {"routes", required_argument, 0, 'r'},
         {"listen", required_argument, 0, 'l'},        {"admin-listen", required_argument, 0, 'a'},
@@ -244,8 +247,9 @@ static int cmd_serve(int argc, char **argv)
         {"access-log", required_argument, 0, 'A'},    {"log-level", required_argument, 0, 'L'},
         {"drain-timeout", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'},
         {"tls-listen", required_argument, 0, 'T'},    {"tls-cert", required_argument, 0, 'C'},
-        {"tls-key", required_argument, 0, 'K'},       {"resolver", required_argument, 0, 'R'},
-        {0, 0, 0, 0}};
+        {"tls-key", required_argument, 0, 'K'},       {"resync-interval", required_argument, 0, 'R'},
+        {"resolver", required_argument, 0, 'N'},      {0, 0, 0, 0}};
+    /* clang-format on */
     const char *tls_cert = NULL, *tls_key = NULL;
     char resolvers[1024] = "";
     optind = 1;
@@ -288,6 +292,10 @@ static int cmd_serve(int argc, char **argv)
             if (!parse_double(optarg, 0.05, 86400, &poll))
                 return fail_usage("--poll-interval: expected seconds 0.05-86400, got '%s'", optarg);
             break;
+        case 'R':
+            if (!parse_double(optarg, 1, 86400, &resync))
+                return fail_usage("--resync-interval: expected seconds 1-86400, got '%s'", optarg);
+            break;
         case 'A':
             access_log = optarg;
             break;
@@ -300,7 +308,7 @@ static int cmd_serve(int argc, char **argv)
             if (!parse_double(optarg, 0, 3600, &drain))
                 return fail_usage("--drain-timeout: expected seconds 0-3600, got '%s'", optarg);
             break;
-        case 'R': {
+        case 'N': {
             size_t used = strlen(resolvers);
             if (!optarg[0] || strchr(optarg, ',') ||
                 used + strlen(optarg) + 2 > sizeof resolvers)
@@ -362,7 +370,16 @@ static int cmd_serve(int argc, char **argv)
     sy_metrics_init(server.workers);
     if (!sy_resolver_global_init(resolvers, &err))
         return fail_usage("%s", err.message);
-    sy_sources_config_t sources = {policy, routes, poll};
+    /* Local files are read here (a typo exits 2 before anything listens);
+     * remote stores are left to their pollers, started after the
+     * listeners, so a store that hangs at start leaves a task that answers
+     * /healthz 200, /readyz 503 and traffic 503 with Retry-After, not one
+     * that refuses connections (SPEC §4). */
+    sy_sources_config_t sources = {.policy_uri = policy,
+                                   .routes_uri = routes,
+                                   .poll_interval_s = poll,
+                                   .resync_interval_s = resync,
+                                   .defer_remote = true};
     if (!sy_sources_load_initial(&sources, &err)) {
         fprintf(stderr, "switchyard: %s\n", err.message);
         sy_log(SY_LOG_ERROR, "configuration cannot be used", "error", err.message, NULL);

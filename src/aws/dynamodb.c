@@ -26,7 +26,6 @@
 #include "aws/http.h"
 
 #define MAX_ATTEMPTS 6
-#define MAX_PAGES 10000
 
 bool sy_dynamodb_parse_uri(const char *uri, char **table, sy_error_t *err)
 {
@@ -362,7 +361,8 @@ json_t *sy_dynamodb_call(const char *operation, json_t *request, const char *wha
                                 .header_count = 2,
                                 .body = body,
                                 .body_len = strlen(body),
-                                .timeout_ms = 15000,
+                                .timeout_ms = SY_AWS_DYNAMODB_TIMEOUT_MS,
+                                .connect_timeout_ms = SY_AWS_CONNECT_TIMEOUT_MS,
                                 .creds = &creds,
                                 .region = region,
                                 .service = "dynamodb"};
@@ -371,14 +371,20 @@ json_t *sy_dynamodb_call(const char *operation, json_t *request, const char *wha
         bool answered = sy_aws_http_perform(&req, &resp, &herr);
         sy_aws_credentials_free(&creds);
         bool retry;
+        long retry_after = 0;
         if (!answered) {
             sy_error_set(err, "%s: %s", what, herr.message);
-            retry = true;
+            /* A store that let the whole timeout pass is not asked again
+             * in this poll: the error shows now, the next poll retries. */
+            retry = !resp.timed_out && !resp.too_large && !sy_aws_http_aborted();
         } else if (resp.status == 200) {
             json_error_t jerr;
-            answer = json_loadb(resp.body, resp.body_len, 0, &jerr);
+            /* \u0000 is legal JSON: an item holding it is judged (and
+             * rejected) on its own later, never the whole answer. */
+            answer = json_loadb(resp.body, resp.body_len, JSON_ALLOW_NUL, &jerr);
             if (!json_is_object(answer)) {
-                sy_error_set(err, "%s: %s answer is not a JSON object", what, operation);
+                sy_error_set(err, "%s: %s answer is not a JSON object%s%s", what, operation,
+                             answer ? "" : ": ", answer ? "" : jerr.text);
                 json_decref(answer);
                 answer = NULL;
             }
@@ -387,35 +393,175 @@ json_t *sy_dynamodb_call(const char *operation, json_t *request, const char *wha
         } else {
             sy_aws_error_message(&resp, what, err);
             retry = sy_aws_retryable(&resp);
-            if (!refreshed && resp.body && strstr(resp.body, "ExpiredToken")) {
+            retry_after = resp.retry_after_ms;
+            /* Credentials the service no longer knows (expired, rotated,
+             * revoked): fetch fresh ones once, as the SDKs do. */
+            if (!refreshed && resp.body &&
+                (strstr(resp.body, "ExpiredToken") ||
+                 strstr(resp.body, "UnrecognizedClientException") ||
+                 strstr(resp.body, "InvalidClientTokenId"))) {
                 sy_aws_credentials_reset();
                 refreshed = retry = true;
             }
             sy_aws_response_free(&resp);
         }
-        if (!retry)
+        if (!retry || retry_after > SY_AWS_MAX_RETRY_AFTER_MS)
             break;
-        if (attempt + 1 < MAX_ATTEMPTS)
-            sy_aws_sleep_ms(sy_aws_retry_delay_ms(attempt, 100, 3000));
+        long delay = sy_aws_retry_delay_ms(attempt, 100, 3000);
+        if (retry_after > delay)
+            delay = retry_after;
+        if (attempt + 1 < MAX_ATTEMPTS && !sy_aws_sleep_ms(delay))
+            break;
     }
     free(body);
     return answer;
 }
 
-json_t *sy_dynamodb_scan_all(const char *table, unsigned *pages, sy_error_t *err)
+/* A string holding a NUL byte anywhere in a plain value: C code downstream
+ * would read a shorter string than the table holds, so such an item is
+ * refused rather than silently truncated. */
+static bool holds_nul(json_t *v, int depth)
+{
+    if (depth > 40)
+        return false;
+    if (json_is_string(v))
+        return strlen(json_string_value(v)) != json_string_length(v);
+    size_t i;
+    const char *k;
+    json_t *e;
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, e) if (holds_nul(e, depth + 1)) return true;
+    } else if (json_is_object(v)) {
+        json_object_foreach(v, k, e) if (holds_nul(e, depth + 1)) return true;
+    }
+    return false;
+}
+
+/* A path for naming the item in a reason: printable ASCII kept, anything
+ * else escaped, cut at 100 characters. */
+static void item_name(json_t *path, char *out, size_t cap)
+{
+    const char *s = json_string_value(path);
+    size_t n = s ? json_string_length(path) : 0, o = 0;
+    if (!s) {
+        snprintf(out, cap, "(no path)");
+        return;
+    }
+    out[o++] = '"';
+    for (size_t i = 0; i < n && i < 100 && o + 8 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+            out[o++] = (char)c;
+        else
+            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+}
+
+json_t *sy_dynamodb_judge_item(json_t *item, size_t max_item_bytes)
+{
+    char reason[400] = "";
+    json_t *raw_path = json_object_get(item, "path");
+    json_t *path_value = json_is_object(raw_path) ? json_object_get(raw_path, "S") : NULL;
+    if (!json_is_object(item)) {
+        snprintf(reason, sizeof reason, "the item is not a JSON object");
+    } else {
+        size_t bytes = json_dumpb(item, NULL, 0, JSON_COMPACT);
+        if (max_item_bytes && bytes > max_item_bytes)
+            snprintf(reason, sizeof reason,
+                     "the item is %zu bytes, over the %zu-byte limit for a route item", bytes,
+                     max_item_bytes);
+    }
+    json_t *plain = NULL;
+    if (!reason[0]) {
+        plain = json_object();
+        const char *k;
+        json_t *v;
+        json_object_foreach(item, k, v)
+        {
+            sy_error_t err = {{0}};
+            json_t *one = unmarshal(v, 0, &err);
+            if (!one) {
+                snprintf(reason, sizeof reason, "attribute \"%.60s\": %.300s", k, err.message);
+                break;
+            }
+            if (holds_nul(one, 0)) {
+                snprintf(reason, sizeof reason, "attribute \"%.60s\" contains a NUL byte", k);
+                json_decref(one);
+                break;
+            }
+            json_object_set_new(plain, k, one);
+        }
+    }
+    if (!reason[0])
+        return plain;
+    json_decref(plain);
+    /* The rejected item keeps its path when the path itself is clean, so
+     * it still owns its path (SPEC §3) and shows under it in /config. */
+    char name[128];
+    item_name(path_value, name, sizeof name);
+    char full[600];
+    snprintf(full, sizeof full, "item %s: %s", name, reason);
+    json_t *stub = json_object();
+    if (json_is_string(path_value) &&
+        strlen(json_string_value(path_value)) == json_string_length(path_value))
+        json_object_set(stub, "path", path_value);
+    json_object_set_new(stub, SY_DYNAMODB_REJECTED_KEY, json_string(full));
+    return stub;
+}
+
+bool sy_dynamodb_get_marker(const char *table, char *generation, size_t cap, sy_error_t *err)
 {
     char what[300];
     snprintf(what, sizeof what, "dynamodb://%s", table);
+    json_t *req = json_pack("{s:s,s:{s:{s:s}},s:b,s:s}", "TableName", table, "Key", "path", "S",
+                            SY_DYNAMODB_MARKER_PATH, "ConsistentRead", 1, "ProjectionExpression",
+                            "generation");
+    if (!req) {
+        sy_error_set(err, "%s: out of memory", what);
+        return false;
+    }
+    json_t *answer = sy_dynamodb_call("GetItem", req, what, err);
+    json_decref(req);
+    if (!answer)
+        return false;
+    json_t *n =
+        json_object_get(json_object_get(json_object_get(answer, "Item"), "generation"), "N");
+    /* No marker item yet (no writer has raised it): "" — still a state a
+     * later write moves away from. */
+    snprintf(generation, cap, "%s", json_is_string(n) ? json_string_value(n) : "");
+    json_decref(answer);
+    return true;
+}
+
+json_t *sy_dynamodb_scan_all(const char *table, const sy_dynamodb_scan_limits_t *limits,
+                             unsigned *pages, sy_error_t *err)
+{
+    char what[300];
+    snprintf(what, sizeof what, "dynamodb://%s", table);
+    size_t max_items = limits && limits->max_items ? limits->max_items : (size_t)-1;
+    size_t max_item_bytes = limits ? limits->max_item_bytes : 0;
+    /* The most a table within the limits can weigh: past it, the reads are
+     * not a table any more (a runaway writer, or a store repeating pages). */
+    size_t max_bytes = max_item_bytes && max_items != (size_t)-1
+                           ? max_items * (max_item_bytes + 64) + (1u << 20)
+                           : (size_t)-1;
+    size_t read_items = 0, read_bytes = 0;
     if (pages)
         *pages = 0;
     json_t *items = json_array();
+    /* Every LastEvaluatedKey seen, by its canonical text: a key seen twice
+     * means the pages would repeat forever (or cycle), and publishing what
+     * they accumulated would be a table that doesn't exist. */
+    json_t *seen_keys = json_object();
     json_t *start = NULL;
+    if (!items || !seen_keys) {
+        sy_error_set(err, "%s: out of memory", what);
+        goto fail;
+    }
     for (unsigned page = 0;; page++) {
-        if (page >= MAX_PAGES) {
-            sy_error_set(err, "%s: more than %d Scan pages", what, MAX_PAGES);
-            goto fail;
-        }
-        json_t *req = json_pack("{s:s}", "TableName", table);
+        json_t *req = json_pack("{s:s,s:b}", "TableName", table, "ConsistentRead", 1);
         if (start)
             json_object_set_new(req, "ExclusiveStartKey", start);
         start = NULL;
@@ -435,7 +581,33 @@ json_t *sy_dynamodb_scan_all(const char *table, unsigned *pages, sy_error_t *err
         json_t *it;
         json_array_foreach(page_items, i, it)
         {
-            json_array_append_new(items, sy_dynamodb_unmarshal_item(it));
+            json_t *path = json_object_get(json_object_get(it, "path"), "S");
+            if (json_is_string(path) &&
+                strcmp(json_string_value(path), SY_DYNAMODB_MARKER_PATH) == 0)
+                continue; /* the change marker is not a route */
+            read_items++;
+            read_bytes += json_dumpb(it, NULL, 0, JSON_COMPACT);
+            if (read_items > max_items || read_bytes > max_bytes) {
+                if (read_items > max_items)
+                    sy_error_set(err,
+                                 "%s: the table holds more than %zu route items "
+                                 "(limits.max_routes %zu); refused whole, the last good routes "
+                                 "keep serving",
+                                 what, max_items, max_items);
+                else
+                    sy_error_set(err,
+                                 "%s: the Scan read more than %zu bytes, more than %zu items of "
+                                 "at most %zu bytes can hold; refused whole",
+                                 what, max_bytes, max_items, max_item_bytes);
+                json_decref(answer);
+                goto fail;
+            }
+            json_t *plain = sy_dynamodb_judge_item(it, max_item_bytes);
+            if (!plain || json_array_append_new(items, plain) != 0) {
+                sy_error_set(err, "%s: out of memory", what);
+                json_decref(answer);
+                goto fail;
+            }
         }
         json_t *lek = json_object_get(answer, "LastEvaluatedKey");
         if (lek && !json_is_object(lek)) {
@@ -443,13 +615,32 @@ json_t *sy_dynamodb_scan_all(const char *table, unsigned *pages, sy_error_t *err
             json_decref(answer);
             goto fail;
         }
-        start = lek && json_object_size(lek) ? json_incref(lek) : NULL;
+        if (lek && json_object_size(lek)) {
+            char *key = json_dumps(lek, JSON_COMPACT | JSON_SORT_KEYS);
+            bool repeated = key && json_object_get(seen_keys, key) != NULL;
+            if (!key || repeated || json_object_set_new(seen_keys, key, json_true()) != 0) {
+                if (repeated)
+                    sy_error_set(err,
+                                 "%s: Scan page %u returned a LastEvaluatedKey already seen "
+                                 "(%.120s): the pages would repeat; stopped, nothing published",
+                                 what, page + 1, key);
+                else
+                    sy_error_set(err, "%s: out of memory", what);
+                free(key);
+                json_decref(answer);
+                goto fail;
+            }
+            free(key);
+            start = json_incref(lek);
+        }
         json_decref(answer);
         if (!start)
             break;
     }
+    json_decref(seen_keys);
     return items;
 fail:
+    json_decref(seen_keys);
     json_decref(items);
     return NULL;
 }

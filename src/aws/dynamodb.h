@@ -41,11 +41,38 @@ json_t *sy_dynamodb_marshal_item(json_t *plain);
  * out of memory. */
 char *sy_dynamodb_items_text(json_t *items, size_t *len);
 
-/* Every item of the table, following LastEvaluatedKey until absent, as a
- * JSON array of plain objects. Throttling and 5xx are retried with
- * exponential backoff and full jitter. *pages (optional) counts the Scan
- * calls that succeeded. NULL with err on failure. */
-json_t *sy_dynamodb_scan_all(const char *table, unsigned *pages, sy_error_t *err);
+/* The change marker (SPEC §3): the item whose path is this; its number
+ * attribute `generation` is raised by every writer. Never a route. */
+#define SY_DYNAMODB_MARKER_PATH "#generation"
+/* The key a judged item carries when it was refused on its own. */
+#define SY_DYNAMODB_REJECTED_KEY "#rejected"
+
+/* The marker's `generation` as DynamoDB wrote it ("" when there is no
+ * marker item), read with one consistent GetItem. */
+bool sy_dynamodb_get_marker(const char *table, char *generation, size_t cap, sy_error_t *err);
+
+/* One raw Scan item judged alone: its plain form, or, when it can't be a
+ * route (a NUL byte in any attribute, a malformed typed value, over
+ * max_item_bytes (0: no limit)), a stub {"path": P, "#rejected": REASON}
+ * so it is rejected alone and its neighbours still load. NULL when out of
+ * memory. */
+json_t *sy_dynamodb_judge_item(json_t *item, size_t max_item_bytes);
+
+typedef struct {
+    size_t max_items;      /* route items (the marker not counted); 0: no limit */
+    size_t max_item_bytes; /* per item, its JSON as read; 0: no limit */
+} sy_dynamodb_scan_limits_t;
+
+/* Every item of the table (consistent reads), following LastEvaluatedKey
+ * until absent, as a JSON array of judged plain objects, the marker left
+ * out. Throttling and 5xx are retried with exponential backoff and full
+ * jitter. Bounded and self-checking: a LastEvaluatedKey seen before, more
+ * than max_items items or more bytes than they can hold stop the Scan with
+ * an error, so nothing built from repeated pages is ever returned.
+ * *pages (optional) counts the Scan calls that succeeded. NULL with err on
+ * failure. */
+json_t *sy_dynamodb_scan_all(const char *table, const sy_dynamodb_scan_limits_t *limits,
+                             unsigned *pages, sy_error_t *err);
 
 /* One DynamoDB_20120810 call (PutItem, DeleteItem, Scan...): request body
  * in, parsed answer out (a new reference). Retries as above. NULL with err

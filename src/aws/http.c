@@ -17,6 +17,7 @@
 #include <curl/curl.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,40 @@
 #define MAX_RESPONSE_BYTES (64u << 20)
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+/* Set by sy_aws_http_abort_all at shutdown: every transfer in flight ends
+ * at its next progress callback (libcurl calls it at least about once a
+ * second, also while a server sends nothing), and every retry sleep wakes.
+ * This is what lets SIGTERM end a poll stuck on a store that accepts
+ * connections and never answers. */
+static atomic_bool aborting;
+static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sleep_wake = PTHREAD_COND_INITIALIZER;
+
+void sy_aws_http_abort_all(void)
+{
+    pthread_mutex_lock(&sleep_lock);
+    atomic_store(&aborting, true);
+    pthread_cond_broadcast(&sleep_wake);
+    pthread_mutex_unlock(&sleep_lock);
+}
+
+void sy_aws_http_abort_reset(void)
+{
+    atomic_store(&aborting, false);
+}
+
+bool sy_aws_http_aborted(void)
+{
+    return atomic_load(&aborting);
+}
+
+static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)user, (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return atomic_load(&aborting) ? 1 : 0;
+}
 
 static void curl_init_once(void)
 {
@@ -89,6 +124,18 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *user)
         header_copy(s->resp->request_id, sizeof s->resp->request_id, data + 17, n - 17);
     else if (n > 17 && strncasecmp(data, "x-amzn-requestid:", 17) == 0)
         header_copy(s->resp->request_id, sizeof s->resp->request_id, data + 17, n - 17);
+    else if (n > 12 && strncasecmp(data, "retry-after:", 12) == 0) {
+        char v[32];
+        header_copy(v, sizeof v, data + 12, n - 12);
+        char *end;
+        long secs = strtol(v, &end, 10);
+        if (end != v && *end == '\0' && secs >= 0)
+            s->resp->retry_after_ms = secs > 3600 ? 3600000L : secs * 1000L;
+    } else if (n > 5 && strncasecmp(data, "date:", 5) == 0) {
+        char v[64];
+        header_copy(v, sizeof v, data + 5, n - 5);
+        s->resp->date = curl_getdate(v, NULL);
+    }
     return n;
 }
 
@@ -133,7 +180,11 @@ static struct curl_slist *add_header(struct curl_slist *list, const char *name, 
     return l ? l : list;
 }
 
-bool sy_aws_http_perform(const sy_aws_request_t *req, sy_aws_response_t *resp, sy_error_t *err)
+/* Seconds to add to the local clock when signing: learnt from a server
+ * that said our clock is off. */
+static atomic_long clock_offset_s;
+
+static bool perform_once(const sy_aws_request_t *req, sy_aws_response_t *resp, sy_error_t *err)
 {
     pthread_once(&curl_once, curl_init_once);
     *resp = (sy_aws_response_t){0};
@@ -161,7 +212,7 @@ bool sy_aws_http_perform(const sy_aws_request_t *req, sy_aws_response_t *resp, s
         char *host = sy_slice_dup(authority), *path_c = sy_slice_dup(path),
              *query_c = sy_slice_dup(query);
         char amz_date[17], payload_hash[65];
-        sy_sigv4_amz_date(time(NULL), amz_date);
+        sy_sigv4_amz_date(time(NULL) + (time_t)atomic_load(&clock_offset_s), amz_date);
         if (req->s3)
             snprintf(payload_hash, sizeof payload_hash, "%s", SY_SIGV4_UNSIGNED_PAYLOAD);
         if (!req->s3 || req->body_len)
@@ -252,6 +303,14 @@ bool sy_aws_http_perform(const sy_aws_request_t *req, sy_aws_response_t *resp, s
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "switchyard");
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+    if (atomic_load(&aborting)) {
+        curl_easy_cleanup(curl);
+        curl_slist_free_all(list);
+        sy_error_set(err, "%s %s: stopped (shutting down)", req->method, req->url);
+        return false;
+    }
     CURLcode rc = curl_easy_perform(curl);
     bool ok = rc == CURLE_OK;
     if (ok) {
@@ -263,16 +322,56 @@ bool sy_aws_http_perform(const sy_aws_request_t *req, sy_aws_response_t *resp, s
                 sy_error_set(err, "%s: out of memory", req->url);
         }
     } else {
+        resp->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+        resp->too_large = sink.too_large;
         sy_error_set(err, "%s %s: %s", req->method, req->url,
-                     sink.too_large ? "response too large"
-                     : curl_err[0]  ? curl_err
-                                    : curl_easy_strerror(rc));
+                     rc == CURLE_ABORTED_BY_CALLBACK ? "stopped (shutting down)"
+                     : sink.too_large                ? "response too large"
+                     : curl_err[0]                   ? curl_err
+                                                     : curl_easy_strerror(rc));
     }
     curl_easy_cleanup(curl);
     curl_slist_free_all(list);
-    if (!ok)
+    if (!ok) {
+        bool timed_out = resp->timed_out, too_large = resp->too_large;
+        char etag[sizeof resp->etag];
+        memcpy(etag, resp->etag, sizeof etag);
         sy_aws_response_free(resp);
+        resp->timed_out = timed_out;
+        resp->too_large = too_large;
+        memcpy(resp->etag, etag, sizeof etag);
+    }
     return ok;
+}
+
+static bool clock_skew_answer(const sy_aws_response_t *resp)
+{
+    if ((resp->status != 400 && resp->status != 403) || !resp->body)
+        return false;
+    return strstr(resp->body, "RequestTimeTooSkewed") || strstr(resp->body, "Signature expired") ||
+           strstr(resp->body, "Signature not yet current") ||
+           strstr(resp->body, "InvalidSignatureException") != NULL;
+}
+
+bool sy_aws_http_perform(const sy_aws_request_t *req, sy_aws_response_t *resp, sy_error_t *err)
+{
+    if (!perform_once(req, resp, err))
+        return false;
+    if (!req->creds || !clock_skew_answer(resp) || resp->date <= 0)
+        return true;
+    long offset = (long)(resp->date - time(NULL));
+    /* Only a real skew (over a minute) is corrected: a signature error
+     * with a good clock is something else and must stay an error. */
+    if (labs(offset - atomic_load(&clock_offset_s)) < 60)
+        return true;
+    atomic_store(&clock_offset_s, offset);
+    sy_aws_response_t again;
+    sy_error_t again_err = {{0}};
+    if (!perform_once(req, &again, &again_err))
+        return true; /* keep the first answer: it says what was wrong */
+    sy_aws_response_free(resp);
+    *resp = again;
+    return true;
 }
 
 void sy_aws_response_free(sy_aws_response_t *resp)
@@ -467,9 +566,20 @@ long sy_aws_retry_delay_ms(int attempt, long base_ms, long cap_ms)
     return (long)(r % (unsigned long)(ceiling + 1));
 }
 
-void sy_aws_sleep_ms(long ms)
+bool sy_aws_sleep_ms(long ms)
 {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += ms / 1000;
+    deadline.tv_nsec += (ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&sleep_lock);
+    while (!atomic_load(&aborting) &&
+           pthread_cond_timedwait(&sleep_wake, &sleep_lock, &deadline) == 0) {
+    }
+    pthread_mutex_unlock(&sleep_lock);
+    return !atomic_load(&aborting);
 }

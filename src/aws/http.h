@@ -11,9 +11,19 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "aws/sigv4.h"
 #include "core/common.h"
+
+/* Control-plane timeouts: a store that accepts connections and never
+ * answers shows as an error within one poll plus these, and is not asked
+ * again in the same poll. */
+#define SY_AWS_CONNECT_TIMEOUT_MS 3000L
+#define SY_AWS_DYNAMODB_TIMEOUT_MS 10000L
+#define SY_AWS_S3_TIMEOUT_MS 20000L /* a policy object may be large */
+/* A Retry-After longer than this fails the poll instead of waiting in it. */
+#define SY_AWS_MAX_RETRY_AFTER_MS 10000L
 
 typedef struct {
     const char *method;
@@ -37,11 +47,18 @@ typedef struct {
     size_t body_len;
     char etag[256];
     char request_id[128];
+    long retry_after_ms; /* Retry-After in seconds, as ms; 0 when absent */
+    time_t date;         /* the server's Date header; 0 or -1 when absent */
+    bool timed_out;      /* no answer within the timeout (with a false perform) */
+    bool too_large;      /* the answer passed the size cap (with a false perform) */
 } sy_aws_response_t;
 
 /* Performs the request. False only when no HTTP answer came (DNS, connect,
  * timeout, TLS, too large), with err saying which; any HTTP status is
- * returned as true with resp->status set. */
+ * returned as true with resp->status set. A signed request answered with a
+ * clock-skew error (RequestTimeTooSkewed, "Signature expired", ...) is
+ * signed again once with the clock corrected by the server's Date, as the
+ * AWS SDKs do; the correction is kept for later requests. */
 bool sy_aws_http_perform(const sy_aws_request_t *req, sy_aws_response_t *resp, sy_error_t *err);
 void sy_aws_response_free(sy_aws_response_t *resp);
 
@@ -66,6 +83,14 @@ void sy_aws_error_message(const sy_aws_response_t *resp, const char *what, sy_er
  * jitter: uniform in [0, min(cap_ms, base_ms * 2^attempt)]. */
 bool sy_aws_retryable(const sy_aws_response_t *resp);
 long sy_aws_retry_delay_ms(int attempt, long base_ms, long cap_ms);
-void sy_aws_sleep_ms(long ms);
+/* Sleeps ms, or less when sy_aws_http_abort_all is called: false then. */
+bool sy_aws_sleep_ms(long ms);
+
+/* Shutdown: every request in flight on any thread ends within about a
+ * second with an error, later requests fail at once, and sleeps wake.
+ * reset undoes it (tests). */
+void sy_aws_http_abort_all(void);
+void sy_aws_http_abort_reset(void);
+bool sy_aws_http_aborted(void);
 
 #endif

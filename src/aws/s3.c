@@ -123,7 +123,9 @@ static bool expired_token(const sy_aws_response_t *resp)
 {
     return resp->status == 400 || resp->status == 403
                ? resp->body && (strstr(resp->body, "<Code>ExpiredToken</Code>") ||
-                                strstr(resp->body, "<Code>TokenRefreshRequired</Code>"))
+                                strstr(resp->body, "<Code>TokenRefreshRequired</Code>") ||
+                                strstr(resp->body, "<Code>InvalidAccessKeyId</Code>") ||
+                                strstr(resp->body, "<Code>InvalidToken</Code>"))
                : false;
 }
 
@@ -163,7 +165,8 @@ sy_s3_result_t sy_s3_get_object(const char *uri, char etag[256], char **body, si
                                 .url = url,
                                 .headers = headers,
                                 .header_count = nh,
-                                .timeout_ms = 15000,
+                                .timeout_ms = SY_AWS_S3_TIMEOUT_MS,
+                                .connect_timeout_ms = SY_AWS_CONNECT_TIMEOUT_MS,
                                 .creds = &creds,
                                 .region = region,
                                 .service = "s3",
@@ -174,8 +177,20 @@ sy_s3_result_t sy_s3_get_object(const char *uri, char etag[256], char **body, si
         sy_aws_credentials_free(&creds);
         if (!answered) {
             sy_error_set(err, "%s: %s", uri, herr.message);
-            if (attempt + 1 < MAX_ATTEMPTS)
-                sy_aws_sleep_ms(sy_aws_retry_delay_ms(attempt, 200, 2000));
+            /* A store that let the whole timeout pass is not asked again
+             * in this poll: the error shows now, the next poll retries. */
+            if (resp.too_large) {
+                /* Not asked again in this poll, and its ETag handed back
+                 * so the next polls are conditional on it. */
+                snprintf(etag, 256, "%s", resp.etag);
+                result = SY_S3_TOO_LARGE;
+                break;
+            }
+            if (resp.timed_out || sy_aws_http_aborted())
+                break;
+            if (attempt + 1 < MAX_ATTEMPTS &&
+                !sy_aws_sleep_ms(sy_aws_retry_delay_ms(attempt, 200, 2000)))
+                break;
             continue;
         }
         if (resp.status == 200) {
@@ -201,11 +216,19 @@ sy_s3_result_t sy_s3_get_object(const char *uri, char etag[256], char **body, si
             refreshed = true;
             retry = true;
         }
+        long retry_after = resp.retry_after_ms;
         sy_aws_response_free(&resp);
         if (!retry)
             break;
-        if (attempt + 1 < MAX_ATTEMPTS)
-            sy_aws_sleep_ms(sy_aws_retry_delay_ms(attempt, 200, 2000));
+        /* Retry-After (503 SlowDown) is honoured when it fits a poll;
+         * longer, the poll fails and the next one asks again. */
+        long delay = sy_aws_retry_delay_ms(attempt, 200, 2000);
+        if (retry_after > SY_AWS_MAX_RETRY_AFTER_MS)
+            break;
+        if (retry_after > delay)
+            delay = retry_after;
+        if (attempt + 1 < MAX_ATTEMPTS && !sy_aws_sleep_ms(delay))
+            break;
     }
     sy_s3_location_free(&loc);
     return result;

@@ -32,7 +32,9 @@ void sy_s3_location_free(sy_s3_location_t *loc);
 bool sy_s3_object_url(const sy_s3_location_t *loc, const char *region, const char *endpoint,
                       char *out, size_t cap);
 
-typedef enum { SY_S3_OK = 0, SY_S3_NOT_MODIFIED, SY_S3_ERROR } sy_s3_result_t;
+/* SY_S3_TOO_LARGE: the object is over the answer cap; etag is set to its
+ * ETag (when it had one), so the caller can ask conditionally next time. */
+typedef enum { SY_S3_OK = 0, SY_S3_NOT_MODIFIED, SY_S3_ERROR, SY_S3_TOO_LARGE } sy_s3_result_t;
 
 /* GetObject with If-None-Match: etag when etag is non-empty. SY_S3_OK fills
  * body/len and etag (the new ETag, quotes included); SY_S3_NOT_MODIFIED

@@ -55,7 +55,7 @@ static int finish(const cli_t *cli, int status, json_t *result, const char *fmt,
  * result. */
 static int finish(const cli_t *cli, int status, json_t *result, const char *fmt, ...)
 {
-    char msg[1024];
+    char msg[2560];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -179,7 +179,7 @@ static json_t *store_list(const char *uri, sy_error_t *err)
         char *table;
         if (!sy_dynamodb_parse_uri(uri, &table, err))
             return NULL;
-        json_t *items = sy_dynamodb_scan_all(table, NULL, err);
+        json_t *items = sy_dynamodb_scan_all(table, NULL, NULL, err);
         free(table);
         return items;
     }
@@ -267,6 +267,44 @@ static bool store_delete(const char *uri, const char *route_path, bool *existed,
     }
     json_decref(items);
     return ok;
+}
+
+/* Raises the table's change marker (SPEC §3) after a write, so every
+ * switchyard reads the table at its next poll instead of the next resync.
+ * Files need none: their content hash is the change check. */
+static bool store_raise_marker(const char *uri, sy_error_t *err)
+{
+    if (!is_dynamodb(uri))
+        return true;
+    char *table;
+    if (!sy_dynamodb_parse_uri(uri, &table, err))
+        return false;
+    json_t *answer = dynamodb_send("UpdateItem",
+                                   json_pack("{s:s,s:{s:{s:s}},s:s,s:{s:{s:s}}}", "TableName",
+                                             table, "Key", "path", "S", SY_DYNAMODB_MARKER_PATH,
+                                             "UpdateExpression", "ADD generation :one",
+                                             "ExpressionAttributeValues", ":one", "N", "1"),
+                                   uri, err);
+    free(table);
+    bool ok = answer != NULL;
+    json_decref(answer);
+    return ok;
+}
+
+/* The write went through but the marker did not move: say so, with what
+ * to fix, and fail the step so the pipeline notices. */
+static int finish_marker_failed(const cli_t *cli, json_t *result, const char *done,
+                                const sy_error_t *err)
+{
+    const char *table = strncmp(cli->routes, "dynamodb://", 11) == 0 ? cli->routes + 11 : "";
+    bool denied = strstr(err->message, "AccessDenied") != NULL;
+    return finish(cli, EXIT_REFUSED, result,
+                  "%s, but the change marker was not raised: %s. The change goes live only at "
+                  "the next full resync of each switchyard (--resync-interval, 300 s by "
+                  "default), not at its next poll. %s: dynamodb:UpdateItem on the item "
+                  "path=\"%s\" of table %s (see deploy/iam)",
+                  done, err->message, denied ? "Missing permission" : "Needed permission",
+                  SY_DYNAMODB_MARKER_PATH, table);
 }
 
 /* ---- policy check ---- */
@@ -407,6 +445,13 @@ static int do_put(const cli_t *cli)
     json_t *r = json_pack("{s:s,s:O}", "action", "put", "item", item);
     json_decref(item);
     char *target = sy_redact_url_dup(cli->target);
+    if (!store_raise_marker(cli->routes, &err)) {
+        char done[1200];
+        snprintf(done, sizeof done, "put %s -> %s in %s: the route is written", cli->path,
+                 target ? target : "(target)", cli->routes);
+        free(target);
+        return finish_marker_failed(cli, r, done, &err);
+    }
     int status = finish(cli, EXIT_DONE, r, "put %s -> %s in %s", cli->path,
                         target ? target : "(target)", cli->routes);
     free(target);
@@ -423,6 +468,11 @@ static int do_delete(const cli_t *cli)
         return finish(cli, EXIT_USAGE, NULL, "%s", err.message);
     json_t *r =
         json_pack("{s:s,s:s,s:b}", "action", "delete", "path", cli->path, "deleted", existed);
+    if (existed && !store_raise_marker(cli->routes, &err)) {
+        char done[1200];
+        snprintf(done, sizeof done, "deleted %s from %s", cli->path, cli->routes);
+        return finish_marker_failed(cli, r, done, &err);
+    }
     /* Deleting an absent route succeeds: teardown steps must be safe to
      * re-run. */
     return finish(cli, EXIT_DONE, r, "%s %s from %s", existed ? "deleted" : "no route", cli->path,

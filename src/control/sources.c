@@ -1,31 +1,35 @@
 /*
  * sources.c: the control plane. It fetches the policy and routes documents,
- * validates them, builds a snapshot and publishes it; then a poller thread
- * does the same every poll interval, jittered so a fleet of tasks doesn't
- * hit S3 and DynamoDB in step.
+ * validates them, builds a snapshot and publishes it; one poller thread
+ * per store then does the same every poll interval, jittered so a fleet of
+ * tasks doesn't hit S3 and DynamoDB in step.
  *
  * Each store has a fetch function chosen by URI scheme (a small table: file,
- * s3://, dynamodb://). A fetch is given the version of the last good
- * document and answers "unchanged", "new bytes + version", or an error. For
- * S3 the version is the ETag and the GET is conditional on it; for files and
- * DynamoDB it is a hash of the content (for DynamoDB, of the items in a
- * canonical order), never an mtime, so an edit within the same second, or a
- * copy that keeps the mtime, is seen.
+ * s3://, dynamodb://). A fetch answers "unchanged", "new bytes + version",
+ * or an error. For S3 the version is the ETag and the GET is conditional on
+ * it; for files and DynamoDB it is a hash of the content (for DynamoDB, of
+ * the items in a canonical order), never an mtime. DynamoDB is read through
+ * its change marker (SPEC §3, §4): each poll is one consistent GetItem of
+ * the `#generation` item, and the table is Scanned only at start, when the
+ * marker moved, and every --resync-interval.
  *
- * The stores fail independently: a bad routes table with a good new policy
- * still applies the policy with the last good routes. That needs both parsed
- * documents for every build, and a snapshot owns the documents it was built
- * from, so the raw text of each store's last good document is kept and
- * re-parsed. Parsing is cheap next to a poll interval and this keeps the
- * snapshot the only owner of anything parsed.
+ * The stores are polled independently, each on its own thread: a store
+ * that hangs (every call has a connect and a total timeout, and shutdown
+ * aborts calls in flight) never delays the other. A new document is built
+ * into a snapshot together with the newest good document of the other
+ * store, under one build lock, so builds never interleave. That needs both
+ * parsed documents for every build, and a snapshot owns the documents it
+ * was built from, so the raw text of each store's last good document is
+ * kept and re-parsed: parsing is linear and cheap next to a poll interval,
+ * and it keeps the snapshot the only owner of anything parsed.
  *
- * Poll cycles run under one lock, so sy_sources_poll_now (tests, admin) and
- * the poller thread never interleave; status has its own lock so the admin
- * thread can read it while a slow fetch is in progress.
+ * Until both stores have a good document nothing is published, so /readyz
+ * answers 503 and traffic gets 503 with Retry-After (SPEC §4).
  */
 #include "control/sources.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -35,6 +39,7 @@
 #include <unistd.h>
 
 #include "aws/dynamodb.h"
+#include "aws/http.h"
 #include "aws/s3.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -43,6 +48,9 @@
 
 /* A document bigger than this is a mistake, not a configuration. */
 #define MAX_DOCUMENT_BYTES (64u << 20)
+/* One DynamoDB route item, as read: a route is a few hundred bytes, so
+ * anything near this is a runaway writer; it is rejected alone. */
+#define MAX_ROUTE_ITEM_BYTES 16384
 
 typedef enum { FETCH_UNCHANGED = 0, FETCH_NEW, FETCH_ERROR } fetch_result_t;
 
@@ -50,11 +58,14 @@ typedef struct {
     char *bytes; /* malloc'd, NUL-terminated; with FETCH_NEW */
     size_t len;
     char version[80];
+    /* DynamoDB: the marker read by this poll, remembered once the poll
+     * succeeded (a failed build must be retried, so it is not). */
+    bool marker_read, scanned;
+    char marker[48];
 } fetched_t;
 
-/* previous_version: "" when there is no good document yet. */
-typedef fetch_result_t (*fetch_fn)(const char *uri, const char *previous_version, fetched_t *out,
-                                   sy_error_t *err);
+struct store;
+typedef fetch_result_t (*fetch_fn)(struct store *store, fetched_t *out, sy_error_t *err);
 
 typedef struct {
     const char *prefix; /* URI scheme prefix; "" matches a plain path */
@@ -70,37 +81,72 @@ typedef struct {
     fetch_fn fetch;
 } source_kind_t;
 
-typedef struct {
+typedef struct store {
     const char *name; /* "policy" or "routes" */
     char *uri;        /* as given */
     char *label;      /* prefixes parse errors: the file path, or the URI */
     const source_kind_t *kind;
-    char *good_text; /* the last good document, re-parsed for every build */
+    /* The last good document, re-parsed for every build. Written under
+     * build_lock by this store's own poll (which also holds poll_lock). */
+    char *good_text;
     size_t good_len;
     char good_version[80];
+    char good_hash[80]; /* content hash of good_text (the version may be an ETag) */
     time_t good_loaded_at;
+    atomic_bool has_good;
+    char oversize_etag[256]; /* S3: the ETag of an object over the size cap */
+    /* This store's poll: one at a time (its thread, or sy_sources_poll_now). */
+    pthread_mutex_t poll_lock;
+    bool marker_known;
+    char marker[48];
+    double next_resync; /* monotonic seconds */
+    uint64_t jitter_state;
+    pthread_t thread;
+    bool thread_started;
     sy_store_status_t status; /* under status_lock */
 } store_t;
 
 enum { POLICY = 0, ROUTES = 1 };
 
 static struct {
-    pthread_mutex_t cycle_lock;  /* one poll cycle at a time; guards the stores but status */
+    pthread_mutex_t build_lock;  /* builds and publishes; the stores' good documents */
     pthread_mutex_t status_lock; /* store.status */
     pthread_mutex_t wake_lock;   /* stopping, with `wake` */
     pthread_cond_t wake;
     bool stopping, running;
-    atomic_bool loaded; /* a snapshot has been published */
-    pthread_t thread;
-    double interval_s;
-    uint64_t jitter_state;
+    double interval_s, resync_s;
+    /* limits.max_routes of the newest good policy: bounds the DynamoDB
+     * Scan before a table is even built. */
+    atomic_size_t max_routes;
     store_t stores[2];
 } ctl = {
-    .cycle_lock = PTHREAD_MUTEX_INITIALIZER,
+    .build_lock = PTHREAD_MUTEX_INITIALIZER,
     .status_lock = PTHREAD_MUTEX_INITIALIZER,
     .wake_lock = PTHREAD_MUTEX_INITIALIZER,
-    .stores = {{.name = "policy"}, {.name = "routes"}},
+    .max_routes = SY_POLICY_DEFAULT_MAX_ROUTES,
+    .stores = {{.name = "policy", .poll_lock = PTHREAD_MUTEX_INITIALIZER},
+               {.name = "routes", .poll_lock = PTHREAD_MUTEX_INITIALIZER}},
 };
+
+static double monotonic_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Uniform in [0.9, 1.1) (xorshift64*; each store's state is used by its
+ * own poll only). */
+static double jitter(store_t *store)
+{
+    uint64_t x = store->jitter_state ? store->jitter_state : 0x9E3779B97F4A7C15ULL;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    store->jitter_state = x;
+    double unit = (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / (double)(1ULL << 53);
+    return 0.9 + 0.2 * unit;
+}
 
 /* ---- fetchers ---- */
 
@@ -125,9 +171,9 @@ static bool check_file_uri(const char *uri, sy_error_t *err)
     return false;
 }
 
-static fetch_result_t fetch_file(const char *uri, const char *previous_version, fetched_t *out,
-                                 sy_error_t *err)
+static fetch_result_t fetch_file(store_t *store, fetched_t *out, sy_error_t *err)
 {
+    const char *uri = store->uri, *previous_version = store->good_version;
     const char *path = sy_file_uri_path(uri);
     if (!path) {
         sy_error_set(err, "%s: expected file:///absolute/path", uri);
@@ -156,19 +202,39 @@ static bool check_s3_uri(const char *uri, sy_error_t *err)
 }
 
 /* The version is the ETag, and the request is conditional on the last good
- * one: an unchanged object costs a 304, not a download. */
-static fetch_result_t fetch_s3(const char *uri, const char *previous_version, fetched_t *out,
-                               sy_error_t *err)
+ * one: an unchanged object costs a 304, not a download. An object whose
+ * ETag changed but whose bytes did not (a re-upload of the same file) is
+ * no change either: compared by content hash, it costs no rebuild. An
+ * object over the size cap is asked for conditionally on its own ETag, so
+ * it is not downloaded again until it changes, and stays an error. */
+static fetch_result_t fetch_s3(store_t *store, fetched_t *out, sy_error_t *err)
 {
+    const char *uri = store->uri, *previous_version = store->good_version;
     char etag[256];
-    snprintf(etag, sizeof etag, "%s", previous_version);
+    snprintf(etag, sizeof etag, "%s",
+             store->oversize_etag[0] ? store->oversize_etag : previous_version);
     char *body = NULL;
     size_t len = 0;
     switch (sy_s3_get_object(uri, etag, &body, &len, err)) {
     case SY_S3_NOT_MODIFIED:
+        if (store->oversize_etag[0]) {
+            sy_error_set(err,
+                         "%s: the object is still over the %u MiB limit (ETag %s); it is not "
+                         "downloaded again until it changes",
+                         uri, MAX_DOCUMENT_BYTES >> 20, store->oversize_etag);
+            return FETCH_ERROR;
+        }
+        if (!previous_version[0]) {
+            sy_error_set(err, "%s: S3 answered 304 Not Modified to an unconditional GET", uri);
+            return FETCH_ERROR;
+        }
         return FETCH_UNCHANGED;
     case SY_S3_OK:
+        store->oversize_etag[0] = '\0';
         break;
+    case SY_S3_TOO_LARGE:
+        snprintf(store->oversize_etag, sizeof store->oversize_etag, "%s", etag);
+        return FETCH_ERROR;
     default:
         return FETCH_ERROR;
     }
@@ -181,6 +247,17 @@ static fetch_result_t fetch_s3(const char *uri, const char *previous_version, fe
     }
     if (strcmp(out->version, previous_version) == 0) {
         free(body);
+        return FETCH_UNCHANGED;
+    }
+    char hash[80];
+    content_version(body ? body : "", len, hash);
+    if (store->good_hash[0] && strcmp(hash, store->good_hash) == 0) {
+        /* Same bytes under a new ETag: remember the ETag for the next
+         * conditional GET; nothing to build. */
+        free(body);
+        pthread_mutex_lock(&ctl.build_lock);
+        snprintf(store->good_version, sizeof store->good_version, "%s", out->version);
+        pthread_mutex_unlock(&ctl.build_lock);
         return FETCH_UNCHANGED;
     }
     out->bytes = body;
@@ -196,16 +273,32 @@ static bool check_dynamodb_uri(const char *uri, sy_error_t *err)
     return ok;
 }
 
-/* A Scan has no version of its own: the items are written out in a
- * canonical order and hashed, so the same table gives the same version
- * whatever order the pages came in. */
-static fetch_result_t fetch_dynamodb(const char *uri, const char *previous_version, fetched_t *out,
-                                     sy_error_t *err)
+/* Each poll reads only the change marker; the table is Scanned when
+ * nothing good is loaded yet, when the marker moved, and when the resync
+ * interval is up (writes that did not raise the marker). A Scan has no
+ * version of its own: the items are written out in a canonical order and
+ * hashed, so the same table gives the same version whatever order the
+ * pages came in. */
+static fetch_result_t fetch_dynamodb(store_t *store, fetched_t *out, sy_error_t *err)
 {
     char *table = NULL;
-    if (!sy_dynamodb_parse_uri(uri, &table, err))
+    if (!sy_dynamodb_parse_uri(store->uri, &table, err))
         return FETCH_ERROR;
-    json_t *items = sy_dynamodb_scan_all(table, NULL, err);
+    if (!sy_dynamodb_get_marker(table, out->marker, sizeof out->marker, err)) {
+        free(table);
+        return FETCH_ERROR;
+    }
+    out->marker_read = true;
+    bool due = !atomic_load(&store->has_good) || !store->marker_known ||
+               strcmp(out->marker, store->marker) != 0 || monotonic_seconds() >= store->next_resync;
+    if (!due) {
+        free(table);
+        return FETCH_UNCHANGED;
+    }
+    out->scanned = true;
+    sy_dynamodb_scan_limits_t limits = {.max_items = atomic_load(&ctl.max_routes),
+                                        .max_item_bytes = MAX_ROUTE_ITEM_BYTES};
+    json_t *items = sy_dynamodb_scan_all(table, &limits, NULL, err);
     free(table);
     if (!items)
         return FETCH_ERROR;
@@ -213,17 +306,29 @@ static fetch_result_t fetch_dynamodb(const char *uri, const char *previous_versi
     char *text = sy_dynamodb_items_text(items, &len);
     json_decref(items);
     if (!text) {
-        sy_error_set(err, "%s: out of memory", uri);
+        sy_error_set(err, "%s: out of memory", store->uri);
         return FETCH_ERROR;
     }
     content_version(text, len, out->version);
-    if (strcmp(out->version, previous_version) == 0) {
+    if (strcmp(out->version, store->good_version) == 0) {
         free(text);
         return FETCH_UNCHANGED;
     }
     out->bytes = text;
     out->len = len;
     return FETCH_NEW;
+}
+
+/* After a successful poll: the marker it read is the one the serving
+ * routes reflect. */
+static void marker_commit(store_t *store, const fetched_t *f)
+{
+    if (!f->marker_read)
+        return;
+    store->marker_known = true;
+    snprintf(store->marker, sizeof store->marker, "%s", f->marker);
+    if (f->scanned)
+        store->next_resync = monotonic_seconds() + ctl.resync_s * jitter(store);
 }
 
 static const source_kind_t source_kinds[] = {
@@ -259,9 +364,18 @@ static void store_reset(store_t *store)
     free(store->uri);
     free(store->label);
     free(store->good_text);
-    const char *name = store->name;
-    memset(store, 0, sizeof *store);
-    store->name = name;
+    store->uri = store->label = store->good_text = NULL;
+    store->kind = NULL;
+    store->good_len = 0;
+    store->good_version[0] = '\0';
+    store->good_hash[0] = '\0';
+    store->oversize_etag[0] = '\0';
+    store->good_loaded_at = 0;
+    atomic_store(&store->has_good, false);
+    store->marker_known = false;
+    store->marker[0] = '\0';
+    store->next_resync = 0;
+    memset(&store->status, 0, sizeof store->status);
 }
 
 static bool store_configure(store_t *store, const char *uri, sy_error_t *err)
@@ -290,7 +404,7 @@ static bool store_configure(store_t *store, const char *uri, sy_error_t *err)
     return true;
 }
 
-/* What one store brought to a cycle. Parsed documents are handed to the
+/* What one store brought to a poll. Parsed documents are handed to the
  * snapshot build, which owns them from then on. */
 typedef struct {
     fetch_result_t result;
@@ -302,12 +416,13 @@ typedef struct {
 
 /* The routes of a DynamoDB table, in the canonical text the fetch made:
  * like the file form, but each item may carry attributes the pipelines
- * own. Items are named by nothing: the path is shown beside the reason. */
+ * own, and an item judged unusable on its own (dynamodb.c) arrives as a
+ * stub carrying its reason. Items are named by their path. */
 static sy_route_list_t *routes_parse_tolerant(const char *text, size_t len, const char *label,
                                               sy_error_t *err)
 {
     json_error_t jerr;
-    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!doc || !json_is_array(doc)) {
         sy_error_set(err, "%s: the table could not be read back as route items: %s", label,
                      doc ? "not an array" : jerr.text);
@@ -321,11 +436,19 @@ static sy_route_list_t *routes_parse_tolerant(const char *text, size_t len, cons
         list = NULL;
     }
     for (size_t i = 0; list && i < n; i++) {
+        json_t *item = json_array_get(doc, i);
+        sy_route_t *route = &list->items[i];
         list->count++;
+        bool ok = sy_route_from_json(route, item, NULL, true);
+        const char *judged = json_string_value(json_object_get(item, SY_DYNAMODB_REJECTED_KEY));
+        if (judged) {
+            free(route->rejected_reason);
+            route->rejected_reason = strdup(judged);
+            ok = false;
+        }
         /* False without a reason only when out of memory: then the list
          * can't be trusted at all. */
-        if (!sy_route_from_json(&list->items[i], json_array_get(doc, i), NULL, true) &&
-            !list->items[i].rejected_reason) {
+        if (!ok && !route->rejected_reason) {
             sy_route_list_free(list);
             list = NULL;
         }
@@ -353,14 +476,6 @@ static void attempt_parse(const store_t *store, int index, const char *text, siz
     }
 }
 
-static void attempt_fetch(const store_t *store, int index, attempt_t *a, sy_problems_t *problems)
-{
-    memset(a, 0, sizeof *a);
-    a->result = store->kind->fetch(store->uri, store->good_version, &a->fetched, &a->error);
-    if (a->result == FETCH_NEW)
-        attempt_parse(store, index, a->fetched.bytes, a->fetched.len, a, problems);
-}
-
 static void attempt_clear(attempt_t *a)
 {
     free(a->fetched.bytes);
@@ -369,27 +484,11 @@ static void attempt_clear(attempt_t *a)
     memset(a, 0, sizeof *a);
 }
 
-/* Fills the documents a build needs: the new one when it parsed, else the
- * last good text parsed again. */
-static bool attempt_complete(const store_t *store, int index, attempt_t *a)
-{
-    if (a->policy || a->routes)
-        return true;
-    if (!store->good_text)
-        return false;
-    attempt_t again = {0};
-    attempt_parse(store, index, store->good_text, store->good_len, &again, NULL);
-    a->policy = again.policy;
-    a->routes = again.routes;
-    return a->policy || a->routes;
-}
-
-static void version_fill(sy_store_version_t *v, const store_t *store, const char *version,
-                         time_t loaded_at)
+static void version_fill(sy_store_version_t *v, const store_t *store)
 {
     snprintf(v->source, sizeof v->source, "%s", store->uri);
-    snprintf(v->version, sizeof v->version, "%s", version);
-    v->loaded_at = loaded_at;
+    snprintf(v->version, sizeof v->version, "%s", store->good_version);
+    v->loaded_at = store->good_loaded_at;
 }
 
 /* ---- route audit ----
@@ -483,10 +582,13 @@ static void audit_put(audit_line_t *l, const char *key, const char *value)
 static void audit_emit(sy_route_change_t kind, const sy_route_t *r, audit_line_t *extra)
 {
     audit_line_t l = {{0}, 0};
+    /* A rejected target may hold userinfo or a query: never logged as is. */
+    char target[512];
+    sy_redact_url(target, sizeof target, sy_slice_cstr(str_or_empty(r->target)));
     audit_put(&l, "change", sy_route_change_name(kind));
     audit_put(&l, "path", r->path);
     audit_put(&l, "owner", str_or_empty(r->owner));
-    audit_put(&l, "target", str_or_empty(r->target));
+    audit_put(&l, "target", target);
     audit_put(&l, "auth", route_auth_name(r));
     audit_put(&l, "state", state_names[route_state(r)]);
     if (r->rejected_reason && kind != SY_ROUTE_REMOVED)
@@ -507,13 +609,14 @@ static void audit_emit(sy_route_change_t kind, const sy_route_t *r, audit_line_t
  * "fields" (comma-separated) and old_X/new_X pairs. buf holds the
  * formatted booleans. Returns whether anything differed. */
 static bool route_diff(const sy_route_t *was, const sy_route_t *now, audit_line_t *diff,
-                       char fields[160])
+                       char fields[160], char old_target[512], char new_target[512])
 {
+    sy_redact_url(old_target, 512, sy_slice_cstr(str_or_empty(was->target)));
+    sy_redact_url(new_target, 512, sy_slice_cstr(str_or_empty(now->target)));
     struct {
         const char *name, *old_key, *new_key, *old_value, *new_value;
     } f[] = {
-        {"target", "old_target", "new_target", str_or_empty(was->target),
-         str_or_empty(now->target)},
+        {"target", "old_target", "new_target", old_target, new_target},
         {"auth", "old_auth", "new_auth", route_auth_name(was), route_auth_name(now)},
         {"owner", "old_owner", "new_owner", str_or_empty(was->owner), str_or_empty(now->owner)},
         {"domain", "old_domain", "new_domain", str_or_empty(was->domain),
@@ -562,8 +665,8 @@ static void audit_routes(const sy_snapshot_t *prev, sy_snapshot_t *snap, time_t 
         }
         seen[slot - old_ix.slots] = true;
         audit_line_t diff = {{0}, 0};
-        char fields[160];
-        bool changed = route_diff(was, r, &diff, fields);
+        char fields[160], old_target[512], new_target[512];
+        bool changed = route_diff(was, r, &diff, fields, old_target, new_target);
         route_state_t before = route_state(was), after = route_state(r);
         if (changed) {
             audit_line_t extra = {{0}, 0};
@@ -637,210 +740,298 @@ static void status_record(store_t *store, const attempt_t *a, time_t now)
         sy_metrics_reload(store->name, a->result == FETCH_NEW);
 }
 
-/*
- * One poll cycle, with cycle_lock held. initial: nothing is served yet, so
- * any failure fails the whole load and nothing is published. Returns false
- * when a store failed (err says why, the first failure); *local_failed
- * (may be NULL) tells whether a failed store was a local file.
- */
-static bool cycle_run(bool initial, sy_error_t *err, bool *local_failed)
+/* A route table over the policy's limits.max_routes is refused whole: a
+ * runaway pipeline must not exhaust memory, and half a table is worse
+ * than the last good one. */
+static bool routes_within_limit(const sy_policy_t *policy, const sy_route_list_t *routes,
+                                const char *label, sy_error_t *err)
 {
-    if (local_failed)
-        *local_failed = false;
-    attempt_t attempts[2];
-    time_t now = time(NULL);
-    for (int i = 0; i < 2; i++)
-        attempt_fetch(&ctl.stores[i], i, &attempts[i], NULL);
+    if (!routes || routes->count <= policy->max_routes)
+        return true;
+    sy_error_set(err,
+                 "%s: %zu routes exceed limits.max_routes %zu; the table is refused whole and "
+                 "the last good routes keep serving",
+                 label, routes->count, policy->max_routes);
+    return false;
+}
 
-    bool failed = attempts[POLICY].result == FETCH_ERROR || attempts[ROUTES].result == FETCH_ERROR;
-    bool changed = attempts[POLICY].result == FETCH_NEW || attempts[ROUTES].result == FETCH_NEW;
-    bool published = false;
-    if (changed && !(initial && failed)) {
+/* Every route that can carry traffic gets its counters (shared with the
+ * previous snapshot when it held the same path), and after the publish
+ * the counters of this table are marked as the ones a scrape shows. */
+static void stats_attach(sy_snapshot_t *snap)
+{
+    for (size_t r = 0; r < snap->routes->count; r++) {
+        sy_route_t *route = &snap->routes->items[r];
+        if (route->path && route->enabled && !route->stats)
+            route->stats = sy_metrics_route(route->path);
+    }
+}
+
+static void stats_mark(const sy_snapshot_t *snap)
+{
+    uint64_t epoch = sy_metrics_epoch_begin();
+    for (size_t r = 0; r < snap->routes->count; r++)
+        sy_metrics_route_mark(snap->routes->items[r].stats, epoch);
+    sy_metrics_epoch_commit(epoch);
+}
+
+/* The new document becomes the store's last good one (build_lock held). */
+static void keep_good(store_t *store, attempt_t *a, time_t now)
+{
+    free(store->good_text);
+    store->good_text = a->fetched.bytes;
+    store->good_len = a->fetched.len;
+    a->fetched.bytes = NULL;
+    snprintf(store->good_version, sizeof store->good_version, "%s", a->fetched.version);
+    content_version(store->good_text ? store->good_text : "", store->good_len, store->good_hash);
+    store->good_loaded_at = now;
+}
+
+/*
+ * Applies a store's new, parsed document, with build_lock held: builds a
+ * snapshot with the other store's newest good document and publishes it,
+ * or, while the other store has none yet, only keeps it as this store's
+ * good document. False with a->error set (the document is not kept) when
+ * the build failed.
+ */
+static bool apply_locked(int index, attempt_t *a, time_t now)
+{
+    store_t *store = &ctl.stores[index], *other = &ctl.stores[1 - index];
+    attempt_t again = {0};
+    if (other->good_text) {
+        attempt_parse(other, 1 - index, other->good_text, other->good_len, &again, NULL);
+        if (again.result == FETCH_ERROR) {
+            sy_error_set(&a->error, "%s: the last good %s document could not be parsed again",
+                         store->label, other->name);
+            attempt_clear(&again);
+            return false;
+        }
+    }
+    sy_policy_t *policy = index == POLICY ? a->policy : again.policy;
+    sy_route_list_t *routes = index == ROUTES ? a->routes : again.routes;
+    size_t limit = policy ? policy->max_routes : atomic_load(&ctl.max_routes);
+    if (routes && routes->count > limit) {
+        sy_error_set(&a->error,
+                     "%s: %zu routes exceed limits.max_routes %zu; the table is refused whole and "
+                     "the last good routes keep serving",
+                     index == ROUTES ? store->label : other->label, routes->count, limit);
+        attempt_clear(&again);
+        return false;
+    }
+    if (!other->good_text) {
+        attempt_clear(&again);
+    } else {
         sy_error_t build_error = {{0}};
-        sy_snapshot_t *snap = NULL;
-        if (attempt_complete(&ctl.stores[POLICY], POLICY, &attempts[POLICY]) &&
-            attempt_complete(&ctl.stores[ROUTES], ROUTES, &attempts[ROUTES])) {
-            snap =
-                sy_snapshot_build(attempts[POLICY].policy, attempts[ROUTES].routes, &build_error);
-            /* The build owns them now, also when it failed. */
-            attempts[POLICY].policy = NULL;
-            attempts[ROUTES].routes = NULL;
-        } else {
-            sy_error_set(&build_error, "the last good document could not be parsed again");
+        sy_snapshot_t *snap = sy_snapshot_build(policy, routes, &build_error);
+        /* The build owns them now, also when it failed. */
+        a->policy = NULL;
+        a->routes = NULL;
+        again.policy = NULL;
+        again.routes = NULL;
+        if (!snap) {
+            sy_error_set(&a->error, "%s: snapshot build failed: %s", store->label,
+                         build_error.message[0] ? build_error.message : "out of memory");
+            return false;
         }
-        if (snap) {
-            for (int i = 0; i < 2; i++) {
-                store_t *store = &ctl.stores[i];
-                attempt_t *a = &attempts[i];
-                if (a->result != FETCH_NEW)
-                    continue;
-                free(store->good_text);
-                store->good_text = a->fetched.bytes;
-                store->good_len = a->fetched.len;
-                a->fetched.bytes = NULL;
-                snprintf(store->good_version, sizeof store->good_version, "%s", a->fetched.version);
-                store->good_loaded_at = now;
-            }
-            version_fill(&snap->policy_version, &ctl.stores[POLICY],
-                         ctl.stores[POLICY].good_version, ctl.stores[POLICY].good_loaded_at);
-            version_fill(&snap->routes_version, &ctl.stores[ROUTES],
-                         ctl.stores[ROUTES].good_version, ctl.stores[ROUTES].good_loaded_at);
-            for (size_t r = 0; r < snap->routes->count; r++) {
-                sy_route_t *route = &snap->routes->items[r];
-                if (route->path)
-                    route->stats = sy_metrics_route(route->path);
-            }
-            /* Only this thread publishes (under cycle_lock), so the
-             * current snapshot is the one this one replaces. */
-            sy_snapshot_t *prev = sy_snapshot_acquire();
-            audit_routes(prev, snap, now);
-            sy_snapshot_unref(prev);
-            sy_snapshot_ref(snap); /* kept for the log line below */
-            sy_snapshot_publish(snap);
-            atomic_store(&ctl.loaded, true);
-            log_snapshot(initial ? "config loaded" : "config reloaded", snap,
-                         sy_snapshot_current_generation());
-            sy_snapshot_unref(snap);
-            published = true;
-        } else {
-            /* Out of memory (or the impossible re-parse failure): the new
-             * documents count as failed, the old snapshot stays. */
-            for (int i = 0; i < 2; i++) {
-                if (attempts[i].result == FETCH_NEW) {
-                    attempts[i].result = FETCH_ERROR;
-                    sy_error_set(&attempts[i].error, "%s: snapshot build failed: %s",
-                                 ctl.stores[i].label,
-                                 build_error.message[0] ? build_error.message : "out of memory");
-                    failed = true;
-                }
-            }
-        }
+        keep_good(store, a, now);
+        version_fill(&snap->policy_version, &ctl.stores[POLICY]);
+        version_fill(&snap->routes_version, &ctl.stores[ROUTES]);
+        stats_attach(snap);
+        bool first = !sy_sources_loaded_before();
+        /* Only one build runs at a time (build_lock), so the current
+         * snapshot is the one this one replaces. */
+        sy_snapshot_t *prev = sy_snapshot_acquire();
+        audit_routes(prev, snap, now);
+        sy_snapshot_unref(prev);
+        sy_snapshot_ref(snap); /* kept for the log line below */
+        sy_snapshot_publish(snap);
+        stats_mark(snap);
+        log_snapshot(first ? "config loaded" : "config reloaded", snap,
+                     sy_snapshot_current_generation());
+        sy_snapshot_unref(snap);
+        atomic_store(&store->has_good, true);
+        if (index == POLICY)
+            atomic_store(&ctl.max_routes, limit);
+        return true;
     }
-    if (initial && failed) {
-        /* Nothing was applied: a store whose document was fine still hasn't
-         * been loaded, so it's not counted as a success. */
-        for (int i = 0; i < 2; i++)
-            if (attempts[i].result == FETCH_NEW)
-                attempts[i].result = FETCH_UNCHANGED;
-    }
+    /* Kept until the other store has loaded. */
+    if (index == POLICY)
+        atomic_store(&ctl.max_routes, a->policy->max_routes);
+    keep_good(store, a, now);
+    atomic_store(&store->has_good, true);
+    return true;
+}
 
-    bool reported = false;
-    for (int i = 0; i < 2; i++) {
-        store_t *store = &ctl.stores[i];
-        attempt_t *a = &attempts[i];
-        if (a->result == FETCH_NEW && !published)
-            a->result = FETCH_UNCHANGED;
-        if (initial && failed && a->result != FETCH_ERROR) {
-            pthread_mutex_lock(&ctl.status_lock);
-            store->status.last_attempt = now;
-            pthread_mutex_unlock(&ctl.status_lock);
-        } else {
-            status_record(store, a, now);
-        }
-        if (a->result == FETCH_ERROR) {
-            sy_log(SY_LOG_ERROR, initial ? "config load failed" : "config reload failed", "store",
-                   store->name, "source", store->uri, "error", a->error.message, NULL);
-            if (!reported) {
-                sy_error_set(err, "%s", a->error.message);
-                reported = true;
-            }
-            if (local_failed && !store->kind->remote)
-                *local_failed = true;
-        }
-        attempt_clear(a);
+static bool stopping_now(void)
+{
+    pthread_mutex_lock(&ctl.wake_lock);
+    bool stopping = ctl.stopping;
+    pthread_mutex_unlock(&ctl.wake_lock);
+    return stopping;
+}
+
+/* One poll of one store: fetch (no lock but the store's own), parse, and
+ * when the document is new, build and publish under build_lock. False
+ * when the store failed; err (may be NULL) then says why. */
+static bool store_poll(int index, sy_error_t *err)
+{
+    store_t *store = &ctl.stores[index];
+    pthread_mutex_lock(&store->poll_lock);
+    if (!store->kind) {
+        pthread_mutex_unlock(&store->poll_lock);
+        return false;
     }
-    return !failed;
+    attempt_t a;
+    memset(&a, 0, sizeof a);
+    a.result = store->kind->fetch(store, &a.fetched, &a.error);
+    if (a.result == FETCH_NEW)
+        attempt_parse(store, index, a.fetched.bytes, a.fetched.len, &a, NULL);
+    time_t now = time(NULL);
+    bool a_new = a.result == FETCH_NEW;
+    if (a.result == FETCH_NEW && stopping_now()) {
+        /* Shutting down: a build now would only delay the drain. */
+        attempt_clear(&a);
+        pthread_mutex_unlock(&store->poll_lock);
+        return true;
+    }
+    if (a.result == FETCH_NEW) {
+        pthread_mutex_lock(&ctl.build_lock);
+        if (!apply_locked(index, &a, now))
+            a.result = FETCH_ERROR;
+        pthread_mutex_unlock(&ctl.build_lock);
+    }
+    if (a.result != FETCH_ERROR)
+        marker_commit(store, &a.fetched);
+    status_record(store, &a, now);
+    bool ok = a.result != FETCH_ERROR;
+    if (!ok) {
+        bool loaded = sy_sources_loaded_before();
+        sy_log(SY_LOG_ERROR, loaded ? "config reload failed" : "config load failed", "store",
+               store->name, "source", store->uri, "error", a.error.message, NULL);
+        if (err)
+            sy_error_set(err, "%s", a.error.message);
+    }
+    attempt_clear(&a);
+    pthread_mutex_unlock(&store->poll_lock);
+    /* Old snapshots the workers let go of are freed here, off their loops,
+     * and the heap a large parse and build left behind goes back to the
+     * system, so resident memory follows the table, not its peak. */
+    if (sy_snapshot_collect() > 0 || a_new)
+        malloc_trim(0);
+    return ok;
+}
+
+bool sy_sources_loaded_before(void)
+{
+    return atomic_load(&ctl.stores[POLICY].has_good) && atomic_load(&ctl.stores[ROUTES].has_good);
 }
 
 bool sy_sources_load_initial(const sy_sources_config_t *cfg, sy_error_t *err)
 {
-    pthread_mutex_lock(&ctl.cycle_lock);
+    sy_aws_http_abort_reset();
+    pthread_mutex_lock(&ctl.wake_lock);
+    ctl.stopping = false; /* a configuration after a stop (tests) starts afresh */
+    pthread_mutex_unlock(&ctl.wake_lock);
+    for (int i = 0; i < 2; i++)
+        pthread_mutex_lock(&ctl.stores[i].poll_lock);
+    pthread_mutex_lock(&ctl.build_lock);
     pthread_mutex_lock(&ctl.status_lock);
     bool ok = store_configure(&ctl.stores[POLICY], cfg->policy_uri, err) &&
               store_configure(&ctl.stores[ROUTES], cfg->routes_uri, err);
     pthread_mutex_unlock(&ctl.status_lock);
+    pthread_mutex_unlock(&ctl.build_lock);
+    for (int i = 0; i < 2; i++)
+        pthread_mutex_unlock(&ctl.stores[i].poll_lock);
     ctl.interval_s = cfg->poll_interval_s > 0 ? cfg->poll_interval_s : 10;
-    atomic_store(&ctl.loaded, false);
-    if (ok) {
-        bool local_failed = false;
-        ok = cycle_run(true, err, &local_failed);
-        if (!ok && !local_failed) {
-            /* Only remote stores failed: S3 or DynamoDB may be down or
-             * hold a bad document for a moment; the poller retries while
-             * /readyz says 503 (SPEC §4). A local file is the operator's
-             * own typo: that fails the start. */
+    ctl.resync_s = cfg->resync_interval_s > 0 ? cfg->resync_interval_s : 300;
+    atomic_store(&ctl.max_routes, SY_POLICY_DEFAULT_MAX_ROUTES);
+    if (!ok)
+        return false;
+    /* Local files first: a typo in one is the operator's own and fails the
+     * start (exit 2). A remote store that fails is retried by its poller
+     * while /readyz says 503 (SPEC §4); with defer_remote it is not even
+     * tried here, so the listeners open before a hanging store answers. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < 2; i++) {
+            store_t *store = &ctl.stores[i];
+            if (store->kind->remote != (pass == 1) || (store->kind->remote && cfg->defer_remote))
+                continue;
+            sy_error_t e = {{0}};
+            if (store_poll(i, &e))
+                continue;
+            if (!store->kind->remote) {
+                sy_error_set(err, "%s", e.message);
+                return false;
+            }
             sy_log(SY_LOG_WARN, "config not loaded yet; retrying in the background", "error",
-                   err->message, NULL);
-            sy_error_clear(err);
-            ok = true;
+                   e.message, NULL);
         }
     }
-    pthread_mutex_unlock(&ctl.cycle_lock);
-    return ok;
+    /* A local document whose build failed with the other store's document
+     * (e.g. over limits.max_routes) is a start failure too. */
+    return true;
 }
 
 bool sy_sources_poll_now(void)
 {
-    pthread_mutex_lock(&ctl.cycle_lock);
-    bool ok = false;
-    if (ctl.stores[POLICY].kind && ctl.stores[ROUTES].kind) {
-        sy_error_t err = {{0}};
-        /* Until a first snapshot exists (a remote store that was down at
-         * start), every cycle is still the initial load. */
-        ok = cycle_run(ctl.stores[POLICY].good_text == NULL, &err, NULL);
-    }
-    pthread_mutex_unlock(&ctl.cycle_lock);
+    bool ok = true;
+    for (int i = 0; i < 2; i++)
+        if (!store_poll(i, NULL))
+            ok = false;
     return ok;
 }
 
-/* ---- the poller thread ---- */
+/* ---- the poller threads ---- */
 
-/* The poll interval, or while nothing has loaded yet a backoff from 1 s
- * doubling per failure up to it; times a uniform [0.9, 1.1) (xorshift64*;
- * only the poller thread draws, so no lock). */
-static double jittered_interval(void)
+/* The poll interval, or while this store has no good document yet a
+ * backoff from 1 s doubling per failure up to it; jittered. */
+static double store_wait(store_t *store)
 {
     double wait = ctl.interval_s;
-    if (!atomic_load(&ctl.loaded)) {
+    if (!atomic_load(&store->has_good)) {
         sy_store_status_t st[2];
         sy_sources_status(st);
-        unsigned failures = st[0].consecutive_failures > st[1].consecutive_failures
-                                ? st[0].consecutive_failures
-                                : st[1].consecutive_failures;
+        unsigned failures = st[store == &ctl.stores[ROUTES]].consecutive_failures;
         double backoff = (double)(1u << (failures > 1 ? (failures > 11 ? 10 : failures - 1) : 0));
         if (backoff < wait)
             wait = backoff;
     }
-    uint64_t x = ctl.jitter_state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    ctl.jitter_state = x;
-    double unit = (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / (double)(1ULL << 53);
-    return wait * (0.9 + 0.2 * unit);
+    return wait * jitter(store);
+}
+
+/* Waits `wait` seconds or until stopping; true when stopping. */
+static bool wait_or_stop(double wait)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    time_t whole = (time_t)wait;
+    long nanos = deadline.tv_nsec + (long)((wait - (double)whole) * 1e9);
+    deadline.tv_sec += whole + nanos / 1000000000L;
+    deadline.tv_nsec = nanos % 1000000000L;
+    pthread_mutex_lock(&ctl.wake_lock);
+    while (!ctl.stopping &&
+           pthread_cond_timedwait(&ctl.wake, &ctl.wake_lock, &deadline) != ETIMEDOUT) {
+    }
+    bool stopping = ctl.stopping;
+    pthread_mutex_unlock(&ctl.wake_lock);
+    return stopping;
 }
 
 static void *poller_main(void *arg)
 {
-    pthread_mutex_lock(&ctl.wake_lock);
-    while (!ctl.stopping) {
-        double wait = jittered_interval();
-        struct timespec deadline;
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        time_t whole = (time_t)wait;
-        long nanos = deadline.tv_nsec + (long)((wait - (double)whole) * 1e9);
-        deadline.tv_sec += whole + nanos / 1000000000L;
-        deadline.tv_nsec = nanos % 1000000000L;
-        while (!ctl.stopping &&
-               pthread_cond_timedwait(&ctl.wake, &ctl.wake_lock, &deadline) != ETIMEDOUT) {
-        }
-        if (ctl.stopping)
+    store_t *store = arg;
+    int index = store == &ctl.stores[ROUTES] ? ROUTES : POLICY;
+    /* A store not loaded at start (remote, deferred or failed) is asked at
+     * once; a loaded one after one interval. */
+    bool now = !atomic_load(&store->has_good);
+    for (;;) {
+        if (!now && wait_or_stop(store_wait(store)))
             break;
-        pthread_mutex_unlock(&ctl.wake_lock);
-        sy_sources_poll_now();
-        pthread_mutex_lock(&ctl.wake_lock);
+        now = false;
+        if (stopping_now())
+            break;
+        store_poll(index, NULL);
     }
-    pthread_mutex_unlock(&ctl.wake_lock);
     return NULL;
 }
 
@@ -850,22 +1041,27 @@ bool sy_sources_start(sy_error_t *err)
         return true;
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
-    /* Monotonic: a wall-clock step must not stall or rush the poller. */
+    /* Monotonic: a wall-clock step must not stall or rush the pollers. */
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&ctl.wake, &attr);
     pthread_condattr_destroy(&attr);
 
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    ctl.jitter_state = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)getpid();
-    if (ctl.jitter_state == 0)
-        ctl.jitter_state = 0x9E3779B97F4A7C15ULL;
     ctl.stopping = false;
-    int rc = pthread_create(&ctl.thread, NULL, poller_main, NULL);
-    if (rc != 0) {
-        sy_error_set(err, "could not start the config poller: %s", strerror(rc));
-        pthread_cond_destroy(&ctl.wake);
-        return false;
+    sy_snapshot_defer_frees(true);
+    for (int i = 0; i < 2; i++) {
+        store_t *store = &ctl.stores[i];
+        store->jitter_state = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^
+                              ((uint64_t)getpid() << (8 * i)) ^ (uint64_t)(i + 1);
+        int rc = pthread_create(&store->thread, NULL, poller_main, store);
+        if (rc != 0) {
+            sy_error_set(err, "could not start the %s poller: %s", store->name, strerror(rc));
+            ctl.running = true;
+            sy_sources_stop();
+            return false;
+        }
+        store->thread_started = true;
     }
     ctl.running = true;
     return true;
@@ -874,26 +1070,45 @@ bool sy_sources_start(sy_error_t *err)
 void sy_sources_stop(void)
 {
     if (ctl.running) {
+        /* Calls in flight end within about a second, retry sleeps wake: a
+         * store that hangs can't hold up the drain. */
+        sy_aws_http_abort_all();
         pthread_mutex_lock(&ctl.wake_lock);
         ctl.stopping = true;
-        pthread_cond_signal(&ctl.wake);
+        pthread_cond_broadcast(&ctl.wake);
         pthread_mutex_unlock(&ctl.wake_lock);
-        pthread_join(ctl.thread, NULL);
+        for (int i = 0; i < 2; i++) {
+            if (ctl.stores[i].thread_started)
+                pthread_join(ctl.stores[i].thread, NULL);
+            ctl.stores[i].thread_started = false;
+        }
         pthread_cond_destroy(&ctl.wake);
         ctl.running = false;
     }
-    /* The kept documents are only needed for the next cycle; status stays
+    /* The kept documents are only needed for the next poll; status stays
      * readable. */
-    pthread_mutex_lock(&ctl.cycle_lock);
+    for (int i = 0; i < 2; i++)
+        pthread_mutex_lock(&ctl.stores[i].poll_lock);
+    pthread_mutex_lock(&ctl.build_lock);
     for (int i = 0; i < 2; i++) {
-        free(ctl.stores[i].good_text);
-        ctl.stores[i].good_text = NULL;
-        ctl.stores[i].good_len = 0;
-        ctl.stores[i].good_version[0] = '\0';
-        ctl.stores[i].kind = NULL;
+        store_t *store = &ctl.stores[i];
+        free(store->good_text);
+        store->good_text = NULL;
+        store->good_len = 0;
+        store->good_version[0] = '\0';
+        store->good_hash[0] = '\0';
+        store->oversize_etag[0] = '\0';
+        store->kind = NULL;
+        store->marker_known = false;
+        atomic_store(&store->has_good, false);
     }
-    atomic_store(&ctl.loaded, false);
-    pthread_mutex_unlock(&ctl.cycle_lock);
+    pthread_mutex_unlock(&ctl.build_lock);
+    for (int i = 0; i < 2; i++)
+        pthread_mutex_unlock(&ctl.stores[i].poll_lock);
+    /* From here the last references are dropped by the drain and main:
+     * free at once again, and free what is waiting. */
+    sy_snapshot_defer_frees(false);
+    sy_snapshot_collect();
 }
 
 void sy_sources_status(sy_store_status_t out[2])
@@ -922,21 +1137,30 @@ struct sy_snapshot *sy_sources_check_once(const char *policy_uri, const char *ro
     for (i = 0; i < 2; i++) {
         if (!store_configure(&stores[i], uris[i], err))
             break;
-        attempt_fetch(&stores[i], i, &attempts[i], i == POLICY ? problems : NULL);
-        if (attempts[i].result == FETCH_ERROR) {
-            sy_error_set(err, "%s", attempts[i].error.message);
+        store_t *store = &stores[i];
+        attempt_t *a = &attempts[i];
+        a->result = store->kind->fetch(store, &a->fetched, &a->error);
+        if (a->result == FETCH_NEW)
+            attempt_parse(store, i, a->fetched.bytes, a->fetched.len, a,
+                          i == POLICY ? problems : NULL);
+        if (a->result == FETCH_ERROR) {
+            sy_error_set(err, "%s", a->error.message);
             break;
         }
     }
-    if (i == 2) {
+    if (i == 2 && routes_within_limit(attempts[POLICY].policy, attempts[ROUTES].routes,
+                                      stores[ROUTES].label, err)) {
         snap = sy_snapshot_build(attempts[POLICY].policy, attempts[ROUTES].routes, err);
         attempts[POLICY].policy = NULL;
         attempts[ROUTES].routes = NULL;
         if (snap) {
-            version_fill(&snap->policy_version, &stores[POLICY], attempts[POLICY].fetched.version,
-                         now);
-            version_fill(&snap->routes_version, &stores[ROUTES], attempts[ROUTES].fetched.version,
-                         now);
+            for (int k = 0; k < 2; k++) {
+                snprintf(stores[k].good_version, sizeof stores[k].good_version, "%s",
+                         attempts[k].fetched.version);
+                stores[k].good_loaded_at = now;
+            }
+            version_fill(&snap->policy_version, &stores[POLICY]);
+            version_fill(&snap->routes_version, &stores[ROUTES]);
         } else if (!err->message[0]) {
             sy_error_set(err, "out of memory building the snapshot");
         }

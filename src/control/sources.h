@@ -1,12 +1,12 @@
 /*
  * sources.h: the control plane. Reads the policy and routes sources (files,
  * s3:// and dynamodb://), builds snapshots off the request path,
- * publishes them, and polls every --poll-interval (jittered ±10 %) from its
- * own thread. A failed read or parse keeps the last good snapshot and is
+ * publishes them, and polls each store every --poll-interval (jittered
+ * ±10 %) from its own thread. A failed read or parse keeps the last good snapshot and is
  * recorded per store for /config, the log and metrics.
  * Thread: sy_sources_load_initial and sy_sources_start on main;
- * sy_sources_status from any thread (copies under a lock); the poller runs
- * on its own thread. Pointers: status copies are the caller's.
+ * sy_sources_status from any thread (copies under a lock); each store's
+ * poller runs on its own thread. Pointers: status copies are the caller's.
  */
 #ifndef SY_CONTROL_SOURCES_H
 #define SY_CONTROL_SOURCES_H
@@ -21,24 +21,37 @@ typedef struct {
     const char *policy_uri;
     const char *routes_uri;
     double poll_interval_s;
+    double resync_interval_s; /* full Scan of a DynamoDB table whose marker has not moved [300] */
+    /* Leave remote stores to their pollers (serve: the listeners open
+     * before a hanging store answers); else they are tried once here. */
+    bool defer_remote;
 } sy_sources_config_t;
 
-/* Loads both documents once and publishes the first snapshot. A malformed
- * URI, or a local file that can't be read or parsed, is returned as a
- * failure (the caller exits 2). When only a remote store (S3, DynamoDB)
- * failed, it returns true with nothing published: start the poller, which
- * retries with backoff (1 s doubling up to the poll interval); until then
- * sy_snapshot_acquire() is NULL, so /readyz and traffic answer 503. */
+/* Configures both stores and loads the local files (and, unless
+ * defer_remote, tries the remote stores once); publishes the first
+ * snapshot when both documents are in. A malformed URI, or a local file
+ * that can't be read, parsed or built, is returned as a failure (the
+ * caller exits 2). A remote store (S3, DynamoDB) that failed or was
+ * deferred is left to its poller, which retries with backoff (1 s doubling
+ * up to the poll interval); until then sy_snapshot_acquire() is NULL, so
+ * /readyz and traffic answer 503. */
 bool sy_sources_load_initial(const sy_sources_config_t *cfg, sy_error_t *err);
 
-/* Starts the poller thread. */
+/* Starts one poller thread per store: a store that hangs never delays the
+ * other. From here old snapshots are freed by the pollers, not by the
+ * worker that drops the last reference. */
 bool sy_sources_start(sy_error_t *err);
-/* Stops and joins the poller thread. */
+/* Aborts the control-plane calls in flight, then stops and joins the
+ * pollers: returns within about a second even while a store hangs. */
 void sy_sources_stop(void);
 
-/* Runs one poll cycle now, on the calling thread (tests; an admin-triggered
- * reload). Serialised with the poller. False when a store failed (the last
- * good snapshot stays); true when every store was read, changed or not. */
+/* True once both stores have a good document (a snapshot was published). */
+bool sy_sources_loaded_before(void);
+
+/* Polls each store once now, on the calling thread (tests; an
+ * admin-triggered reload). Serialised with each store's poller. False when
+ * a store failed (the last good snapshot stays); true when every store was
+ * read, changed or not. */
 bool sy_sources_poll_now(void);
 
 typedef struct {
@@ -60,6 +73,7 @@ void sy_sources_status(sy_store_status_t out[2]);
  * parsed; else a snapshot the caller releases. */
 struct sy_snapshot *sy_sources_load_once(const char *policy_uri, const char *routes_uri,
                                          sy_error_t *err);
+
 /* sy_sources_load_once, also filling *problems (may be NULL) with every
  * problem of a policy that does not parse (sy_policy_parse_report), so
  * `check` reports them all in one run. Free with sy_problems_free. */

@@ -7,11 +7,16 @@
  * beyond the slots (folded with a modulo) still counts correctly, merely
  * with some sharing.
  *
- * Route stats are looked up by path in a small registry under a mutex; the
- * control plane does that once per route per reload, never a worker. They
- * are never freed: a path that comes back after a reload finds its old
- * counters (Prometheus counters must not go backwards), and the set is
- * bounded by the distinct paths ever configured.
+ * Route stats are looked up by path in a hash table under a mutex; the
+ * control plane does that once per route per build (O(1) each, so a build
+ * of N routes is O(N); the old linked list made it quadratic), never a
+ * worker. A path that stays in the table across reloads keeps its
+ * counters (Prometheus counters must not go backwards). Each route list
+ * inside a snapshot holds a reference; when the last snapshot holding a
+ * path is freed, its counters are freed with it, so memory follows the
+ * table, not every path ever configured. Counter slots are allocated by the
+ * first request a route answers, and a scrape shows only routes that have
+ * answered one and are in the table now (epoch marks set at publish).
  *
  * Latency is kept in integer nanoseconds so it can be summed atomically;
  * buckets are stored per bucket and made cumulative (`le`) when rendered.
@@ -50,9 +55,12 @@ typedef struct {
 
 struct sy_route_stats {
     char *path;
-    int slot_count;
-    route_slot_t *slots; /* slot_count entries, cache-line aligned */
-    struct sy_route_stats *next;
+    uint64_t hash;
+    unsigned refs;                 /* snapshots (route lists) holding it; under registry_lock */
+    atomic_uint_fast64_t epoch;    /* 0: not managed by snapshots; else the last publish using it */
+    _Atomic(route_slot_t *) slots; /* NULL until the route answers its first request */
+    atomic_int slot_count;         /* with slots; written before they are published */
+    struct sy_route_stats *next;   /* hash chain; under registry_lock */
 };
 
 typedef struct {
@@ -71,8 +79,15 @@ static worker_slot_t worker_slots[SY_MAX_WORKERS];
  * possible worker, so nothing is lost if a route is registered first. */
 static int worker_count = SY_MAX_WORKERS;
 
+/* path -> stats, chained; the control plane looks up every route of a
+ * build here (O(1) each) and a scrape walks it. Workers never take the
+ * lock: they reach their stats through the snapshot's routes. */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static sy_route_stats_t *registry_head, *registry_tail;
+static sy_route_stats_t **registry;
+static size_t registry_buckets, registry_count;
+/* The epoch of the last publish: stats marked older belong to routes that
+ * left the table, so their series are no longer shown. */
+static atomic_uint_fast64_t epoch_committed, epoch_next;
 /* Requests no route matched (404, 421, parse errors) count under this
  * label; a real route path always starts with '/', so it can't collide. */
 static _Atomic(sy_route_stats_t *) no_route;
@@ -119,43 +134,134 @@ static int worker_index(int worker, int slots)
     return worker % slots;
 }
 
-/* Called with registry_lock held. */
-static sy_route_stats_t *stats_new(const char *path)
+static uint64_t path_hash(const char *path)
 {
-    sy_route_stats_t *stats = calloc(1, sizeof *stats);
-    if (!stats)
-        return NULL;
-    stats->path = strdup(path);
-    stats->slot_count = worker_count;
-    size_t bytes = sizeof(route_slot_t) * (size_t)worker_count;
-    stats->slots = aligned_alloc(CACHE_LINE, bytes);
-    if (!stats->path || !stats->slots) {
-        free(stats->path);
-        free(stats->slots);
-        free(stats);
-        return NULL;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ULL;
+    return h ^ (h >> 29);
+}
+
+/* Doubles the bucket array when the chains would average more than one
+ * entry: lookups stay O(1), so a build of N routes costs O(N). Called with
+ * registry_lock held; on allocation failure the chains just grow longer. */
+static void registry_grow(void)
+{
+    size_t buckets = registry_buckets ? registry_buckets * 2 : 1024;
+    sy_route_stats_t **table = calloc(buckets, sizeof *table);
+    if (!table)
+        return;
+    for (size_t i = 0; i < registry_buckets; i++) {
+        sy_route_stats_t *next;
+        for (sy_route_stats_t *s = registry[i]; s; s = next) {
+            next = s->next;
+            size_t b = (size_t)s->hash & (buckets - 1);
+            s->next = table[b];
+            table[b] = s;
+        }
     }
-    memset(stats->slots, 0, bytes);
-    if (registry_tail)
-        registry_tail->next = stats;
-    else
-        registry_head = stats;
-    registry_tail = stats;
-    return stats;
+    free(registry);
+    registry = table;
+    registry_buckets = buckets;
 }
 
 sy_route_stats_t *sy_metrics_route(const char *path)
 {
     if (!path)
         return NULL;
+    uint64_t hash = path_hash(path);
     pthread_mutex_lock(&registry_lock);
-    sy_route_stats_t *stats = registry_head;
-    while (stats && strcmp(stats->path, path) != 0)
-        stats = stats->next;
-    if (!stats)
-        stats = stats_new(path);
+    if (registry_count >= registry_buckets)
+        registry_grow();
+    sy_route_stats_t *stats = NULL;
+    if (registry_buckets) {
+        for (stats = registry[hash & (registry_buckets - 1)]; stats; stats = stats->next)
+            if (stats->hash == hash && strcmp(stats->path, path) == 0)
+                break;
+    }
+    if (!stats && registry_buckets && (stats = calloc(1, sizeof *stats))) {
+        stats->path = strdup(path);
+        stats->hash = hash;
+        if (!stats->path) {
+            free(stats);
+            stats = NULL;
+        } else {
+            size_t b = (size_t)hash & (registry_buckets - 1);
+            stats->next = registry[b];
+            registry[b] = stats;
+            registry_count++;
+        }
+    }
+    if (stats)
+        stats->refs++;
     pthread_mutex_unlock(&registry_lock);
     return stats;
+}
+
+void sy_metrics_route_release(sy_route_stats_t *stats)
+{
+    if (!stats)
+        return;
+    pthread_mutex_lock(&registry_lock);
+    if (--stats->refs > 0) {
+        pthread_mutex_unlock(&registry_lock);
+        return;
+    }
+    sy_route_stats_t **link = &registry[stats->hash & (registry_buckets - 1)];
+    while (*link && *link != stats)
+        link = &(*link)->next;
+    if (*link)
+        *link = stats->next;
+    registry_count--;
+    pthread_mutex_unlock(&registry_lock);
+    /* No snapshot holds the route any more, so no worker can reach these
+     * slots, and the scrape only reads them under the lock. */
+    free(atomic_load_explicit(&stats->slots, memory_order_acquire));
+    free(stats->path);
+    free(stats);
+}
+
+uint64_t sy_metrics_epoch_begin(void)
+{
+    return atomic_fetch_add(&epoch_next, 1) + 1;
+}
+
+void sy_metrics_route_mark(sy_route_stats_t *stats, uint64_t epoch)
+{
+    if (stats)
+        atomic_store_explicit(&stats->epoch, epoch, memory_order_relaxed);
+}
+
+void sy_metrics_epoch_commit(uint64_t epoch)
+{
+    uint64_t seen = atomic_load(&epoch_committed);
+    while (seen < epoch && !atomic_compare_exchange_weak(&epoch_committed, &seen, epoch)) {
+    }
+}
+
+/* The slots of a route, allocated by the first request it answers: a
+ * route nobody calls costs no counters and no series. Two workers may race
+ * here; the loser frees its copy. */
+static route_slot_t *route_slots(sy_route_stats_t *stats)
+{
+    route_slot_t *slots = atomic_load_explicit(&stats->slots, memory_order_acquire);
+    if (slots)
+        return slots;
+    int count = worker_count;
+    size_t bytes = sizeof(route_slot_t) * (size_t)count;
+    route_slot_t *fresh = aligned_alloc(CACHE_LINE, bytes);
+    if (!fresh)
+        return NULL;
+    memset(fresh, 0, bytes);
+    /* slot_count is written before the pointer is published (release), and
+     * every reader loads the pointer (acquire) before the count. A racing
+     * loser writes the same value. */
+    atomic_store_explicit(&stats->slot_count, count, memory_order_relaxed);
+    if (atomic_compare_exchange_strong_explicit(&stats->slots, &slots, fresh, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return fresh;
+    free(fresh);
+    return slots;
 }
 
 static sy_route_stats_t *no_route_stats(void)
@@ -193,8 +299,10 @@ void sy_metrics_request(int worker, sy_route_stats_t *route, int status, double 
 {
     if (!route)
         route = no_route_stats();
-    if (route) {
-        route_slot_t *slot = &route->slots[worker_index(worker, route->slot_count)];
+    route_slot_t *slots = route ? route_slots(route) : NULL;
+    if (slots) {
+        route_slot_t *slot = &slots[worker_index(
+            worker, atomic_load_explicit(&route->slot_count, memory_order_relaxed))];
         int cls = status / 100 - 1;
         if (cls < 0)
             cls = 0;
@@ -395,49 +503,75 @@ static char *escaped_label(const char *key, const char *value)
     return b.data;
 }
 
-static void render_routes(buffer_t *b)
+/* One route's counters summed over the workers, copied under the lock so
+ * formatting happens outside it. */
+typedef struct {
+    char *label; /* route="..." escaped */
+    uint64_t by_class[STATUS_CLASSES];
+    histogram_sum_t latency;
+} route_sum_t;
+
+static void render_routes(buffer_t *b, size_t *series_routes, size_t *allocated)
 {
     static const char *const class_names[STATUS_CLASSES] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
-    /* Entries are appended, never removed or changed, so the list from head
-     * to the tail seen under the lock can be walked without it: every link
-     * up to that tail was written before the unlock. Stopping at that tail
-     * matters: a `next` written after it is not ordered with our reads. */
+    /* Only routes that have answered a request (slots allocated) and are in
+     * the table now (marked by the last publish, or not managed by
+     * snapshots at all, as "(none)"): a scrape's size follows the routes in
+     * use, not the routes configured. */
+    route_sum_t *sums = NULL;
+    size_t n = 0, cap = 0;
     pthread_mutex_lock(&registry_lock);
-    sy_route_stats_t *head = registry_head, *tail = registry_tail;
+    uint64_t committed = atomic_load(&epoch_committed);
+    for (size_t i = 0; i < registry_buckets && !b->failed; i++) {
+        for (sy_route_stats_t *r = registry[i]; r && !b->failed; r = r->next) {
+            route_slot_t *slots = atomic_load_explicit(&r->slots, memory_order_acquire);
+            uint64_t epoch = atomic_load_explicit(&r->epoch, memory_order_relaxed);
+            if (slots)
+                (*allocated)++;
+            if (!slots || (epoch != 0 && epoch < committed))
+                continue;
+            if (n == cap) {
+                size_t ncap = cap ? cap * 2 : 64;
+                route_sum_t *p = realloc(sums, ncap * sizeof *p);
+                if (!p) {
+                    b->failed = true;
+                    break;
+                }
+                sums = p;
+                cap = ncap;
+            }
+            route_sum_t *s = &sums[n];
+            memset(s, 0, sizeof *s);
+            if (!(s->label = escaped_label("route", r->path))) {
+                b->failed = true;
+                break;
+            }
+            n++;
+            int slot_count = atomic_load_explicit(&r->slot_count, memory_order_relaxed);
+            for (int w = 0; w < slot_count; w++) {
+                for (int c = 0; c < STATUS_CLASSES; c++)
+                    s->by_class[c] += load(&slots[w].by_class[c]);
+                histogram_accumulate(&s->latency, &slots[w].latency);
+            }
+        }
+    }
     pthread_mutex_unlock(&registry_lock);
+    *series_routes = n;
 
     header(b, "switchyard_requests_total", "counter",
-           "Requests answered, by route path and status class (route=\"(none)\": no route).");
-    for (sy_route_stats_t *r = head; r; r = r == tail ? NULL : r->next) {
-        uint64_t by_class[STATUS_CLASSES] = {0};
-        for (int w = 0; w < r->slot_count; w++)
-            for (int c = 0; c < STATUS_CLASSES; c++)
-                by_class[c] += load(&r->slots[w].by_class[c]);
-        char *label = escaped_label("route", r->path);
-        if (!label) {
-            b->failed = true;
-            return;
-        }
+           "Requests answered, by route path and status class (route=\"(none)\": no route). "
+           "Only routes that have answered a request and are still configured.");
+    for (size_t i = 0; i < n; i++)
         for (int c = 0; c < STATUS_CLASSES; c++)
-            buffer_printf(b, "switchyard_requests_total{%s,code_class=\"%s\"} %llu\n", label,
-                          class_names[c], (unsigned long long)by_class[c]);
-        free(label);
-    }
-
+            buffer_printf(b, "switchyard_requests_total{%s,code_class=\"%s\"} %llu\n",
+                          sums[i].label, class_names[c], (unsigned long long)sums[i].by_class[c]);
     header(b, "switchyard_request_duration_seconds", "histogram",
            "Time from the request head to the last response byte, by route path.");
-    for (sy_route_stats_t *r = head; r; r = r == tail ? NULL : r->next) {
-        histogram_sum_t h = {0};
-        for (int w = 0; w < r->slot_count; w++)
-            histogram_accumulate(&h, &r->slots[w].latency);
-        char *label = escaped_label("route", r->path);
-        if (!label) {
-            b->failed = true;
-            return;
-        }
-        histogram_render(b, "switchyard_request_duration_seconds", label, &h);
-        free(label);
-    }
+    for (size_t i = 0; i < n; i++)
+        histogram_render(b, "switchyard_request_duration_seconds", sums[i].label, &sums[i].latency);
+    for (size_t i = 0; i < n; i++)
+        free(sums[i].label);
+    free(sums);
 }
 
 /* A gauge with one sample per store. */
@@ -452,7 +586,8 @@ static void store_gauge(buffer_t *b, const char *name, const char *help, double 
 char *sy_metrics_render(const sy_metrics_config_view_t *view, size_t *len)
 {
     buffer_t b = {0};
-    render_routes(&b);
+    size_t series_routes = 0, allocated = 0;
+    render_routes(&b, &series_routes, &allocated);
 
     histogram_sum_t all = {0};
     uint64_t upstream_errors[SY_UPSTREAM_ERR__COUNT] = {0};
@@ -584,6 +719,20 @@ char *sy_metrics_render(const sy_metrics_config_view_t *view, size_t *len)
                   "switchyard_routes{state=\"active\"} %zu\n"
                   "switchyard_routes{state=\"rejected\"} %zu\n",
                   view->active_routes, view->rejected_routes);
+
+    pthread_mutex_lock(&registry_lock);
+    size_t tracked = registry_count;
+    pthread_mutex_unlock(&registry_lock);
+    header(
+        &b, "switchyard_route_stats", "gauge",
+        "Per-route counter sets held in memory (tracked: one per configured path, freed when "
+        "the last snapshot holding the path is released; counting: with counters, i.e. the route "
+        "has answered a request; series: shown in this scrape).");
+    buffer_printf(&b,
+                  "switchyard_route_stats{kind=\"tracked\"} %zu\n"
+                  "switchyard_route_stats{kind=\"counting\"} %zu\n"
+                  "switchyard_route_stats{kind=\"series\"} %zu\n",
+                  tracked, allocated, series_routes);
 
     header(&b, "switchyard_ready", "gauge",
            "1 when both documents are loaded and the process is not draining.");

@@ -2,10 +2,11 @@
  * metrics.h: counters and histograms for /metrics (Prometheus text). Each
  * worker writes only its own slots (relaxed atomics, no sharing on the hot
  * path); the admin thread sums them when scraped.
- * Thread: sy_metrics_init on main before workers start; sy_metrics_route
- * and sy_metrics_reload from the control plane; the per-worker calls from
- * worker `w` only; render from the admin thread. Pointers: route stats
- * handles live until exit.
+ * Thread: sy_metrics_init on main before workers start; sy_metrics_route,
+ * the epoch calls and sy_metrics_reload from the control plane; release
+ * from any thread; the per-worker calls from worker `w` only; render from
+ * the admin thread. Pointers: a route stats handle lives until its last
+ * reference is released (route lists in snapshots hold one each).
  */
 #ifndef SY_CORE_METRICS_H
 #define SY_CORE_METRICS_H
@@ -20,9 +21,21 @@ typedef struct sy_route_stats sy_route_stats_t;
 
 void sy_metrics_init(int workers);
 
-/* The stats handle for a route path (created on first use, kept across
- * reloads so counters stay monotonic). */
+/* A new reference to the stats handle of a route path (created when no
+ * snapshot holds the path yet; shared while one does, so counters stay
+ * monotonic across reloads). O(1). NULL when out of memory. */
 sy_route_stats_t *sy_metrics_route(const char *path);
+/* Drops a reference; the last one frees the counters. NULL is a no-op. */
+void sy_metrics_route_release(sy_route_stats_t *stats);
+
+/* Which routes' series a scrape shows: after publishing a snapshot, the
+ * control plane takes a new epoch, marks every route stats of the new
+ * snapshot with it, then commits it. Stats marked with an older epoch
+ * belong to routes that left the table: no longer shown (and freed once
+ * the last old snapshot is released). Stats never marked are always shown. */
+uint64_t sy_metrics_epoch_begin(void);
+void sy_metrics_route_mark(sy_route_stats_t *stats, uint64_t epoch);
+void sy_metrics_epoch_commit(uint64_t epoch);
 
 /* One finished request. route may be NULL (no route matched). */
 void sy_metrics_request(int worker, sy_route_stats_t *route, int status, double seconds);

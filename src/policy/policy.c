@@ -894,19 +894,23 @@ static bool parse_listen_domains(parse_t *p, json_t *doc, sy_policy_t *pol)
 
 static bool parse_limits(parse_t *p, json_t *doc, sy_policy_t *pol)
 {
-    static const char *const known[] = {
-        "max_request_line_bytes", "max_header_bytes",      "max_headers",
-        "max_body_bytes",         "allow_path_parameters", NULL};
+    static const char *const known[] = {"max_request_line_bytes", "max_header_bytes",
+                                        "max_headers",            "max_body_bytes",
+                                        "allow_path_parameters",  "max_routes",
+                                        NULL};
     json_t *obj; /* NULL when absent: json_object_get(NULL, ...) is NULL, so defaults apply */
-    json_int_t line, head, count, body;
+    json_int_t line, head, count, body, routes;
     if (!get_object(p, doc, NULL, "limits", false, &obj) ||
         (obj && !check_known(p, obj, "limits", known)) ||
         !get_int(p, obj, "limits", "max_request_line_bytes", 64, 1048576, 8192, &line) ||
         !get_int(p, obj, "limits", "max_header_bytes", 256, 1048576, 32768, &head) ||
         !get_int(p, obj, "limits", "max_headers", 1, SY_HTTP_MAX_HEADERS, 100, &count) ||
         !get_int(p, obj, "limits", "max_body_bytes", 0, (json_int_t)1 << 40, 10485760, &body) ||
-        !get_bool(p, obj, "limits", "allow_path_parameters", false, &pol->allow_path_parameters))
+        !get_bool(p, obj, "limits", "allow_path_parameters", false, &pol->allow_path_parameters) ||
+        !get_int(p, obj, "limits", "max_routes", 1, 100000000, SY_POLICY_DEFAULT_MAX_ROUTES,
+                 &routes))
         return false;
+    pol->max_routes = (size_t)routes;
     pol->limits.max_request_line_bytes = (size_t)line;
     pol->limits.max_header_bytes = (size_t)head;
     pol->limits.max_headers = (size_t)count;

@@ -48,6 +48,8 @@ typedef struct {
     size_t index; /* position in destinations[], for messages */
 } sy_destination_t;
 
+#define SY_POLICY_DEFAULT_MAX_ROUTES 250000
+
 typedef struct {
     uint32_t client_header_ms, client_idle_ms, upstream_connect_ms, upstream_response_ms,
         upstream_idle_ms;
@@ -67,6 +69,7 @@ typedef struct {
     bool allow_loopback;
     sy_http_limits_t limits;
     bool allow_path_parameters; /* limits.allow_path_parameters: ';' in paths (default false) */
+    size_t max_routes; /* limits.max_routes: a larger route table is refused whole */
     sy_timeouts_t timeouts;
     json_t *document; /* the whole parsed document */
 } sy_policy_t;

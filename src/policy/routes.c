@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "core/redact.h"
+#include "core/metrics.h"
 #include "route/path.h"
 
 static bool reject(sy_route_t *route, const char *item_name, const char *field, const char *fmt,
@@ -280,6 +281,9 @@ sy_route_list_t *sy_routes_parse_json(const char *text, size_t len, const char *
 
 static void route_free(sy_route_t *r)
 {
+    /* The list holds one reference to the route's counters (set when it
+     * entered a snapshot): the last list holding a path frees them. */
+    sy_metrics_route_release(r->stats);
     free(r->path);
     free(r->target);
     free(r->target_host);

@@ -33,10 +33,11 @@ typedef struct sy_route {
     /* Set when the snapshot is built: */
     const sy_destination_t *destination;
     const sy_auth_policy_t *auth;
-    char *rejected_reason; /* NULL when the route is active */
-    void *stats;           /* metrics handle (core/metrics.h), set by the poller */
-    time_t changed_at;     /* wall clock of this route's last change seen by this process (the
-                              poller's audit); 0 when never published */
+    char *rejected_reason;        /* NULL when the route is active */
+    struct sy_route_stats *stats; /* metrics handle (core/metrics.h), set by the poller; the
+                                   * list owns one reference */
+    time_t changed_at; /* wall clock of this route's last change seen by this process (the
+                          poller's audit); 0 when never published */
 } sy_route_t;
 
 typedef struct {

@@ -21,6 +21,7 @@
 #include "auth/auth.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,10 @@
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
 static sy_snapshot_t *current;
 static _Atomic uint64_t current_generation;
+/* Snapshots waiting to be freed by the control plane (a Treiber stack:
+ * pushed by whoever drops the last reference, taken whole by collect). */
+static _Atomic(sy_snapshot_t *) garbage;
+static atomic_bool defer_frees;
 
 static bool set_reason(sy_route_t *route, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -225,8 +230,36 @@ void sy_snapshot_unref(sy_snapshot_t *snap)
     /* acq_rel: every read other threads made through their references
      * happens before the free. (A release decrement plus an acquire fence
      * would do too, but ThreadSanitizer does not model fences.) */
-    if (atomic_fetch_sub_explicit(&snap->refs, 1, memory_order_acq_rel) == 1)
+    if (atomic_fetch_sub_explicit(&snap->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    if (!atomic_load_explicit(&defer_frees, memory_order_acquire)) {
         snapshot_free(snap);
+        return;
+    }
+    sy_snapshot_t *head = atomic_load_explicit(&garbage, memory_order_relaxed);
+    do {
+        snap->garbage_next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&garbage, &head, snap, memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+void sy_snapshot_defer_frees(bool on)
+{
+    atomic_store_explicit(&defer_frees, on, memory_order_release);
+}
+
+size_t sy_snapshot_collect(void)
+{
+    /* Taking the whole stack at once: no ABA, since nothing pops singly. */
+    sy_snapshot_t *list = atomic_exchange_explicit(&garbage, NULL, memory_order_acquire);
+    size_t n = 0;
+    while (list) {
+        sy_snapshot_t *next = list->garbage_next;
+        snapshot_free(list);
+        list = next;
+        n++;
+    }
+    return n;
 }
 
 const sy_route_t *sy_snapshot_match(const sy_snapshot_t *snap, sy_slice_t host, sy_slice_t path,
@@ -257,6 +290,10 @@ void sy_snapshot_publish(sy_snapshot_t *snap)
     atomic_store(&current_generation, generation);
     pthread_mutex_unlock(&current_lock);
     sy_snapshot_unref(old); /* may free: outside the lock */
+    /* Once frees are no longer deferred (shutdown), nothing may be left
+     * waiting: a reference dropped while the switch happened lands here. */
+    if (!atomic_load_explicit(&defer_frees, memory_order_acquire))
+        sy_snapshot_collect();
 }
 
 sy_snapshot_t *sy_snapshot_acquire(void)

@@ -34,6 +34,7 @@ typedef struct sy_snapshot {
     size_t rejected_count;
     size_t disabled_count;
     sy_store_version_t policy_version, routes_version;
+    struct sy_snapshot *garbage_next; /* on the deferred-free list (sy_snapshot_collect) */
 } sy_snapshot_t;
 
 /*
@@ -65,6 +66,16 @@ sy_snapshot_t *sy_snapshot_acquire(void);
 /* Increases on every publish: lets a worker keep its cached reference until
  * something changed, without touching the shared refcount per request. */
 uint64_t sy_snapshot_current_generation(void);
+
+/* Deferred frees: while on, a snapshot whose last reference is dropped is
+ * only put on a list (one atomic exchange), and sy_snapshot_collect frees
+ * the list on the control plane. Freeing a snapshot costs time linear in
+ * its routes; the last reference is usually dropped by a worker swapping
+ * to a newer snapshot, which must cost it nothing that grows with the
+ * table. Off (the default), the last unref frees at once. Collect returns
+ * how many snapshots it freed; call it from the control plane only. */
+void sy_snapshot_defer_frees(bool on);
+size_t sy_snapshot_collect(void);
 
 /* Empties the global slot, as sy_snapshot_publish(NULL): lets a test end
  * with nothing allocated. */

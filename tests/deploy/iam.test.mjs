@@ -15,14 +15,18 @@ const DIR = 'deploy/iam';
 // Exactly what each document may allow. A new document must be added here,
 // with its reason, or the test fails.
 const EXPECTED_ALLOW = {
-  'router-task-role-policy.json': ['dynamodb:Scan', 's3:GetObject'],
+  // Read the policy object; read the routes table's change marker each poll,
+  // Scan it when the marker moved or at resync (SPEC §4).
+  'router-task-role-policy.json': ['dynamodb:GetItem', 'dynamodb:Scan', 's3:GetObject'],
   'router-task-role-trust.json': ['sts:AssumeRole'],
   // Pull the image and write logs (ECS does this for the task, not the router).
   'execution-role-policy.json': ['ecr:BatchCheckLayerAvailability', 'ecr:BatchGetImage',
     'ecr:GetAuthorizationToken', 'ecr:GetDownloadUrlForLayer', 'logs:CreateLogStream',
     'logs:PutLogEvents'],
   'operations-role-policy.json': ['s3:PutObject'],
-  'pipeline-team-policy.json': ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem'],
+  // Their own root paths; and raising the change marker (SPEC §3).
+  'pipeline-team-policy.json': ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem',
+    'dynamodb:UpdateItem'],
   // A bucket policy that only denies: it grants nothing.
   's3-bucket-policy.json': [],
 };
@@ -82,12 +86,21 @@ test('allowed resources are specific ARNs of the action\'s service', () => {
   }
 });
 
-test('router task role: GetObject on one object, Scan on one table', () => {
+test('router task role: GetObject on one object, Scan on one table, GetItem of its marker only', () => {
   const d = doc('router-task-role-policy.json');
   const byAction = Object.fromEntries(allows(d).flatMap((s) => list(s.Action).map((a) => [a, list(s.Resource)])));
   assert.deepEqual(byAction['s3:GetObject'], ['arn:aws:s3:::${PolicyBucket}/${PolicyKey}']);
   assert.deepEqual(byAction['dynamodb:Scan'], ['arn:aws:dynamodb:${Region}:${AccountId}:table/${RoutesTable}']);
-  for (const s of d.Statement) assert.equal(s.Condition, undefined);
+  assert.deepEqual(byAction['dynamodb:GetItem'], ['arn:aws:dynamodb:${Region}:${AccountId}:table/${RoutesTable}']);
+  for (const s of d.Statement) {
+    if (list(s.Action).includes('dynamodb:GetItem')) {
+      const req = (action, key) => ({ action, key, attributes: ['generation'] });
+      assert.ok(simulate([s], req('dynamodb:GetItem', '#generation')), 'GetItem of the marker');
+      assert.ok(!simulate([s], req('dynamodb:GetItem', '/orders')), 'GetItem of a route is not needed');
+    } else {
+      assert.equal(s.Condition, undefined);
+    }
+  }
 });
 
 test('operations role: PutObject on the policy object only', () => {
@@ -123,6 +136,63 @@ test('pipeline: LeadingKeys limits a team to its root paths at segment boundarie
   // "/orders*" would hand /ordersx and /orders-admin to the orders team.
   for (const k of ['/ordersx', '/orders-admin', '/users', '/', '/order', '/x/orders'])
     assert.ok(!allowed(k), `${k} denied`);
+});
+
+/*
+ * A small evaluator for the condition operators these documents use, on
+ * one DynamoDB request {action, key, attributes, returnValues}: enough to
+ * check what a statement lets through, the way the IAM policy simulator
+ * would. Unknown operators fail the test rather than pass silently.
+ */
+function simulate(statements, reqIn, vars = SAMPLE) {
+  const req = { attributes: [], returnValues: undefined, ...reqIn };
+  const values = { 'dynamodb:LeadingKeys': [req.key], 'dynamodb:Attributes': req.attributes,
+    'dynamodb:ReturnValues': req.returnValues === undefined ? undefined : [req.returnValues] };
+  const ok = (s) => {
+    if (s.Effect !== 'Allow' || !list(s.Action).includes(req.action)) return false;
+    for (const [op, body] of Object.entries(s.Condition || {})) {
+      for (const [key, want] of Object.entries(body)) {
+        const have = values[key];
+        const patterns = list(want).map((p) => render(p, vars));
+        if (op === 'Null') {
+          if ((have === undefined) !== (want === 'true')) return false;
+        } else if (op === 'ForAllValues:StringLike') {
+          if (have && !have.every((v) => patterns.some((p) => stringLike(p, v)))) return false;
+        } else if (op === 'ForAllValues:StringEquals') {
+          if (have && !have.every((v) => patterns.includes(v))) return false;
+        } else if (op === 'StringEqualsIfExists') {
+          if (have && !have.some((v) => patterns.includes(v))) return false;
+        } else {
+          throw new Error(`simulate: operator ${op} not modelled`);
+        }
+      }
+    }
+    return true;
+  };
+  return statements.some(ok);
+}
+
+test('pipeline: raises the change marker and may do nothing else to it', () => {
+  const d = doc('pipeline-team-policy.json');
+  const st = d.Statement;
+  const vars = { ...SAMPLE, TeamRootPath: '/orders' };
+  const can = (r) => simulate(st, r, vars);
+  // What `switchyard routes put` and the documented update-item send.
+  assert.ok(can({ action: 'dynamodb:UpdateItem', key: '#generation', attributes: ['generation'] }));
+  assert.ok(can({ action: 'dynamodb:UpdateItem', key: '#generation', attributes: ['generation'], returnValues: 'UPDATED_NEW' }));
+  // Nothing else on the marker item...
+  for (const action of ['dynamodb:PutItem', 'dynamodb:DeleteItem']) {
+    assert.ok(!can({ action, key: '#generation', attributes: ['generation'] }), `${action} on the marker`);
+  }
+  assert.ok(!can({ action: 'dynamodb:UpdateItem', key: '#generation', attributes: ['target'] }), 'another attribute');
+  assert.ok(!can({ action: 'dynamodb:UpdateItem', key: '#generation', attributes: ['generation'], returnValues: 'ALL_OLD' }));
+  // ...and UpdateItem on no other item: not a route of the team's, not another team's.
+  for (const key of ['/orders', '/users', '#other']) {
+    assert.ok(!can({ action: 'dynamodb:UpdateItem', key, attributes: ['generation'] }), `UpdateItem on ${key}`);
+  }
+  // The team's own writes still work, and only on its paths.
+  assert.ok(can({ action: 'dynamodb:PutItem', key: '/orders/v2' }));
+  assert.ok(!can({ action: 'dynamodb:PutItem', key: '/users' }));
 });
 
 test('bucket policy: TLS only, and only operations writes', () => {

@@ -180,15 +180,22 @@ test('a malformed policy object keeps the last good snapshot, with the error in 
 
 test('the verifying front can tell: a replayed request verifies, a tampered one is refused', { skip }, async () => {
   const scan = ddbFront.requests.find((r) => r.headers['x-amz-target'] === 'DynamoDB_20120810.Scan');
-  const send = (body) => httpRequest({ port: ddbFront.port, method: 'POST', path: scan.url, headers: { ...scan.headers, 'content-length': Buffer.byteLength(body) }, host: null, body });
+  // Marked with an unsigned header so they can be told from switchyard's
+  // own polls, which go on meanwhile.
+  const send = (body) => httpRequest({ port: ddbFront.port, method: 'POST', path: scan.url, headers: { ...scan.headers, 'x-test-replay': '1', 'content-length': Buffer.byteLength(body) }, host: null, body });
   const verified = ddbFront.stats.verified;
   assert.equal((await send(scan.body)).status, 200);
-  assert.equal(ddbFront.stats.verified, verified + 1);
+  assert.ok(ddbFront.stats.verified >= verified + 1);
   const tampered = await send(scan.body.replace(TABLE, 'other-table'));
   assert.equal(tampered.status, 403);
-  assert.match(ddbFront.stats.reasons.pop(), /signature mismatch/);
+  const reason = ddbFront.stats.reasons.findIndex((r) => /signature mismatch/.test(r));
+  assert.ok(reason >= 0);
+  ddbFront.stats.reasons.splice(reason, 1);
   ddbFront.stats.rejected--;
-  ddbFront.requests.splice(-2); // the two requests of this test are not switchyard's
+  // The two requests of this test are not switchyard's.
+  for (let i = ddbFront.requests.length - 1; i >= 0; i--) {
+    if (ddbFront.requests[i].headers['x-test-replay']) ddbFront.requests.splice(i, 1);
+  }
   ddbFront.stats.verified--;
 });
 

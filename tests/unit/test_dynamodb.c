@@ -183,7 +183,7 @@ static void test_scan_pages_and_throttling(void **state)
     sy_aws_credentials_reset();
     unsigned pages;
     sy_error_t err = {{0}};
-    json_t *items = sy_dynamodb_scan_all("routes", &pages, &err);
+    json_t *items = sy_dynamodb_scan_all("routes", NULL, &pages, &err);
     stub_stop(&s);
     assert_non_null(items);
     assert_int_equal(pages, 2);
@@ -197,6 +197,7 @@ static void test_scan_pages_and_throttling(void **state)
     assert_non_null(strstr(r0, "/eu-west-1/dynamodb/aws4_request, SignedHeaders=content-type;"
                                "host;x-amz-date;x-amz-target, Signature="));
     assert_null(strstr(r0, "ExclusiveStartKey"));
+    assert_non_null(strstr(r0, "\"ConsistentRead\":true"));
     assert_non_null(strstr(r3, "\"ExclusiveStartKey\":{\"path\":{\"S\":\"/a\"}}"));
     stub_free(&s);
     json_decref(items);
@@ -215,7 +216,7 @@ static void test_scan_error_message(void **state)
     snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", s.port);
     setenv("AWS_ENDPOINT_URL_DYNAMODB", endpoint, 1);
     sy_error_t err = {{0}};
-    json_t *items = sy_dynamodb_scan_all("missing", NULL, &err);
+    json_t *items = sy_dynamodb_scan_all("missing", NULL, NULL, &err);
     stub_stop(&s);
     stub_free(&s);
     assert_null(items);
@@ -223,13 +224,121 @@ static void test_scan_error_message(void **state)
         err.message, "dynamodb://missing: ResourceNotFoundException: Requested resource not found");
 }
 
+static void use_stub(const stub_server_t *s)
+{
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", s->port);
+    setenv("AWS_ENDPOINT_URL_DYNAMODB", endpoint, 1);
+    setenv("AWS_ACCESS_KEY_ID", "AKIDTEST", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "secret", 1);
+    setenv("AWS_REGION", "eu-west-1", 1);
+    sy_aws_credentials_reset();
+}
+
+/* Issue 16: a store that keeps answering the same LastEvaluatedKey (or
+ * cycles) must stop the Scan with an error, never loop or hand back the
+ * pages it accumulated. */
+static void test_scan_repeated_key_stops(void **state)
+{
+    (void)state;
+    const char *page_a = HDR "{\"Items\":[{\"path\":{\"S\":\"/a\"}}],"
+                             "\"LastEvaluatedKey\":{\"path\":{\"S\":\"/a\"}}}";
+    const char *page_b = HDR "{\"Items\":[{\"path\":{\"S\":\"/b\"}}],"
+                             "\"LastEvaluatedKey\":{\"path\":{\"S\":\"/b\"}}}";
+    stub_server_t s = {.answers = {page_a, page_b, page_a}, .answer_count = 3};
+    stub_start(&s);
+    use_stub(&s);
+    sy_error_t err = {{0}};
+    unsigned pages = 0;
+    json_t *items = sy_dynamodb_scan_all("routes", NULL, &pages, &err);
+    stub_stop(&s);
+    stub_free(&s);
+    assert_null(items);
+    assert_int_equal(pages, 3);
+    assert_non_null(strstr(err.message, "LastEvaluatedKey already seen"));
+}
+
+static void test_scan_over_max_items_stops(void **state)
+{
+    (void)state;
+    stub_server_t s = {.answers = {HDR "{\"Items\":[{\"path\":{\"S\":\"/a\"}},"
+                                       "{\"path\":{\"S\":\"#generation\"},\"generation\":{\"N\":"
+                                       "\"7\"}},{\"path\":{\"S\":\"/b\"}}],"
+                                       "\"LastEvaluatedKey\":{\"path\":{\"S\":\"/b\"}}}",
+                                   HDR "{\"Items\":[{\"path\":{\"S\":\"/c\"}}]}"},
+                       .answer_count = 2};
+    stub_start(&s);
+    use_stub(&s);
+    sy_error_t err = {{0}};
+    sy_dynamodb_scan_limits_t limits = {.max_items = 2, .max_item_bytes = 1000};
+    json_t *items = sy_dynamodb_scan_all("routes", &limits, NULL, &err);
+    stub_stop(&s);
+    stub_free(&s);
+    assert_null(items);
+    assert_non_null(strstr(err.message, "more than 2 route items (limits.max_routes 2)"));
+
+    /* The marker is not a route and is not counted. */
+    stub_server_t t = {.answers = {HDR "{\"Items\":[{\"path\":{\"S\":\"/a\"}},"
+                                       "{\"path\":{\"S\":\"#generation\"},\"generation\":{\"N\":"
+                                       "\"7\"}},{\"path\":{\"S\":\"/b\"}}]}"},
+                       .answer_count = 1};
+    stub_start(&t);
+    use_stub(&t);
+    items = sy_dynamodb_scan_all("routes", &limits, NULL, &err);
+    stub_stop(&t);
+    stub_free(&t);
+    assert_non_null(items);
+    assert_int_equal(json_array_size(items), 2);
+    json_decref(items);
+}
+
+/* Issue 16: \u0000 is legal JSON; the item holding it is rejected alone. */
+static void test_nul_item_judged_alone(void **state)
+{
+    (void)state;
+    stub_server_t s = {
+        .answers = {HDR
+                    "{\"Items\":[{\"path\":{\"S\":\"/good\"},\"target\":{\"S\":"
+                    "\"https://a.example.com\"}},{\"path\":{\"S\":\"/bad\"},\"owner\":{\"S\":"
+                    "\"x\\u0000y\"}},{\"path\":{\"S\":\"/big\"},\"description\":{\"S\":"
+                    "\"0123456789012345678901234567890123456789\"}},{\"path\":{\"S\":\"/typed\"},"
+                    "\"target\":{\"S\":5}}]}"},
+        .answer_count = 1};
+    stub_start(&s);
+    use_stub(&s);
+    sy_error_t err = {{0}};
+    sy_dynamodb_scan_limits_t limits = {.max_items = 10, .max_item_bytes = 80};
+    json_t *items = sy_dynamodb_scan_all("routes", &limits, NULL, &err);
+    stub_stop(&s);
+    stub_free(&s);
+    assert_non_null(items);
+    assert_int_equal(json_array_size(items), 4);
+    json_t *good = json_array_get(items, 0), *bad = json_array_get(items, 1),
+           *big = json_array_get(items, 2), *typed = json_array_get(items, 3);
+    assert_null(json_object_get(good, SY_DYNAMODB_REJECTED_KEY));
+    assert_string_equal(json_string_value(json_object_get(bad, "path")), "/bad");
+    assert_string_equal(json_string_value(json_object_get(bad, SY_DYNAMODB_REJECTED_KEY)),
+                        "item \"/bad\": attribute \"owner\" contains a NUL byte");
+    assert_non_null(
+        strstr(json_string_value(json_object_get(big, SY_DYNAMODB_REJECTED_KEY)), "80-byte limit"));
+    assert_non_null(strstr(json_string_value(json_object_get(typed, SY_DYNAMODB_REJECTED_KEY)),
+                           "attribute \"target\""));
+    json_decref(items);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_unmarshal_route),    cmocka_unit_test(test_malformed_values),
-        cmocka_unit_test(test_marshal_roundtrip),  cmocka_unit_test(test_items_text_is_canonical),
-        cmocka_unit_test(test_parse_uri),          cmocka_unit_test(test_scan_pages_and_throttling),
+        cmocka_unit_test(test_unmarshal_route),
+        cmocka_unit_test(test_malformed_values),
+        cmocka_unit_test(test_marshal_roundtrip),
+        cmocka_unit_test(test_items_text_is_canonical),
+        cmocka_unit_test(test_parse_uri),
+        cmocka_unit_test(test_scan_pages_and_throttling),
         cmocka_unit_test(test_scan_error_message),
+        cmocka_unit_test(test_scan_repeated_key_stops),
+        cmocka_unit_test(test_scan_over_max_items_stops),
+        cmocka_unit_test(test_nul_item_judged_alone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

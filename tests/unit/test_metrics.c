@@ -417,6 +417,87 @@ static void test_output_format(void **state)
     free(text);
 }
 
+static bool has_series(const char *text, const char *route)
+{
+    char needle[128];
+    snprintf(needle, sizeof needle, "switchyard_requests_total{route=\"%s\",", route);
+    return strstr(text, needle) != NULL;
+}
+
+/* Issue 14: series only for routes that answered a request and are still
+ * in the table; a route's counters are shared while snapshots hold its
+ * path, and freed with the last reference. */
+static void test_series_follow_the_table(void **state)
+{
+    (void)state;
+    double tracked0 = sample_or_zero("switchyard_route_stats{kind=\"tracked\"}");
+    sy_route_stats_t *kept = sy_metrics_route("/kept"), *gone = sy_metrics_route("/gone"),
+                     *idle = sy_metrics_route("/idle");
+    assert_true(sample_or_zero("switchyard_route_stats{kind=\"tracked\"}") == tracked0 + 3);
+    uint64_t e1 = sy_metrics_epoch_begin();
+    sy_metrics_route_mark(kept, e1);
+    sy_metrics_route_mark(gone, e1);
+    sy_metrics_route_mark(idle, e1);
+    sy_metrics_epoch_commit(e1);
+    sy_metrics_request(0, kept, 200, 0.001);
+    sy_metrics_request(1, gone, 200, 0.001);
+    char *text = render(NULL);
+    assert_true(has_series(text, "/kept"));
+    assert_true(has_series(text, "/gone"));
+    assert_false(has_series(text, "/idle")); /* never answered a request */
+    free(text);
+
+    /* The next table holds /kept (same counters) but not /gone. */
+    sy_route_stats_t *kept_again = sy_metrics_route("/kept");
+    assert_ptr_equal(kept_again, kept);
+    uint64_t e2 = sy_metrics_epoch_begin();
+    sy_metrics_route_mark(kept_again, e2);
+    sy_metrics_epoch_commit(e2);
+    sy_metrics_request(0, kept, 200, 0.001);
+    text = render(NULL);
+    assert_true(sample(text, "switchyard_requests_total{route=\"/kept\",code_class=\"2xx\"}") == 2);
+    assert_false(has_series(text, "/gone"));
+    free(text);
+
+    /* The old table is released: its paths' counters go with it. */
+    sy_metrics_route_release(kept);
+    sy_metrics_route_release(gone);
+    sy_metrics_route_release(idle);
+    assert_true(sample_or_zero("switchyard_route_stats{kind=\"tracked\"}") == tracked0 + 1);
+    sy_metrics_route_release(kept_again);
+    assert_true(sample_or_zero("switchyard_route_stats{kind=\"tracked\"}") == tracked0);
+    /* A path that comes back starts from zero counters. */
+    sy_route_stats_t *back = sy_metrics_route("/gone");
+    sy_metrics_request(0, back, 500, 0.001);
+    text = render(NULL);
+    assert_true(sample(text, "switchyard_requests_total{route=\"/gone\",code_class=\"2xx\"}") == 0);
+    free(text);
+    sy_metrics_route_release(back);
+}
+
+/* Issue 14: a build of N routes looks each up once; 200,000 distinct paths
+ * must register (a quadratic registry would not finish in the test's time). */
+static void test_many_routes(void **state)
+{
+    (void)state;
+    enum { N = 200000 };
+    sy_route_stats_t **all = calloc(N, sizeof *all);
+    assert_non_null(all);
+    char path[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(path, sizeof path, "/many/%d", i);
+        all[i] = sy_metrics_route(path);
+        assert_non_null(all[i]);
+    }
+    snprintf(path, sizeof path, "/many/%d", N / 2);
+    sy_route_stats_t *again = sy_metrics_route(path);
+    assert_ptr_equal(again, all[N / 2]);
+    sy_metrics_route_release(again);
+    for (int i = 0; i < N; i++)
+        sy_metrics_route_release(all[i]);
+    free(all);
+}
+
 int main(void)
 {
     sy_metrics_init(8);
@@ -428,6 +509,8 @@ int main(void)
         cmocka_unit_test(test_rejections_reloads_view),
         cmocka_unit_test(test_accept_pauses_and_fd_limits),
         cmocka_unit_test(test_output_format),
+        cmocka_unit_test(test_series_follow_the_table),
+        cmocka_unit_test(test_many_routes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -284,6 +284,7 @@ static void test_minimal_document_gets_defaults(void **state)
     assert_int_equal(p->limits.max_header_bytes, 32768);
     assert_int_equal(p->limits.max_headers, 100);
     assert_int_equal(p->limits.max_body_bytes, 10485760);
+    assert_int_equal(p->max_routes, 250000); /* limits.max_routes default */
     assert_int_equal(p->timeouts.client_header_ms, 10000);
     assert_int_equal(p->timeouts.client_idle_ms, 75000);
     assert_int_equal(p->timeouts.upstream_connect_ms, 3000);
@@ -677,6 +678,8 @@ static void test_limits_and_timeouts(void **state)
         {"limits.max_header_bytes", "10", "limits.max_header_bytes: expected an integer"},
         {"limits.max_body_bytes", "-1", "limits.max_body_bytes: expected an integer 0-"},
         {"limits.max_body_bytes", "1.5", "limits.max_body_bytes: expected an integer"},
+        {"limits.max_routes", "0", "limits.max_routes: expected an integer 1-"},
+        {"limits.max_routes", "\"many\"", "limits.max_routes: expected an integer"},
         {"timeouts", "5", "timeouts: expected an object"},
         {"timeouts.idle_ms", "5", "timeouts.idle_ms: unknown field"},
         {"timeouts.client_header_ms", "0",

@@ -112,7 +112,7 @@ static bool load(files_t *f, sy_error_t *err)
 {
     char policy_uri[160];
     snprintf(policy_uri, sizeof policy_uri, "file://%s", f->policy); /* both URI forms */
-    sy_sources_config_t cfg = {policy_uri, f->routes, 60};
+    sy_sources_config_t cfg = {policy_uri, f->routes, 60, 300, false};
     return sy_sources_load_initial(&cfg, err);
 }
 
@@ -281,7 +281,9 @@ static void test_broken_file_keeps_last_good(void **state)
     assert_int_equal(st[1].consecutive_failures, 0);
     assert_int_equal(st[0].reloads_failed, 4);
     snap = sy_snapshot_acquire();
-    assert_int_equal(snap->generation, gen + 2);
+    /* Each store is polled (and applied) on its own: the policy fix and
+     * the routes fix are one publish each. */
+    assert_int_equal(snap->generation, gen + 3);
     assert_true(serves(snap, "/orders"));
     assert_false(serves(snap, "/users")); /* policy_b is in force */
     assert_string_not_equal(snap->policy_version.version, good->policy_version.version);
@@ -300,7 +302,9 @@ static void test_initial_failure_publishes_nothing(void **state)
     sy_store_status_t st[2];
     sy_sources_status(st);
     assert_int_equal(st[1].consecutive_failures, 1);
-    assert_int_equal(st[0].last_success, 0); /* nothing was loaded */
+    /* The policy was fine and is kept for when the routes load; nothing
+     * was published. */
+    assert_string_equal(st[0].last_error, "");
 
     /* A poll after the fix completes the initial load. */
     write_file(f->routes, routes_a);
@@ -316,23 +320,23 @@ static void test_bad_and_missing_sources(void **state)
     files_t *f = *state;
     sy_error_t err = {{0}};
     /* Malformed URIs are usage errors at once, never retried. */
-    sy_sources_config_t cfg = {"s3://bucket", f->routes, 10};
+    sy_sources_config_t cfg = {"s3://bucket", f->routes, 10, 300, false};
     assert_false(sy_sources_load_initial(&cfg, &err));
     assert_true(strstr(err.message, "s3://bucket") != NULL);
 
-    cfg = (sy_sources_config_t){"dynamodb://table", f->routes, 10};
+    cfg = (sy_sources_config_t){"dynamodb://table", f->routes, 10, 300, false};
     assert_false(sy_sources_load_initial(&cfg, &err));
     assert_true(strstr(err.message, "holds routes") != NULL);
 
-    cfg = (sy_sources_config_t){f->policy, "ftp://x/routes.json", 10};
+    cfg = (sy_sources_config_t){f->policy, "ftp://x/routes.json", 10, 300, false};
     assert_false(sy_sources_load_initial(&cfg, &err));
     assert_true(strstr(err.message, "ftp://") != NULL);
 
-    cfg = (sy_sources_config_t){f->policy, "file://otherhost/routes.json", 10};
+    cfg = (sy_sources_config_t){f->policy, "file://otherhost/routes.json", 10, 300, false};
     assert_false(sy_sources_load_initial(&cfg, &err));
     assert_true(strstr(err.message, "file://otherhost") != NULL);
 
-    cfg = (sy_sources_config_t){"/nonexistent/policy.json", f->routes, 10};
+    cfg = (sy_sources_config_t){"/nonexistent/policy.json", f->routes, 10, 300, false};
     assert_false(sy_sources_load_initial(&cfg, &err));
     assert_true(strstr(err.message, "/nonexistent/policy.json") != NULL);
     assert_null(sy_snapshot_acquire());
@@ -396,7 +400,7 @@ static void test_s3_policy_conditional_get(void **state)
     use_stub("AWS_ENDPOINT_URL_S3", &stub);
 
     sy_error_t err = {{0}};
-    sy_sources_config_t cfg = {"s3://config-bucket/policy.json", f->routes, 60};
+    sy_sources_config_t cfg = {"s3://config-bucket/policy.json", f->routes, 60, 300, false};
     assert_true(sy_sources_load_initial(&cfg, &err));
     sy_snapshot_t *snap = sy_snapshot_acquire();
     assert_non_null(snap);
@@ -425,6 +429,48 @@ static void test_s3_policy_conditional_get(void **state)
     free(v2);
 }
 
+/* Issue 16: the same bytes under a new ETag are no change (no rebuild),
+ * and the next GET is conditional on the new ETag; a 304 to an
+ * unconditional GET is an error of the S3 store. */
+static void test_s3_new_etag_same_bytes(void **state)
+{
+    files_t *f = *state;
+    char *v1 = s3_answer("\"v1\"", policy_a), *v2 = s3_answer("\"v2\"", policy_a);
+    stub_server_t stub = {.answers = {v1, v2,
+                                      "HTTP/1.1 304 Not Modified\r\nETag: \"v2\"\r\n"
+                                      "Connection: close\r\n\r\n"},
+                          .answer_count = 3};
+    stub_start(&stub);
+    use_stub("AWS_ENDPOINT_URL_S3", &stub);
+    sy_error_t err = {{0}};
+    sy_sources_config_t cfg = {"s3://config-bucket/policy.json", f->routes, 60, 300, false};
+    assert_true(sy_sources_load_initial(&cfg, &err));
+    uint64_t gen = sy_snapshot_current_generation();
+    assert_true(sy_sources_poll_now()); /* v2, same bytes */
+    assert_int_equal(sy_snapshot_current_generation(), gen);
+    assert_true(sy_sources_poll_now()); /* 304 on v2 */
+    assert_int_equal(sy_snapshot_current_generation(), gen);
+    stub_stop(&stub);
+    assert_int_equal(stub.request_count, 3);
+    assert_non_null(strcasestr(stub.requests[2], "\r\nif-none-match: \"v2\"\r\n"));
+    stub_free(&stub);
+    free(v1);
+    free(v2);
+    sy_sources_stop();
+
+    stub_server_t odd = {.answers = {"HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n"},
+                         .answer_count = 1};
+    stub_start(&odd);
+    use_stub("AWS_ENDPOINT_URL_S3", &odd);
+    assert_true(sy_sources_load_initial(&cfg, &err));
+    sy_store_status_t st[2];
+    sy_sources_status(st);
+    assert_non_null(strstr(st[0].last_error, "304 Not Modified to an unconditional GET"));
+    assert_string_equal(st[1].last_error, "");
+    stub_stop(&odd);
+    stub_free(&odd);
+}
+
 static void test_remote_failure_at_start_is_retried(void **state)
 {
     files_t *f = *state;
@@ -438,7 +484,7 @@ static void test_remote_failure_at_start_is_retried(void **state)
     use_stub("AWS_ENDPOINT_URL_S3", &stub);
 
     sy_error_t err = {{0}};
-    sy_sources_config_t cfg = {"s3://config-bucket/policy.json", f->routes, 60};
+    sy_sources_config_t cfg = {"s3://config-bucket/policy.json", f->routes, 60, 300, false};
     /* Not a start failure: the store may be back in a moment. */
     assert_true(sy_sources_load_initial(&cfg, &err));
     assert_null(sy_snapshot_acquire());
@@ -457,49 +503,68 @@ static void test_remote_failure_at_start_is_retried(void **state)
     free(ok);
 }
 
+#define MARKER(n) JSON_OK "{\"Item\":{\"generation\":{\"N\":\"" n "\"}}}"
+
 static void test_dynamodb_routes(void **state)
 {
     files_t *f = *state;
-    /* The same table twice, in a different order, then with a change. The
-     * pipeline's own attribute (build_id) is tolerated. */
+    /* Each poll reads the change marker; the table is Scanned at start
+     * and when the marker moved. The same table in a different order is
+     * no change; the pipeline's own attribute (build_id) is tolerated. */
     stub_server_t stub = {
-        .answers = {JSON_OK "{\"Items\":[{\"path\":{\"S\":\"/orders\"},\"target\":{\"S\":"
+        .answers = {MARKER("1"),
+                    JSON_OK "{\"Items\":[{\"path\":{\"S\":\"/orders\"},\"target\":{\"S\":"
                             "\"https://orders.internal.example.com/prod\"},\"build_id\":{\"N\":"
                             "\"42\"}},{\"path\":{\"S\":\"/users\"},\"target\":{\"S\":"
-                            "\"https://users.internal.example.com\"},\"enabled\":{\"BOOL\":true}}],"
-                            "\"Count\":2}",
+                            "\"https://users.internal.example.com\"},\"enabled\":{\"BOOL\":true}},"
+                            "{\"path\":{\"S\":\"#generation\"},\"generation\":{\"N\":\"1\"}}],"
+                            "\"Count\":3}",
+                    MARKER("2"),
                     JSON_OK "{\"Items\":[{\"enabled\":{\"BOOL\":true},\"target\":{\"S\":"
                             "\"https://users.internal.example.com\"},\"path\":{\"S\":\"/users\"}},"
                             "{\"path\":{\"S\":\"/orders\"},\"target\":{\"S\":"
                             "\"https://orders.internal.example.com/prod\"},\"build_id\":{\"N\":"
                             "\"42\"}}],\"Count\":2}",
+                    MARKER("2"), MARKER("3"),
                     JSON_OK "{\"Items\":[{\"path\":{\"S\":\"/orders\"},\"target\":{\"S\":"
                             "\"https://elsewhere.example.com\"}}],\"Count\":1}"},
-        .answer_count = 3};
+        .answer_count = 7};
     stub_start(&stub);
     use_stub("AWS_ENDPOINT_URL_DYNAMODB", &stub);
 
     sy_error_t err = {{0}};
-    sy_sources_config_t cfg = {f->policy, "dynamodb://routes-table", 60};
+    sy_sources_config_t cfg = {f->policy, "dynamodb://routes-table", 60, 300, false};
     assert_true(sy_sources_load_initial(&cfg, &err));
     sy_snapshot_t *snap = sy_snapshot_acquire();
     assert_non_null(snap);
-    assert_int_equal(snap->active_count, 2);
+    assert_int_equal(snap->active_count, 2); /* the marker is not a route */
+    assert_int_equal(snap->rejected_count, 0);
     assert_true(serves(snap, "/orders/1"));
     assert_true(strncmp(snap->routes_version.version, "sha256:", 7) == 0);
     sy_snapshot_unref(snap);
     uint64_t gen = sy_snapshot_current_generation();
 
-    assert_true(sy_sources_poll_now()); /* same items, other order */
+    assert_true(sy_sources_poll_now()); /* marker moved; same items, other order */
     assert_int_equal(sy_snapshot_current_generation(), gen);
-    assert_true(sy_sources_poll_now());
+    assert_true(sy_sources_poll_now()); /* marker still: no Scan */
+    assert_int_equal(sy_snapshot_current_generation(), gen);
+    assert_true(sy_sources_poll_now()); /* marker moved: Scan, changed */
     assert_int_equal(sy_snapshot_current_generation(), gen + 1);
     snap = sy_snapshot_acquire();
     assert_int_equal(snap->routes->count, 1);
     assert_int_equal(snap->rejected_count, 1); /* not an allowed destination */
     sy_snapshot_unref(snap);
     stub_stop(&stub);
-    assert_int_equal(stub.request_count, 3);
+    assert_int_equal(stub.request_count, 7);
+    static const char *const expected[] = {"GetItem", "Scan",    "GetItem", "Scan",
+                                           "GetItem", "GetItem", "Scan"};
+    for (int i = 0; i < 7; i++) {
+        char target[64];
+        snprintf(target, sizeof target, "x-amz-target: DynamoDB_20120810.%s\r\n", expected[i]);
+        assert_non_null(strcasestr(stub.requests[i], target));
+        assert_non_null(strstr(stub.requests[i], "\"ConsistentRead\":true"));
+    }
+    assert_non_null(strstr(stub.requests[0], "\"#generation\""));
     stub_free(&stub);
 }
 
@@ -507,7 +572,7 @@ static void test_poller_thread(void **state)
 {
     files_t *f = *state;
     sy_error_t err = {{0}};
-    sy_sources_config_t cfg = {f->policy, f->routes, 0.02};
+    sy_sources_config_t cfg = {f->policy, f->routes, 0.02, 300, false};
     assert_true(sy_sources_load_initial(&cfg, &err));
     uint64_t gen = sy_snapshot_current_generation();
     assert_true(sy_sources_start(&err));
@@ -536,6 +601,7 @@ int main(void)
     sy_metrics_init(1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_initial_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_s3_new_etag_same_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unchanged_poll_publishes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_content_change_same_mtime, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_change_reuses_routes, setup, teardown),

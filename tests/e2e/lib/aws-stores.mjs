@@ -18,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
-import { DynamoDBClient, CreateTableCommand, PutItemCommand, DeleteItemCommand, BatchWriteItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, CreateTableCommand, PutItemCommand, DeleteItemCommand, BatchWriteItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { S3Client, CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { BIN, freePort, tempDir, sleep, SLOW, waitForReady, sanitizerReport } from './harness.mjs';
 
@@ -227,12 +227,26 @@ export function toItem(r) {
   return item;
 }
 
-export async function putRoute(ddb, table, r) {
-  await ddb.send(new PutItemCommand({ TableName: table, Item: toItem(r) }));
+// Raises the change marker, as docs/ci-cd.md tells pipelines that write
+// items themselves to do after each write (SPEC §3).
+export async function raiseMarker(ddb, table) {
+  await ddb.send(new UpdateItemCommand({
+    TableName: table,
+    Key: { path: { S: '#generation' } },
+    UpdateExpression: 'ADD generation :one',
+    ExpressionAttributeValues: { ':one': { N: '1' } },
+  }));
 }
 
-export async function deleteRoute(ddb, table, p) {
+// marker: false writes the way a pipeline that forgot the marker does.
+export async function putRoute(ddb, table, r, { marker = true } = {}) {
+  await ddb.send(new PutItemCommand({ TableName: table, Item: toItem(r) }));
+  if (marker) await raiseMarker(ddb, table);
+}
+
+export async function deleteRoute(ddb, table, p, { marker = true } = {}) {
   await ddb.send(new DeleteItemCommand({ TableName: table, Key: { path: { S: p } } }));
+  if (marker) await raiseMarker(ddb, table);
 }
 
 export async function putRoutesBatch(ddb, table, routes) {
@@ -243,6 +257,7 @@ export async function putRoutesBatch(ddb, table, routes) {
       items = out.UnprocessedItems?.[table] || [];
     }
   }
+  await raiseMarker(ddb, table);
 }
 
 export async function createBucket(s3, bucket) {
@@ -374,14 +389,15 @@ export function cleanAwsEnv(extra = {}) {
  * given environment; waits for /readyz unless waitReady is false. Same
  * handle shape as harness.startSwitchyard.
  */
-export async function startSwitchyardAws({ policyUri, routesUri, env, pollInterval = 0.3, workers = 2, waitReady = true, logLevel = 'info' }) {
+export async function startSwitchyardAws({ policyUri, routesUri, env, pollInterval = 0.3, workers = 2, waitReady = true, logLevel = 'info', extraArgs = [], drainTimeout = 3 }) {
   const port = await freePort();
   const adminPort = await freePort();
   const args = [
     'serve', '--policy', policyUri, '--routes', routesUri,
     '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${adminPort}`,
     '--workers', String(workers), '--poll-interval', String(pollInterval),
-    '--access-log', 'off', '--log-level', logLevel, '--drain-timeout', '3',
+    '--access-log', 'off', '--log-level', logLevel, '--drain-timeout', String(drainTimeout),
+    ...extraArgs,
   ];
   const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   children.add(proc);
