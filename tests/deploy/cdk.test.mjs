@@ -281,3 +281,19 @@ test('parameters are checked before anything is synthesized', { skip }, () => {
   bad({ cloudFrontCertificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/x' }, /us-east-1/);
   bad({ drainTimeoutSeconds: 200 }, /drainTimeoutSeconds/);
 });
+
+test('security groups: each admits only the hop before it', { skip }, () => {
+  const t = S().main;
+  const sgId = (prefix) => resourcesOf(t, 'AWS::EC2::SecurityGroup').find(([id]) => id.startsWith(prefix))[0];
+  const [alb, router, vpce, eps] = ['AlbSg', 'RouterSg', 'ExecuteApiEndpointSg', 'AwsEndpointsSg'].map(sgId);
+  const ingress = (group) => resourcesOf(t, 'AWS::EC2::SecurityGroupIngress')
+    .map(([, r]) => r.Properties).filter((p) => p.GroupId['Fn::GetAtt'][0] === group)
+    .map((p) => `${p.SourceSecurityGroupId['Fn::GetAtt'][0]}:${p.FromPort}-${p.ToPort}`).sort();
+  assert.deepEqual(ingress(router), [`${alb}:8080-8080`, `${alb}:9901-9901`], 'the tasks: traffic and health check from the ALB');
+  assert.deepEqual(ingress(vpce), [`${router}:443-443`], 'execute-api endpoint: the tasks only');
+  assert.deepEqual(ingress(eps), [`${router}:443-443`], 'AWS endpoints: the tasks only');
+  const albRules = resourcesOf(t, 'AWS::EC2::SecurityGroup').find(([id]) => id === alb)[1].Properties.SecurityGroupIngress;
+  assert.deepEqual(albRules.map((r) => [r.FromPort, r.ToPort]), [[443, 443]]);
+  assert.deepEqual(albRules[0].CidrIp, { 'Fn::GetAtt': [resourcesOf(t, 'AWS::EC2::VPC')[0][0], 'CidrBlock'] },
+    'until vpcOriginSecurityGroupId is set: the VPC, never the internet');
+});

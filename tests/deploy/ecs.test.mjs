@@ -108,24 +108,6 @@ test('policy template: private chain destinations, and switchyard accepts it', (
   assert.equal(r.status, 0, `switchyard check: ${r.stdout}${r.stderr}`);
 });
 
-test('switchyard accepts the task definition command (through the image entrypoint)', async (t) => {
-  if (!haveBin()) return t.skip(SKIP_NO_BIN);
-  const sy = await startEntrypoint(cmd, {
-    AWS_REGION: 'eu-west-1',
-    SWITCHYARD_POLICY: path.join(REPO, 'deploy/config/policy.json'),
-    SWITCHYARD_ROUTES: path.join(REPO, 'deploy/config/routes.json'),
-  });
-  try {
-    const hc = c.healthCheck.command.slice(1).map((a) => (a === IMAGE_BIN ? BIN : a.startsWith('127.0.0.1:') ? sy.admin : a));
-    const r = await pollUntilZero(hc, 15000);
-    assert.equal(r.code, 0, `health check: ${r.err}\nswitchyard: ${sy.output()}`);
-  } finally {
-    sy.child.kill('SIGTERM');
-  }
-  const { code } = await sy.exited;
-  assert.equal(code, 0, sy.output());
-});
-
 test('switchyard accepts the synthesized command (through the image entrypoint)', { skip }, async (t) => {
   if (!haveBin()) return t.skip(SKIP_NO_BIN);
   const sy = await startEntrypoint(cmd(), {

@@ -234,11 +234,32 @@ export function cdkModules() {
   const stamp = path.join(CDK, 'dist/.tsbuildinfo');
   const sources = ['bin', 'lib'].flatMap((d) => fs.readdirSync(path.join(CDK, d)).map((f) => path.join(CDK, d, f)));
   sources.push(path.join(CDK, 'tsconfig.json'), path.join(CDK, 'package-lock.json'));
-  const built = fs.existsSync(stamp) ? fs.statSync(stamp).mtimeMs : 0;
-  if (sources.some((f) => fs.statSync(f).mtimeMs > built) || !fs.existsSync(path.join(CDK, 'dist/lib/app.js'))) {
-    const r = spawnSync(process.execPath, [path.join(CDK, 'node_modules/typescript/bin/tsc'), '-p', CDK], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`tsc failed:\n${r.stdout}${r.stderr}`);
-    fs.utimesSync(stamp, new Date(), new Date());
+  const stale = () => {
+    const built = fs.existsSync(stamp) ? fs.statSync(stamp).mtimeMs : 0;
+    return sources.some((f) => fs.statSync(f).mtimeMs > built) || !fs.existsSync(path.join(CDK, 'dist/lib/app.js'));
+  };
+  if (stale()) {
+    // Test files may run in parallel processes: one compiles, the others
+    // wait for it (mkdir is atomic), so nobody loads a half-written dist/.
+    const lock = path.join(CDK, '.compile-lock');
+    const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+    for (let i = 0; ; i++) {
+      try { fs.mkdirSync(lock); break; } catch (e) {
+        if (e.code !== 'EEXIST') throw e;
+        // A lock older than 10 minutes was left by a killed run.
+        if (Date.now() - fs.statSync(lock).mtimeMs > 600000) fs.rmSync(lock, { recursive: true, force: true });
+        sleep(200);
+      }
+    }
+    try {
+      if (stale()) {
+        const r = spawnSync(process.execPath, [path.join(CDK, 'node_modules/typescript/bin/tsc'), '-p', CDK], { encoding: 'utf8' });
+        if (r.status !== 0) throw new Error(`tsc failed:\n${r.stdout}${r.stderr}`);
+        fs.utimesSync(stamp, new Date(), new Date());
+      }
+    } finally {
+      fs.rmSync(lock, { recursive: true, force: true });
+    }
   }
   const require = createRequire(path.join(CDK, 'package.json'));
   return {
