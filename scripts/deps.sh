@@ -37,3 +37,13 @@ if [ -f tests/e2e/package.json ]; then
     touch tests/e2e/node_modules
   fi
 fi
+
+# npm packages of the CDK app (deploy/cdk/package-lock.json): the deploy
+# tests synthesize it offline. Installed once, from the lockfile.
+if [ -f deploy/cdk/package-lock.json ]; then
+  if [ ! -d deploy/cdk/node_modules ] || [ deploy/cdk/package-lock.json -nt deploy/cdk/node_modules ]; then
+    echo "deps: npm ci in deploy/cdk" >&2
+    (cd deploy/cdk && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    touch deploy/cdk/node_modules
+  fi
+fi

@@ -4,7 +4,9 @@
 // ${Placeholder} templates with sample values.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -218,4 +220,81 @@ export async function pollUntilZero(argv, ms) {
     if (last.code === 0 || Date.now() > end) return last;
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/* ---- the CDK app (deploy/cdk) ------------------------------------------- */
+
+export const CDK = path.join(REPO, 'deploy/cdk');
+export const haveCdk = () => fs.existsSync(path.join(CDK, 'node_modules/aws-cdk-lib/package.json'));
+export const SKIP_NO_CDK = 'deploy/cdk/node_modules missing: run scripts/deps.sh (npm ci in deploy/cdk)';
+
+// Compiles deploy/cdk with its pinned TypeScript when a source is newer than
+// the last build (type errors fail the test), then loads the compiled app.
+export function cdkModules() {
+  const stamp = path.join(CDK, 'dist/.tsbuildinfo');
+  const sources = ['bin', 'lib'].flatMap((d) => fs.readdirSync(path.join(CDK, d)).map((f) => path.join(CDK, d, f)));
+  sources.push(path.join(CDK, 'tsconfig.json'), path.join(CDK, 'package-lock.json'));
+  const stale = () => {
+    const built = fs.existsSync(stamp) ? fs.statSync(stamp).mtimeMs : 0;
+    return sources.some((f) => fs.statSync(f).mtimeMs > built) || !fs.existsSync(path.join(CDK, 'dist/lib/app.js'));
+  };
+  if (stale()) {
+    // Test files may run in parallel processes: one compiles, the others
+    // wait for it (mkdir is atomic), so nobody loads a half-written dist/.
+    const lock = path.join(CDK, '.compile-lock');
+    const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+    for (let i = 0; ; i++) {
+      try { fs.mkdirSync(lock); break; } catch (e) {
+        if (e.code !== 'EEXIST') throw e;
+        // A lock older than 10 minutes was left by a killed run.
+        if (Date.now() - fs.statSync(lock).mtimeMs > 600000) fs.rmSync(lock, { recursive: true, force: true });
+        sleep(200);
+      }
+    }
+    try {
+      if (stale()) {
+        const r = spawnSync(process.execPath, [path.join(CDK, 'node_modules/typescript/bin/tsc'), '-p', CDK], { encoding: 'utf8' });
+        if (r.status !== 0) throw new Error(`tsc failed:\n${r.stdout}${r.stderr}`);
+        fs.utimesSync(stamp, new Date(), new Date());
+      }
+    } finally {
+      fs.rmSync(lock, { recursive: true, force: true });
+    }
+  }
+  const require = createRequire(path.join(CDK, 'package.json'));
+  return {
+    cdk: require('aws-cdk-lib'),
+    assertions: require('aws-cdk-lib/assertions'),
+    app: require(path.join(CDK, 'dist/lib/app.js')),
+    params: require(path.join(CDK, 'dist/lib/params.js')),
+    stack: require(path.join(CDK, 'dist/lib/switchyard-stack.js')),
+    waf: require(path.join(CDK, 'dist/lib/waf-stack.js')),
+    metrics: require(path.join(CDK, 'dist/lib/metrics.js')),
+  };
+}
+
+// The sample parameters every deploy test synthesizes with.
+export const CDK_SAMPLE = { account: '123456789012', region: 'eu-west-1' };
+
+let synthCache = null;
+// Synthesizes the app once per test process, in a temporary directory, with
+// the cdk-nag AwsSolutions checks. Returns the modules, the built stacks, the
+// templates (CloudFormation JSON) and the cloud assembly.
+export function synthCdk() {
+  if (synthCache) return synthCache;
+  const m = cdkModules();
+  const params = m.params.resolveParams(CDK_SAMPLE);
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-cdk-'));
+  process.on('exit', () => fs.rmSync(outdir, { recursive: true, force: true }));
+  const app = new m.cdk.App({ outdir });
+  const built = m.app.build(params, { app });
+  const assembly = app.synth();
+  const template = (stack) => assembly.getStackByName(stack.stackName).template;
+  synthCache = { m, params, built, assembly, main: template(built.main), waf: template(built.waf) };
+  return synthCache;
+}
+
+// Resources of one type in a template, as [logicalId, resource].
+export function resourcesOf(template, type) {
+  return Object.entries(template.Resources).filter(([, r]) => r.Type === type);
 }
