@@ -169,7 +169,7 @@ test('a malformed item is rejected with its reason while the rest loads', { skip
 
 test('a malformed policy object keeps the last good snapshot, with the error in /config', { skip }, async () => {
   await putPolicy(s3, BUCKET, KEY, '{"listen_domains": [');
-  await eventually(async () => (await config()).policy.last_error, { what: 'policy error reported' });
+  await eventually(async () => (await config()).policy.last_error, { what: 'policy error reported', timeoutMs: 30000 * SLOW });
   const c = await config();
   assert.match(c.policy.last_error, /s3:\/\//);
   assert.ok(c.policy.consecutive_failures >= 1);

@@ -132,7 +132,7 @@ test('a hung DynamoDB: S3 keeps its own polls, the hang shows, SIGTERM still dra
     // A policy change uploaded during the hang goes live.
     await putPolicy(s3, 'cfg', fx.key, makePolicy({ destinations: [dest(a.port)], listen_domains: ['api.example.com', 'new.example.com'] }));
     await eventually(async () => (await config(sy)).listen_domains.includes('new.example.com'),
-      { what: 'policy applied while DynamoDB hangs', timeoutMs: 20000 * SLOW });
+      { what: 'policy applied while DynamoDB hangs', timeoutMs: 40000 * SLOW });
     // The hang itself shows as a routes error, within a poll plus the timeout.
     const c = await eventually(async () => {
       const cc = await config(sy);

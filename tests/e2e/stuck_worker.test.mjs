@@ -159,13 +159,21 @@ test('a configuration fetch that hangs does not hold the exit', async () => {
     hang = true;
     await eventually(() => accepted.length > 0, { what: 'the poller fetching again', timeoutMs: 60000 * SLOW });
     sy.proc.kill('SIGTERM');
-    const line = await eventually(() => jsonLines(sy.stderr()).find((l) => /shutdown did not finish/.test(l.msg || '')), {
-      what: 'the shutdown watchdog giving up on the hung fetch',
-      timeoutMs: 60000 * SLOW,
-    });
-    assert.match(line.waiting_for, /configuration poller/);
-    const r = await sy.exited;
-    assert.equal(r.code, 1, `exit ${JSON.stringify(r)}; stderr: ${sy.stderr().slice(-2000)}`);
+    // SIGTERM aborts the control-plane call in flight, so the process
+    // drains and exits 0 on its own; the watchdog (exit 1) is the backstop
+    // should anything else hang. Either way it must exit.
+    let timer;
+    const r = await Promise.race([
+      sy.exited,
+      new Promise((resolve) => (timer = setTimeout(() => resolve(null), 30000 * SLOW))),
+    ]);
+    clearTimeout(timer);
+    assert.ok(r, `switchyard did not exit while a fetch hung; stderr: ${sy.stderr().slice(-2000)}`);
+    if (r.code !== 0) {
+      const line = jsonLines(sy.stderr()).find((l) => /shutdown did not finish/.test(l.msg || ''));
+      assert.ok(line, `exit ${JSON.stringify(r)} without the watchdog's reason; stderr: ${sy.stderr().slice(-2000)}`);
+      assert.match(line.waiting_for, /configuration poller/);
+    }
   } finally {
     for (const s of accepted) s.destroy();
     blackHole.close();
