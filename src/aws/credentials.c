@@ -333,11 +333,9 @@ bool sy_aws_parse_sts_xml(const char *text, size_t len, sy_aws_credentials_t *ou
 
 /* ---- region ---- */
 
-static char *home_file(const char *env_name, const char *rel)
+/* HOME/rel, malloc'd; NULL without HOME. */
+static char *home_path(const char *rel)
 {
-    const char *v = env(env_name);
-    if (v)
-        return strdup(v);
     const char *home = env("HOME");
     if (!home)
         return NULL;
@@ -346,6 +344,13 @@ static char *home_file(const char *env_name, const char *rel)
     if (p)
         snprintf(p, n, "%s/%s", home, rel);
     return p;
+}
+
+/* The file an environment variable names, else HOME/rel. */
+static char *home_file(const char *env_name, const char *rel)
+{
+    const char *v = env(env_name);
+    return v ? strdup(v) : home_path(rel);
 }
 
 static const char *profile_name(void)
@@ -1385,7 +1390,7 @@ static provider_result_t from_sso(const char *profile, const sy_aws_profile_plan
     char name[46], rel[80];
     sy_aws_sso_cache_name(plan->sso_session ? plan->sso_session : plan->sso_start_url, name);
     snprintf(rel, sizeof rel, ".aws/sso/cache/%s", name);
-    char *path = home_file("SY_UNUSED_SSO_CACHE", rel); /* always under HOME */
+    char *path = home_path(rel); /* where the AWS CLI writes it: no variable moves it */
     char *text = path ? read_small_file(path, 1 << 20) : NULL;
     if (!text) {
         sy_error_set(err, "profile \"%s\": no SSO token (%s is missing): %s", profile,
