@@ -427,10 +427,13 @@ static bool region_valid(const char *r)
 }
 
 /* The instance's region from IMDS, asked once per process: it can't
- * change under a running instance. */
+ * change under a running instance. A failure is remembered for a minute,
+ * so off EC2 every store call doesn't wait for the metadata connect
+ * timeout again. */
 static struct {
     pthread_mutex_t lock;
     char region[64];
+    time_t failed_at;
 } imds_region = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static bool region_from_imds(char *out, size_t cap)
@@ -438,7 +441,9 @@ static bool region_from_imds(char *out, size_t cap)
     if (imds_disabled())
         return false;
     pthread_mutex_lock(&imds_region.lock);
-    if (!imds_region.region[0]) {
+    time_t now = time(NULL);
+    if (!imds_region.region[0] && !(imds_region.failed_at && now >= imds_region.failed_at &&
+                                    now - imds_region.failed_at < 60)) {
         char base[512], url[600];
         imds_base(base, sizeof base);
         sy_error_t ierr = {{0}};
@@ -455,6 +460,7 @@ static bool region_from_imds(char *out, size_t cap)
             }
             free(token);
         }
+        imds_region.failed_at = imds_region.region[0] ? 0 : now;
     }
     bool ok = imds_region.region[0] != '\0';
     if (ok)
