@@ -566,19 +566,20 @@ static bool sts_url(char *region, size_t rcap, char *url, size_t ucap, sy_error_
     return true;
 }
 
-static provider_result_t from_web_identity(sy_aws_credentials_t *out, time_t *exp, sy_error_t *err)
+/* AssumeRoleWithWebIdentity with the token in token_file: from the
+ * environment (AWS_WEB_IDENTITY_TOKEN_FILE) or a profile
+ * (web_identity_token_file). */
+static provider_result_t web_identity(const char *token_file, const char *role,
+                                      const char *session_env, sy_aws_credentials_t *out,
+                                      time_t *exp, sy_error_t *err)
 {
-    const char *token_file = env("AWS_WEB_IDENTITY_TOKEN_FILE"), *role = env("AWS_ROLE_ARN");
-    if (!token_file || !role)
-        return PROVIDER_SKIP;
     char *token = read_small_file(token_file, 64 * 1024);
     if (!token) {
-        sy_error_set(err, "web identity: can't read AWS_WEB_IDENTITY_TOKEN_FILE %s", token_file);
+        sy_error_set(err, "web identity: can't read the token file %s", token_file);
         return PROVIDER_FAILED;
     }
     trim_end(token);
     char session[128];
-    const char *session_env = env("AWS_ROLE_SESSION_NAME");
     if (session_env)
         snprintf(session, sizeof session, "%s", session_env);
     else
@@ -628,6 +629,14 @@ static provider_result_t from_web_identity(sy_aws_credentials_t *out, time_t *ex
         sy_error_set(err, "web identity: STS answered HTTP %ld", resp.status);
     sy_aws_response_free(&resp);
     return ok ? PROVIDER_OK : PROVIDER_FAILED;
+}
+
+static provider_result_t from_web_identity(sy_aws_credentials_t *out, time_t *exp, sy_error_t *err)
+{
+    const char *token_file = env("AWS_WEB_IDENTITY_TOKEN_FILE"), *role = env("AWS_ROLE_ARN");
+    if (!token_file || !role)
+        return PROVIDER_SKIP;
+    return web_identity(token_file, role, env("AWS_ROLE_SESSION_NAME"), out, exp, err);
 }
 
 /* http:// is accepted only to loopback and the ECS/EKS link-local
@@ -803,6 +812,7 @@ void sy_aws_profile_plan_free(sy_aws_profile_plan_t *plan)
         return;
     sy_aws_credentials_free(&plan->creds);
     free(plan->process);
+    free(plan->web_identity_token_file);
     free(plan->sso_start_url);
     free(plan->sso_region);
     free(plan->sso_account_id);
@@ -939,13 +949,23 @@ bool sy_aws_profile_plan(const char *ctext, const char *ftext, const char *profi
                 goto done;
             char *sp = pget(ctext, ftext, cur, "source_profile");
             char *cs = pget(ctext, ftext, cur, "credential_source");
-            if (!sp == !cs) {
+            char *wi = pget(ctext, ftext, cur, "web_identity_token_file");
+            if ((sp != NULL) + (cs != NULL) + (wi != NULL) != 1) {
                 sy_error_set(err,
-                             "profile \"%s\": role_arn needs exactly one of source_profile and "
-                             "credential_source",
+                             "profile \"%s\": role_arn needs exactly one of source_profile, "
+                             "credential_source and web_identity_token_file",
                              cur);
                 free(sp);
                 free(cs);
+                free(wi);
+                goto done;
+            }
+            if (wi) {
+                /* This role is assumed with the token, not signed. */
+                out->kind = SY_AWS_SOURCE_WEB_IDENTITY;
+                out->web_identity_token_file = wi;
+                snprintf(out->source_profile, sizeof out->source_profile, "%s", cur);
+                ok = true;
                 goto done;
             }
             if (cs) {
@@ -1599,11 +1619,20 @@ static provider_result_t run_plan(const sy_aws_profile_plan_t *plan, sy_aws_cred
         r = from_sso(p, plan, &cur, exp, err);
         snprintf(profile_source, sizeof profile_source, "sso");
         break;
+    case SY_AWS_SOURCE_WEB_IDENTITY:
+        /* roles[0] is the profile's own role, assumed with the token. */
+        r = web_identity(plan->web_identity_token_file, plan->roles[0].role_arn,
+                         plan->roles[0].session_name, &cur, exp, &serr);
+        if (r != PROVIDER_OK)
+            sy_error_set(err, "profile \"%s\": %s", p, serr.message);
+        snprintf(profile_source, sizeof profile_source, "web-identity");
+        break;
     case SY_AWS_SOURCE_NONE:
         sy_error_set(err, "profile \"%s\": no credentials", p);
         break;
     }
-    for (size_t i = 0; r == PROVIDER_OK && i < plan->role_count; i++) {
+    size_t first = plan->kind == SY_AWS_SOURCE_WEB_IDENTITY ? 1 : 0;
+    for (size_t i = first; r == PROVIDER_OK && i < plan->role_count; i++) {
         sy_aws_credentials_t next = {0};
         r = assume_role(&plan->roles[i], &cur, &next, exp, err);
         sy_aws_credentials_free(&cur);

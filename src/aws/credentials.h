@@ -86,6 +86,9 @@ typedef enum {
     SY_AWS_SOURCE_CONTAINER,   /* credential_source = EcsContainer */
     SY_AWS_SOURCE_PROCESS,     /* credential_process */
     SY_AWS_SOURCE_SSO,         /* sso_session, or the legacy sso_start_url */
+    /* role_arn + web_identity_token_file: roles[0] is assumed with
+     * AssumeRoleWithWebIdentity, the rest with AssumeRole */
+    SY_AWS_SOURCE_WEB_IDENTITY,
 } sy_aws_source_kind_t;
 
 typedef struct {
@@ -101,9 +104,10 @@ typedef struct {
  * next one with the previous role's). */
 typedef struct {
     sy_aws_source_kind_t kind;
-    char source_profile[128];   /* the profile that holds the source */
-    sy_aws_credentials_t creds; /* STATIC */
-    char *process;              /* PROCESS: the command line */
+    char source_profile[128];      /* the profile that holds the source */
+    sy_aws_credentials_t creds;    /* STATIC */
+    char *process;                 /* PROCESS: the command line */
+    char *web_identity_token_file; /* WEB_IDENTITY */
     char *sso_start_url, *sso_region, *sso_account_id, *sso_role_name;
     char *sso_session; /* NULL for a legacy SSO profile */
     sy_aws_role_step_t roles[SY_AWS_MAX_ROLE_CHAIN];
@@ -114,9 +118,9 @@ typedef struct {
  * credentials file's section wins key by key over the config file's. True
  * with kind NONE when the profile holds no credential settings at all.
  * False with err for a profile that can't work: a source_profile loop or
- * missing source, role_arn with neither or both of source_profile and
- * credential_source, an unknown credential_source, mfa_serial (no one to
- * type the code), a bad duration_seconds, incomplete SSO settings. */
+ * missing source, role_arn without exactly one of source_profile,
+ * credential_source and web_identity_token_file, an unknown credential_source, mfa_serial (no one
+ * to type the code), a bad duration_seconds, incomplete SSO settings. */
 bool sy_aws_profile_plan(const char *credentials_text, const char *config_text, const char *profile,
                          sy_aws_profile_plan_t *out, sy_error_t *err);
 void sy_aws_profile_plan_free(sy_aws_profile_plan_t *plan);

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { startEcho } from '../../examples/echo-backend.mjs';
 import { makePolicy, dest, get, eventually, SLOW, binAvailable, tempDir, BIN, sanitizerReport } from './lib/harness.mjs';
@@ -347,5 +348,41 @@ test('region from EC2 instance metadata when nothing else sets it', { skip }, as
     }
   } finally {
     await imds.close();
+  }
+});
+
+test('role_arn + web_identity_token_file in a profile: AssumeRoleWithWebIdentity, unsigned', { skip }, async () => {
+  resetFronts();
+  const dir = tempDir();
+  const tokenFile = path.join(dir, 'oidc-token');
+  fs.writeFileSync(tokenFile, 'eyJ.profile.token\n');
+  const calls = [];
+  const sts = http.createServer(async (req, res) => {
+    let body = '';
+    for await (const c of req) body += c;
+    calls.push({ authorization: req.headers.authorization, form: Object.fromEntries(new URLSearchParams(body)) });
+    const cred = { accessKeyId: `ASIAWEBID${calls.length}`, secretAccessKey: 'web-secret', sessionToken: 'web-token' };
+    for (const f of fronts) f.keys.set(cred.accessKeyId, cred);
+    res.writeHead(200, { 'content-type': 'text/xml' });
+    res.end(`<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials>
+<AccessKeyId>${cred.accessKeyId}</AccessKeyId><SecretAccessKey>${cred.secretAccessKey}</SecretAccessKey>
+<SessionToken>${cred.sessionToken}</SessionToken><Expiration>${new Date(Date.now() + 3600e3).toISOString()}</Expiration>
+</Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>`);
+  });
+  await new Promise((r) => sts.listen(0, '127.0.0.1', r));
+  try {
+    const home = awsHome({ config: `[profile ci]\nrole_arn = arn:aws:iam::123456789012:role/ci-oidc\nweb_identity_token_file = ${tokenFile}\nrole_session_name = pipeline-7\n` });
+    const r = await check(storeEnv(home, { AWS_PROFILE: 'ci', AWS_ENDPOINT_URL_STS: `http://127.0.0.1:${sts.address().port}` }));
+    assertChecked(r);
+    assert.equal(calls.length, 1);
+    assert.equal(calls[0].authorization, undefined);
+    assert.equal(calls[0].form.Action, 'AssumeRoleWithWebIdentity');
+    assert.equal(calls[0].form.RoleArn, 'arn:aws:iam::123456789012:role/ci-oidc');
+    assert.equal(calls[0].form.RoleSessionName, 'pipeline-7');
+    assert.equal(calls[0].form.WebIdentityToken, 'eyJ.profile.token');
+    assert.deepEqual(keysSeen(), ['ASIAWEBID1']);
+  } finally {
+    sts.closeAllConnections?.();
+    await new Promise((r) => sts.close(r));
   }
 });

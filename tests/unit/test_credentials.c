@@ -382,7 +382,11 @@ static void test_profile_plan_roles(void **state)
                          "source_profile=nowhere\n"
                          "[profile empty-src]\nrole_arn=arn:aws:iam::6:role/x\n"
                          "source_profile=regiononly\n"
-                         "[profile regiononly]\nregion=eu-west-1\n";
+                         "[profile regiononly]\nregion=eu-west-1\n"
+                         "[profile web]\nrole_arn=arn:aws:iam::7:role/web\n"
+                         "web_identity_token_file=/var/run/token\nrole_session_name=ci\n"
+                         "[profile after-web]\nrole_arn=arn:aws:iam::8:role/next\n"
+                         "source_profile=web\n";
     sy_aws_profile_plan_t plan;
     sy_error_t err = {{0}};
 
@@ -429,9 +433,21 @@ static void test_profile_plan_roles(void **state)
     assert_true(sy_aws_profile_plan(creds, config, "absent", &plan, &err));
     assert_int_equal(plan.kind, SY_AWS_SOURCE_NONE);
 
+    /* role_arn + web_identity_token_file: that role is assumed with the
+     * token; a role on top of it with AssumeRole. */
+    assert_true(sy_aws_profile_plan(creds, config, "after-web", &plan, &err));
+    assert_int_equal(plan.kind, SY_AWS_SOURCE_WEB_IDENTITY);
+    assert_string_equal(plan.web_identity_token_file, "/var/run/token");
+    assert_int_equal(plan.role_count, 2);
+    assert_string_equal(plan.roles[0].role_arn, "arn:aws:iam::7:role/web");
+    assert_string_equal(plan.roles[0].session_name, "ci");
+    assert_string_equal(plan.roles[1].role_arn, "arn:aws:iam::8:role/next");
+    sy_aws_profile_plan_free(&plan);
+
     plan_fails(creds, config, "loop-a", "loop: loop-a -> loop-b -> loop-a");
     plan_fails(creds, config, "self-nokeys", "loop");
-    plan_fails(creds, config, "both", "exactly one of source_profile and credential_source");
+    plan_fails(creds, config, "both",
+               "exactly one of source_profile, credential_source and web_identity_token_file");
     plan_fails(creds, config, "neither", "exactly one of");
     plan_fails(creds, config, "weird", "not one of Environment, Ec2InstanceMetadata");
     plan_fails(creds, config, "mfa", "mfa_serial");
