@@ -332,7 +332,11 @@ char *sy_dynamodb_items_text(json_t *items, size_t *len)
 json_t *sy_dynamodb_call(const char *operation, json_t *request, const char *what, sy_error_t *err)
 {
     char region[64], endpoint_buf[512], url[600], target[96];
-    sy_aws_region(region, sizeof region);
+    sy_error_t rerr = {{0}};
+    if (!sy_aws_region(region, sizeof region, &rerr)) {
+        sy_error_set(err, "%s: %s", what, rerr.message);
+        return NULL;
+    }
     const char *endpoint = sy_aws_endpoint_override("DYNAMODB", endpoint_buf, sizeof endpoint_buf);
     if (endpoint)
         snprintf(url, sizeof url, "%s/", endpoint);

@@ -138,7 +138,12 @@ sy_s3_result_t sy_s3_get_object(const char *uri, char etag[256], char **body, si
     if (!sy_s3_parse_uri(uri, &loc, err))
         return SY_S3_ERROR;
     char region[64], endpoint_buf[512], url[4096];
-    sy_aws_region(region, sizeof region);
+    sy_error_t rerr = {{0}};
+    if (!sy_aws_region(region, sizeof region, &rerr)) {
+        sy_error_set(err, "%s: %s", uri, rerr.message);
+        sy_s3_location_free(&loc);
+        return SY_S3_ERROR;
+    }
     const char *endpoint = sy_aws_endpoint_override("S3", endpoint_buf, sizeof endpoint_buf);
     if (!sy_s3_object_url(&loc, region, endpoint, url, sizeof url)) {
         sy_error_set(err, "%s: the object URL is too long", uri);

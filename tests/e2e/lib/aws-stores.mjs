@@ -95,17 +95,21 @@ function parseAmzDate(s) {
  * sessionToken}), stats {verified, rejected, reasons[]}, requests[]}.
  * service: "s3" or "dynamodb". Requests that verify are forwarded to
  * 127.0.0.1:targetPort (for s3rver without the signature, which it can't
- * check); the others get 403 and never reach the store.
+ * check); the others get 403 and never reach the store. With handle
+ * (req, res, body, auth) instead of targetPort, a verified request is
+ * answered by it: a stand-in for a signed AWS API such as STS.
  */
-export async function startVerifyingFront({ service, targetPort, keys = new Map() }) {
+export async function startVerifyingFront({ service, targetPort, keys = new Map(), handle = null }) {
   const front = { service, keys, stats: { verified: 0, rejected: 0, reasons: [] }, requests: [] };
   const reject = (res, why) => {
     front.stats.rejected++;
     front.stats.reasons.push(why);
     const body = service === 's3'
       ? `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SignatureDoesNotMatch</Code><Message>${why.replace(/[<&>]/g, '')}</Message></Error>`
+      : service === 'sts'
+      ? `<ErrorResponse><Error><Type>Sender</Type><Code>SignatureDoesNotMatch</Code><Message>${why.replace(/[<&>]/g, '')}</Message></Error></ErrorResponse>`
       : JSON.stringify({ __type: 'com.amazon.coral.service#InvalidSignatureException', message: why });
-    res.writeHead(403, { 'content-type': service === 's3' ? 'application/xml' : 'application/x-amz-json-1.0' });
+    res.writeHead(403, { 'content-type': service === 'dynamodb' ? 'application/x-amz-json-1.0' : 'application/xml' });
     res.end(body);
   };
   const server = http.createServer(async (req, res) => {
@@ -152,6 +156,7 @@ export async function startVerifyingFront({ service, targetPort, keys = new Map(
       return reject(res, `signature mismatch for ${req.method} ${req.url}: got ${req.headers.authorization}, expected ${expected && `SignedHeaders=${expected.signedHeaders.join(';')}, Signature=${expected.signature}`}`);
     }
     front.stats.verified++;
+    if (handle) return handle(req, res, body, auth);
     // Forward. s3rver checks signatures against its own fixed keys, so it
     // gets the request without one (it was verified here).
     const fwd = { ...req.headers, host: `127.0.0.1:${targetPort}` };
@@ -319,7 +324,8 @@ export async function startContainerCredentials({ fronts, authToken = null, vali
 
 // An IMDSv2 stand-in: a token from PUT /latest/api/token is required for
 // every metadata GET (IMDSv1 requests get 401, as with http-tokens=required).
-export async function startImds({ fronts, role = 'switchyard-role', validForMs = 6 * 60 * 60 * 1000 }) {
+// It also tells the instance's region (placement/region).
+export async function startImds({ fronts, role = 'switchyard-role', validForMs = 6 * 60 * 60 * 1000, region = REGION }) {
   const imds = { tokenCalls: 0, credentialCalls: 0, v1Refused: 0 };
   const tokens = new Set();
   const server = http.createServer((req, res) => {
@@ -339,6 +345,11 @@ export async function startImds({ fronts, role = 'switchyard-role', validForMs =
       imds.v1Refused++;
       res.writeHead(401);
       return res.end();
+    }
+    if (req.method === 'GET' && req.url === '/latest/meta-data/placement/region') {
+      imds.regionCalls = (imds.regionCalls || 0) + 1;
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      return res.end(region);
     }
     if (req.method === 'GET' && req.url === '/latest/meta-data/iam/security-credentials/') {
       res.writeHead(200, { 'content-type': 'text/plain' });
