@@ -14,6 +14,7 @@
  */
 #include "net/tls.h"
 
+#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
@@ -209,6 +210,9 @@ bool sy_tls_init(sy_tls_t *t, SSL_CTX *ctx, uv_stream_t *stream, bool client)
     /* An empty read BIO means "no data yet", not end of file. */
     BIO_set_mem_eof_return(t->rbio, -1);
     SSL_set_bio(t->ssl, t->rbio, t->wbio);
+    /* Record buffers (~34 KiB) are freed whenever they are empty instead
+     * of living as long as the connection: most connections are idle. */
+    SSL_set_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
     if (client)
         SSL_set_connect_state(t->ssl);
     else
@@ -231,6 +235,39 @@ void sy_tls_free(sy_tls_t *t)
     if (t->ssl)
         SSL_free(t->ssl); /* frees both BIOs */
     t->ssl = NULL;
+}
+
+/* A memory BIO keeps its buffer at the largest size it ever held (a whole
+ * response's ciphertext, for the write side). Above this, an empty one is
+ * replaced by a fresh one when the connection goes idle. */
+#define SY_TLS_BIO_KEEP 1024
+
+static size_t bio_capacity(BIO *b)
+{
+    BUF_MEM *m = NULL;
+    BIO_get_mem_ptr(b, &m);
+    return m ? m->max : 0;
+}
+
+void sy_tls_shed(sy_tls_t *t)
+{
+    if (!t->ssl)
+        return;
+    if (BIO_ctrl_pending(t->rbio) == 0 && bio_capacity(t->rbio) > SY_TLS_BIO_KEEP) {
+        BIO *fresh = BIO_new(BIO_s_mem());
+        if (fresh) {
+            BIO_set_mem_eof_return(fresh, -1);
+            SSL_set0_rbio(t->ssl, fresh); /* frees the old one */
+            t->rbio = fresh;
+        }
+    }
+    if (BIO_ctrl_pending(t->wbio) == 0 && bio_capacity(t->wbio) > SY_TLS_BIO_KEEP) {
+        BIO *fresh = BIO_new(BIO_s_mem());
+        if (fresh) {
+            SSL_set0_wbio(t->ssl, fresh);
+            t->wbio = fresh;
+        }
+    }
 }
 
 void sy_tls_verify_host(char *out, size_t cap, const char *name)
