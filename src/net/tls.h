@@ -97,6 +97,9 @@ bool sy_tls_write(sy_tls_t *t, const uv_buf_t *bufs, unsigned n);
  * written and cb never runs (after sy_tls_write something always is).
  * Returns 0 or a libuv error. */
 int sy_tls_flush(sy_tls_t *t, void (*cb)(void *arg, int status), void *arg);
+/* Frees the calling thread's spare flush blocks; an event-loop thread that
+ * flushed calls it as it ends. */
+void sy_tls_thread_cleanup(void);
 
 /* Why a failed handshake failed, for logs: "name mismatch", "untrusted
  * chain", "expired", "not yet valid", "handshake failure", with OpenSSL's

@@ -410,6 +410,7 @@ static void worker_main(void *arg)
         w->snap = NULL;
     }
     sy_auth_thread_cleanup();
+    sy_tls_thread_cleanup();
     sy_pool_entry_t *next;
     for (sy_pool_entry_t *e = w->pool; e; e = next) {
         next = e->next;
