@@ -4,9 +4,11 @@
  * each phase's decision is made elsewhere (parser, decide, auth) and this
  * file only moves bytes between them.
  *
- * Memory per connection is fixed: one receive buffer sized from the
- * policy's head limits plus room for body streaming, and the upstream's
- * receive buffer. Bodies stream with exactly one write in flight per
+ * Memory per request is fixed: one receive buffer sized from the policy's
+ * head limits plus room for body streaming, the request state, and the
+ * upstream's receive buffer, all borrowed from the worker while the
+ * request is in progress; an idle keep-alive connection holds none of them
+ * (see "borrowed memory" below). Bodies stream with exactly one write in flight per
  * direction: while a write is pending, the side feeding it is not read, so
  * a fast sender and a slow receiver never make switchyard buffer more.
  * Chunked bodies are decoded in place (the decoded bytes never outgrow the
