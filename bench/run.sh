@@ -20,18 +20,24 @@
 #   routes  - switchyard only (bench/routes.mjs): 10, 10,000 and 100,000
 #             routes: time to ready, memory, one change live, requests/s,
 #             /metrics and /config size and time.
+#   idle    - memory per idle keep-alive client connection (bench/idle.mjs):
+#             IDLE_CONNS connections, each after one request, held open to
+#             each proxy (and to switchyard's HTTPS listener); RSS growth
+#             per connection. Runs first by default, so no other scenario's
+#             freed heap hides what the connections take.
 #
 # Everything runs on loopback from a private temp dir with its own configs,
 # keys, pid and log files, on free ports; no system service is touched, and
 # every process started here is stopped at the end, also on Ctrl-C.
 #
 # Knobs (environment): SCENARIOS WORKERS ROUNDS DURATION CONNECTIONS THREADS
-# WARMUP LARGE_MB SMALL_MB LARGE_CONCURRENCY PROXIES SWITCHYARD_BIN OUT_DIR.
+# WARMUP LARGE_MB SMALL_MB LARGE_CONCURRENCY PROXIES SWITCHYARD_BIN OUT_DIR
+# IDLE_CONNS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-SCENARIOS=${SCENARIOS:-"plain memory tls jwt dns routes"}
+SCENARIOS=${SCENARIOS:-"idle plain memory tls jwt dns routes"}
 WORKERS=${WORKERS:-1}            # worker processes/threads of each proxy
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}        # wrk duration per contender per round
@@ -41,6 +47,7 @@ WARMUP=${WARMUP:-2s}
 LARGE_MB=${LARGE_MB:-50}         # body size of the large downloads
 SMALL_MB=${SMALL_MB:-1}          # the same scenario with small bodies, for comparison
 LARGE_CONCURRENCY=${LARGE_CONCURRENCY:-20}
+IDLE_CONNS=${IDLE_CONNS:-5000}   # idle keep-alive connections per proxy (idle scenario)
 PROXIES=${PROXIES:-"switchyard nginx haproxy"}
 SWITCHYARD_BIN=${SWITCHYARD_BIN:-$repo/build/switchyard}
 OUT_DIR=${OUT_DIR:-$repo/build/bench}
@@ -57,13 +64,13 @@ JWT_AUDIENCE=bench
 has() { [[ " $1 " == *" $2 "* ]]; }
 for s in $SCENARIOS; do
   case "$s" in
-    plain | tls | jwt | memory | dns | routes) ;;
-    *) echo "bench: unknown scenario '$s' in SCENARIOS (known: plain tls jwt memory dns routes)" >&2; exit 2 ;;
+    plain | tls | jwt | memory | dns | routes | idle) ;;
+    *) echo "bench: unknown scenario '$s' in SCENARIOS (known: idle plain tls jwt memory dns routes)" >&2; exit 2 ;;
   esac
 done
 # The proxies the plain, tls and memory scenarios compare; jwt needs only
 # switchyard.
-if has "$SCENARIOS" plain || has "$SCENARIOS" tls || has "$SCENARIOS" memory; then
+if has "$SCENARIOS" plain || has "$SCENARIOS" tls || has "$SCENARIOS" memory || has "$SCENARIOS" idle; then
   RUN_PROXIES=$PROXIES
 else
   RUN_PROXIES=""
@@ -141,7 +148,7 @@ free_ports() { # $1 = how many
       servers.push(s);
     }' "$1"
 }
-read -r backend_port tls_backend_port sw_port sw_admin_port nginx_port haproxy_port <<<"$(free_ports 6)"
+read -r backend_port tls_backend_port sw_port sw_admin_port nginx_port haproxy_port sw_tls_port <<<"$(free_ports 7)"
 declare -A port_of=([switchyard]=$sw_port [nginx]=$nginx_port [haproxy]=$haproxy_port)
 
 # ---------------------------------------------------------------- keys
@@ -254,7 +261,7 @@ cat >"$tmp/nginx/nginx.conf" <<EOF
 worker_processes $WORKERS;
 pid $tmp/nginx/nginx.pid;
 error_log $tmp/nginx/error.log warn;
-events { worker_connections 4096; }
+events { worker_connections $((IDLE_CONNS + 1024)); }
 http {
   $(nginx_temp_paths "$tmp/nginx")
   access_log off;
@@ -295,7 +302,7 @@ EOF
 cat >"$tmp/haproxy/haproxy.cfg" <<EOF
 global
   nbthread $WORKERS
-  maxconn 4096
+  maxconn $((IDLE_CONNS + 1024))
   pidfile $tmp/haproxy/haproxy.pid
 defaults
   mode http
@@ -376,6 +383,7 @@ start_proxy() { # $1 = name
       setsid "$SWITCHYARD_BIN" serve --policy "$tmp/switchyard/policy.json" \
         --routes "$tmp/switchyard/routes.json" --listen "127.0.0.1:$sw_port" \
         --admin-listen "127.0.0.1:$sw_admin_port" --workers "$WORKERS" \
+        --tls-listen "127.0.0.1:$sw_tls_port" --tls-cert "$tmp/tls/server.pem" --tls-key "$tmp/tls/server.key" \
         --access-log off --log-level warn >"$tmp/switchyard/stdout.log" 2>&1 & ;;
   esac
   pid_of[$1]=$!
@@ -642,6 +650,29 @@ run_memory() {
   done
 }
 
+# Idle keep-alive connections: IDLE_CONNS to each proxy (bench/idle.mjs),
+# each after one request; RSS growth per connection. switchyard also over
+# its HTTPS listener (nginx and HAProxy have none configured here).
+declare -A idle_out=()
+run_idle() {
+  local p out
+  echo "bench: idle: $IDLE_CONNS idle keep-alive connections (one request each) to each proxy"
+  for p in $PROXIES; do
+    out=$(node bench/idle.mjs "${pid_of[$p]}" "${port_of[$p]}" "$IDLE_CONNS" 0 "$HOST_HEADER" /bench) ||
+      fail "idle connections to $p failed"
+    idle_out[$p]=$out
+    echo "  $p: $out"
+    if [ "$p" = switchyard ]; then
+      out=$(node bench/idle.mjs "${pid_of[$p]}" "$sw_tls_port" "$IDLE_CONNS" 1 "$HOST_HEADER" /bench) ||
+        fail "idle TLS connections to switchyard failed"
+      idle_out[switchyard-tls]=$out
+      echo "  switchyard (HTTPS listener): $out"
+    fi
+    kill -0 "${pid_of[$p]}" 2>/dev/null || { show_logs "$p"; fail "$p died holding idle connections"; }
+  done
+}
+idle_field() { node -e 'const o = JSON.parse(process.argv[1]); console.log(o[process.argv[2]]);' "$1" "$2"; }
+
 # ---------------------------------------------------------------- scenarios
 # In the order SCENARIOS names them. The default runs memory right after
 # plain, before TLS and JWT leave their own allocations in the proxies'
@@ -670,6 +701,7 @@ for s in $SCENARIOS; do
       echo "bench: routes: switchyard with 10, 10,000 and 100,000 routes"
       mkdir -p "$results"
       OUT="$results/routes.md" SWITCHYARD_BIN="$SWITCHYARD_BIN" node bench/routes.mjs >/dev/null ;;
+    idle) run_idle ;;
   esac
 done
 
@@ -783,6 +815,21 @@ wrk_cmd="wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency"
     echo "switchyard only, 1 worker, poll interval 1 s (bench/routes.mjs): a generated table of /tN/svcM and /tN/svcM/v2 routes plus /bench. Wall times depend on the machine's load; the process CPU beside them does not."
     echo
     cat "$results/routes.md"
+  fi
+  if has "$SCENARIOS" idle; then
+    echo
+    echo "## Idle keep-alive connections"
+    echo
+    echo "$IDLE_CONNS connections to each proxy, each after one small GET, held open and idle; RSS (VmRSS summed over the proxy's processes) before and after, after a warm-up of 100 connections opened and closed in the same batches of 50. Kernel socket buffers are not in RSS. Goal (issue 11): at most 1,024 B per plain connection for switchyard."
+    echo
+    echo "| proxy | listener | RSS before MiB | RSS after MiB | bytes per idle connection |"
+    echo "|---|---|---:|---:|---:|"
+    for p in $PROXIES switchyard-tls; do
+      [ -n "${idle_out[$p]:-}" ] || continue
+      printf '| %s | %s | %s | %s | %s |\n' "${p%-tls}" "$([ "$p" = switchyard-tls ] && echo HTTPS || echo HTTP)" \
+        "$(mib "$(idle_field "${idle_out[$p]}" before_kb)")" "$(mib "$(idle_field "${idle_out[$p]}" after_kb)")" \
+        "$(idle_field "${idle_out[$p]}" bytes_per_conn)"
+    done
   fi
 } >"$report"
 if has "$SCENARIOS" dns; then

@@ -14,6 +14,7 @@
  */
 #include "net/tls.h"
 
+#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
@@ -209,6 +210,9 @@ bool sy_tls_init(sy_tls_t *t, SSL_CTX *ctx, uv_stream_t *stream, bool client)
     /* An empty read BIO means "no data yet", not end of file. */
     BIO_set_mem_eof_return(t->rbio, -1);
     SSL_set_bio(t->ssl, t->rbio, t->wbio);
+    /* Record buffers (~34 KiB) are freed whenever they are empty instead
+     * of living as long as the connection: most connections are idle. */
+    SSL_set_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
     if (client)
         SSL_set_connect_state(t->ssl);
     else
@@ -231,6 +235,39 @@ void sy_tls_free(sy_tls_t *t)
     if (t->ssl)
         SSL_free(t->ssl); /* frees both BIOs */
     t->ssl = NULL;
+}
+
+/* A memory BIO keeps its buffer at the largest size it ever held (a whole
+ * response's ciphertext, for the write side). Above this, an empty one is
+ * replaced by a fresh one when the connection goes idle. */
+#define SY_TLS_BIO_KEEP 1024
+
+static size_t bio_capacity(BIO *b)
+{
+    BUF_MEM *m = NULL;
+    BIO_get_mem_ptr(b, &m);
+    return m ? m->max : 0;
+}
+
+void sy_tls_shed(sy_tls_t *t)
+{
+    if (!t->ssl)
+        return;
+    if (BIO_ctrl_pending(t->rbio) == 0 && bio_capacity(t->rbio) > SY_TLS_BIO_KEEP) {
+        BIO *fresh = BIO_new(BIO_s_mem());
+        if (fresh) {
+            BIO_set_mem_eof_return(fresh, -1);
+            SSL_set0_rbio(t->ssl, fresh); /* frees the old one */
+            t->rbio = fresh;
+        }
+    }
+    if (BIO_ctrl_pending(t->wbio) == 0 && bio_capacity(t->wbio) > SY_TLS_BIO_KEEP) {
+        BIO *fresh = BIO_new(BIO_s_mem());
+        if (fresh) {
+            SSL_set0_wbio(t->ssl, fresh);
+            t->wbio = fresh;
+        }
+    }
 }
 
 void sy_tls_verify_host(char *out, size_t cap, const char *name)
@@ -302,19 +339,73 @@ bool sy_tls_write(sy_tls_t *t, const uv_buf_t *bufs, unsigned n)
     return true;
 }
 
-typedef struct {
+typedef struct flush {
     uv_write_t req;
     void (*cb)(void *arg, int status);
     void *arg;
+    bool spare_size;          /* a SY_TLS_FLUSH_BLOCK block: may be kept */
+    struct flush *next_spare; /* in flush_spares */
     char data[];
 } flush_t;
+
+/* Ciphertext on its way out is copied from the write BIO into a flush
+ * block. Blocks of SY_TLS_FLUSH_BLOCK bytes (every small answer's) are kept
+ * per thread for reuse, so a request costs no malloc here; bigger flushes
+ * are rare (a large body chunk) and allocated. Only event-loop threads
+ * flush, each with its own spares (sy_tls_thread_cleanup frees them). */
+#define SY_TLS_FLUSH_BLOCK 32768
+#define SY_TLS_FLUSH_SPARES 16
+static _Thread_local flush_t *flush_spares;
+static _Thread_local int flush_spare_count;
+
+static flush_t *flush_get(size_t pending)
+{
+    flush_t *f;
+    if (sizeof(flush_t) + pending > SY_TLS_FLUSH_BLOCK) {
+        f = malloc(sizeof(flush_t) + pending);
+        if (f)
+            f->spare_size = false;
+        return f;
+    }
+    f = flush_spares;
+    if (f) {
+        flush_spares = f->next_spare;
+        flush_spare_count--;
+        return f;
+    }
+    f = malloc(SY_TLS_FLUSH_BLOCK);
+    if (f)
+        f->spare_size = true;
+    return f;
+}
+
+static void flush_put(flush_t *f)
+{
+    if (!f->spare_size || flush_spare_count >= SY_TLS_FLUSH_SPARES) {
+        free(f);
+        return;
+    }
+    f->next_spare = flush_spares;
+    flush_spares = f;
+    flush_spare_count++;
+}
+
+void sy_tls_thread_cleanup(void)
+{
+    while (flush_spares) {
+        flush_t *next = flush_spares->next_spare;
+        free(flush_spares);
+        flush_spares = next;
+    }
+    flush_spare_count = 0;
+}
 
 static void on_flushed(uv_write_t *req, int status)
 {
     flush_t *f = (flush_t *)req;
     if (f->cb)
         f->cb(f->arg, status);
-    free(f);
+    flush_put(f);
 }
 
 int sy_tls_flush(sy_tls_t *t, void (*cb)(void *arg, int status), void *arg)
@@ -322,12 +413,12 @@ int sy_tls_flush(sy_tls_t *t, void (*cb)(void *arg, int status), void *arg)
     size_t pending = BIO_ctrl_pending(t->wbio);
     if (pending == 0)
         return 0;
-    flush_t *f = malloc(sizeof *f + pending);
+    flush_t *f = flush_get(pending);
     if (!f)
         return UV_ENOMEM;
     int got = BIO_read(t->wbio, f->data, (int)pending);
     if (got <= 0) {
-        free(f);
+        flush_put(f);
         return 0;
     }
     f->cb = cb;
@@ -335,7 +426,7 @@ int sy_tls_flush(sy_tls_t *t, void (*cb)(void *arg, int status), void *arg)
     uv_buf_t b = uv_buf_init(f->data, (unsigned)got);
     int rc = uv_write(&f->req, t->stream, &b, 1, on_flushed);
     if (rc != 0)
-        free(f);
+        flush_put(f);
     return rc;
 }
 

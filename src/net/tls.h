@@ -17,9 +17,10 @@
 
 #include "core/common.h"
 
-/* Ciphertext read buffer: one maximum TLS record plus slack. Plaintext
- * buffers keep at least this much room free before reading from a TLS
- * socket, so everything read can be decrypted at once. */
+/* Ciphertext read size: one maximum TLS record plus slack (the caller's
+ * read buffer; the worker's scratch). Plaintext buffers keep room for two
+ * of these free before reading from a TLS socket, so everything read can
+ * be decrypted at once. */
 #define SY_TLS_READ_CHUNK 17408
 
 /* Sessions for resuming connections to one destination. TLS 1.3 tickets
@@ -43,7 +44,6 @@ typedef struct {
     /* Client side: where sessions from the server are kept for
      * resumption (one cache per destination), or NULL. */
     sy_tls_session_cache_t *sessions;
-    char in[SY_TLS_READ_CHUNK];
 } sy_tls_t;
 
 /* Client context that verifies the chain against ca_file (NULL: the system
@@ -60,6 +60,11 @@ SSL_CTX *sy_tls_server_ctx_acquire(void);
  * verify name are set by the caller on t->ssl). */
 bool sy_tls_init(sy_tls_t *t, SSL_CTX *ctx, uv_stream_t *stream, bool client);
 void sy_tls_free(sy_tls_t *t);
+/* The connection goes idle: frees the memory BIOs' buffers when nothing
+ * is pending in them (OpenSSL's own record buffers are released by
+ * SSL_MODE_RELEASE_BUFFERS, set by sy_tls_init), so an idle TLS connection
+ * keeps only its session state. */
+void sy_tls_shed(sy_tls_t *t);
 
 /* The name a certificate must be valid for, as OpenSSL's host check takes
  * it: a leading "*." label is replaced by a probe label, so only a
@@ -92,6 +97,9 @@ bool sy_tls_write(sy_tls_t *t, const uv_buf_t *bufs, unsigned n);
  * written and cb never runs (after sy_tls_write something always is).
  * Returns 0 or a libuv error. */
 int sy_tls_flush(sy_tls_t *t, void (*cb)(void *arg, int status), void *arg);
+/* Frees the calling thread's spare flush blocks; an event-loop thread that
+ * flushed calls it as it ends. */
+void sy_tls_thread_cleanup(void);
 
 /* Why a failed handshake failed, for logs: "name mismatch", "untrusted
  * chain", "expired", "not yet valid", "handshake failure", with OpenSSL's

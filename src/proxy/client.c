@@ -4,9 +4,11 @@
  * each phase's decision is made elsewhere (parser, decide, auth) and this
  * file only moves bytes between them.
  *
- * Memory per connection is fixed: one receive buffer sized from the
- * policy's head limits plus room for body streaming, and the upstream's
- * receive buffer. Bodies stream with exactly one write in flight per
+ * Memory per request is fixed: one receive buffer sized from the policy's
+ * head limits plus room for body streaming, the request state, and the
+ * upstream's receive buffer, all borrowed from the worker while the
+ * request is in progress; an idle keep-alive connection holds none of them
+ * (see "borrowed memory" below). Bodies stream with exactly one write in flight per
  * direction: while a write is pending, the side feeding it is not read, so
  * a fast sender and a slow receiver never make switchyard buffer more.
  * Chunked bodies are decoded in place (the decoded bytes never outgrow the
@@ -39,7 +41,7 @@ static void finish_request(sy_client_t *c);
 
 static const sy_policy_t *client_policy(sy_client_t *c)
 {
-    sy_snapshot_t *s = c->snap ? c->snap : c->worker->snap;
+    sy_snapshot_t *s = c->rq && c->rq->snap ? c->rq->snap : c->worker->snap;
     return s ? s->policy : NULL;
 }
 
@@ -68,6 +70,103 @@ static uint32_t timeout_ms(sy_client_t *c, int which)
 }
 enum { TO_HEADER = 0, TO_IDLE, TO_CONNECT, TO_RESPONSE, TO_UPSTREAM_IDLE };
 
+/* ---- borrowed memory ------------------------------------------------------ *
+ *
+ * An idle keep-alive connection holds no receive buffer and no request
+ * state: both come from the worker when a request's first bytes arrive and
+ * go back when it ends (and the connection has no bytes left over), so
+ * memory follows the requests in flight, not the connections open. */
+
+static size_t client_buffer_size(sy_client_t *c)
+{
+    const sy_http_limits_t *l = client_limits(c);
+    return l->max_request_line_bytes + l->max_header_bytes + SY_CLIENT_BODY_ROOM +
+           (c->tls ? 2 * SY_TLS_READ_CHUNK : 0);
+}
+
+static void buffer_put(sy_client_t *c)
+{
+    if (!c->buf)
+        return;
+    sy_bufpool_put(&c->worker->buffers, c->buf, c->cap);
+    c->buf = NULL;
+    c->cap = c->pos = c->end = 0;
+}
+
+static void request_clear(sy_request_t *rq)
+{
+    memset(&rq->snap, 0, offsetof(sy_request_t, head_store) - offsetof(sy_request_t, snap));
+    memset(&rq->auth, 0, sizeof rq->auth);
+    rq->upstream_url[0] = '\0';
+    rq->upstream_addr[0] = '\0';
+    rq->message[0] = '\0';
+}
+
+/* Request state for c (kept when it has one); false when out of memory. */
+static bool request_take(sy_client_t *c)
+{
+    if (c->rq)
+        return true;
+    sy_worker_t *w = c->worker;
+    sy_request_t *rq = w->free_requests;
+    if (rq) {
+        w->free_requests = rq->next_free;
+        w->free_request_count--;
+    } else {
+        rq = calloc(1, sizeof *rq);
+        if (!rq)
+            return false;
+    }
+    request_clear(rq);
+    c->rq = rq;
+    return true;
+}
+
+/* Gives c's request state back (its snapshot reference released first by
+ * request_reset). */
+static void request_put(sy_client_t *c)
+{
+    sy_request_t *rq = c->rq;
+    if (!rq)
+        return;
+    c->rq = NULL;
+    sy_worker_t *w = c->worker;
+    if (rq->snap) {
+        sy_snapshot_unref(rq->snap);
+        rq->snap = NULL;
+    }
+    if (w->free_request_count >= SY_WORKER_SPARE_REQUESTS) {
+        sy_client_request_free(rq);
+        return;
+    }
+    rq->next_free = w->free_requests;
+    w->free_requests = rq;
+    w->free_request_count++;
+}
+
+void sy_client_request_free(sy_request_t *rq)
+{
+    free(rq->head_store[0]);
+    free(rq->head_store[1]);
+    free(rq);
+}
+
+/* Room for a rewritten head (0: for the upstream, 1: for the client) in
+ * the request state's own store, grown when a head needs more. */
+static char *request_head_room(sy_client_t *c, int which, size_t cap)
+{
+    sy_request_t *rq = c->rq;
+    if (rq->head_store_cap[which] < cap) {
+        size_t want = cap < 4096 ? 4096 : cap;
+        char *p = realloc(rq->head_store[which], want);
+        if (!p)
+            return NULL;
+        rq->head_store[which] = p;
+        rq->head_store_cap[which] = want;
+    }
+    return rq->head_store[which];
+}
+
 /* ---- handles, reading, closing ------------------------------------------ */
 
 static void client_on_handle_closed(uv_handle_t *h)
@@ -88,17 +187,28 @@ static void client_on_handle_closed(uv_handle_t *h)
         sy_tls_free(c->tls);
         free(c->tls);
     }
-    free(c->buf);
+    buffer_put(c);
+    request_put(c);
     free(c);
     sy_worker_client_closed(w); /* below its cap again: accepting may resume */
 }
 
+/* Ciphertext always lands in the worker's TLS scratch (it is fed to
+ * OpenSSL at once); plaintext in the client's buffer when it has one, else
+ * in the worker's scratch, and client_adopt_scratch keeps what matters. */
 static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     sy_client_t *c = h->data;
+    sy_worker_t *w = c->worker;
     if (c->tls) {
-        b->base = c->tls->in;
-        b->len = sizeof c->tls->in;
+        b->base = w->tls_scratch;
+        b->len = SY_TLS_READ_CHUNK;
+        return;
+    }
+    if (!c->buf) {
+        size_t cap = client_buffer_size(c);
+        b->base = w->scratch;
+        b->len = cap < SY_WORKER_SCRATCH ? cap : SY_WORKER_SCRATCH;
         return;
     }
     b->base = c->buf + c->end;
@@ -112,35 +222,50 @@ static size_t read_room(const sy_client_t *c)
     return c->tls ? 2 * SY_TLS_READ_CHUNK : 1;
 }
 
-static bool client_buffer_ready(sy_client_t *c)
+/* Takes a receive buffer from the worker for bytes that must be kept (a
+ * request head and what follows it). */
+static bool buffer_take(sy_client_t *c)
 {
-    if (!c->buf) {
-        const sy_http_limits_t *l = client_limits(c);
-        c->cap = l->max_request_line_bytes + l->max_header_bytes + SY_CLIENT_BODY_ROOM +
-                 (c->tls ? 2 * SY_TLS_READ_CHUNK : 0);
-        c->buf = malloc(c->cap);
-    }
-    return c->buf != NULL;
+    if (c->buf)
+        return true;
+    size_t cap = client_buffer_size(c);
+    c->buf = sy_bufpool_get(&c->worker->buffers, cap);
+    if (!c->buf)
+        return false;
+    c->cap = cap;
+    c->pos = c->end = 0;
+    return true;
 }
 
-/* Writes bufs to the client; done(&c->write_req, status) runs when they
+/* Bytes read into the worker's scratch (n of them) go to the start of a
+ * buffer of the client's own; the caller counts them in as if read there.
+ * Returns false when out of memory. */
+static bool client_adopt_scratch(sy_client_t *c, size_t n)
+{
+    if (!buffer_take(c))
+        return false;
+    memcpy(c->buf, c->worker->scratch, n);
+    return true;
+}
+
+/* Writes bufs to the client; done(&c->rq->write_req, status) runs when they
  * are out. One write at a time (c->writing). */
 static void on_tls_client_written(void *arg, int status)
 {
     sy_client_t *c = arg;
-    c->write_done(&c->write_req, status);
+    c->rq->write_done(&c->rq->write_req, status);
 }
 
 static int client_write(sy_client_t *c, const uv_buf_t *bufs, unsigned n, uv_write_cb done)
 {
-    c->write_req.data = c;
+    c->rq->write_req.data = c;
     if (c->tls) {
         if (!sy_tls_write(c->tls, bufs, n))
             return UV_EPROTO;
-        c->write_done = done;
+        c->rq->write_done = done;
         return sy_tls_flush(c->tls, on_tls_client_written, c);
     }
-    return uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, n, done);
+    return uv_write(&c->rq->write_req, (uv_stream_t *)&c->tcp, bufs, n, done);
 }
 
 static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
@@ -149,7 +274,7 @@ static void client_read_start(sy_client_t *c)
 {
     if (c->reading || c->eof || c->state == SY_CLIENT_CLOSING)
         return;
-    if (!client_buffer_ready(c) || c->end + read_room(c) > c->cap)
+    if (c->buf && c->end + read_room(c) > c->cap)
         return;
     if (uv_read_start((uv_stream_t *)&c->tcp, client_alloc, client_on_read) == 0)
         c->reading = true;
@@ -175,95 +300,81 @@ static void client_set_timer(sy_client_t *c, uint32_t ms)
 static void log_request(sy_client_t *c)
 {
     uint64_t now = uv_hrtime();
-    double duration = (double)(now - c->started_ns) / 1e6;
-    sy_metrics_request(c->worker->id, c->route ? c->route->stats : NULL, c->status,
+    double duration = (double)(now - c->rq->started_ns) / 1e6;
+    sy_metrics_request(c->worker->id, c->rq->route ? c->rq->route->stats : NULL, c->rq->status,
                        duration / 1000.0);
     if (!sy_access_log_enabled())
         return;
-    bool parsed = c->req.head_len > 0;
+    bool parsed = c->rq->req.head_len > 0;
     /* The target with its query values redacted (SPEC §7): names help an
      * operator, values are where API keys travel. */
     char path[4096];
     sy_access_entry_t e = {0};
-    e.request_id = c->request_id;
-    e.request_id_len = c->request_id_len;
+    e.request_id = c->rq->request_id;
+    e.request_id_len = c->rq->request_id_len;
     e.client_ip = c->peer_ip;
     if (parsed) {
-        e.method = c->req.method.ptr;
-        e.method_len = c->req.method.len;
-        e.host = c->req.host.ptr;
-        e.host_len = c->req.host.len;
+        e.method = c->rq->req.method.ptr;
+        e.method_len = c->rq->req.method.len;
+        e.host = c->rq->req.host.ptr;
+        e.host_len = c->rq->req.host.len;
         /* The canonical path (the decision's, not the bytes received:
          * canonicalising rewrote them in place), then the redacted query. */
-        size_t n = c->req.path.len < sizeof path ? c->req.path.len : sizeof path - 1;
-        memcpy(path, c->req.path.ptr, n);
-        if (c->req.has_query && n + 1 < sizeof path) {
+        size_t n = c->rq->req.path.len < sizeof path ? c->rq->req.path.len : sizeof path - 1;
+        memcpy(path, c->rq->req.path.ptr, n);
+        if (c->rq->req.has_query && n + 1 < sizeof path) {
             path[n++] = '?';
-            n += sy_redact_query(path + n, sizeof path - n, c->req.query);
+            n += sy_redact_query(path + n, sizeof path - n, c->rq->req.query);
         }
         e.path = path;
         e.path_len = n;
     }
-    e.status = c->status;
-    e.route = c->route ? c->route->path : NULL;
-    e.upstream = c->upstream_url[0] ? c->upstream_url : NULL;
-    e.upstream_addr = c->upstream_addr[0] ? c->upstream_addr : NULL;
-    e.upstream_status = c->upstream_status;
-    e.bytes_in = c->bytes_in;
-    e.bytes_out = c->bytes_out;
+    e.status = c->rq->status;
+    e.route = c->rq->route ? c->rq->route->path : NULL;
+    e.upstream = c->rq->upstream_url[0] ? c->rq->upstream_url : NULL;
+    e.upstream_addr = c->rq->upstream_addr[0] ? c->rq->upstream_addr : NULL;
+    e.upstream_status = c->rq->upstream_status;
+    e.bytes_in = c->rq->bytes_in;
+    e.bytes_out = c->rq->bytes_out;
     e.duration_ms = duration;
-    e.upstream_ms = c->upstream_started_ns ? (double)(now - c->upstream_started_ns) / 1e6 : -1;
-    e.auth = c->route && c->route->auth ? c->route->auth->name : NULL;
-    e.subject = c->auth.subject;
-    e.error = c->error;
+    e.upstream_ms =
+        c->rq->upstream_started_ns ? (double)(now - c->rq->upstream_started_ns) / 1e6 : -1;
+    e.auth = c->rq->route && c->rq->route->auth ? c->rq->route->auth->name : NULL;
+    e.subject = c->rq->auth.subject;
+    e.error = c->rq->error;
     sy_access_log_write(&e);
 }
 
-/* Resets everything that belongs to one request. */
+/* Resets everything that belongs to one request (the request state is
+ * kept: a lingering close still uses it, a pipelined request reuses it). */
 static void request_reset(sy_client_t *c)
 {
-    if (c->snap) {
-        sy_snapshot_unref(c->snap);
-        c->snap = NULL;
+    c->head_clock_started = false;
+    if (!c->rq)
+        return;
+    if (c->rq->snap) {
+        sy_snapshot_unref(c->rq->snap);
+        c->rq->snap = NULL;
     }
-    free(c->req_head);
-    free(c->resp_head);
-    c->req_head = c->resp_head = NULL;
-    memset(&c->req, 0, sizeof c->req);
-    c->route = NULL;
     /* A hash still running must never write into this client again: it may
      * be freed (or serving another request) by the time the hash is done. */
-    sy_auth_abandon(c->auth_pending);
-    c->auth_pending = NULL;
-    memset(&c->auth, 0, sizeof c->auth);
-    c->request_id_len = 0;
-    c->bytes_in = c->bytes_out = 0;
-    c->status = c->upstream_status = 0;
-    c->error = NULL;
-    c->upstream_url[0] = '\0';
-    c->upstream_addr[0] = '\0';
-    c->req_remaining = c->req_total = 0;
-    c->req_body_done = false;
-    c->resp_started = c->resp_done = false;
-    c->resp_frame = SY_FRAME_NONE;
-    c->upstream_started_ns = 0;
-    c->started_ns = 0;
-    c->retries = 0;
-    c->head_clock_started = false;
-    c->message[0] = '\0';
+    sy_auth_abandon(c->rq->auth_pending);
+    c->rq->auth_pending = NULL;
+    request_clear(c->rq);
 }
 
 static void client_close(sy_client_t *c)
 {
     if (c->state == SY_CLIENT_CLOSING)
         return;
-    if (c->started_ns) {
+    if (c->rq && c->rq->started_ns) {
         /* The request ends here without finish_request: the client went
          * away, or the response broke after its head. Either way it gets
          * its one access-log line and metric, with the status sent. */
-        if (c->status == 0)
-            c->status = c->resp_started ? c->upstream_status : 499;
-        c->error = c->error ? c->error : "connection closed before the response completed";
+        if (c->rq->status == 0)
+            c->rq->status = c->rq->resp_started ? c->rq->upstream_status : 499;
+        c->rq->error =
+            c->rq->error ? c->rq->error : "connection closed before the response completed";
         log_request(c);
     }
     c->state = SY_CLIENT_CLOSING;
@@ -304,12 +415,13 @@ static void client_linger(sy_client_t *c)
         SSL_shutdown(c->tls->ssl); /* close_notify, then the TCP half-close */
         sy_tls_flush(c->tls, NULL, NULL);
     }
-    c->shutdown_req.data = c;
-    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    c->rq->shutdown_req.data = c;
+    if (uv_shutdown(&c->rq->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
         client_close(c);
         return;
     }
-    c->pos = c->end = 0;
+    /* What still comes is discarded: it lands in the worker's scratch. */
+    buffer_put(c);
     client_set_timer(c, SY_LINGER_MS);
     client_read_start(c);
 }
@@ -332,30 +444,34 @@ static void on_answer_written(uv_write_t *req, int status)
 static void client_answer(sy_client_t *c, int status, const char *message, const char *extra,
                           bool close)
 {
+    if (!request_take(c)) {
+        client_close(c);
+        return;
+    }
     if (c->up) {
         sy_upstream_close(c->up);
         c->up = NULL;
     }
     /* A body we have not read would be taken for the next request. */
-    if (!c->req_body_done || (c->req.head_len && !c->req.keep_alive))
+    if (!c->rq->req_body_done || (c->rq->req.head_len && !c->rq->req.keep_alive))
         close = true;
     if (c->worker->draining)
         close = true;
-    c->status = status;
-    c->error = message;
+    c->rq->status = status;
+    c->rq->error = message;
     c->close_after = close;
     c->state = SY_CLIENT_RESPONDING;
     client_read_stop(c);
-    bool head_only = c->req.head_len && sy_slice_eq(c->req.method, SY_SLICE_LIT("HEAD"));
-    size_t n =
-        sy_http_write_error(c->answer, sizeof c->answer, status, message, close, extra, head_only);
+    bool head_only = c->rq->req.head_len && sy_slice_eq(c->rq->req.method, SY_SLICE_LIT("HEAD"));
+    size_t n = sy_http_write_error(c->rq->answer, sizeof c->rq->answer, status, message, close,
+                                   extra, head_only);
     if (n == 0) {
         client_close(c);
         return;
     }
-    c->bytes_out += n;
-    c->resp_started = true;
-    uv_buf_t b = uv_buf_init(c->answer, (unsigned)n);
+    c->rq->bytes_out += n;
+    c->rq->resp_started = true;
+    uv_buf_t b = uv_buf_init(c->rq->answer, (unsigned)n);
     /* A client that stops reading stalls this write: nothing else would
      * ever end the connection. */
     client_set_timer(c, timeout_ms(c, TO_IDLE));
@@ -374,15 +490,19 @@ static void on_client_timer(uv_timer_t *t)
     switch (c->state) {
     case SY_CLIENT_READING_HEAD:
         if (c->end > c->pos) {
-            c->req_body_done = true;
-            c->started_ns = uv_hrtime();
+            if (!request_take(c)) {
+                client_close(c);
+                break;
+            }
+            c->rq->req_body_done = true;
+            c->rq->started_ns = uv_hrtime();
             client_answer(c, 408, "request header timeout", NULL, true);
         } else {
             client_close(c); /* idle keep-alive connection */
         }
         break;
     case SY_CLIENT_PROXYING:
-        if (!c->resp_started)
+        if (!c->rq->resp_started)
             client_answer(c, 408, "request body timeout", NULL, true);
         else
             client_close(c);
@@ -397,23 +517,23 @@ static void on_client_timer(uv_timer_t *t)
 
 static void make_request_id(sy_client_t *c)
 {
-    for (size_t i = 0; i < c->req.header_count; i++) {
-        const sy_http_header_t *h = &c->req.headers[i];
+    for (size_t i = 0; i < c->rq->req.header_count; i++) {
+        const sy_http_header_t *h = &c->rq->req.headers[i];
         if (h->id == SY_HDR_X_REQUEST_ID && h->value.len > 0) {
-            size_t n =
-                h->value.len < sizeof c->request_id - 1 ? h->value.len : sizeof c->request_id - 1;
-            memcpy(c->request_id, h->value.ptr, n);
-            c->request_id[n] = '\0';
-            c->request_id_len = n;
-            c->own_request_id = false;
+            size_t n = h->value.len < sizeof c->rq->request_id - 1 ? h->value.len
+                                                                   : sizeof c->rq->request_id - 1;
+            memcpy(c->rq->request_id, h->value.ptr, n);
+            c->rq->request_id[n] = '\0';
+            c->rq->request_id_len = n;
+            c->rq->own_request_id = false;
             return;
         }
     }
     sy_worker_t *w = c->worker;
-    int n = snprintf(c->request_id, sizeof c->request_id, "%s%d-%llx", w->id_prefix, w->id,
+    int n = snprintf(c->rq->request_id, sizeof c->rq->request_id, "%s%d-%llx", w->id_prefix, w->id,
                      (unsigned long long)++w->request_seq);
-    c->request_id_len = (size_t)n;
-    c->own_request_id = true;
+    c->rq->request_id_len = (size_t)n;
+    c->rq->own_request_id = true;
 }
 
 /* Host for the upstream request: host_header, else the target's host with
@@ -435,12 +555,12 @@ static size_t upstream_host(const sy_route_t *r, char *out, size_t cap)
  * that makes two connections interchangeable goes into the pool key. */
 static void connect_upstream(sy_client_t *c, bool fresh)
 {
-    const sy_route_t *r = c->route;
+    const sy_route_t *r = c->rq->route;
     const sy_destination_t *d = r->destination;
     sy_upstream_target_t t = {0};
     t.host = d && d->connect_host ? d->connect_host : r->target_host;
     t.port = d && d->connect_host ? d->connect_port : r->target_port;
-    t.allow_loopback = c->snap->policy->allow_loopback;
+    t.allow_loopback = c->rq->snap->policy->allow_loopback;
     t.connect_timeout_ms = timeout_ms(c, TO_CONNECT);
     t.https = r->target_https;
     if (t.https) {
@@ -468,13 +588,13 @@ static void connect_upstream(sy_client_t *c, bool fresh)
 
 static void start_forwarding(sy_client_t *c, size_t matched_len)
 {
-    const sy_route_t *r = c->route;
+    const sy_route_t *r = c->rq->route;
     const sy_destination_t *d = r->destination;
-    const sy_policy_t *policy = c->snap->policy;
+    const sy_policy_t *policy = c->rq->snap->policy;
 
     char path[8192 + 512];
-    size_t path_len = sy_decide_upstream_path(path, sizeof path, r, matched_len, c->req.path,
-                                              c->req.has_query, c->req.query);
+    size_t path_len = sy_decide_upstream_path(path, sizeof path, r, matched_len, c->rq->req.path,
+                                              c->rq->req.has_query, c->rq->req.query);
     if (path_len == 0) {
         client_answer(c, 414, "request target too long", NULL, true);
         return;
@@ -485,7 +605,7 @@ static void start_forwarding(sy_client_t *c, size_t matched_len)
      * written down. */
     char logged[400];
     sy_redact_url(logged, sizeof logged, sy_slice(path, path_len));
-    snprintf(c->upstream_url, sizeof c->upstream_url, "%s://%s:%u%s",
+    snprintf(c->rq->upstream_url, sizeof c->rq->upstream_url, "%s://%s:%u%s",
              r->target_https ? "https" : "http", r->target_host, (unsigned)r->target_port, logged);
 
     sy_header_pair_t add[1 + SY_AUTH_MAX_FORWARD];
@@ -495,61 +615,61 @@ static void start_forwarding(sy_client_t *c, size_t matched_len)
             (sy_header_pair_t){SY_SLICE_LIT("x-apigw-api-id"), sy_slice_cstr(d->api_id)};
     /* forward_claims: the auth phase's headers, after the client's copies
      * of them are dropped. */
-    for (size_t i = 0; i < c->auth.add_count; i++)
-        add[add_count++] = c->auth.add[i];
+    for (size_t i = 0; i < c->rq->auth.add_count; i++)
+        add[add_count++] = c->rq->auth.add[i];
     /* x-apigw-api-id picks the API behind a VPC endpoint: a client's copy
      * would let it choose its own destination, so it never passes. */
     sy_slice_t drop[1 + SY_AUTH_MAX_FORWARD];
     size_t drop_count = 0;
     drop[drop_count++] = SY_SLICE_LIT("x-apigw-api-id");
-    for (size_t i = 0; i < c->auth.drop_count && drop_count < 1 + SY_AUTH_MAX_FORWARD; i++)
-        drop[drop_count++] = c->auth.drop[i];
+    for (size_t i = 0; i < c->rq->auth.drop_count && drop_count < 1 + SY_AUTH_MAX_FORWARD; i++)
+        drop[drop_count++] = c->rq->auth.drop[i];
     sy_forward_request_t fw = {
         .host_header = sy_slice(host, host_len),
         .base = SY_SLICE_LIT(""),
         .path = sy_slice(path, path_len),
         .client_ip = sy_slice_cstr(c->peer_ip),
         .proto = c->https ? SY_SLICE_LIT("https") : SY_SLICE_LIT("http"),
-        .request_id =
-            c->own_request_id ? sy_slice(c->request_id, c->request_id_len) : SY_SLICE_LIT(""),
+        .request_id = c->rq->own_request_id ? sy_slice(c->rq->request_id, c->rq->request_id_len)
+                                            : SY_SLICE_LIT(""),
         .drop = drop,
         .drop_count = drop_count,
         .add = add,
         .add_count = add_count,
     };
     /* The query is already part of `path`: hide it from the serializer. */
-    sy_http_request_t shadow = c->req;
+    sy_http_request_t shadow = c->rq->req;
     shadow.has_query = false;
-    size_t cap = c->req.head_len + path_len + host_len + 1024;
-    c->req_head = malloc(cap);
-    if (!c->req_head) {
+    size_t cap = c->rq->req.head_len + path_len + host_len + 1024;
+    c->rq->req_head = request_head_room(c, 0, cap);
+    if (!c->rq->req_head) {
         client_answer(c, 500, "out of memory", NULL, true);
         return;
     }
-    c->req_head_len = sy_http_write_request_head(c->req_head, cap, &shadow, &fw);
-    if (c->req_head_len == 0) {
+    c->rq->req_head_len = sy_http_write_request_head(c->rq->req_head, cap, &shadow, &fw);
+    if (c->rq->req_head_len == 0) {
         client_answer(c, 431, "request header fields too large", NULL, true);
         return;
     }
 
-    switch (c->req.body_kind) {
+    switch (c->rq->req.body_kind) {
     case SY_BODY_LENGTH:
-        c->req_remaining = c->req.content_length;
-        c->req_body_done = c->req_remaining == 0;
+        c->rq->req_remaining = c->rq->req.content_length;
+        c->rq->req_body_done = c->rq->req_remaining == 0;
         break;
     case SY_BODY_CHUNKED:
-        sy_http_chunked_init(&c->req_chunked, policy->limits.max_header_bytes);
-        c->req_body_done = false;
+        sy_http_chunked_init(&c->rq->req_chunked, policy->limits.max_header_bytes);
+        c->rq->req_body_done = false;
         break;
     default:
-        c->req_body_done = true;
+        c->rq->req_body_done = true;
         break;
     }
     /* Expect: 100-continue is answered here, not forwarded: the route and
      * auth phases have passed, so the body is wanted. A tiny try-write; if
      * it can't go out at once the client sends the body after its own
      * short wait anyway. */
-    if (c->req.expect_continue && !c->req_body_done && c->end == c->pos) {
+    if (c->rq->req.expect_continue && !c->rq->req_body_done && c->end == c->pos) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
         if (c->tls) {
@@ -561,7 +681,7 @@ static void start_forwarding(sy_client_t *c, size_t matched_len)
     }
 
     c->state = SY_CLIENT_PROXYING;
-    c->upstream_started_ns = uv_hrtime();
+    c->rq->upstream_started_ns = uv_hrtime();
     connect_upstream(c, false);
 }
 
@@ -570,45 +690,47 @@ static void start_forwarding(sy_client_t *c, size_t matched_len)
 static void on_auth_decided(void *arg)
 {
     sy_client_t *c = arg;
-    c->auth_pending = NULL;
-    if (c->auth.status != 0) {
+    c->rq->auth_pending = NULL;
+    if (c->rq->auth.status != 0) {
         char extra[240];
         size_t n = 0;
-        if (c->auth.www_authenticate[0])
+        if (c->rq->auth.www_authenticate[0])
             n += (size_t)snprintf(extra, sizeof extra, "WWW-Authenticate: %s\r\n",
-                                  c->auth.www_authenticate);
-        if (c->auth.retry_after)
-            snprintf(extra + n, sizeof extra - n, "Retry-After: %u\r\n", c->auth.retry_after);
-        client_answer(c, c->auth.status, c->auth.message, n || c->auth.retry_after ? extra : NULL,
-                      false);
+                                  c->rq->auth.www_authenticate);
+        if (c->rq->auth.retry_after)
+            snprintf(extra + n, sizeof extra - n, "Retry-After: %u\r\n", c->rq->auth.retry_after);
+        client_answer(c, c->rq->auth.status, c->rq->auth.message,
+                      n || c->rq->auth.retry_after ? extra : NULL, false);
         return;
     }
-    start_forwarding(c, c->matched_len);
+    start_forwarding(c, c->rq->matched_len);
 }
 
 static void handle_request(sy_client_t *c)
 {
     sy_worker_t *w = c->worker;
     sy_worker_refresh_snapshot(w);
-    c->started_ns = uv_hrtime();
-    c->bytes_in = c->req.head_len;
+    c->rq->started_ns = uv_hrtime();
+    c->rq->bytes_in = c->rq->req.head_len;
     make_request_id(c);
-    c->req_body_done = c->req.body_kind == SY_BODY_NONE ||
-                       (c->req.body_kind == SY_BODY_LENGTH && c->req.content_length == 0);
+    c->rq->req_body_done =
+        c->rq->req.body_kind == SY_BODY_NONE ||
+        (c->rq->req.body_kind == SY_BODY_LENGTH && c->rq->req.content_length == 0);
     if (!w->snap) {
         client_answer(c, 503, "configuration not loaded yet", "Retry-After: 5\r\n", false);
         return;
     }
-    c->snap = w->snap;
-    sy_snapshot_ref(c->snap);
+    c->rq->snap = w->snap;
+    sy_snapshot_ref(c->rq->snap);
 
     /* The path is canonicalised in place in c->buf (it only shrinks), so
      * the log and the upstream request carry the path that was decided on. */
     sy_decision_t d;
-    size_t path_len = c->req.path.len;
-    sy_decide(c->snap, c->req.host, (char *)c->req.path.ptr, &path_len, c->req.method, &d);
-    c->req.path.len = path_len;
-    c->route = d.route;
+    size_t path_len = c->rq->req.path.len;
+    sy_decide(c->rq->snap, c->rq->req.host, (char *)c->rq->req.path.ptr, &path_len,
+              c->rq->req.method, &d);
+    c->rq->req.path.len = path_len;
+    c->rq->route = d.route;
     if (d.status != 0) {
         char extra[300];
         const char *ex = NULL;
@@ -617,17 +739,17 @@ static void handle_request(sy_client_t *c)
             ex = extra;
         }
         /* d.message may live in d's own buffer: copy it to the client. */
-        snprintf(c->message, sizeof c->message, "%s", d.message);
-        client_answer(c, d.status, c->message, ex, false);
+        snprintf(c->rq->message, sizeof c->rq->message, "%s", d.message);
+        client_answer(c, d.status, c->rq->message, ex, false);
         return;
     }
 
     /* The auth phase may wait for a password hash on the threadpool. */
-    c->matched_len = d.matched_len;
+    c->rq->matched_len = d.matched_len;
     c->state = SY_CLIENT_AUTHENTICATING;
     sy_auth_context_t ctx = {&w->loop, w->id, c->peer_ip};
-    if (sy_auth_start(c->route->auth, &c->req, &ctx, &c->auth, on_auth_decided, c,
-                      &c->auth_pending))
+    if (sy_auth_start(c->rq->route->auth, &c->rq->req, &ctx, &c->rq->auth, on_auth_decided, c,
+                      &c->rq->auth_pending))
         on_auth_decided(c);
 }
 
@@ -646,10 +768,14 @@ static void client_parse(sy_client_t *c)
         client_read_start(c);
         return;
     }
+    if (!request_take(c)) {
+        client_close(c);
+        return;
+    }
     sy_worker_refresh_snapshot(c->worker);
     sy_http_reject_t reject = SY_REJECT_NONE;
-    sy_http_status_t st = sy_http_request_parse(c->buf, c->end, client_limits(c), c->headers,
-                                                SY_HTTP_MAX_HEADERS, &c->req, &reject);
+    sy_http_status_t st = sy_http_request_parse(c->buf, c->end, client_limits(c), c->rq->headers,
+                                                SY_HTTP_MAX_HEADERS, &c->rq->req, &reject);
     if (st == SY_HTTP_INCOMPLETE) {
         if (c->eof) {
             /* The client half-closed inside a head: it can never end. */
@@ -671,29 +797,30 @@ static void client_parse(sy_client_t *c)
     }
     if (st == SY_HTTP_ERROR) {
         sy_metrics_rejected(c->worker->id, (int)reject);
-        memset(&c->req, 0, sizeof c->req);
-        c->started_ns = uv_hrtime();
-        c->req_body_done = true;
-        c->request_id_len = 0;
+        memset(&c->rq->req, 0, sizeof c->rq->req);
+        c->rq->started_ns = uv_hrtime();
+        c->rq->req_body_done = true;
+        c->rq->request_id_len = 0;
         int status = sy_http_reject_status(reject);
         switch (status) {
         case 413:
-            snprintf(c->message, sizeof c->message, "request body too large");
+            snprintf(c->rq->message, sizeof c->rq->message, "request body too large");
             break;
         case 414:
-            snprintf(c->message, sizeof c->message, "request line too long");
+            snprintf(c->rq->message, sizeof c->rq->message, "request line too long");
             break;
         case 417:
-            snprintf(c->message, sizeof c->message, "expectation not supported");
+            snprintf(c->rq->message, sizeof c->rq->message, "expectation not supported");
             break;
         case 431:
-            snprintf(c->message, sizeof c->message, "request header fields too large");
+            snprintf(c->rq->message, sizeof c->rq->message, "request header fields too large");
             break;
         default:
-            snprintf(c->message, sizeof c->message, "bad request: %s", sy_http_reject_name(reject));
+            snprintf(c->rq->message, sizeof c->rq->message, "bad request: %s",
+                     sy_http_reject_name(reject));
         }
-        client_answer(c, status, c->message, NULL, true);
-        c->error = sy_http_reject_name(reject);
+        client_answer(c, status, c->rq->message, NULL, true);
+        c->rq->error = sy_http_reject_name(reject);
         return;
     }
     uv_timer_stop(&c->timer);
@@ -701,7 +828,7 @@ static void client_parse(sy_client_t *c)
      * stopping and restarting the read for every request would cost two
      * epoll_ctl calls. What does arrive (a body, a pipelined request)
      * stops reading once it is in the buffer. */
-    c->pos = c->req.head_len;
+    c->pos = c->rq->req.head_len;
     handle_request(c);
 }
 
@@ -726,8 +853,18 @@ static ssize_t client_decrypt(sy_client_t *c, const uv_buf_t *b, ssize_t nread)
         if (rc == 0)
             return 0;
     }
+    /* Without a buffer of its own, plaintext lands in the worker's scratch
+     * like a plain read (client_on_read keeps it). */
+    char *out = c->worker->scratch;
+    size_t room = client_buffer_size(c);
+    if (c->buf) {
+        out = c->buf + c->end;
+        room = c->cap - c->end;
+    } else if (room > SY_WORKER_SCRATCH) {
+        room = SY_WORKER_SCRATCH;
+    }
     bool eof = false;
-    ssize_t n = sy_tls_read(c->tls, c->buf + c->end, c->cap - c->end, &eof);
+    ssize_t n = sy_tls_read(c->tls, out, room, &eof);
     sy_tls_flush(c->tls, NULL, NULL);
     if (n < 0 || (n == 0 && eof))
         return UV_EOF;
@@ -756,12 +893,12 @@ static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
              * for pump_request_body to tell once it has used what is
              * buffered. A reset or a read error is an abort. */
             if (nread != UV_EOF) {
-                c->error = c->error ? c->error : "client connection reset";
+                c->rq->error = c->rq->error ? c->rq->error : "client connection reset";
                 client_close(c);
-            } else if (!c->req_body_done && c->req.body_kind == SY_BODY_LENGTH &&
-                       c->end - c->pos - c->req_write_len < c->req_remaining) {
+            } else if (!c->rq->req_body_done && c->rq->req.body_kind == SY_BODY_LENGTH &&
+                       c->end - c->pos - c->rq->req_write_len < c->rq->req_remaining) {
                 client_gave_up_mid_body(c); /* short of its Content-Length for good */
-            } else if (!c->req_body_done) {
+            } else if (!c->rq->req_body_done) {
                 pump_request_body(c);
             }
             break;
@@ -770,7 +907,7 @@ static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         case SY_CLIENT_AUTHENTICATING:
             /* A half-close after a complete request still wants its answer;
              * a reset or a cut-off body ends it (abandoning the hash). */
-            if (nread != UV_EOF || !c->req_body_done)
+            if (nread != UV_EOF || !c->rq->req_body_done)
                 client_close(c);
             break;
         default:
@@ -778,6 +915,16 @@ static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             break;
         }
         return;
+    }
+    if (!c->buf) {
+        /* Read into the worker's scratch: an idle connection's first bytes
+         * of a request. Only then does it take a buffer of its own. */
+        if (c->state == SY_CLIENT_LINGERING)
+            return; /* discarded */
+        if (!client_adopt_scratch(c, (size_t)nread)) {
+            client_close(c);
+            return;
+        }
     }
     switch (c->state) {
     case SY_CLIENT_READING_HEAD: {
@@ -800,7 +947,7 @@ static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     }
     case SY_CLIENT_PROXYING:
         c->end += (size_t)nread;
-        c->bytes_in += (uint64_t)nread;
+        c->rq->bytes_in += (uint64_t)nread;
         client_read_stop(c);
         /* The timer guards the wait for body bytes; while a write to the
          * client is out it guards that write, which bytes from the client
@@ -823,7 +970,7 @@ static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 
 static void request_body_failed(sy_client_t *c, int status, const char *why)
 {
-    if (!c->resp_started)
+    if (!c->rq->resp_started)
         client_answer(c, status, why, NULL, true);
     else
         client_close(c);
@@ -867,7 +1014,7 @@ static ssize_t dechunk_in_place(sy_http_chunked_t *dec, char *buf, size_t from, 
  * when an early answer has begun). */
 static void client_gave_up_mid_body(sy_client_t *c)
 {
-    c->error = c->error ? c->error : "client closed the connection mid-body";
+    c->rq->error = c->rq->error ? c->rq->error : "client closed the connection mid-body";
     client_close(c);
 }
 
@@ -878,15 +1025,15 @@ static void pump_request_body(sy_client_t *c)
     sy_upstream_t *up = c->up;
     /* Not before the upstream is connected and the head is out: body bytes
      * that arrive earlier wait in the buffer. */
-    if (!up || up->state != SY_UP_ACTIVE || up->writing || c->req_body_done ||
+    if (!up || up->state != SY_UP_ACTIVE || up->writing || c->rq->req_body_done ||
         c->state != SY_CLIENT_PROXYING)
         return;
-    uint64_t max_body = c->snap->policy->limits.max_body_bytes;
+    uint64_t max_body = c->rq->snap->policy->limits.max_body_bytes;
     size_t avail = c->end - c->pos;
     uv_buf_t bufs[4];
     unsigned n = 0;
-    if (c->req.body_kind == SY_BODY_LENGTH) {
-        size_t take = avail < c->req_remaining ? avail : (size_t)c->req_remaining;
+    if (c->rq->req.body_kind == SY_BODY_LENGTH) {
+        size_t take = avail < c->rq->req_remaining ? avail : (size_t)c->rq->req_remaining;
         if (take == 0) {
             if (c->eof) {
                 client_gave_up_mid_body(c);
@@ -899,39 +1046,40 @@ static void pump_request_body(sy_client_t *c)
             return;
         }
         bufs[n++] = uv_buf_init(c->buf + c->pos, (unsigned)take);
-        c->req_remaining -= take;
-        c->req_total += take;
-        if (c->req_remaining == 0)
-            c->req_body_done = true;
-        c->req_write_len = take;
+        c->rq->req_remaining -= take;
+        c->rq->req_total += take;
+        if (c->rq->req_remaining == 0)
+            c->rq->req_body_done = true;
+        c->rq->req_write_len = take;
     } else {
         bool done = false;
         sy_http_reject_t reject = SY_REJECT_NONE;
         ssize_t decoded =
-            dechunk_in_place(&c->req_chunked, c->buf, c->pos, &c->end, &done, &reject);
+            dechunk_in_place(&c->rq->req_chunked, c->buf, c->pos, &c->end, &done, &reject);
         if (decoded < 0) {
             sy_metrics_rejected(c->worker->id, (int)reject);
-            snprintf(c->message, sizeof c->message, "bad request: %s", sy_http_reject_name(reject));
-            request_body_failed(c, 400, c->message);
+            snprintf(c->rq->message, sizeof c->rq->message, "bad request: %s",
+                     sy_http_reject_name(reject));
+            request_body_failed(c, 400, c->rq->message);
             return;
         }
         size_t data_len = (size_t)decoded;
-        c->req_total += data_len;
-        if (c->req_total > max_body) {
+        c->rq->req_total += data_len;
+        if (c->rq->req_total > max_body) {
             request_body_failed(c, 413, "request body too large");
             return;
         }
         if (data_len > 0) {
-            int len = snprintf(c->chunk_line, sizeof c->chunk_line, "%zx\r\n", data_len);
-            bufs[n++] = uv_buf_init(c->chunk_line, (unsigned)len);
+            int len = snprintf(c->rq->chunk_line, sizeof c->rq->chunk_line, "%zx\r\n", data_len);
+            bufs[n++] = uv_buf_init(c->rq->chunk_line, (unsigned)len);
             bufs[n++] = uv_buf_init(c->buf + c->pos, (unsigned)data_len);
             bufs[n++] = uv_buf_init("\r\n", 2);
         }
         if (done) {
             bufs[n++] = uv_buf_init("0\r\n\r\n", 5);
-            c->req_body_done = true;
+            c->rq->req_body_done = true;
         }
-        c->req_write_len = data_len;
+        c->rq->req_write_len = data_len;
         if (n == 0) {
             if (c->eof) {
                 client_gave_up_mid_body(c);
@@ -943,7 +1091,7 @@ static void pump_request_body(sy_client_t *c)
             return;
         }
     }
-    c->upstream_write = SY_UPWRITE_BODY;
+    c->rq->upstream_write = SY_UPWRITE_BODY;
     if (sy_upstream_write(up, bufs, n) != 0) {
         request_body_failed(c, 502, "upstream connection failed");
         return;
@@ -953,11 +1101,11 @@ static void pump_request_body(sy_client_t *c)
 
 static void request_body_written(sy_client_t *c)
 {
-    size_t drop = c->req_write_len;
-    c->req_write_len = 0;
+    size_t drop = c->rq->req_write_len;
+    c->rq->req_write_len = 0;
     memmove(c->buf + c->pos, c->buf + c->pos + drop, c->end - c->pos - drop);
     c->end -= drop;
-    if (!c->req_body_done)
+    if (!c->rq->req_body_done)
         pump_request_body(c);
 }
 
@@ -966,8 +1114,8 @@ static void request_body_written(sy_client_t *c)
 static bool retryable(sy_client_t *c)
 {
     sy_upstream_t *up = c->up;
-    return up && up->reused && up->bytes_received == 0 && c->req.body_kind == SY_BODY_NONE &&
-           c->retries == 0 && !c->resp_started;
+    return up && up->reused && up->bytes_received == 0 && c->rq->req.body_kind == SY_BODY_NONE &&
+           c->rq->retries == 0 && !c->rq->resp_started;
 }
 
 /* A request that went out whole and then met a closed connection may have
@@ -980,7 +1128,7 @@ static bool idempotent(const sy_client_t *c)
                                          SY_SLICE_LIT("OPTIONS"), SY_SLICE_LIT("TRACE"),
                                          SY_SLICE_LIT("PUT"),     SY_SLICE_LIT("DELETE")};
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
-        if (sy_slice_eq(c->req.method, methods[i]))
+        if (sy_slice_eq(c->rq->req.method, methods[i]))
             return true;
     return false;
 }
@@ -989,20 +1137,25 @@ static void retry_fresh(sy_client_t *c)
 {
     sy_upstream_close(c->up);
     c->up = NULL;
-    c->retries++;
+    c->rq->retries++;
     connect_upstream(c, true);
 }
 
 void sy_client_on_upstream_connected(sy_client_t *c)
 {
     sy_upstream_t *up = c->up;
-    memcpy(c->upstream_addr, up->peer, sizeof c->upstream_addr);
+    memcpy(c->rq->upstream_addr, up->peer, sizeof c->rq->upstream_addr);
+    /* A response is expected from here on: it needs a buffer. */
+    if (!sy_upstream_buffer_take(up)) {
+        sy_client_on_upstream_failed(c, 502, "out of memory", SY_UPSTREAM_ERR_CONNECT);
+        return;
+    }
     up->pos = up->end = 0;
     up->bytes_received = 0;
     up->head_done = up->body_done = up->eof = false;
-    up->request_was_head = sy_slice_eq(c->req.method, SY_SLICE_LIT("HEAD"));
-    c->upstream_write = SY_UPWRITE_HEAD;
-    uv_buf_t b = uv_buf_init(c->req_head, (unsigned)c->req_head_len);
+    up->request_was_head = sy_slice_eq(c->rq->req.method, SY_SLICE_LIT("HEAD"));
+    c->rq->upstream_write = SY_UPWRITE_HEAD;
+    uv_buf_t b = uv_buf_init(c->rq->req_head, (unsigned)c->rq->req_head_len);
     if (sy_upstream_write(up, &b, 1) != 0) {
         if (retryable(c)) {
             retry_fresh(c);
@@ -1023,12 +1176,12 @@ void sy_client_on_upstream_failed(sy_client_t *c, int status, const char *why, i
         sy_upstream_close(c->up);
         c->up = NULL;
     }
-    if (c->resp_started) {
-        c->error = why;
+    if (c->rq->resp_started) {
+        c->rq->error = why;
         client_close(c);
         return;
     }
-    client_answer(c, status, why, NULL, !c->req_body_done);
+    client_answer(c, status, why, NULL, !c->rq->req_body_done);
 }
 
 void sy_client_on_upstream_write_done(sy_client_t *c, int status)
@@ -1044,7 +1197,7 @@ void sy_client_on_upstream_write_done(sy_client_t *c, int status)
         sy_client_on_upstream_failed(c, 502, "upstream connection failed", SY_UPSTREAM_ERR_CONNECT);
         return;
     }
-    if (c->upstream_write == SY_UPWRITE_HEAD) {
+    if (c->rq->upstream_write == SY_UPWRITE_HEAD) {
         pump_request_body(c);
         return;
     }
@@ -1069,7 +1222,7 @@ static bool parse_response_head(sy_client_t *c)
         size_t len = avail < SY_UPSTREAM_HEAD_MAX ? avail : SY_UPSTREAM_HEAD_MAX;
         sy_http_status_t st =
             sy_http_response_parse(up->buf + up->pos, len, &resp_limits, up->request_was_head,
-                                   up->headers, SY_HTTP_MAX_HEADERS, &up->resp, &reject);
+                                   c->rq->resp_headers, SY_HTTP_MAX_HEADERS, &up->resp, &reject);
         if (st == SY_HTTP_INCOMPLETE && len == SY_UPSTREAM_HEAD_MAX) {
             st = SY_HTTP_ERROR;
             reject = SY_REJECT_HEADERS_TOO_LARGE;
@@ -1099,7 +1252,7 @@ static bool parse_response_head(sy_client_t *c)
         }
         if (st == SY_HTTP_ERROR) {
             bool too_large = reject == SY_REJECT_HEADERS_TOO_LARGE;
-            sy_log(SY_LOG_WARN, "malformed upstream response", "upstream", c->upstream_url,
+            sy_log(SY_LOG_WARN, "malformed upstream response", "upstream", c->rq->upstream_url,
                    "reason", sy_http_reject_name(reject), NULL);
             sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_MALFORMED);
             sy_client_on_upstream_failed(c, 502,
@@ -1131,9 +1284,9 @@ static void start_response(sy_client_t *c)
 {
     sy_upstream_t *up = c->up;
     sy_http_response_t *resp = &up->resp;
-    c->upstream_status = resp->status;
-    bool http10 = c->req.minor_version == 0;
-    sy_forward_response_t fw = {.client_minor = c->req.minor_version};
+    c->rq->upstream_status = resp->status;
+    bool http10 = c->rq->req.minor_version == 0;
+    sy_forward_response_t fw = {.client_minor = c->rq->req.minor_version};
     switch (resp->body_kind) {
     case SY_BODY_NONE:
         fw.frame = SY_FRAME_NONE;
@@ -1153,13 +1306,13 @@ static void start_response(sy_client_t *c)
         fw.frame = http10 ? SY_FRAME_CLOSE : SY_FRAME_CHUNKED;
         break;
     }
-    c->resp_frame = fw.frame;
-    fw.keep_alive = c->req.keep_alive && !c->worker->draining && fw.frame != SY_FRAME_CLOSE;
+    c->rq->resp_frame = fw.frame;
+    fw.keep_alive = c->rq->req.keep_alive && !c->worker->draining && fw.frame != SY_FRAME_CLOSE;
     if (!fw.keep_alive)
         c->close_after = true;
     size_t cap = resp->head_len + 512;
-    c->resp_head = malloc(cap);
-    size_t n = c->resp_head ? sy_http_write_response_head(c->resp_head, cap, resp, &fw) : 0;
+    c->rq->resp_head = request_head_room(c, 1, cap);
+    size_t n = c->rq->resp_head ? sy_http_write_response_head(c->rq->resp_head, cap, resp, &fw) : 0;
     if (n == 0) {
         sy_client_on_upstream_failed(c, 502, "malformed upstream response",
                                      SY_UPSTREAM_ERR_MALFORMED);
@@ -1167,11 +1320,11 @@ static void start_response(sy_client_t *c)
     }
     up->pos += resp->head_len;
     up->head_done = true;
-    c->resp_started = true;
-    c->status = resp->status;
+    c->rq->resp_started = true;
+    c->rq->status = resp->status;
     /* The head goes out with the first body bytes in one write. */
-    c->resp_head_len = n;
-    c->resp_head_pending = true;
+    c->rq->resp_head_len = n;
+    c->rq->resp_head_pending = true;
 }
 
 /* The upstream response broke after its head was parsed (a malformed
@@ -1182,19 +1335,19 @@ static void start_response(sy_client_t *c)
  * `why`. Both count as a malformed upstream response. */
 static void response_broke(sy_client_t *c, const char *why)
 {
-    sy_log(SY_LOG_WARN, "upstream response broke", "upstream", c->upstream_url, "reason", why,
+    sy_log(SY_LOG_WARN, "upstream response broke", "upstream", c->rq->upstream_url, "reason", why,
            NULL);
     sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_MALFORMED);
-    if (c->resp_head_pending) {
-        c->resp_head_pending = false;
-        c->resp_started = false;
-        c->status = 0;
+    if (c->rq->resp_head_pending) {
+        c->rq->resp_head_pending = false;
+        c->rq->resp_started = false;
+        c->rq->status = 0;
         /* Closed after, as when the body broke later: the client sees
          * the same end of the connection either way. */
         client_answer(c, 502, why, NULL, true);
         return;
     }
-    c->error = why;
+    c->rq->error = why;
     client_close(c);
 }
 
@@ -1216,8 +1369,8 @@ static void pump_response(sy_client_t *c)
      * decoded cleanly: a malformed first chunk that came with the head is
      * still a 502 (response_broke). resp_head_pending stays set until the
      * write is posted. */
-    if (c->resp_head_pending)
-        bufs[n++] = uv_buf_init(c->resp_head, (unsigned)c->resp_head_len);
+    if (c->rq->resp_head_pending)
+        bufs[n++] = uv_buf_init(c->rq->resp_head, (unsigned)c->rq->resp_head_len);
     size_t avail = up->end - up->pos;
     size_t consumed = 0, data_len = 0;
     char *data = up->buf + up->pos;
@@ -1258,20 +1411,21 @@ static void pump_response(sy_client_t *c)
         }
     }
     if (data_len > 0) {
-        if (c->resp_frame == SY_FRAME_CHUNKED) {
-            int len = snprintf(c->out_chunk_line, sizeof c->out_chunk_line, "%zx\r\n", data_len);
-            bufs[n++] = uv_buf_init(c->out_chunk_line, (unsigned)len);
+        if (c->rq->resp_frame == SY_FRAME_CHUNKED) {
+            int len =
+                snprintf(c->rq->out_chunk_line, sizeof c->rq->out_chunk_line, "%zx\r\n", data_len);
+            bufs[n++] = uv_buf_init(c->rq->out_chunk_line, (unsigned)len);
             bufs[n++] = uv_buf_init(data, (unsigned)data_len);
             bufs[n++] = uv_buf_init("\r\n", 2);
-            c->bytes_out += (uint64_t)len + 2;
+            c->rq->bytes_out += (uint64_t)len + 2;
         } else {
             bufs[n++] = uv_buf_init(data, (unsigned)data_len);
         }
-        c->bytes_out += data_len;
+        c->rq->bytes_out += data_len;
     }
-    if (finished && c->resp_frame == SY_FRAME_CHUNKED) {
+    if (finished && c->rq->resp_frame == SY_FRAME_CHUNKED) {
         bufs[n++] = uv_buf_init("0\r\n\r\n", 5);
-        c->bytes_out += 5;
+        c->rq->bytes_out += 5;
     }
     up->body_done = finished;
     if (!finished && up->eof && data_len == 0) {
@@ -1280,14 +1434,14 @@ static void pump_response(sy_client_t *c)
         response_broke(c, "upstream response truncated");
         return;
     }
-    if (c->resp_head_pending) {
-        c->resp_head_pending = false;
-        c->bytes_out += c->resp_head_len;
+    if (c->rq->resp_head_pending) {
+        c->rq->resp_head_pending = false;
+        c->rq->bytes_out += c->rq->resp_head_len;
     }
     if (n == 0) {
         if (finished) {
             /* The end of the body carried no data (last chunk, or EOF). */
-            c->resp_done = true;
+            c->rq->resp_done = true;
             uv_timer_stop(&up->timer);
             finish_request(c);
             return;
@@ -1297,8 +1451,8 @@ static void pump_response(sy_client_t *c)
         return;
     }
     /* consumed bytes of up->buf are released when the write completes. */
-    c->resp_done = finished;
-    c->resp_write_len = consumed;
+    c->rq->resp_done = finished;
+    c->rq->resp_write_len = consumed;
     /* While the write is out, the upstream is not read (its buffer is what
      * is being written), unless the response is complete: then anything
      * more is a protocol error that finish_request sees, and the idle pool
@@ -1328,7 +1482,7 @@ static void on_response_written(uv_write_t *req, int status)
     if (c->state != SY_CLIENT_PROXYING)
         return;
     if (status < 0) {
-        c->error = "client connection lost";
+        c->rq->error = "client connection lost";
         client_close(c);
         return;
     }
@@ -1337,11 +1491,11 @@ static void on_response_written(uv_write_t *req, int status)
         client_close(c);
         return;
     }
-    up->pos += c->resp_write_len;
-    c->resp_write_len = 0;
+    up->pos += c->rq->resp_write_len;
+    c->rq->resp_write_len = 0;
     if (up->pos == up->end)
         up->pos = up->end = 0;
-    if (c->resp_done) {
+    if (c->rq->resp_done) {
         finish_request(c);
         return;
     }
@@ -1367,8 +1521,8 @@ static void finish_request(sy_client_t *c)
     log_request(c);
     /* After the client's FIN, requests already buffered are still
      * answered (a pipelined batch sent before end()); with none, done. */
-    bool keep = !c->close_after && c->req_body_done && !c->worker->draining &&
-                (!c->eof || c->end > c->pos + c->req_write_len);
+    bool keep = !c->close_after && c->rq->req_body_done && !c->worker->draining &&
+                (!c->eof || c->end > c->pos + c->rq->req_write_len);
     if (c->up) {
         sy_upstream_t *up = c->up;
         /* An upstream may answer before it has read the whole body, so the
@@ -1378,17 +1532,19 @@ static void finish_request(sy_client_t *c)
          * and must go now, or the next parse takes the body's tail for a
          * request. */
         bool write_pending = up->writing;
-        bool reusable = up->resp.keep_alive && up->body_done && c->req_body_done && !up->eof &&
+        bool reusable = up->resp.keep_alive && up->body_done && c->rq->req_body_done && !up->eof &&
                         up->pos == up->end && up->resp.body_kind != SY_BODY_UNTIL_CLOSE &&
                         !write_pending;
         c->up = NULL;
+        if (reusable)
+            sy_upstream_shed(up); /* an idle connection holds no buffers */
         sy_upstream_release(up, reusable, timeout_ms(c, TO_UPSTREAM_IDLE));
-        if (write_pending && c->upstream_write == SY_UPWRITE_BODY) {
-            memmove(c->buf + c->pos, c->buf + c->pos + c->req_write_len,
-                    c->end - c->pos - c->req_write_len);
-            c->end -= c->req_write_len;
+        if (write_pending && c->rq->upstream_write == SY_UPWRITE_BODY) {
+            memmove(c->buf + c->pos, c->buf + c->pos + c->rq->req_write_len,
+                    c->end - c->pos - c->rq->req_write_len);
+            c->end -= c->rq->req_write_len;
         }
-        c->req_write_len = 0;
+        c->rq->req_write_len = 0;
     }
     if (!keep) {
         /* Never a plain close after an answer, proxied or not: a close
@@ -1404,12 +1560,18 @@ static void finish_request(sy_client_t *c)
     c->state = SY_CLIENT_READING_HEAD;
     c->close_after = false;
     client_set_timer(c, idle);
-    if (c->end > c->pos)
+    if (c->end > c->pos) {
         client_parse(c); /* a pipelined request is already here */
-    else {
-        c->pos = c->end = 0;
-        client_read_start(c);
+        return;
     }
+    /* Idle: the request state and the buffer go back to the worker, and
+     * OpenSSL's buffers are released; the next request's first bytes are
+     * read into the worker's scratch. */
+    request_put(c);
+    buffer_put(c);
+    if (c->tls)
+        sy_tls_shed(c->tls);
+    client_read_start(c);
 }
 
 /* ---- accepting and draining ----------------------------------------------- */

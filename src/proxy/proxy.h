@@ -2,9 +2,12 @@
  * proxy.h: the data plane's internal objects: the worker (one event loop),
  * the client connection and the upstream connection with its pool.
  * Thread: everything here belongs to one worker thread and is touched only
- * from its loop. Pointers: a client owns its buffers and its request's
- * snapshot reference; an upstream connection belongs either to one client
- * (while serving its request) or to its worker's pool, never both.
+ * from its loop. Pointers: a client borrows its receive buffer and request
+ * state from its worker while it has work and gives them back when idle;
+ * the request state owns the request's snapshot reference; an upstream
+ * connection belongs either to one client (while serving its request) or
+ * to its worker's pool, never both, and holds a receive buffer only while
+ * a response is expected.
  */
 #ifndef SY_PROXY_PROXY_H
 #define SY_PROXY_PROXY_H
@@ -16,6 +19,7 @@
 #include "http/parser.h"
 #include "net/resolver.h"
 #include "net/tls.h"
+#include "proxy/bufpool.h"
 #include "http/serialize.h"
 #include "policy/snapshot.h"
 #include "route/decide.h"
@@ -27,10 +31,17 @@
 #define SY_UPSTREAM_BUF (SY_UPSTREAM_HEAD_MAX + 2 * SY_TLS_READ_CHUNK)
 /* Room kept after a client's request head for streaming its body. */
 #define SY_CLIENT_BODY_ROOM 16384
+/* Where idle connections' reads land (and a TLS client's plaintext before
+ * it has a buffer): at least what one TLS read decrypts to. */
+#define SY_WORKER_SCRATCH 65536
+/* Buffers and request states a worker keeps for reuse; more are freed. */
+#define SY_WORKER_SPARE_BUFFERS 64
+#define SY_WORKER_SPARE_REQUESTS 256
 
 typedef struct sy_worker sy_worker_t;
 typedef struct sy_client sy_client_t;
 typedef struct sy_upstream sy_upstream_t;
+typedef struct sy_request sy_request_t;
 
 /* Idle keep-alive connections to one address, most recently used first. */
 typedef struct sy_pool_entry {
@@ -74,6 +85,14 @@ struct sy_worker {
     /* Worker thread only: copied from `request` by the worker itself, so
      * client.c and upstream.c read them without a data race. */
     bool draining, stopping;
+    /* Memory lent to connections while they have work (bufpool.h): client
+     * and upstream receive buffers, request state; and the scratch buffers
+     * idle connections read into (a read callback uses them up at once). */
+    sy_bufpool_t buffers;
+    sy_request_t *free_requests;
+    size_t free_request_count;
+    char *scratch;     /* SY_WORKER_SCRATCH plaintext bytes */
+    char *tls_scratch; /* SY_TLS_READ_CHUNK ciphertext bytes */
     uv_thread_t thread;
 };
 
@@ -86,57 +105,36 @@ typedef enum {
     SY_CLIENT_CLOSING
 } sy_client_state_t;
 
-struct sy_client {
-    uv_tcp_t tcp;
-    uv_timer_t timer;
+/* What one request needs, borrowed from the worker (free_requests)
+ * when its first bytes arrive and given back when it ends: an idle
+ * keep-alive connection holds none of it. The fields from `snap` up to
+ * `head_store` are reset for every request (request_reset in client.c);
+ * the arrays after it are written before they are read. */
+struct sy_request {
+    struct sy_request *next_free; /* in the worker's free list */
     uv_write_t write_req;
     uv_write_cb write_done; /* over TLS: what completes write_req */
     uv_shutdown_t shutdown_req;
-    sy_worker_t *worker;
-    sy_client_t *prev, *next; /* worker's client list */
-    int open_handles;
-    sy_client_state_t state;
-    char peer_ip[48];
-    bool https;
-    sy_tls_t *tls; /* NULL on plain listeners */
 
-    /* Receive buffer: [0, head_len) is the current request head (its
-     * slices point here), [pos, end) unread bytes. */
-    char *buf;
-    size_t cap, pos, end;
-    bool reading;     /* uv_read_start is active */
-    bool eof;         /* the client half-closed */
-    bool writing;     /* a write to the client is in flight */
-    bool close_after; /* close once the current answer is written */
-
-    /* The request in progress. */
     sy_snapshot_t *snap;
     sy_http_request_t req;
-    sy_http_header_t headers[SY_HTTP_MAX_HEADERS];
     const sy_route_t *route;
-    sy_auth_result_t auth;
     sy_auth_pending_t *auth_pending; /* a queued password hash; abandoned on reset */
     size_t matched_len;              /* the route's matched prefix, for forwarding */
     uint64_t started_ns;
     uint64_t upstream_started_ns;
-    char request_id[40];
     size_t request_id_len;
     bool own_request_id;
     uint64_t bytes_in, bytes_out;
     int status;
     int upstream_status;
     const char *error; /* why switchyard answered itself */
-    char upstream_url[512];
-    char upstream_addr[64]; /* the address connected to, for the access log */
-    char message[320];       /* the JSON message of an answer switchyard made */
-    bool head_clock_started; /* client_header_ms runs for the current head */
 
     /* Request body, client -> upstream. */
     uint64_t req_remaining; /* SY_BODY_LENGTH */
     uint64_t req_total;
     sy_http_chunked_t req_chunked;
     bool req_body_done;
-    char chunk_line[24];
     enum { SY_UPWRITE_HEAD, SY_UPWRITE_BODY } upstream_write; /* what the in-flight write carries */
     size_t req_write_len; /* body bytes of [pos, end) the in-flight write covers */
 
@@ -144,18 +142,57 @@ struct sy_client {
     bool resp_started; /* head written (or being written) to the client */
     bool resp_done;
     sy_frame_t resp_frame;
-    char *resp_head; /* malloc'd head for the client */
-    char *req_head;  /* malloc'd head for the upstream */
+    char *req_head; /* the head for the upstream (in head_store) */
     size_t req_head_len;
-    char out_chunk_line[24];
+    char *resp_head; /* the head for the client (in head_store) */
     size_t resp_head_len;
     bool resp_head_pending; /* goes out with the first body bytes */
     size_t resp_write_len;  /* bytes of up->buf the in-flight client write covers */
-
-    sy_upstream_t *up;
     int retries;
 
+    /* Kept with the request state between requests (grown, never shrunk):
+     * the two rewritten heads, so no head costs a malloc once warm. */
+    char *head_store[2];
+    size_t head_store_cap[2];
+
+    sy_http_header_t headers[SY_HTTP_MAX_HEADERS];      /* the request's */
+    sy_http_header_t resp_headers[SY_HTTP_MAX_HEADERS]; /* the upstream response's */
+    sy_auth_result_t auth;
+    char request_id[40];
+    char upstream_url[512];
+    char upstream_addr[64]; /* the address connected to, for the access log */
+    char message[320];      /* the JSON message of an answer switchyard made */
+    char chunk_line[24];
+    char out_chunk_line[24];
     char answer[2048]; /* answers switchyard makes itself */
+};
+
+/* A client connection: only what an idle keep-alive connection needs. The
+ * request state (rq) and the receive buffer (buf) are borrowed from the
+ * worker while a request is in progress, NULL while idle. */
+struct sy_client {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    sy_worker_t *worker;
+    sy_client_t *prev, *next; /* worker's client list */
+    sy_request_t *rq;         /* the request in progress, or NULL */
+    sy_upstream_t *up;        /* the upstream serving it, or NULL */
+    sy_tls_t *tls;            /* NULL on plain listeners */
+
+    /* Receive buffer (NULL while idle): [0, head_len) is the current
+     * request head (its slices point here), [pos, end) unread bytes. */
+    char *buf;
+    size_t cap, pos, end;
+
+    sy_client_state_t state;
+    int open_handles;
+    bool https;
+    bool reading;            /* uv_read_start is active */
+    bool eof;                /* the client half-closed */
+    bool writing;            /* a write to the client is in flight */
+    bool close_after;        /* close once the current answer is written */
+    bool head_clock_started; /* client_header_ms runs for the current head */
+    char peer_ip[46];
 };
 
 typedef enum {
@@ -206,13 +243,12 @@ struct sy_upstream {
     char verify_name[256]; /* the name the certificate must be valid for */
     char ca_file[512];     /* "" for the system store */
 
-    char buf[SY_UPSTREAM_BUF];
+    char *buf; /* SY_UPSTREAM_BUF bytes while a response is expected, else NULL */
     size_t pos, end;
     uint64_t bytes_received; /* response bytes for this request */
 
     /* Response framing for the current request. */
-    sy_http_response_t resp;
-    sy_http_header_t headers[SY_HTTP_MAX_HEADERS];
+    sy_http_response_t resp; /* its headers point into the client's request state */
     bool head_done;
     bool request_was_head;
     uint64_t body_remaining;
@@ -230,6 +266,8 @@ void sy_worker_client_closed(sy_worker_t *w);
 /* Takes ownership of fd, a connected socket accept4()ed by the worker. */
 void sy_client_accept(sy_worker_t *w, int fd, bool tls);
 void sy_client_drain_idle(sy_worker_t *w);
+/* Frees request state from the worker's free list (the worker's end). */
+void sy_client_request_free(sy_request_t *rq);
 void sy_client_close_all(sy_worker_t *w);
 
 /* Called by upstream.c on the client that owns `up`. */
@@ -263,6 +301,12 @@ void sy_upstream_read_start(sy_upstream_t *up);
 void sy_upstream_read_stop(sy_upstream_t *up);
 int sy_upstream_write(sy_upstream_t *up, const uv_buf_t *bufs, unsigned n);
 void sy_upstream_set_timer(sy_upstream_t *up, uint32_t ms);
+/* Takes up's receive buffer from the worker (a response is expected);
+ * false when out of memory. */
+bool sy_upstream_buffer_take(sy_upstream_t *up);
+/* The response is over and up goes idle: gives back its receive buffer
+ * and OpenSSL's and the memory BIOs' buffers. */
+void sy_upstream_shed(sy_upstream_t *up);
 void sy_pool_close_all(sy_worker_t *w);
 
 #endif

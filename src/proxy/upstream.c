@@ -43,6 +43,7 @@ static void up_maybe_free(sy_upstream_t *up)
             sy_tls_free(up->tls);
             free(up->tls);
         }
+        sy_bufpool_put(&up->worker->buffers, up->buf, SY_UPSTREAM_BUF);
         free(up);
     }
 }
@@ -143,16 +144,42 @@ bool sy_upstream_can_read(const sy_upstream_t *up)
     return up->end + need <= SY_UPSTREAM_BUF;
 }
 
+/* Ciphertext lands in the worker's TLS scratch (fed to OpenSSL at once);
+ * plaintext in the connection's buffer while a response is expected, else
+ * (idle in the pool: any byte means the connection is done) in the
+ * worker's scratch. */
 static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     sy_upstream_t *up = h->data;
     if (up->tls) {
-        b->base = up->tls->in;
-        b->len = sizeof up->tls->in;
+        b->base = up->worker->tls_scratch;
+        b->len = SY_TLS_READ_CHUNK;
+        return;
+    }
+    if (!up->buf) {
+        b->base = up->worker->scratch;
+        b->len = SY_WORKER_SCRATCH;
         return;
     }
     b->base = up->buf + up->end;
     b->len = SY_UPSTREAM_BUF - up->end;
+}
+
+bool sy_upstream_buffer_take(sy_upstream_t *up)
+{
+    if (!up->buf)
+        up->buf = sy_bufpool_get(&up->worker->buffers, SY_UPSTREAM_BUF);
+    up->pos = up->end = 0;
+    return up->buf != NULL;
+}
+
+void sy_upstream_shed(sy_upstream_t *up)
+{
+    sy_bufpool_put(&up->worker->buffers, up->buf, SY_UPSTREAM_BUF);
+    up->buf = NULL;
+    up->pos = up->end = 0;
+    if (up->tls)
+        sy_tls_shed(up->tls);
 }
 
 static void up_handshake_step(sy_upstream_t *up);
@@ -190,6 +217,12 @@ static void up_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     }
     if (up->state != SY_UP_ACTIVE || !up->client)
         return;
+    if (!up->buf) {
+        /* Read before a response was expected (nothing was sent on it):
+         * the connection cannot be trusted with one. */
+        up_fail(up, 502, "upstream connection failed", SY_UPSTREAM_ERR_CONNECT);
+        return;
+    }
     if (nread > 0 && up->tls) {
         sy_tls_feed(up->tls, b->base, (size_t)nread);
         bool eof = false;
@@ -351,7 +384,8 @@ static void up_connect_next(sy_upstream_t *up)
     up->state = SY_UP_CONNECTING;
     uv_timer_start(&up->timer, up_on_timer, up->connect_timeout_ms, 0);
     up->connect_req.data = up;
-    int rc = uv_tcp_connect(&up->connect_req, &up->tcp, (const struct sockaddr *)&sa, up_on_connect);
+    int rc =
+        uv_tcp_connect(&up->connect_req, &up->tcp, (const struct sockaddr *)&sa, up_on_connect);
     if (rc < 0)
         up_attempt_failed(up, uv_strerror(rc), false);
 }
@@ -427,7 +461,8 @@ static void up_use_plan(sy_upstream_t *up, sy_resolve_status_t status,
                "host", up->connect_host, "error", why ? why : "no address", NULL);
         sy_metrics_upstream_error(up->worker->id,
                                   refused ? SY_UPSTREAM_ERR_ADDRESS : SY_UPSTREAM_ERR_RESOLVE);
-        up_fail(up, 502, refused ? "upstream address refused" : "upstream host could not be resolved",
+        up_fail(up, 502,
+                refused ? "upstream address refused" : "upstream host could not be resolved",
                 refused ? SY_UPSTREAM_ERR_ADDRESS : SY_UPSTREAM_ERR_RESOLVE);
         return;
     }

@@ -410,6 +410,7 @@ static void worker_main(void *arg)
         w->snap = NULL;
     }
     sy_auth_thread_cleanup();
+    sy_tls_thread_cleanup();
     sy_pool_entry_t *next;
     for (sy_pool_entry_t *e = w->pool; e; e = next) {
         next = e->next;
@@ -417,6 +418,17 @@ static void worker_main(void *arg)
         free(e);
     }
     w->pool = NULL;
+    /* Every connection is gone: what it borrowed is back here. */
+    while (w->free_requests) {
+        sy_request_t *rq = w->free_requests;
+        w->free_requests = rq->next_free;
+        sy_client_request_free(rq);
+    }
+    w->free_request_count = 0;
+    sy_bufpool_clear(&w->buffers);
+    free(w->scratch);
+    free(w->tls_scratch);
+    w->scratch = w->tls_scratch = NULL;
     uv_loop_close(&w->loop);
 }
 
@@ -578,6 +590,13 @@ bool sy_server_start(const sy_server_config_t *cfg, sy_error_t *err)
         w->fd_budget = (size_t)limits.worker_budget;
         atomic_init(&w->request, SY_WORKER_RUN);
         atomic_init(&w->stop_sent, false);
+        sy_bufpool_init(&w->buffers, SY_WORKER_SPARE_BUFFERS);
+        w->scratch = malloc(SY_WORKER_SCRATCH);
+        w->tls_scratch = malloc(SY_TLS_READ_CHUNK);
+        if (!w->scratch || !w->tls_scratch) {
+            sy_error_set(err, "out of memory for worker %d's read buffers", i);
+            return false;
+        }
         snprintf(w->id_prefix, sizeof w->id_prefix, "%02x%02x%02x%02x-", rnd[0], rnd[1], rnd[2],
                  rnd[3]);
         for (size_t k = 0; k < count; k++) {
