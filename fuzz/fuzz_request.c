@@ -1,4 +1,5 @@
 // sources: src/http/parser.c src/http/headers.c src/core/common.c
+// covers: src/http/parser.c src/http/headers.c
 /*
  * fuzz_request.c: libFuzzer target for sy_http_request_parse(). Besides
  * crashes and sanitizer reports it checks the parser's promises: an OK head

@@ -1,4 +1,5 @@
 // sources: src/http/parser.c src/http/headers.c src/core/common.c
+// covers: src/http/parser.c src/http/headers.c
 /*
  * fuzz_response.c: libFuzzer target for sy_http_response_parse(), the
  * parser that stands between upstreams and clients. Checks, besides
