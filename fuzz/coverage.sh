@@ -11,7 +11,9 @@
 # Needs llvm-profdata and llvm-cov matching the clang (Debian: llvm-14,
 # which provides llvm-profdata-14 and llvm-cov-14). Not part of make test.
 #
-# Knobs (environment): FUZZ_TARGETS [all], CLANG [clang],
+# Knobs (environment): FUZZ_TARGETS [all], COVERAGE_FUNCTIONS=1 (also a
+# row per function, to see which parts of a file a target cannot reach,
+# such as the network code next to a parser), CLANG [clang],
 # LLVM_PROFDATA / LLVM_COV [the -14 names, else the plain ones].
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -89,5 +91,9 @@ for src in "${targets[@]}"; do
     "$(find "${dirs[@]}" -type f -exec cat {} + | wc -c) bytes)"
   "$LLVM_COV" report "$out/$name" -instr-profile="$out/$name.profdata" "${covers[@]}" |
     awk '{print "   " $0}'
+  if [ "${COVERAGE_FUNCTIONS:-0}" = 1 ]; then
+    "$LLVM_COV" report "$out/$name" -instr-profile="$out/$name.profdata" -show-functions "${covers[@]}" |
+      awk '{print "   " $0}'
+  fi
 done
 exit $((failed != 0))
