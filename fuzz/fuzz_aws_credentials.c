@@ -1,6 +1,6 @@
 // sources: src/aws/credentials.c src/aws/http.c src/aws/sigv4.c src/core/common.c src/core/log.c
 // covers: src/aws/credentials.c
-// excludes: (^|:)(sy_aws_region|sy_aws_credentials_get|sy_aws_credentials_reset|env|home_file|read_small_file|profile_name|resolve|from_.*|trim_end|form_add|container_url_allowed|imds_get|creds_copy)$
+// functions: parse|ini_get|config_get|creds_set
 /*
  * fuzz_aws_credentials.c: libFuzzer target for the formats the AWS
  * credential chain reads: the shared credentials/config INI files (written
