@@ -115,6 +115,7 @@ run_one() { # $1 = name, $2 = seconds; exit status of the fuzzer
   if [ "$rc" -eq 0 ] && [ "${FUZZ_KEEP:-0}" = 1 ]; then
     keep_corpus "$name" || rc=$?
   fi
+  echo "$rc" >"$out/logs/$name.rc"
   return "$rc"
 }
 
@@ -170,12 +171,16 @@ for name in "${built[@]}"; do
   seconds=$(seconds_for "$not_started")
   not_started=$((not_started - 1))
   echo "   $name: up to ${seconds}s${FUZZ_RUNS:+ or $FUZZ_RUNS runs} ($(date -u +%H:%M:%S) UTC)"
+  rm -f "$out/logs/$name.rc"
   run_one "$name" "$seconds" &
   pid_of[$name]=$!
 done
 for name in "${built[@]}"; do
-  wait "${pid_of[$name]}"
-  report "$name" $?
+  # The status comes from the file run_one writes: on a long run bash may
+  # forget a finished job's status (its pid reused by a later child) and
+  # `wait` would answer 127 for a fuzzer that ended fine.
+  wait "${pid_of[$name]}" 2>/dev/null
+  report "$name" "$(cat "$out/logs/$name.rc" 2>/dev/null || echo 127)"
 done
 
 if [ "$failed" -ne 0 ]; then
