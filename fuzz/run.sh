@@ -93,11 +93,14 @@ for src in "${targets[@]}"; do
     continue
   fi
   mkdir -p "$out/corpus/$name"
-  for seed_dir in "fuzz/seeds/$name" "fuzz/corpus/$name"; do
-    if [ -d "$seed_dir" ]; then
-      cp -n "$seed_dir"/* "$out/corpus/$name/" 2>/dev/null || true
-    fi
-  done
+  # Seeds overwrite their earlier copies (an edited seed must reach the
+  # fuzzer); the kept corpus's files are named by content hash.
+  if [ -d "fuzz/seeds/$name" ]; then
+    cp fuzz/seeds/"$name"/* "$out/corpus/$name/" 2>/dev/null || true
+  fi
+  if [ -d "fuzz/corpus/$name" ]; then
+    cp -n fuzz/corpus/"$name"/* "$out/corpus/$name/" 2>/dev/null || true
+  fi
   built+=("$name")
 done
 
