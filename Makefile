@@ -27,7 +27,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test unit run bench fuzz deps clean format asan dist
+.PHONY: all test unit run bench fuzz soak deps clean format asan dist
 
 all: $(BUILD)/switchyard
 
@@ -70,6 +70,10 @@ bench: deps all
 
 fuzz: deps
 	@fuzz/run.sh
+
+# Not part of test: SOAK_SECONDS (600) of mixed traffic; see bench/soak.mjs.
+soak: deps all
+	@bench/soak.sh
 
 format:
 	clang-format -i src/*/*.c src/*/*.h src/main.c tests/unit/*.c fuzz/*.c

@@ -1,4 +1,6 @@
 // sources: src/http/parser.c src/http/headers.c src/core/common.c
+// covers: src/http/parser.c
+// functions: chunked|hex_value|is_ows|is_class
 /*
  * fuzz_chunked.c: libFuzzer target for the chunked-body decoder. The input
  * is decoded three ways: whole, split at a fuzz-chosen point, and one byte

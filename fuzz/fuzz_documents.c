@@ -1,5 +1,6 @@
 // sources: src/policy/*.c src/route/*.c src/auth/*.c src/core/common.c src/core/base64.c
 // src/core/log.c src/http/headers.c
+// covers: src/policy/*.c src/route/*.c
 /*
  * fuzz_documents.c: libFuzzer target for the two configuration documents.
  * Both come from stores other teams write (S3, DynamoDB), so their parsers

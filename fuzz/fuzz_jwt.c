@@ -1,4 +1,6 @@
 // sources: src/auth/jwt.c src/auth/jwks.c src/core/common.c src/core/base64.c src/core/log.c
+// covers: src/auth/jwt.c src/auth/jwks.c src/core/base64.c
+// excludes: fetch|on_body|publish|due_at|:same$|sy_jwks_source_|sy_jwks_shutdown
 /*
  * fuzz_jwt.c: libFuzzer target for the JWT verifier. The first byte picks
  * what the rest is:

@@ -1,4 +1,6 @@
 // sources: src/http/parser.c src/http/headers.c src/core/common.c
+// covers: src/http/parser.c src/http/headers.c
+// excludes: sy_http_response_parse|parse_status_line|chunk|hex_value|sy_header_[fn]
 /*
  * fuzz_request.c: libFuzzer target for sy_http_request_parse(). Besides
  * crashes and sanitizer reports it checks the parser's promises: an OK head

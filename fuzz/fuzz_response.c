@@ -1,4 +1,6 @@
 // sources: src/http/parser.c src/http/headers.c src/core/common.c
+// covers: src/http/parser.c src/http/headers.c
+// excludes: request_|valid_|aliases_known_name|chunk|hex_value|reject_|is_alpha|sy_header_[fn]
 /*
  * fuzz_response.c: libFuzzer target for sy_http_response_parse(), the
  * parser that stands between upstreams and clients. Checks, besides
