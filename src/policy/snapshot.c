@@ -18,6 +18,9 @@
  */
 #include "policy/snapshot.h"
 
+#include "net/tls.h"
+#include "route/forward.h"
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -133,10 +136,73 @@ static bool check_route(const sy_policy_t *policy, sy_route_t *r)
 
 static void snapshot_free(sy_snapshot_t *snap)
 {
+    if (snap->forward)
+        for (size_t i = 0; i < snap->routes->count; i++)
+            sy_forward_release(&snap->forward[i]);
+    free(snap->forward);
+    for (size_t i = 0; i < snap->trust_count; i++)
+        sy_tls_trust_free(&snap->trusts[i]);
+    free(snap->trusts);
     sy_matcher_free(snap->matcher);
     sy_route_list_free(snap->routes);
     sy_policy_free(snap->policy);
     free(snap);
+}
+
+/* The trust store for ca_file (NULL: system), built once per snapshot. */
+static const sy_tls_trust_t *trust_for(sy_snapshot_t *snap, const char *ca_file,
+                                       const sy_snapshot_t *previous, bool *oom)
+{
+    for (size_t i = 0; i < snap->trust_count; i++) {
+        const char *have = snap->trusts[i].ca_file;
+        if ((!have && !ca_file) || (have && ca_file && strcmp(have, ca_file) == 0))
+            return &snap->trusts[i];
+    }
+    /* Room for one per destination was reserved: pointers stay valid. */
+    sy_tls_trust_t *t = &snap->trusts[snap->trust_count];
+    if (!sy_tls_trust_build(t, ca_file, previous ? previous->trusts : NULL,
+                            previous ? previous->trust_count : 0)) {
+        *oom = true;
+        return NULL;
+    }
+    snap->trust_count++;
+    return t;
+}
+
+/* Each active route's forward data (route/forward.h), and the trust store
+ * of each https destination in use, sharing the contexts of the current
+ * snapshot's unchanged stores. false when out of memory. */
+static bool prepare_forwarding(sy_snapshot_t *snap)
+{
+    size_t n = snap->routes->count;
+    snap->forward = calloc(n ? n : 1, sizeof *snap->forward);
+    size_t dests = snap->policy->destination_count;
+    snap->trusts = calloc(dests ? dests : 1, sizeof *snap->trusts);
+    if (!snap->forward || !snap->trusts)
+        return false;
+    sy_snapshot_t *previous = sy_snapshot_acquire();
+    bool oom = false;
+    for (size_t i = 0; i < n && !oom; i++) {
+        const sy_route_t *r = &snap->routes->items[i];
+        if (!r->path || !r->enabled || r->rejected_reason || !r->destination || !r->target_host)
+            continue;
+        const sy_tls_trust_t *trust =
+            r->target_https ? trust_for(snap, r->destination->ca_file, previous, &oom) : NULL;
+        if (oom || !sy_forward_prepare(&snap->forward[i], snap->policy, r, trust))
+            oom = true;
+    }
+    sy_snapshot_unref(previous);
+    return !oom;
+}
+
+const sy_route_forward_t *sy_snapshot_route_forward(const sy_snapshot_t *snap,
+                                                    const sy_route_t *route)
+{
+    if (!snap || !route || !snap->forward || route < snap->routes->items ||
+        route >= snap->routes->items + snap->routes->count)
+        return NULL;
+    const sy_route_forward_t *f = &snap->forward[route - snap->routes->items];
+    return f->ready ? f : NULL;
 }
 
 sy_snapshot_t *sy_snapshot_build(sy_policy_t *policy, sy_route_list_t *routes, sy_error_t *err)
@@ -201,10 +267,13 @@ sy_snapshot_t *sy_snapshot_build(sy_policy_t *policy, sy_route_list_t *routes, s
             snap->active_count++;
     }
     free(duplicate);
+    if (!prepare_forwarding(snap))
+        goto oom_built;
     return snap;
 
 oom:
     free(duplicate);
+oom_built:
     snapshot_free(snap);
     sy_error_set(err, "out of memory building the configuration snapshot");
     return NULL;

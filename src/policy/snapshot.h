@@ -24,6 +24,40 @@ typedef struct {
     time_t loaded_at; /* wall clock of the successful load */
 } sy_store_version_t;
 
+struct sy_tls_trust; /* net/tls.h */
+
+/*
+ * What every request on one route is forwarded with, computed once when
+ * the snapshot is built (sy_forward_prepare, route/forward.h) so the
+ * request path formats nothing: where and how to connect, the pool key,
+ * the Host sent upstream and the start of the URL that is logged.
+ */
+typedef struct {
+    bool ready; /* set for every active route */
+    /* Connect target: connect_to, else the target host and port. */
+    const char *host;
+    uint16_t port;
+    bool https;
+    bool allow_loopback;              /* the address guard's setting it was planned under */
+    const char *sni;                  /* https: the SNI, NULL to send none */
+    const char *verify_name;          /* https: the name the certificate must be valid for */
+    char *verify_check;               /* verify_name as OpenSSL's host check takes it */
+    const struct sy_tls_trust *trust; /* https: the trust store (snapshot->trusts) */
+    /* Everything that makes two connections interchangeable, address
+     * guard included, and its hash: the per-worker pool index. */
+    char *key;
+    size_t key_len;
+    uint64_t key_hash;
+    /* The request: Host sent upstream, and "scheme://host[:port]" (the
+     * port only when not the scheme's default) that starts the logged
+     * and /explain'ed upstream URL. */
+    char *host_header;
+    size_t host_header_len;
+    char *url_prefix;
+    size_t url_prefix_len;
+    size_t base_len;
+} sy_route_forward_t;
+
 typedef struct sy_snapshot {
     atomic_uint refs;
     uint64_t generation;
@@ -34,6 +68,12 @@ typedef struct sy_snapshot {
     size_t rejected_count;
     size_t disabled_count;
     sy_store_version_t policy_version, routes_version;
+    /* forward[i] belongs to routes->items[i] (ready for active routes). */
+    sy_route_forward_t *forward;
+    /* One per distinct trust store of an https destination; the client
+     * contexts workers connect with (no process-wide cache, no lock). */
+    struct sy_tls_trust *trusts;
+    size_t trust_count;
 } sy_snapshot_t;
 
 /*
@@ -42,11 +82,18 @@ typedef struct sy_snapshot {
  * (reason set, still owning its path) when its target matches no
  * destination, its auth names no policy, its domain is not a listen domain,
  * it breaks its destination's bindings (allowed_paths, allowed_auth: the
- * reason names the binding and the value), or it was malformed; a later duplicate of a path is rejected and owns
- * nothing. Disabled routes (enabled: false) are left out of the matcher.
- * Returns NULL only when out of memory.
+ * reason names the binding and the value), or it was malformed; a later duplicate of a path is
+ * rejected and owns nothing. Disabled routes (enabled: false) are left out of the matcher. Then
+ * each active route's forward data is prepared, and the trust store of each https destination built
+ * (its ca_file read; a store that fails to load makes its requests 502 with the reason, as a failed
+ * handshake would), sharing the client contexts of the current snapshot's stores whose contents are
+ * unchanged. Returns NULL only when out of memory.
  */
 sy_snapshot_t *sy_snapshot_build(sy_policy_t *policy, sy_route_list_t *routes, sy_error_t *err);
+
+/* The forward data of a route of this snapshot (NULL when not active). */
+const sy_route_forward_t *sy_snapshot_route_forward(const sy_snapshot_t *snap,
+                                                    const sy_route_t *route);
 
 void sy_snapshot_ref(sy_snapshot_t *snap);
 void sy_snapshot_unref(sy_snapshot_t *snap);
