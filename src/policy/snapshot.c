@@ -143,20 +143,27 @@ static void snapshot_free(sy_snapshot_t *snap)
     for (size_t i = 0; i < snap->trust_count; i++)
         sy_tls_trust_free(&snap->trusts[i]);
     free(snap->trusts);
+    free(snap->key_hashes);
     sy_matcher_free(snap->matcher);
     sy_route_list_free(snap->routes);
     sy_policy_free(snap->policy);
     free(snap);
 }
 
-/* The trust store for ca_file (NULL: system), built once per snapshot. */
-static const sy_tls_trust_t *trust_for(sy_snapshot_t *snap, const char *ca_file,
+/* The trust store for ca_file (NULL: system), built once per snapshot.
+ * by_dest remembers each destination's, so this scan runs once per
+ * destination, not once per route. */
+static const sy_tls_trust_t *trust_for(sy_snapshot_t *snap, const sy_destination_t *d,
+                                       const sy_tls_trust_t **by_dest,
                                        const sy_snapshot_t *previous, bool *oom)
 {
+    if (by_dest[d->index])
+        return by_dest[d->index];
+    const char *ca_file = d->ca_file;
     for (size_t i = 0; i < snap->trust_count; i++) {
         const char *have = snap->trusts[i].ca_file;
         if ((!have && !ca_file) || (have && ca_file && strcmp(have, ca_file) == 0))
-            return &snap->trusts[i];
+            return by_dest[d->index] = &snap->trusts[i];
     }
     /* Room for one per destination was reserved: pointers stay valid. */
     sy_tls_trust_t *t = &snap->trusts[snap->trust_count];
@@ -166,7 +173,13 @@ static const sy_tls_trust_t *trust_for(sy_snapshot_t *snap, const char *ca_file,
         return NULL;
     }
     snap->trust_count++;
-    return t;
+    return by_dest[d->index] = t;
+}
+
+static int by_hash(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
 }
 
 /* Each active route's forward data (route/forward.h), and the trust store
@@ -178,21 +191,50 @@ static bool prepare_forwarding(sy_snapshot_t *snap)
     snap->forward = calloc(n ? n : 1, sizeof *snap->forward);
     size_t dests = snap->policy->destination_count;
     snap->trusts = calloc(dests ? dests : 1, sizeof *snap->trusts);
-    if (!snap->forward || !snap->trusts)
+    snap->key_hashes = calloc(n ? n : 1, sizeof *snap->key_hashes);
+    const sy_tls_trust_t **by_dest = calloc(dests ? dests : 1, sizeof *by_dest);
+    if (!snap->forward || !snap->trusts || !snap->key_hashes || !by_dest) {
+        free(by_dest);
         return false;
+    }
     sy_snapshot_t *previous = sy_snapshot_acquire();
     bool oom = false;
+    size_t keys = 0;
     for (size_t i = 0; i < n && !oom; i++) {
         const sy_route_t *r = &snap->routes->items[i];
         if (!r->path || !r->enabled || r->rejected_reason || !r->destination || !r->target_host)
             continue;
         const sy_tls_trust_t *trust =
-            r->target_https ? trust_for(snap, r->destination->ca_file, previous, &oom) : NULL;
+            r->target_https ? trust_for(snap, r->destination, by_dest, previous, &oom) : NULL;
         if (oom || !sy_forward_prepare(&snap->forward[i], snap->policy, r, trust))
             oom = true;
+        else
+            snap->key_hashes[keys++] = snap->forward[i].key_hash;
     }
     sy_snapshot_unref(previous);
+    free(by_dest);
+    qsort(snap->key_hashes, keys, sizeof *snap->key_hashes, by_hash);
+    size_t unique = 0;
+    for (size_t i = 0; i < keys; i++)
+        if (unique == 0 || snap->key_hashes[unique - 1] != snap->key_hashes[i])
+            snap->key_hashes[unique++] = snap->key_hashes[i];
+    snap->key_hash_count = unique;
     return !oom;
+}
+
+bool sy_snapshot_has_key(const sy_snapshot_t *snap, uint64_t key_hash)
+{
+    size_t lo = 0, hi = snap ? snap->key_hash_count : 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (snap->key_hashes[mid] == key_hash)
+            return true;
+        if (snap->key_hashes[mid] < key_hash)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
 }
 
 const sy_route_forward_t *sy_snapshot_route_forward(const sy_snapshot_t *snap,

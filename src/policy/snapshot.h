@@ -36,6 +36,7 @@ typedef struct {
     bool ready; /* set for every active route */
     /* Connect target: connect_to, else the target host and port. */
     const char *host;
+    size_t host_len;
     uint16_t port;
     bool https;
     bool allow_loopback;              /* the address guard's setting it was planned under */
@@ -56,6 +57,7 @@ typedef struct {
     char *url_prefix;
     size_t url_prefix_len;
     size_t base_len;
+    size_t api_id_len; /* the destination's api_id, when it has one */
 } sy_route_forward_t;
 
 typedef struct sy_snapshot {
@@ -74,6 +76,10 @@ typedef struct sy_snapshot {
      * contexts workers connect with (no process-wide cache, no lock). */
     struct sy_tls_trust *trusts;
     size_t trust_count;
+    /* The pool keys of this snapshot's routes, as sorted unique hashes: a
+     * worker closes idle connections whose key left the configuration. */
+    uint64_t *key_hashes;
+    size_t key_hash_count;
 } sy_snapshot_t;
 
 /*
@@ -94,6 +100,9 @@ sy_snapshot_t *sy_snapshot_build(sy_policy_t *policy, sy_route_list_t *routes, s
 /* The forward data of a route of this snapshot (NULL when not active). */
 const sy_route_forward_t *sy_snapshot_route_forward(const sy_snapshot_t *snap,
                                                     const sy_route_t *route);
+
+/* Whether some route of snap connects with a pool key of this hash. */
+bool sy_snapshot_has_key(const sy_snapshot_t *snap, uint64_t key_hash);
 
 void sy_snapshot_ref(sy_snapshot_t *snap);
 void sy_snapshot_unref(sy_snapshot_t *snap);

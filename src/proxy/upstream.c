@@ -94,13 +94,21 @@ static void pool_free(sy_worker_t *w, sy_pool_entry_t *e)
     free(e);
 }
 
-/* After a snapshot change: entries without connections go, sessions and
- * all, so keys no longer configured do not pile up across reloads. */
-static void pool_sweep(sy_worker_t *w)
+/* After a snapshot change: a key no route of the new snapshot connects
+ * with (its target, TLS settings, trust store or address guard changed)
+ * loses its idle connections at once instead of holding their fds until
+ * upstream_idle_ms; entries without connections go, sessions and all, so
+ * keys do not pile up across reloads. Connections serving a request
+ * finish it and are then closed (their entry is no longer the snapshot's)
+ * or pooled. */
+static void pool_sweep(sy_worker_t *w, const sy_snapshot_t *snap)
 {
     sy_pool_entry_t *next;
     for (sy_pool_entry_t *e = w->pool; e; e = next) {
         next = e->next;
+        if (!sy_snapshot_has_key(snap, e->hash))
+            while (e->idle)
+                sy_upstream_close(e->idle); /* frees nothing yet: handles close later */
         if (e->conns == 0)
             pool_free(w, e);
     }
@@ -543,9 +551,11 @@ void sy_upstream_acquire(sy_client_t *c, const sy_route_forward_t *dest,
                          uint32_t connect_timeout_ms, bool fresh)
 {
     sy_worker_t *w = c->worker;
-    if (w->pool_generation != w->snap_generation) {
-        w->pool_generation = w->snap_generation;
-        pool_sweep(w);
+    /* Only forward: a request still running on an older snapshot (a
+     * retry) must not sweep the newer one's keys. */
+    if (c->snap->generation > w->pool_generation) {
+        w->pool_generation = c->snap->generation;
+        pool_sweep(w, c->snap);
     }
     sy_pool_entry_t *e = pool_find(w, dest);
     if (!fresh && e && e->idle)
@@ -581,8 +591,8 @@ void sy_upstream_acquire(sy_client_t *c, const sy_route_forward_t *dest,
     up->pool_entry = e;
     e->conns++;
     up->dest = dest;
-    size_t n = strlen(dest->host);
-    n = n < sizeof up->connect_host - 1 ? n : sizeof up->connect_host - 1;
+    size_t n =
+        dest->host_len < sizeof up->connect_host - 1 ? dest->host_len : sizeof up->connect_host - 1;
     memcpy(up->connect_host, dest->host, n);
     up->connect_host[n] = '\0';
     memcpy(up->peer, up->connect_host, n < sizeof up->peer - 1 ? n : sizeof up->peer - 1);
@@ -615,9 +625,11 @@ void sy_upstream_release(sy_upstream_t *up, bool reusable, uint32_t idle_ms)
     up->dest = NULL; /* the plan belongs to the request's snapshot */
     sy_pool_entry_t *e = up->pool_entry;
     /* A write still in flight holds write_req (and maybe the client's
-     * buffer): such a connection is never pooled. */
+     * buffer): such a connection is never pooled; nor one whose key no
+     * route of the current snapshot connects with any more. */
     if (!reusable || w->draining || !e || e->idle_count >= SY_POOL_MAX_IDLE_PER_KEY ||
-        up->state != SY_UP_ACTIVE || up->writing) {
+        up->state != SY_UP_ACTIVE || up->writing ||
+        (w->snap && !sy_snapshot_has_key(w->snap, e->hash))) {
         sy_upstream_close(up);
         return;
     }

@@ -64,6 +64,7 @@ bool sy_forward_prepare(sy_route_forward_t *out, const sy_policy_t *policy, cons
     memset(out, 0, sizeof *out);
     const sy_destination_t *d = r->destination;
     out->host = d && d->connect_host ? d->connect_host : r->target_host;
+    out->host_len = strlen(out->host);
     out->port = d && d->connect_host ? d->connect_port : r->target_port;
     out->https = r->target_https;
     out->allow_loopback = policy->allow_loopback;
@@ -107,6 +108,7 @@ bool sy_forward_prepare(sy_route_forward_t *out, const sy_policy_t *policy, cons
     if (!out->host_header || !out->url_prefix)
         goto oom;
     out->base_len = r->base ? strlen(r->base) : 0;
+    out->api_id_len = d && d->api_id ? strlen(d->api_id) : 0;
     out->ready = true;
     return true;
 oom:
@@ -142,7 +144,8 @@ bool sy_forward_plan(const sy_snapshot_t *snap, const sy_route_t *route, size_t 
     out->add_count = 0;
     out->drop_count = 0;
     if (d && d->api_id)
-        out->add[out->add_count++] = (sy_header_pair_t){api_id_header, sy_slice_cstr(d->api_id)};
+        out->add[out->add_count++] =
+            (sy_header_pair_t){api_id_header, sy_slice(d->api_id, f->api_id_len)};
     /* x-apigw-api-id picks the API behind a VPC endpoint: a client's copy
      * would let it choose its own destination, so it never passes. */
     out->drop[out->drop_count++] = api_id_header;

@@ -214,6 +214,13 @@ static void test_pool_key(void **state)
     /* Different destinations never share. */
     plan_for(strict, "/gw", NULL, &b);
     assert_false(a.connect->key_hash == b.connect->key_hash);
+    /* Each snapshot knows its keys: a worker closes idle connections whose
+     * key left the configuration. */
+    assert_true(sy_snapshot_has_key(strict, a.connect->key_hash));
+    assert_true(sy_snapshot_has_key(strict, b.connect->key_hash));
+    assert_false(sy_snapshot_has_key(strict, c.connect->key_hash));
+    assert_true(sy_snapshot_has_key(open, c.connect->key_hash));
+    assert_int_equal(strict->key_hash_count, 4); /* orders (twice), gw, plain, ip */
     sy_snapshot_unref(strict);
     sy_snapshot_unref(open);
 }
