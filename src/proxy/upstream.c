@@ -22,6 +22,14 @@
  * closed at once instead of being handed to the next request. A pooled
  * connection whose address has left the name's answer is closed when it
  * would be reused.
+ *
+ * The pool is indexed by the forward plan's pool key (route/forward.h),
+ * computed with the snapshot: everything that makes two connections
+ * interchangeable, the address guard included, so a connection opened
+ * under an older policy is never handed to a request the current one
+ * would not connect. Where and how to connect (host, SNI, verify name,
+ * the trust store's context) comes from that plan too: nothing here builds
+ * a TLS context or takes a lock for one.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -575,6 +583,7 @@ void sy_upstream_acquire(sy_client_t *c, const sy_route_forward_t *dest,
         up->state = SY_UP_ACTIVE;
         up->reused = true;
         up->client = c;
+        up->dest = dest;
         c->up = up;
         sy_client_on_upstream_connected(c);
         return;
