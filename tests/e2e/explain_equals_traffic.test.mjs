@@ -18,12 +18,14 @@ import { startTlsBackend } from './lib/tls-backend.mjs';
 const GW_WILDCARD = '*.execute-api.us-east-1.amazonaws.com';
 const GW_HOST = 'abc123.execute-api.us-east-1.amazonaws.com';
 
-let echo, tls, sy, ca;
+let echo, tls, sy, ca, badCa;
 
 before(async () => {
   echo = await startEcho({ name: 'plain' });
   const dir = tempDir('sy-explain-');
   ca = makeCa(dir, { label: 'ca' });
+  badCa = `${dir}/not-a-ca.pem`;
+  fs.writeFileSync(badCa, 'not a certificate\n');
   tls = await startTlsBackend(ca.issue({ dns: [GW_WILDCARD] }));
   const to = (port) => `127.0.0.1:${port}`;
   const policy = makePolicy({
@@ -33,6 +35,7 @@ before(async () => {
       dest(8081, { host: 'gw.internal.example', connect_to: to(echo.port), host_header: 'abc.execute-api.example.com', api_id: 'abc' }),
       { scheme: 'https', host: 'tls-gw.internal.example.com', port: 443, connect_to: to(tls.port), tls_verify_name: GW_WILDCARD, host_header: GW_HOST, api_id: 'abc123', ca_file: ca.cert },
       { scheme: 'https', host: 'tls-exact.internal.example.com', port: 8443, connect_to: to(tls.port), tls_verify_name: GW_HOST, ca_file: ca.cert },
+      { scheme: 'https', host: 'bad-ca.internal.example.com', connect_to: to(tls.port), tls_verify_name: GW_WILDCARD, ca_file: badCa },
     ],
   });
   const routes = [
@@ -43,6 +46,7 @@ before(async () => {
     { path: '/gw', target: 'http://gw.internal.example:8081/stage', strip_prefix: true },
     { path: '/tls-gw', target: 'https://tls-gw.internal.example.com/prod', strip_prefix: true },
     { path: '/tls-exact', target: 'https://tls-exact.internal.example.com:8443' },
+    { path: '/bad-ca', target: 'https://bad-ca.internal.example.com' },
   ];
   sy = await startSwitchyard({ policy, routes });
 });
@@ -130,4 +134,15 @@ test('the logged URL redacts query values; /explain shows both forms', async () 
   assert.equal(exact.upstream, 'https://tls-exact.internal.example.com:8443/tls-exact/a');
   assert.equal(exact.upstream_host_header, 'tls-exact.internal.example.com:8443');
   assert.equal(exact.connect.sni, GW_HOST);
+});
+
+test('a trust store that fails to load: /explain says why, the request is a 502 that never reaches the backend', async () => {
+  const plan = await explain('/bad-ca/x');
+  assert.equal(plan.connect.trust_store, badCa);
+  assert.match(plan.connect.trust_store_error, /no certificate/);
+  const before = tls.requests.length;
+  const r = await get(sy, '/bad-ca/x');
+  assert.equal(r.status, 502, r.text);
+  assert.equal(tls.requests.length, before);
+  await eventually(() => /upstream TLS verification failed[^\n]*no certificate/.test(sy.stderr() + sy.stdout()), { what: 'the log line with the reason' });
 });
