@@ -655,7 +655,7 @@ static void handle_explain(conn_t *conn, const sy_http_request_t *req)
         json_object_set_new(obj, "connect_to",
                             dest ? host_port_json(dest->connect_host, dest->connect_port)
                                  : json_null());
-        const sy_route_forward_t *f = plan.connect;
+        const sy_forward_target_t *f = plan.connect;
         json_t *connect = json_object();
         json_object_set_new(connect, "host", json_str_or_null(f->host));
         json_object_set_new(connect, "port", json_integer(f->port));

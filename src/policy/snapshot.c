@@ -136,9 +136,9 @@ static bool check_route(const sy_policy_t *policy, sy_route_t *r)
 
 static void snapshot_free(sy_snapshot_t *snap)
 {
-    if (snap->forward)
-        for (size_t i = 0; i < snap->routes->count; i++)
-            sy_forward_release(&snap->forward[i]);
+    for (size_t i = 0; i < snap->target_count; i++)
+        sy_forward_release(&snap->targets[i]);
+    free(snap->targets);
     free(snap->forward);
     for (size_t i = 0; i < snap->trust_count; i++)
         sy_tls_trust_free(&snap->trusts[i]);
@@ -182,44 +182,79 @@ static int by_hash(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Each active route's forward data (route/forward.h), and the trust store
- * of each https destination in use, sharing the contexts of the current
- * snapshot's unchanged stores. false when out of memory. */
+static bool active(const sy_route_t *r)
+{
+    return r->path && r->enabled && !r->rejected_reason && r->destination && r->target_host;
+}
+
+/* Routes with the same destination and target host share a target: the
+ * target's port and scheme are the destination's, so nothing else differs. */
+static int by_target(const void *a, const void *b)
+{
+    const sy_route_t *x = *(const sy_route_t *const *)a, *y = *(const sy_route_t *const *)b;
+    if (x->destination->index != y->destination->index)
+        return x->destination->index < y->destination->index ? -1 : 1;
+    return strcmp(x->target_host, y->target_host);
+}
+
+/* Each active route's forward data (route/forward.h): one target per
+ * destination and target host in use, and the trust store of each https
+ * destination, sharing the contexts of the current snapshot's unchanged
+ * stores. false when out of memory. */
 static bool prepare_forwarding(sy_snapshot_t *snap)
 {
-    size_t n = snap->routes->count;
+    size_t n = snap->routes->count, dests = snap->policy->destination_count;
     snap->forward = calloc(n ? n : 1, sizeof *snap->forward);
-    size_t dests = snap->policy->destination_count;
     snap->trusts = calloc(dests ? dests : 1, sizeof *snap->trusts);
-    snap->key_hashes = calloc(n ? n : 1, sizeof *snap->key_hashes);
     const sy_tls_trust_t **by_dest = calloc(dests ? dests : 1, sizeof *by_dest);
-    if (!snap->forward || !snap->trusts || !snap->key_hashes || !by_dest) {
+    sy_route_t **order = malloc((n ? n : 1) * sizeof *order);
+    if (!snap->forward || !snap->trusts || !by_dest || !order) {
         free(by_dest);
+        free(order);
         return false;
     }
-    sy_snapshot_t *previous = sy_snapshot_acquire();
-    bool oom = false;
-    size_t keys = 0;
-    for (size_t i = 0; i < n && !oom; i++) {
-        const sy_route_t *r = &snap->routes->items[i];
-        if (!r->path || !r->enabled || r->rejected_reason || !r->destination || !r->target_host)
-            continue;
-        const sy_tls_trust_t *trust =
-            r->target_https ? trust_for(snap, r->destination, by_dest, previous, &oom) : NULL;
-        if (oom || !sy_forward_prepare(&snap->forward[i], snap->policy, r, trust))
-            oom = true;
-        else
-            snap->key_hashes[keys++] = snap->forward[i].key_hash;
+    size_t count = 0, groups = 0;
+    for (size_t i = 0; i < n; i++)
+        if (active(&snap->routes->items[i]))
+            order[count++] = &snap->routes->items[i];
+    qsort(order, count, sizeof *order, by_target);
+    for (size_t i = 0; i < count; i++)
+        if (i == 0 || by_target(&order[i - 1], &order[i]) != 0)
+            groups++;
+    snap->targets = calloc(groups ? groups : 1, sizeof *snap->targets);
+    snap->key_hashes = calloc(groups ? groups : 1, sizeof *snap->key_hashes);
+    bool oom = !snap->targets || !snap->key_hashes;
+    sy_snapshot_t *previous = oom ? NULL : sy_snapshot_acquire();
+    sy_forward_target_t *target = NULL;
+    for (size_t i = 0; i < count && !oom; i++) {
+        const sy_route_t *r = order[i];
+        if (i == 0 || by_target(&order[i - 1], &order[i]) != 0) {
+            const sy_tls_trust_t *trust =
+                r->target_https ? trust_for(snap, r->destination, by_dest, previous, &oom) : NULL;
+            target = &snap->targets[snap->target_count];
+            if (oom || !sy_forward_prepare(target, snap->policy, r, trust)) {
+                oom = true;
+                break;
+            }
+            snap->key_hashes[snap->target_count++] = target->key_hash;
+        }
+        sy_route_forward_t *f = &snap->forward[r - snap->routes->items];
+        f->target = target;
+        f->base_len = r->base ? strlen(r->base) : 0;
     }
     sy_snapshot_unref(previous);
     free(by_dest);
-    qsort(snap->key_hashes, keys, sizeof *snap->key_hashes, by_hash);
+    free(order);
+    if (oom)
+        return false;
+    /* Two destinations can share a key (the same connect_to): unique. */
+    qsort(snap->key_hashes, snap->target_count, sizeof *snap->key_hashes, by_hash);
     size_t unique = 0;
-    for (size_t i = 0; i < keys; i++)
+    for (size_t i = 0; i < snap->target_count; i++)
         if (unique == 0 || snap->key_hashes[unique - 1] != snap->key_hashes[i])
             snap->key_hashes[unique++] = snap->key_hashes[i];
     snap->key_hash_count = unique;
-    return !oom;
+    return true;
 }
 
 bool sy_snapshot_has_key(const sy_snapshot_t *snap, uint64_t key_hash)
@@ -244,7 +279,7 @@ const sy_route_forward_t *sy_snapshot_route_forward(const sy_snapshot_t *snap,
         route >= snap->routes->items + snap->routes->count)
         return NULL;
     const sy_route_forward_t *f = &snap->forward[route - snap->routes->items];
-    return f->ready ? f : NULL;
+    return f->target ? f : NULL;
 }
 
 sy_snapshot_t *sy_snapshot_build(sy_policy_t *policy, sy_route_list_t *routes, sy_error_t *err)

@@ -27,13 +27,13 @@ typedef struct {
 struct sy_tls_trust; /* net/tls.h */
 
 /*
- * What every request on one route is forwarded with, computed once when
- * the snapshot is built (sy_forward_prepare, route/forward.h) so the
- * request path formats nothing: where and how to connect, the pool key,
- * the Host sent upstream and the start of the URL that is logged.
+ * Where the requests of the routes to one destination and target host go,
+ * computed once when the snapshot is built (sy_forward_prepare,
+ * route/forward.h) and shared by those routes, so the request path
+ * formats nothing: where and how to connect, the pool key, the Host sent
+ * upstream and the start of the URL that is logged.
  */
 typedef struct {
-    bool ready; /* set for every active route */
     /* Connect target: connect_to, else the target host and port. */
     const char *host;
     size_t host_len;
@@ -56,8 +56,13 @@ typedef struct {
     size_t host_header_len;
     char *url_prefix;
     size_t url_prefix_len;
-    size_t base_len;
     size_t api_id_len; /* the destination's api_id, when it has one */
+} sy_forward_target_t;
+
+/* A route's part of the forward plan: its target and its base's length. */
+typedef struct {
+    const sy_forward_target_t *target; /* NULL unless the route is active */
+    size_t base_len;
 } sy_route_forward_t;
 
 typedef struct sy_snapshot {
@@ -70,8 +75,11 @@ typedef struct sy_snapshot {
     size_t rejected_count;
     size_t disabled_count;
     sy_store_version_t policy_version, routes_version;
-    /* forward[i] belongs to routes->items[i] (ready for active routes). */
+    /* forward[i] belongs to routes->items[i] (target set for active
+     * routes); targets: one per (destination, target host) in use. */
     sy_route_forward_t *forward;
+    sy_forward_target_t *targets;
+    size_t target_count;
     /* One per distinct trust store of an https destination; the client
      * contexts workers connect with (no process-wide cache, no lock). */
     struct sy_tls_trust *trusts;

@@ -417,12 +417,12 @@ static void make_request_id(sy_client_t *c)
  * settings and pool key were all computed when the snapshot was built. */
 static void connect_upstream(sy_client_t *c, bool fresh)
 {
-    const sy_route_forward_t *dest = sy_snapshot_route_forward(c->snap, c->route);
-    if (!dest) {
+    const sy_route_forward_t *f = sy_snapshot_route_forward(c->snap, c->route);
+    if (!f) {
         sy_client_on_upstream_failed(c, 502, "route has no forward plan", SY_UPSTREAM_ERR_CONNECT);
         return;
     }
-    sy_upstream_acquire(c, dest, timeout_ms(c, TO_CONNECT), fresh);
+    sy_upstream_acquire(c, f->target, timeout_ms(c, TO_CONNECT), fresh);
 }
 
 static void start_forwarding(sy_client_t *c, size_t matched_len)

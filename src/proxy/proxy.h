@@ -35,7 +35,7 @@ typedef struct sy_upstream sy_upstream_t;
 /* Buckets of a worker's pool index (a power of two). */
 #define SY_POOL_BUCKETS 1024
 
-/* One pool key (sy_route_forward_t.key): the connections opened for it,
+/* One pool key (sy_forward_target_t.key): the connections opened for it,
  * idle ones most recently used first, and its TLS sessions. Found through
  * the worker's hashed index; freed once it holds no connection and no
  * session (or, with sessions only, at the next snapshot change). */
@@ -195,7 +195,7 @@ struct sy_upstream {
     bool resolving;
 
     /* While connecting (its client holds the snapshot): the plan. */
-    const sy_route_forward_t *dest;
+    const sy_forward_target_t *dest;
     char connect_host[256]; /* for log lines */
     uint16_t connect_port;
     bool allow_loopback;
@@ -250,7 +250,7 @@ void sy_client_on_upstream_write_done(sy_client_t *c, int status);
  * whole: same target, TLS settings, trust store and address guard) or
  * starts a new one (fresh: never pooled); calls back
  * sy_client_on_upstream_connected / _failed. dest belongs to c->snap. */
-void sy_upstream_acquire(sy_client_t *c, const sy_route_forward_t *dest,
+void sy_upstream_acquire(sy_client_t *c, const sy_forward_target_t *dest,
                          uint32_t connect_timeout_ms, bool fresh);
 /* The upstream's receive buffer has room for another read. */
 bool sy_upstream_can_read(const sy_upstream_t *up);

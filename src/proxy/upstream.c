@@ -55,7 +55,7 @@ static sy_pool_entry_t **bucket(sy_worker_t *w, uint64_t hash)
     return &w->pool_index[hash & (SY_POOL_BUCKETS - 1)];
 }
 
-static sy_pool_entry_t *pool_find(sy_worker_t *w, const sy_route_forward_t *dest)
+static sy_pool_entry_t *pool_find(sy_worker_t *w, const sy_forward_target_t *dest)
 {
     for (sy_pool_entry_t *e = *bucket(w, dest->key_hash); e; e = e->chain)
         if (e->hash == dest->key_hash && e->key_len == dest->key_len &&
@@ -66,7 +66,7 @@ static sy_pool_entry_t *pool_find(sy_worker_t *w, const sy_route_forward_t *dest
 
 /* Creates the entry for dest's key: once per key and worker, when its
  * first connection is opened. */
-static sy_pool_entry_t *pool_create(sy_worker_t *w, const sy_route_forward_t *dest)
+static sy_pool_entry_t *pool_create(sy_worker_t *w, const sy_forward_target_t *dest)
 {
     sy_pool_entry_t *e = calloc(1, sizeof *e + dest->key_len + 1);
     if (!e)
@@ -391,7 +391,7 @@ static void up_handshake_step(sy_upstream_t *up)
  * from the plan, and sessions from the key's pool entry. */
 static void up_start_tls(sy_upstream_t *up)
 {
-    const sy_route_forward_t *dest = up->dest;
+    const sy_forward_target_t *dest = up->dest;
     const sy_tls_trust_t *trust = dest ? dest->trust : NULL;
     SSL_CTX *ctx = trust ? trust->ctx : NULL;
     up->tls = ctx ? calloc(1, sizeof *up->tls) : NULL;
@@ -555,7 +555,7 @@ static void up_on_resolved(sy_resolve_req_t *req, sy_resolve_status_t status,
     up_use_plan(up, status, plan, why);
 }
 
-void sy_upstream_acquire(sy_client_t *c, const sy_route_forward_t *dest,
+void sy_upstream_acquire(sy_client_t *c, const sy_forward_target_t *dest,
                          uint32_t connect_timeout_ms, bool fresh)
 {
     sy_worker_t *w = c->worker;

@@ -58,7 +58,7 @@ static bool is_ip_literal(const char *s)
     return s[0] == '[' || strspn(s, "0123456789.") == strlen(s);
 }
 
-bool sy_forward_prepare(sy_route_forward_t *out, const sy_policy_t *policy, const sy_route_t *r,
+bool sy_forward_prepare(sy_forward_target_t *out, const sy_policy_t *policy, const sy_route_t *r,
                         const struct sy_tls_trust *trust)
 {
     memset(out, 0, sizeof *out);
@@ -107,16 +107,14 @@ bool sy_forward_prepare(sy_route_forward_t *out, const sy_policy_t *policy, cons
                                  r->target_https ? "https" : "http", r->target_host, port);
     if (!out->host_header || !out->url_prefix)
         goto oom;
-    out->base_len = r->base ? strlen(r->base) : 0;
     out->api_id_len = d && d->api_id ? strlen(d->api_id) : 0;
-    out->ready = true;
     return true;
 oom:
     sy_forward_release(out);
     return false;
 }
 
-void sy_forward_release(sy_route_forward_t *f)
+void sy_forward_release(sy_forward_target_t *f)
 {
     free(f->verify_check);
     free(f->key);
@@ -129,13 +127,14 @@ bool sy_forward_plan(const sy_snapshot_t *snap, const sy_route_t *route, size_t 
                      sy_slice_t path, bool has_query, sy_slice_t query,
                      const sy_auth_result_t *auth, sy_forward_plan_t *out)
 {
-    const sy_route_forward_t *f = sy_snapshot_route_forward(snap, route);
-    if (!f || !f->ready)
+    const sy_route_forward_t *rf = sy_snapshot_route_forward(snap, route);
+    if (!rf)
         return false;
+    const sy_forward_target_t *f = rf->target;
     out->connect = f;
     out->host_header = sy_slice(f->host_header, f->host_header_len);
     out->url_prefix = sy_slice(f->url_prefix, f->url_prefix_len);
-    out->base = sy_slice(route->base ? route->base : "", f->base_len);
+    out->base = sy_slice(route->base ? route->base : "", rf->base_len);
     out->path = sy_decide_forward_path(route, matched_len, path);
     out->has_query = has_query;
     out->query = has_query ? query : sy_slice(NULL, 0);

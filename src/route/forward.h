@@ -20,9 +20,9 @@
 #define SY_FORWARD_MAX_HEADERS (1 + SY_AUTH_MAX_FORWARD)
 
 typedef struct {
-    const sy_route_forward_t *connect; /* where and how to connect; key = pool key */
-    sy_slice_t host_header;            /* Host sent upstream */
-    sy_slice_t url_prefix;             /* "scheme://host[:port]" of the logged URL */
+    const sy_forward_target_t *connect; /* where and how to connect; key = pool key */
+    sy_slice_t host_header;             /* Host sent upstream */
+    sy_slice_t url_prefix;              /* "scheme://host[:port]" of the logged URL */
     /* The request target: base + path [+ "?" + query]. */
     sy_slice_t base;
     sy_slice_t path; /* after strip_prefix; "/" when that leaves nothing */
@@ -56,13 +56,13 @@ void sy_forward_plan_request(const sy_forward_plan_t *plan, sy_forward_request_t
  * cut short to fit cap; returns the length written. */
 size_t sy_forward_url(const sy_forward_plan_t *plan, char *out, size_t cap, bool redact);
 
-/* Computes route's forward data at snapshot build (control plane): the
- * connect target, SNI and verify name (SPEC §2), the pool key with the
- * policy's address-guard setting, the upstream Host and URL prefix. trust:
- * the https destination's trust store (NULL for http). false when out of
- * memory. */
-bool sy_forward_prepare(sy_route_forward_t *out, const sy_policy_t *policy, const sy_route_t *route,
-                        const struct sy_tls_trust *trust);
-void sy_forward_release(sy_route_forward_t *f);
+/* Computes, at snapshot build (control plane), the target shared by every
+ * route to route's destination and target host: the connect target, SNI
+ * and verify name (SPEC §2), the pool key with the policy's address-guard
+ * setting, the upstream Host and URL prefix. trust: the https
+ * destination's trust store (NULL for http). false when out of memory. */
+bool sy_forward_prepare(sy_forward_target_t *out, const sy_policy_t *policy,
+                        const sy_route_t *route, const struct sy_tls_trust *trust);
+void sy_forward_release(sy_forward_target_t *f);
 
 #endif

@@ -105,7 +105,7 @@ static void test_https_target_with_base(void **state)
     sy_snapshot_t *snap = build_loopback(false);
     sy_forward_plan_t p;
     plan_for(snap, "/orders/42?api_key=secret&page=2", NULL, &p);
-    const sy_route_forward_t *c = p.connect;
+    const sy_forward_target_t *c = p.connect;
     assert_string_equal(c->host, "orders.internal.example.com");
     assert_int_equal(c->port, 443);
     assert_true(c->https);
@@ -134,7 +134,7 @@ static void test_connect_to_wildcard_verify_host_header_api_id(void **state)
     sy_snapshot_t *snap = build_loopback(false);
     sy_forward_plan_t p;
     plan_for(snap, "/gw", NULL, &p);
-    const sy_route_forward_t *c = p.connect;
+    const sy_forward_target_t *c = p.connect;
     assert_string_equal(c->host, "vpce-1.example.com");
     assert_int_equal(c->port, 8443);
     /* host_header is what the gateway serves: it is the SNI too. */
@@ -199,7 +199,10 @@ static void test_pool_key(void **state)
     sy_forward_plan_t a, b, c;
     plan_for(strict, "/orders", NULL, &a);
     plan_for(strict, "/more-orders", NULL, &b);
-    /* Two routes to one destination share connections. */
+    /* Two routes to one destination share its target, computed once, and
+     * so their connections. */
+    assert_ptr_equal(a.connect, b.connect);
+    assert_int_equal(strict->target_count, 4);
     assert_int_equal(a.connect->key_len, b.connect->key_len);
     assert_memory_equal(a.connect->key, b.connect->key, a.connect->key_len);
     assert_true(a.connect->key_hash == b.connect->key_hash);
