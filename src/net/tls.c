@@ -19,17 +19,24 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
-#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- contexts ------------------------------------------------------------ */
 
-/* The listener's context, swapped on SIGHUP. Client contexts are not
- * global: each trust store belongs to the snapshot that built it. */
-static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
-static SSL_CTX *server_ctx;
+/* The listener's context, swapped by main on SIGHUP and taken by workers
+ * for every TLS connection they accept, without a lock: a worker counts
+ * itself in `server_readers` around loading the pointer and taking its
+ * reference, and main, after swapping the pointer, frees the old context
+ * only once no worker is in that window (sequentially consistent order:
+ * a worker that loaded the old pointer was counted before the swap).
+ * Client contexts are not global: each trust store belongs to the
+ * snapshot that built it. */
+static _Atomic(SSL_CTX *) server_ctx;
+static atomic_uint server_readers;
 
 static const char *openssl_error(void)
 {
@@ -305,10 +312,9 @@ bool sy_tls_server_load(const char *cert_file, const char *key_file, sy_error_t 
         SSL_CTX_free(ctx);
         return false;
     }
-    pthread_mutex_lock(&ctx_lock);
-    SSL_CTX *old = server_ctx;
-    server_ctx = ctx;
-    pthread_mutex_unlock(&ctx_lock);
+    SSL_CTX *old = atomic_exchange(&server_ctx, ctx);
+    while (atomic_load(&server_readers) != 0)
+        sched_yield(); /* a worker is between loading and referencing it */
     if (old)
         SSL_CTX_free(old); /* live connections hold their own references */
     return true;
@@ -316,11 +322,11 @@ bool sy_tls_server_load(const char *cert_file, const char *key_file, sy_error_t 
 
 SSL_CTX *sy_tls_server_ctx_acquire(void)
 {
-    pthread_mutex_lock(&ctx_lock);
-    SSL_CTX *ctx = server_ctx;
+    atomic_fetch_add(&server_readers, 1);
+    SSL_CTX *ctx = atomic_load(&server_ctx);
     if (ctx)
         SSL_CTX_up_ref(ctx);
-    pthread_mutex_unlock(&ctx_lock);
+    atomic_fetch_sub_explicit(&server_readers, 1, memory_order_release);
     return ctx;
 }
 
