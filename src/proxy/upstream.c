@@ -46,8 +46,8 @@
 
 /* ---- the pool index ------------------------------------------------------
 
- * Entries are found by the key's hash (computed once per route when the
- * snapshot is built) and compared whole, so a lookup costs one bucket walk
+ * Entries are found by the key's hash (computed once per forward target
+ * when the snapshot is built) and compared whole, so a lookup costs one bucket walk
  * and one memcmp, and formats nothing. */
 
 static sy_pool_entry_t **bucket(sy_worker_t *w, uint64_t hash)
