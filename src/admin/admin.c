@@ -36,6 +36,8 @@
 #include "policy/snapshot.h"
 #include "proxy/server.h"
 #include "admin/explain.h"
+#include "net/tls.h"
+#include "route/forward.h"
 #include "route/decide.h"
 #include "route/path.h"
 
@@ -612,32 +614,64 @@ static void handle_explain(conn_t *conn, const sy_http_request_t *req)
         json_object_set_new(obj, "allow", json_string(d.allow));
     if (d.route)
         json_object_set_new(obj, "route", json_str_or_null(d.route->path));
-    if (d.status == 0 && d.route) {
+    sy_forward_plan_t plan;
+    if (d.status == 0 && d.route &&
+        sy_forward_plan(snap, d.route, d.matched_len, path, qmark != NULL, path_query, NULL,
+                        &plan)) {
         const sy_route_t *r = d.route;
-        char upstream_path[8192];
-        size_t n = sy_decide_upstream_path(upstream_path, sizeof upstream_path, r, d.matched_len,
-                                           path, qmark != NULL, path_query);
-        uint16_t default_port = r->target_https ? 443 : 80;
-        char port[8] = "";
-        if (r->target_port != default_port)
-            snprintf(port, sizeof port, ":%u", (unsigned)r->target_port);
-        char url[8192 + 600];
-        snprintf(url, sizeof url, "%s://%s%s%.*s", r->target_https ? "https" : "http",
-                 r->target_host ? r->target_host : "", port, (int)n, upstream_path);
-        json_object_set_new(obj, "upstream", n ? json_bytes(url, strlen(url)) : json_null());
-
+        /* Everything below comes from the forward plan the proxy uses for
+         * the same request: URL, Host, headers and where it connects. */
+        size_t cap = plan.url_prefix.len + plan.base.len + plan.path.len + plan.query.len + 16;
+        char *url = malloc(cap);
+        if (url) {
+            size_t n = sy_forward_url(&plan, url, cap, false);
+            json_object_set_new(obj, "upstream", json_bytes(url, n));
+            /* As the access log writes it: query values redacted. */
+            n = sy_forward_url(&plan, url, cap, true);
+            json_object_set_new(obj, "upstream_logged", json_bytes(url, n));
+            free(url);
+        }
         /* The Host a SigV4 client must sign for is the one sent upstream. */
+        json_object_set_new(obj, "upstream_host_header",
+                            json_bytes(plan.host_header.ptr, plan.host_header.len));
         const sy_destination_t *dest = r->destination;
-        char host_header[300];
-        if (dest && dest->host_header)
-            snprintf(host_header, sizeof host_header, "%s", dest->host_header);
-        else
-            snprintf(host_header, sizeof host_header, "%s%s", r->target_host ? r->target_host : "",
-                     port);
-        json_object_set_new(obj, "upstream_host_header", json_string(host_header));
         json_object_set_new(obj, "connect_to",
                             dest ? host_port_json(dest->connect_host, dest->connect_port)
                                  : json_null());
+        const sy_forward_target_t *f = plan.connect;
+        json_t *connect = json_object();
+        json_object_set_new(connect, "host", json_str_or_null(f->host));
+        json_object_set_new(connect, "port", json_integer(f->port));
+        json_object_set_new(connect, "tls", json_boolean(f->https));
+        if (f->https) {
+            json_object_set_new(connect, "sni", json_str_or_null(f->sni));
+            json_object_set_new(connect, "verify_name", json_str_or_null(f->verify_name));
+            json_object_set_new(
+                connect, "trust_store",
+                json_str_or_null(f->trust && f->trust->ca_file ? f->trust->ca_file : "system"));
+            if (f->trust && f->trust->error)
+                json_object_set_new(connect, "trust_store_error",
+                                    json_str_or_null(f->trust->error));
+        }
+        json_object_set_new(connect, "allow_loopback", json_boolean(f->allow_loopback));
+        json_object_set_new(connect, "pool_key", json_bytes(f->key, f->key_len));
+        json_object_set_new(obj, "connect", connect);
+        /* Headers switchyard sets and drops for every request of the
+         * route; an auth policy's forward_claims add theirs per token. */
+        json_t *set = json_object(), *dropped = json_array();
+        for (size_t i = 0; i < plan.add_count; i++) {
+            char name[128];
+            size_t n =
+                plan.add[i].name.len < sizeof name - 1 ? plan.add[i].name.len : sizeof name - 1;
+            memcpy(name, plan.add[i].name.ptr, n);
+            name[n] = '\0';
+            json_object_set_new(set, name,
+                                json_bytes(plan.add[i].value.ptr, plan.add[i].value.len));
+        }
+        for (size_t i = 0; i < plan.drop_count; i++)
+            json_array_append_new(dropped, json_bytes(plan.drop[i].ptr, plan.drop[i].len));
+        json_object_set_new(obj, "upstream_headers_set", set);
+        json_object_set_new(obj, "upstream_headers_dropped", dropped);
         const sy_auth_policy_t *auth = route_auth(snap, r);
         json_object_set_new(obj, "auth", json_str_or_null(auth ? auth->name : NULL));
         json_object_set_new(obj, "auth_type",

@@ -15,24 +15,29 @@
 #include "net/tls.h"
 
 #include <openssl/buffer.h>
+#include <errno.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
-#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- contexts ------------------------------------------------------------ */
 
-typedef struct client_ctx {
-    char *ca_file; /* "" for the system store */
-    SSL_CTX *ctx;
-    struct client_ctx *next;
-} client_ctx_t;
-
-static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
-static client_ctx_t *client_ctxs;
-static SSL_CTX *server_ctx;
+/* The listener's context, swapped by main on SIGHUP and taken by workers
+ * for every TLS connection they accept, without a lock: a worker counts
+ * itself in `server_readers` around loading the pointer and taking its
+ * reference, and main, after swapping the pointer, frees the old context
+ * only once no worker is in that window (sequentially consistent order:
+ * a worker that loaded the old pointer was counted before the swap).
+ * Client contexts are not global: each trust store belongs to the
+ * snapshot that built it. */
+static _Atomic(SSL_CTX *) server_ctx;
+static atomic_uint server_readers;
 
 static const char *openssl_error(void)
 {
@@ -94,47 +99,181 @@ void sy_tls_session_cache_clear(sy_tls_session_cache_t *cache)
         SSL_SESSION_free(cache->sessions[--cache->count]);
 }
 
-SSL_CTX *sy_tls_client_ctx(const char *ca_file, sy_error_t *err)
+/* A new client context: TLS 1.2+, the peer always verified. */
+static SSL_CTX *client_ctx_new(void)
 {
-    const char *key = ca_file ? ca_file : "";
-    pthread_mutex_lock(&ctx_lock);
-    for (client_ctx_t *c = client_ctxs; c; c = c->next) {
-        if (strcmp(c->ca_file, key) == 0) {
-            pthread_mutex_unlock(&ctx_lock);
-            return c->ctx;
-        }
-    }
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx)
-        goto fail;
+        return NULL;
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    int ok = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
-                     : SSL_CTX_set_default_verify_paths(ctx);
-    if (!ok) {
-        SSL_CTX_free(ctx);
-        goto fail;
-    }
     /* Sessions are kept by the caller per destination (new-session
      * callback), not in OpenSSL's internal cache. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(ctx, on_new_session);
-    client_ctx_t *c = calloc(1, sizeof *c);
-    if (!c || !(c->ca_file = strdup(key))) {
-        free(c);
-        SSL_CTX_free(ctx);
-        goto fail;
-    }
-    c->ctx = ctx;
-    c->next = client_ctxs;
-    client_ctxs = c;
-    pthread_mutex_unlock(&ctx_lock);
     return ctx;
-fail:
-    pthread_mutex_unlock(&ctx_lock);
-    sy_error_set(err, "TLS client context (ca_file %s): %s", ca_file ? ca_file : "system store",
-                 openssl_error());
-    return NULL;
+}
+
+/* The whole file, malloc'd; NULL with err set. A trust store is small: a
+ * file over 16 MiB is a mistake, not a bundle. */
+static char *read_small_file(const char *path, size_t *len, sy_error_t *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        sy_error_set(err, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap)
+            break;
+        if (cap >= (16u << 20)) {
+            free(buf);
+            fclose(f);
+            sy_error_set(err, "larger than 16 MiB");
+            return NULL;
+        }
+        char *bigger = realloc(buf, cap * 2);
+        if (!bigger) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = bigger;
+        cap *= 2;
+    }
+    bool bad = buf && ferror(f);
+    fclose(f);
+    if (!buf || bad) {
+        free(buf);
+        sy_error_set(err, buf ? "read error" : "out of memory");
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+/* Loads the PEM certificates and CRLs of bytes into ctx's store, as
+ * SSL_CTX_load_verify_locations would from the file: from the bytes
+ * digested, so the id names exactly what is trusted. */
+static bool load_pem_store(SSL_CTX *ctx, const char *bytes, size_t len, sy_error_t *err)
+{
+    BIO *bio = BIO_new_mem_buf(bytes, (int)len);
+    STACK_OF(X509_INFO) *infos = bio ? PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    if (!infos) {
+        sy_error_set(err, "%s", openssl_error());
+        return false;
+    }
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    int added = 0;
+    for (int i = 0; i < sk_X509_INFO_num(infos); i++) {
+        X509_INFO *info = sk_X509_INFO_value(infos, i);
+        if (info->x509 && X509_STORE_add_cert(store, info->x509) == 1)
+            added++;
+        if (info->crl && X509_STORE_add_crl(store, info->crl) == 1)
+            added++;
+    }
+    sk_X509_INFO_pop_free(infos, X509_INFO_free);
+    ERR_clear_error();
+    if (added == 0) {
+        sy_error_set(err, "no certificate or CRL found");
+        return false;
+    }
+    return true;
+}
+
+bool sy_tls_trust_build(sy_tls_trust_t *t, const char *ca_file, const sy_tls_trust_t *reuse,
+                        size_t reuse_count)
+{
+    memset(t, 0, sizeof *t);
+    sy_error_t err = {{0}};
+    char *bytes = NULL;
+    size_t len = 0;
+    char id[600];
+    if (ca_file) {
+        if (!(t->ca_file = strdup(ca_file)))
+            return false;
+        bytes = read_small_file(ca_file, &len, &err);
+        if (bytes) {
+            unsigned char md[32];
+            unsigned int md_len = 0;
+            EVP_Digest(bytes, len, md, &md_len, EVP_sha256(), NULL);
+            char hex[17];
+            for (int i = 0; i < 8; i++)
+                snprintf(hex + 2 * i, 3, "%02x", md[i]);
+            snprintf(id, sizeof id, "%s#%s", ca_file, hex);
+        } else {
+            snprintf(id, sizeof id, "%s#unreadable", ca_file);
+        }
+    } else {
+        snprintf(id, sizeof id, "system");
+    }
+    if (!(t->id = strdup(id))) {
+        free(bytes);
+        sy_tls_trust_free(t);
+        return false;
+    }
+    for (size_t i = 0; bytes && i < reuse_count; i++) {
+        if (reuse[i].ctx && reuse[i].id && strcmp(reuse[i].id, id) == 0) {
+            SSL_CTX_up_ref(reuse[i].ctx);
+            t->ctx = reuse[i].ctx;
+            free(bytes);
+            return true;
+        }
+    }
+    if (!ca_file) {
+        for (size_t i = 0; i < reuse_count; i++) {
+            if (reuse[i].ctx && !reuse[i].ca_file) {
+                SSL_CTX_up_ref(reuse[i].ctx);
+                t->ctx = reuse[i].ctx;
+                return true;
+            }
+        }
+    }
+    if (ca_file && !bytes)
+        goto failed;
+    SSL_CTX *ctx = client_ctx_new();
+    if (!ctx) {
+        sy_error_set(&err, "%s", openssl_error());
+        goto failed;
+    }
+    bool ok = ca_file ? load_pem_store(ctx, bytes, len, &err)
+                      : SSL_CTX_set_default_verify_paths(ctx) == 1;
+    if (!ok) {
+        if (!ca_file)
+            sy_error_set(&err, "%s", openssl_error());
+        SSL_CTX_free(ctx);
+        goto failed;
+    }
+    free(bytes);
+    t->ctx = ctx;
+    return true;
+failed:
+    free(bytes);
+    {
+        char message[1200];
+        snprintf(message, sizeof message, "TLS client context (ca_file %s): %s",
+                 ca_file ? ca_file : "system store", err.message);
+        t->error = strdup(message);
+    }
+    if (!t->error) {
+        sy_tls_trust_free(t);
+        return false;
+    }
+    return true;
+}
+
+void sy_tls_trust_free(sy_tls_trust_t *t)
+{
+    if (t->ctx)
+        SSL_CTX_free(t->ctx); /* connections still open hold their own references */
+    free(t->ca_file);
+    free(t->error);
+    free(t->id);
+    memset(t, 0, sizeof *t);
 }
 
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
@@ -174,10 +313,9 @@ bool sy_tls_server_load(const char *cert_file, const char *key_file, sy_error_t 
         SSL_CTX_free(ctx);
         return false;
     }
-    pthread_mutex_lock(&ctx_lock);
-    SSL_CTX *old = server_ctx;
-    server_ctx = ctx;
-    pthread_mutex_unlock(&ctx_lock);
+    SSL_CTX *old = atomic_exchange(&server_ctx, ctx);
+    while (atomic_load(&server_readers) != 0)
+        sched_yield(); /* a worker is between loading and referencing it */
     if (old)
         SSL_CTX_free(old); /* live connections hold their own references */
     return true;
@@ -185,11 +323,11 @@ bool sy_tls_server_load(const char *cert_file, const char *key_file, sy_error_t 
 
 SSL_CTX *sy_tls_server_ctx_acquire(void)
 {
-    pthread_mutex_lock(&ctx_lock);
-    SSL_CTX *ctx = server_ctx;
+    atomic_fetch_add(&server_readers, 1);
+    SSL_CTX *ctx = atomic_load(&server_ctx);
     if (ctx)
         SSL_CTX_up_ref(ctx);
-    pthread_mutex_unlock(&ctx_lock);
+    atomic_fetch_sub_explicit(&server_readers, 1, memory_order_release);
     return ctx;
 }
 

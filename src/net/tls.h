@@ -46,9 +46,29 @@ typedef struct {
     sy_tls_session_cache_t *sessions;
 } sy_tls_t;
 
-/* Client context that verifies the chain against ca_file (NULL: the system
- * store), TLS 1.2 or newer, client session cache on. Cached per ca_file. */
-SSL_CTX *sy_tls_client_ctx(const char *ca_file, sy_error_t *err);
+/* A trust store for upstream connections: the client context that
+ * verifies chains against ca_file's certificates (NULL: the system store),
+ * TLS 1.2 or newer, sessions handed to the caller's per-destination cache.
+ * Built by the control plane when a snapshot is built, and owned by that
+ * snapshot: workers only read it, so no lock is taken per connection. */
+typedef struct sy_tls_trust {
+    char *ca_file; /* NULL: the system store */
+    SSL_CTX *ctx;  /* NULL when it could not be built: see error */
+    char *error;   /* why ctx is NULL, for the log line of the 502 */
+    /* Names this store's contents: "system", or the ca_file path with a
+     * digest of the bytes loaded, so a store whose file changed is a new
+     * store (a new pool key) while an unchanged one keeps its connections. */
+    char *id;
+} sy_tls_trust_t;
+
+/* Builds t for ca_file (NULL: system store). When one of `reuse` (the
+ * current snapshot's stores) has the same id, its context is shared
+ * (SSL_CTX_up_ref) instead of built again. Returns false only when out of
+ * memory; a store that fails to load has ctx NULL and error set. Control
+ * plane only: reads the file. */
+bool sy_tls_trust_build(sy_tls_trust_t *t, const char *ca_file, const sy_tls_trust_t *reuse,
+                        size_t reuse_count);
+void sy_tls_trust_free(sy_tls_trust_t *t);
 
 /* (Re)loads the listener's certificate chain and key into a fresh context
  * and swaps it in; connections already open keep the old one. */

@@ -19,6 +19,8 @@
 #include "policy/snapshot.h"
 
 #include "auth/auth.h"
+#include "net/tls.h"
+#include "route/forward.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -140,10 +142,150 @@ static bool check_route(const sy_policy_t *policy, sy_route_t *r)
 
 static void snapshot_free(sy_snapshot_t *snap)
 {
+    for (size_t i = 0; i < snap->target_count; i++)
+        sy_forward_release(&snap->targets[i]);
+    free(snap->targets);
+    free(snap->forward);
+    for (size_t i = 0; i < snap->trust_count; i++)
+        sy_tls_trust_free(&snap->trusts[i]);
+    free(snap->trusts);
+    free(snap->key_hashes);
     sy_matcher_free(snap->matcher);
     sy_route_list_free(snap->routes);
     sy_policy_free(snap->policy);
     free(snap);
+}
+
+/* The trust store for ca_file (NULL: system), built once per snapshot.
+ * by_dest remembers each destination's, so this scan runs once per
+ * destination, not once per route. */
+static const sy_tls_trust_t *trust_for(sy_snapshot_t *snap, const sy_destination_t *d,
+                                       const sy_tls_trust_t **by_dest,
+                                       const sy_snapshot_t *previous, bool *oom)
+{
+    if (by_dest[d->index])
+        return by_dest[d->index];
+    const char *ca_file = d->ca_file;
+    for (size_t i = 0; i < snap->trust_count; i++) {
+        const char *have = snap->trusts[i].ca_file;
+        if ((!have && !ca_file) || (have && ca_file && strcmp(have, ca_file) == 0))
+            return by_dest[d->index] = &snap->trusts[i];
+    }
+    /* Room for one per destination was reserved: pointers stay valid. */
+    sy_tls_trust_t *t = &snap->trusts[snap->trust_count];
+    if (!sy_tls_trust_build(t, ca_file, previous ? previous->trusts : NULL,
+                            previous ? previous->trust_count : 0)) {
+        *oom = true;
+        return NULL;
+    }
+    snap->trust_count++;
+    return by_dest[d->index] = t;
+}
+
+static int by_hash(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static bool active(const sy_route_t *r)
+{
+    return r->path && r->enabled && !r->rejected_reason && r->destination && r->target_host;
+}
+
+/* Routes with the same destination and target host share a target: the
+ * target's port and scheme are the destination's, so nothing else differs. */
+static int by_target(const void *a, const void *b)
+{
+    const sy_route_t *x = *(const sy_route_t *const *)a, *y = *(const sy_route_t *const *)b;
+    if (x->destination->index != y->destination->index)
+        return x->destination->index < y->destination->index ? -1 : 1;
+    return strcmp(x->target_host, y->target_host);
+}
+
+/* Each active route's forward data (route/forward.h): one target per
+ * destination and target host in use, and the trust store of each https
+ * destination, sharing the contexts of the current snapshot's unchanged
+ * stores. false when out of memory. */
+static bool prepare_forwarding(sy_snapshot_t *snap)
+{
+    size_t n = snap->routes->count, dests = snap->policy->destination_count;
+    snap->forward = calloc(n ? n : 1, sizeof *snap->forward);
+    snap->trusts = calloc(dests ? dests : 1, sizeof *snap->trusts);
+    const sy_tls_trust_t **by_dest = calloc(dests ? dests : 1, sizeof *by_dest);
+    sy_route_t **order = malloc((n ? n : 1) * sizeof *order);
+    if (!snap->forward || !snap->trusts || !by_dest || !order) {
+        free(by_dest);
+        free(order);
+        return false;
+    }
+    size_t count = 0, groups = 0;
+    for (size_t i = 0; i < n; i++)
+        if (active(&snap->routes->items[i]))
+            order[count++] = &snap->routes->items[i];
+    qsort(order, count, sizeof *order, by_target);
+    for (size_t i = 0; i < count; i++)
+        if (i == 0 || by_target(&order[i - 1], &order[i]) != 0)
+            groups++;
+    snap->targets = calloc(groups ? groups : 1, sizeof *snap->targets);
+    snap->key_hashes = calloc(groups ? groups : 1, sizeof *snap->key_hashes);
+    bool oom = !snap->targets || !snap->key_hashes;
+    sy_snapshot_t *previous = oom ? NULL : sy_snapshot_acquire();
+    sy_forward_target_t *target = NULL;
+    for (size_t i = 0; i < count && !oom; i++) {
+        const sy_route_t *r = order[i];
+        if (i == 0 || by_target(&order[i - 1], &order[i]) != 0) {
+            const sy_tls_trust_t *trust =
+                r->target_https ? trust_for(snap, r->destination, by_dest, previous, &oom) : NULL;
+            target = &snap->targets[snap->target_count];
+            if (oom || !sy_forward_prepare(target, snap->policy, r, trust)) {
+                oom = true;
+                break;
+            }
+            snap->key_hashes[snap->target_count++] = target->key_hash;
+        }
+        sy_route_forward_t *f = &snap->forward[r - snap->routes->items];
+        f->target = target;
+        f->base_len = r->base ? strlen(r->base) : 0;
+    }
+    sy_snapshot_unref(previous);
+    free(by_dest);
+    free(order);
+    if (oom)
+        return false;
+    /* Two destinations can share a key (the same connect_to): unique. */
+    qsort(snap->key_hashes, snap->target_count, sizeof *snap->key_hashes, by_hash);
+    size_t unique = 0;
+    for (size_t i = 0; i < snap->target_count; i++)
+        if (unique == 0 || snap->key_hashes[unique - 1] != snap->key_hashes[i])
+            snap->key_hashes[unique++] = snap->key_hashes[i];
+    snap->key_hash_count = unique;
+    return true;
+}
+
+bool sy_snapshot_has_key(const sy_snapshot_t *snap, uint64_t key_hash)
+{
+    size_t lo = 0, hi = snap ? snap->key_hash_count : 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (snap->key_hashes[mid] == key_hash)
+            return true;
+        if (snap->key_hashes[mid] < key_hash)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+const sy_route_forward_t *sy_snapshot_route_forward(const sy_snapshot_t *snap,
+                                                    const sy_route_t *route)
+{
+    if (!snap || !route || !snap->forward || route < snap->routes->items ||
+        route >= snap->routes->items + snap->routes->count)
+        return NULL;
+    const sy_route_forward_t *f = &snap->forward[route - snap->routes->items];
+    return f->target ? f : NULL;
 }
 
 sy_snapshot_t *sy_snapshot_build(sy_policy_t *policy, sy_route_list_t *routes, sy_error_t *err)
@@ -208,10 +350,13 @@ sy_snapshot_t *sy_snapshot_build(sy_policy_t *policy, sy_route_list_t *routes, s
             snap->active_count++;
     }
     free(duplicate);
+    if (!prepare_forwarding(snap))
+        goto oom_built;
     return snap;
 
 oom:
     free(duplicate);
+oom_built:
     snapshot_free(snap);
     sy_error_set(err, "out of memory building the configuration snapshot");
     return NULL;

@@ -27,6 +27,7 @@
 #include "core/metrics.h"
 #include "core/redact.h"
 #include "proxy/proxy.h"
+#include "route/forward.h"
 
 #define SY_LINGER_MS 2000
 
@@ -536,117 +537,53 @@ static void make_request_id(sy_client_t *c)
     c->rq->own_request_id = true;
 }
 
-/* Host for the upstream request: host_header, else the target's host with
- * its port when it is not the scheme's default. */
-static size_t upstream_host(const sy_route_t *r, char *out, size_t cap)
-{
-    const sy_destination_t *d = r->destination;
-    if (d && d->host_header)
-        return (size_t)snprintf(out, cap, "%s", d->host_header);
-    bool default_port = r->target_port == (r->target_https ? 443 : 80);
-    if (default_port)
-        return (size_t)snprintf(out, cap, "%s", r->target_host);
-    return (size_t)snprintf(out, cap, "%s:%u", r->target_host, (unsigned)r->target_port);
-}
-
-/* Where and how to connect for the current route: the destination's
- * connect_to (the VPC endpoint) or the target host, and for https the SNI
- * and the name the certificate must be valid for (SPEC §2). Everything
- * that makes two connections interchangeable goes into the pool key. */
+/* Connects for the current route as its forward plan says: target, TLS
+ * settings and pool key were all computed when the snapshot was built. */
 static void connect_upstream(sy_client_t *c, bool fresh)
 {
-    const sy_route_t *r = c->rq->route;
-    const sy_destination_t *d = r->destination;
-    sy_upstream_target_t t = {0};
-    t.host = d && d->connect_host ? d->connect_host : r->target_host;
-    t.port = d && d->connect_host ? d->connect_port : r->target_port;
-    t.allow_loopback = c->rq->snap->policy->allow_loopback;
-    t.connect_timeout_ms = timeout_ms(c, TO_CONNECT);
-    t.https = r->target_https;
-    if (t.https) {
-        t.verify_name = d && d->tls_verify_name ? d->tls_verify_name : r->target_host;
-        if (d && d->sni)
-            t.sni = d->sni;
-        else if (d && d->host_header)
-            t.sni = d->host_header;
-        else if (d && d->tls_verify_name && strncmp(d->tls_verify_name, "*.", 2) != 0)
-            t.sni = d->tls_verify_name;
-        else
-            t.sni = r->target_host;
-        /* SNI carries names only (RFC 6066 §3). */
-        if (t.sni[0] == '[' || strspn(t.sni, "0123456789.") == strlen(t.sni))
-            t.sni = NULL;
-        t.ca_file = d ? d->ca_file : NULL;
+    const sy_route_forward_t *f = sy_snapshot_route_forward(c->rq->snap, c->rq->route);
+    if (!f) {
+        sy_client_on_upstream_failed(c, 502, "route has no forward plan", SY_UPSTREAM_ERR_CONNECT);
+        return;
     }
-    char key[1400];
-    snprintf(key, sizeof key, "%s|%s|%u|%s|%s|%s", t.https ? "https" : "http", t.host,
-             (unsigned)t.port, t.sni ? t.sni : "", t.verify_name ? t.verify_name : "",
-             t.ca_file ? t.ca_file : "");
-    t.key = key;
-    sy_upstream_acquire(c, &t, fresh);
+    sy_upstream_acquire(c, f->target, timeout_ms(c, TO_CONNECT), fresh);
 }
 
 static void start_forwarding(sy_client_t *c, size_t matched_len)
 {
-    const sy_route_t *r = c->rq->route;
-    const sy_destination_t *d = r->destination;
     const sy_policy_t *policy = c->rq->snap->policy;
 
-    char path[8192 + 512];
-    size_t path_len = sy_decide_upstream_path(path, sizeof path, r, matched_len, c->rq->req.path,
-                                              c->rq->req.has_query, c->rq->req.query);
-    if (path_len == 0) {
-        client_answer(c, 414, "request target too long", NULL, true);
+    /* Everything route-dependent comes from the plan, the same function
+     * /explain calls. */
+    sy_forward_plan_t plan;
+    if (!sy_forward_plan(c->rq->snap, c->rq->route, matched_len, c->rq->req.path,
+                         c->rq->req.has_query, c->rq->req.query, &c->rq->auth, &plan)) {
+        client_answer(c, 502, "route has no forward plan", NULL, true);
         return;
     }
-    char host[300];
-    size_t host_len = upstream_host(r, host, sizeof host);
     /* For the log: the query goes upstream untouched, its values are not
      * written down. */
-    char logged[400];
-    sy_redact_url(logged, sizeof logged, sy_slice(path, path_len));
-    snprintf(c->rq->upstream_url, sizeof c->rq->upstream_url, "%s://%s:%u%s",
-             r->target_https ? "https" : "http", r->target_host, (unsigned)r->target_port, logged);
+    sy_forward_url(&plan, c->rq->upstream_url, sizeof c->rq->upstream_url, true);
 
-    sy_header_pair_t add[1 + SY_AUTH_MAX_FORWARD];
-    size_t add_count = 0;
-    if (d && d->api_id)
-        add[add_count++] =
-            (sy_header_pair_t){SY_SLICE_LIT("x-apigw-api-id"), sy_slice_cstr(d->api_id)};
-    /* forward_claims: the auth phase's headers, after the client's copies
-     * of them are dropped. */
-    for (size_t i = 0; i < c->rq->auth.add_count; i++)
-        add[add_count++] = c->rq->auth.add[i];
-    /* x-apigw-api-id picks the API behind a VPC endpoint: a client's copy
-     * would let it choose its own destination, so it never passes. */
-    sy_slice_t drop[1 + SY_AUTH_MAX_FORWARD];
-    size_t drop_count = 0;
-    drop[drop_count++] = SY_SLICE_LIT("x-apigw-api-id");
-    for (size_t i = 0; i < c->rq->auth.drop_count && drop_count < 1 + SY_AUTH_MAX_FORWARD; i++)
-        drop[drop_count++] = c->rq->auth.drop[i];
     sy_forward_request_t fw = {
-        .host_header = sy_slice(host, host_len),
-        .base = SY_SLICE_LIT(""),
-        .path = sy_slice(path, path_len),
         .client_ip = sy_slice_cstr(c->peer_ip),
         .proto = c->https ? SY_SLICE_LIT("https") : SY_SLICE_LIT("http"),
         .request_id = c->rq->own_request_id ? sy_slice(c->rq->request_id, c->rq->request_id_len)
                                             : SY_SLICE_LIT(""),
-        .drop = drop,
-        .drop_count = drop_count,
-        .add = add,
-        .add_count = add_count,
     };
-    /* The query is already part of `path`: hide it from the serializer. */
-    sy_http_request_t shadow = c->rq->req;
-    shadow.has_query = false;
-    size_t cap = c->rq->req.head_len + path_len + host_len + 1024;
+    sy_forward_plan_request(&plan, &fw);
+    /* The head grows by the base, the Host, the added headers and the
+     * X-Forwarded-* lines at most; the path only shrinks (strip_prefix). */
+    size_t cap = c->rq->req.head_len + plan.base.len + plan.host_header.len + c->rq->req.path.len +
+                 c->rq->req.query.len + 1024;
+    for (size_t i = 0; i < plan.add_count; i++)
+        cap += plan.add[i].name.len + plan.add[i].value.len + 4;
     c->rq->req_head = request_head_room(c, 0, cap);
     if (!c->rq->req_head) {
         client_answer(c, 500, "out of memory", NULL, true);
         return;
     }
-    c->rq->req_head_len = sy_http_write_request_head(c->rq->req_head, cap, &shadow, &fw);
+    c->rq->req_head_len = sy_http_write_request_head(c->rq->req_head, cap, &c->rq->req, &fw);
     if (c->rq->req_head_len == 0) {
         client_answer(c, 431, "request header fields too large", NULL, true);
         return;

@@ -43,13 +43,23 @@ typedef struct sy_client sy_client_t;
 typedef struct sy_upstream sy_upstream_t;
 typedef struct sy_request sy_request_t;
 
-/* Idle keep-alive connections to one address, most recently used first. */
+/* Buckets of a worker's pool index (a power of two). */
+#define SY_POOL_BUCKETS 1024
+
+/* One pool key (sy_forward_target_t.key): the connections opened for it,
+ * idle ones most recently used first, and its TLS sessions. Found through
+ * the worker's hashed index; freed once it holds no connection and no
+ * session (or, with sessions only, at the next snapshot change). */
 typedef struct sy_pool_entry {
-    char key[1400];
-    sy_upstream_t *idle; /* list through sy_upstream_t.pool_next */
+    sy_upstream_t *idle; /* list through sy_upstream_t.pool_next/pool_prev */
     size_t idle_count;
-    sy_tls_session_cache_t sessions; /* TLS sessions for resumption */
-    struct sy_pool_entry *next;
+    size_t conns;                      /* connections attached to it, idle or serving */
+    sy_tls_session_cache_t sessions;   /* TLS sessions for resumption */
+    struct sy_pool_entry *next, *prev; /* every entry of the worker (sy_worker_t.pool) */
+    struct sy_pool_entry *chain;       /* the index bucket's list */
+    uint64_t hash;
+    size_t key_len;
+    char key[]; /* NUL-terminated */
 } sy_pool_entry_t;
 
 /* What main asks of a worker (sy_worker_t.request), newest wins. */
@@ -77,9 +87,11 @@ struct sy_worker {
     sy_snapshot_t *snap; /* the worker's cached reference */
     sy_resolver_t *resolver;
     uint64_t snap_generation;
-    sy_pool_entry_t *pool;
-    size_t client_count;  /* written by the worker, read by main (atomic builtins) */
-    sy_client_t *clients; /* every open client (for draining) */
+    sy_pool_entry_t *pool;                        /* every pool entry */
+    sy_pool_entry_t *pool_index[SY_POOL_BUCKETS]; /* the same, by key hash */
+    uint64_t pool_generation; /* snapshot generation the pool was last swept for */
+    size_t client_count;      /* written by the worker, read by main (atomic builtins) */
+    sy_client_t *clients;     /* every open client (for draining) */
     uint64_t request_seq;
     char id_prefix[12];
     /* Worker thread only: copied from `request` by the worker itself, so
@@ -212,8 +224,8 @@ struct sy_upstream {
     uv_write_t write_req;
     sy_worker_t *worker;
     sy_client_t *client;
-    sy_upstream_t *pool_next;
-    sy_pool_entry_t *pool_entry;
+    sy_upstream_t *pool_next, *pool_prev; /* the entry's idle list */
+    sy_pool_entry_t *pool_entry;          /* its key's entry, from creation to free */
     sy_upstream_state_t state;
     int open_handles;
     bool tcp_open;
@@ -222,8 +234,9 @@ struct sy_upstream {
     bool reading;
     bool resolving;
 
-    char key[1400];
-    char connect_host[256];
+    /* While connecting (its client holds the snapshot): the plan. */
+    const sy_forward_target_t *dest;
+    char connect_host[256]; /* for log lines */
     uint16_t connect_port;
     bool allow_loopback;
     uint32_t connect_timeout_ms;
@@ -239,9 +252,6 @@ struct sy_upstream {
 
     bool https;
     sy_tls_t *tls;
-    char sni[256];         /* "" to send none */
-    char verify_name[256]; /* the name the certificate must be valid for */
-    char ca_file[512];     /* "" for the system store */
 
     char *buf; /* SY_UPSTREAM_BUF bytes while a response is expected, else NULL */
     size_t pos, end;
@@ -277,21 +287,12 @@ void sy_client_on_upstream_readable(sy_client_t *c); /* new bytes in up->buf, or
 void sy_client_on_upstream_write_done(sy_client_t *c, int status);
 
 /* upstream.c */
-typedef struct {
-    const char *key; /* pool key: everything that makes connections interchangeable */
-    const char *host;
-    uint16_t port;
-    bool allow_loopback;
-    uint32_t connect_timeout_ms;
-    bool https;
-    const char *sni;         /* NULL: none */
-    const char *verify_name; /* https: the certificate must be valid for it */
-    const char *ca_file;     /* NULL: the system store */
-} sy_upstream_target_t;
-
-/* Gets a pooled connection for t->key or starts a new one (fresh: never
- * pooled); calls back sy_client_on_upstream_connected / _failed. */
-void sy_upstream_acquire(sy_client_t *c, const sy_upstream_target_t *t, bool fresh);
+/* Gets an idle pooled connection for dest->key (one whose key matches
+ * whole: same target, TLS settings, trust store and address guard) or
+ * starts a new one (fresh: never pooled); calls back
+ * sy_client_on_upstream_connected / _failed. dest belongs to c->snap. */
+void sy_upstream_acquire(sy_client_t *c, const sy_forward_target_t *dest,
+                         uint32_t connect_timeout_ms, bool fresh);
 /* The upstream's receive buffer has room for another read. */
 bool sy_upstream_can_read(const sy_upstream_t *up);
 /* Done with it: back to the pool when reusable, else closed. */

@@ -22,6 +22,14 @@
  * closed at once instead of being handed to the next request. A pooled
  * connection whose address has left the name's answer is closed when it
  * would be reused.
+ *
+ * The pool is indexed by the forward plan's pool key (route/forward.h),
+ * computed with the snapshot: everything that makes two connections
+ * interchangeable, the address guard included, so a connection opened
+ * under an older policy is never handed to a request the current one
+ * would not connect. Where and how to connect (host, SNI, verify name,
+ * the trust store's context) comes from that plan too: nothing here builds
+ * a TLS context or takes a lock for one.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +44,84 @@
 
 #define SY_POOL_MAX_IDLE_PER_KEY 512
 
+/* ---- the pool index ------------------------------------------------------
+
+ * Entries are found by the key's hash (computed once per forward target
+ * when the snapshot is built) and compared whole, so a lookup costs one bucket walk
+ * and one memcmp, and formats nothing. */
+
+static sy_pool_entry_t **bucket(sy_worker_t *w, uint64_t hash)
+{
+    return &w->pool_index[hash & (SY_POOL_BUCKETS - 1)];
+}
+
+static sy_pool_entry_t *pool_find(sy_worker_t *w, const sy_forward_target_t *dest)
+{
+    for (sy_pool_entry_t *e = *bucket(w, dest->key_hash); e; e = e->chain)
+        if (e->hash == dest->key_hash && e->key_len == dest->key_len &&
+            memcmp(e->key, dest->key, dest->key_len) == 0)
+            return e;
+    return NULL;
+}
+
+/* Creates the entry for dest's key: once per key and worker, when its
+ * first connection is opened. */
+static sy_pool_entry_t *pool_create(sy_worker_t *w, const sy_forward_target_t *dest)
+{
+    sy_pool_entry_t *e = calloc(1, sizeof *e + dest->key_len + 1);
+    if (!e)
+        return NULL;
+    memcpy(e->key, dest->key, dest->key_len);
+    e->key_len = dest->key_len;
+    e->hash = dest->key_hash;
+    sy_pool_entry_t **b = bucket(w, e->hash);
+    e->chain = *b;
+    *b = e;
+    e->next = w->pool;
+    if (w->pool)
+        w->pool->prev = e;
+    w->pool = e;
+    return e;
+}
+
+static void pool_free(sy_worker_t *w, sy_pool_entry_t *e)
+{
+    for (sy_pool_entry_t **p = bucket(w, e->hash); *p; p = &(*p)->chain) {
+        if (*p == e) {
+            *p = e->chain;
+            break;
+        }
+    }
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        w->pool = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    sy_tls_session_cache_clear(&e->sessions);
+    free(e);
+}
+
+/* After a snapshot change: a key no route of the new snapshot connects
+ * with (its target, TLS settings, trust store or address guard changed)
+ * loses its idle connections at once instead of holding their fds until
+ * upstream_idle_ms; entries without connections go, sessions and all, so
+ * keys do not pile up across reloads. Connections serving a request
+ * finish it and are then closed (their entry is no longer the snapshot's)
+ * or pooled. */
+static void pool_sweep(sy_worker_t *w, const sy_snapshot_t *snap)
+{
+    sy_pool_entry_t *next;
+    for (sy_pool_entry_t *e = w->pool; e; e = next) {
+        next = e->next;
+        if (!sy_snapshot_has_key(snap, e->hash))
+            while (e->idle)
+                sy_upstream_close(e->idle); /* frees nothing yet: handles close later */
+        if (e->conns == 0)
+            pool_free(w, e);
+    }
+}
+
 static void up_maybe_free(sy_upstream_t *up)
 {
     if (up->open_handles == 0 && !up->resolving) {
@@ -44,6 +130,11 @@ static void up_maybe_free(sy_upstream_t *up)
             free(up->tls);
         }
         sy_bufpool_put(&up->worker->buffers, up->buf, SY_UPSTREAM_BUF);
+        sy_pool_entry_t *e = up->pool_entry;
+        /* An entry nobody uses any more is freed, unless it keeps TLS
+         * sessions for the next connection (those go at the next sweep). */
+        if (e && --e->conns == 0 && e->sessions.count == 0)
+            pool_free(up->worker, e);
         free(up);
     }
 }
@@ -55,21 +146,19 @@ static void up_on_handle_closed(uv_handle_t *h)
     up_maybe_free(up);
 }
 
+/* Takes an idle connection out of its entry's idle list. */
 static void pool_unlink(sy_upstream_t *up)
 {
     sy_pool_entry_t *e = up->pool_entry;
-    if (!e)
-        return;
-    for (sy_upstream_t **p = &e->idle; *p; p = &(*p)->pool_next) {
-        if (*p == up) {
-            *p = up->pool_next;
-            e->idle_count--;
-            sy_metrics_gauge_add(up->worker->id, SY_GAUGE_POOL_IDLE, -1);
-            break;
-        }
-    }
-    up->pool_next = NULL;
-    up->pool_entry = NULL;
+    if (up->pool_prev)
+        up->pool_prev->pool_next = up->pool_next;
+    else
+        e->idle = up->pool_next;
+    if (up->pool_next)
+        up->pool_next->pool_prev = up->pool_prev;
+    up->pool_next = up->pool_prev = NULL;
+    e->idle_count--;
+    sy_metrics_gauge_add(up->worker->id, SY_GAUGE_POOL_IDLE, -1);
 }
 
 void sy_upstream_close(sy_upstream_t *up)
@@ -302,8 +391,8 @@ int sy_upstream_write(sy_upstream_t *up, const uv_buf_t *bufs, unsigned n)
 static void up_tls_failed(sy_upstream_t *up, const char *reason, const char *detail)
 {
     sy_log(SY_LOG_ERROR, "upstream TLS verification failed", "upstream", up->peer, "host",
-           up->connect_host, "verify_name", up->verify_name, "reason", reason, "detail", detail,
-           NULL);
+           up->connect_host, "verify_name", up->dest ? up->dest->verify_name : "", "reason", reason,
+           "detail", detail, NULL);
     sy_metrics_upstream_error(up->worker->id, SY_UPSTREAM_ERR_TLS);
     up_fail(up, 502, "upstream TLS verification failed", SY_UPSTREAM_ERR_TLS);
 }
@@ -330,34 +419,35 @@ static void up_handshake_step(sy_upstream_t *up)
         sy_client_on_upstream_connected(up->client);
 }
 
-static sy_pool_entry_t *pool_entry(sy_worker_t *w, const char *key, bool create);
-
+/* TLS over the connection just made: the trust store's context was built
+ * with the snapshot (no lock, no build here), SNI and the verify name come
+ * from the plan, and sessions from the key's pool entry. */
 static void up_start_tls(sy_upstream_t *up)
 {
-    sy_error_t err = {{0}};
-    SSL_CTX *ctx = sy_tls_client_ctx(up->ca_file[0] ? up->ca_file : NULL, &err);
+    const sy_forward_target_t *dest = up->dest;
+    const sy_tls_trust_t *trust = dest ? dest->trust : NULL;
+    SSL_CTX *ctx = trust ? trust->ctx : NULL;
     up->tls = ctx ? calloc(1, sizeof *up->tls) : NULL;
     if (!up->tls || !sy_tls_init(up->tls, ctx, (uv_stream_t *)&up->tcp, true)) {
         free(up->tls);
         up->tls = NULL;
-        up_tls_failed(up, "handshake failure", ctx ? "out of memory" : err.message);
+        up_tls_failed(up, "handshake failure",
+                      ctx                     ? "out of memory"
+                      : trust && trust->error ? trust->error
+                                              : "no trust store");
         return;
     }
     SSL *ssl = up->tls->ssl;
-    if (up->sni[0])
-        SSL_set_tlsext_host_name(ssl, up->sni);
-    char check[300];
-    sy_tls_verify_host(check, sizeof check, up->verify_name);
+    if (dest->sni)
+        SSL_set_tlsext_host_name(ssl, dest->sni);
     SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    if (SSL_set1_host(ssl, check) != 1) {
+    if (SSL_set1_host(ssl, dest->verify_check) != 1) {
         up_tls_failed(up, "handshake failure", "invalid verify name");
         return;
     }
-    sy_pool_entry_t *e = pool_entry(up->worker, up->key, true);
-    if (e) {
-        sy_tls_session_take(&e->sessions, ssl);
-        up->tls->sessions = &e->sessions;
-    }
+    sy_pool_entry_t *e = up->pool_entry;
+    sy_tls_session_take(&e->sessions, ssl);
+    up->tls->sessions = &e->sessions;
     up->state = SY_UP_HANDSHAKING;
     sy_upstream_read_start(up);
     up_handshake_step(up);
@@ -498,74 +588,72 @@ static void up_on_resolved(sy_resolve_req_t *req, sy_resolve_status_t status,
     up_use_plan(up, status, plan, why);
 }
 
-static sy_pool_entry_t *pool_entry(sy_worker_t *w, const char *key, bool create)
-{
-    for (sy_pool_entry_t *e = w->pool; e; e = e->next)
-        if (strcmp(e->key, key) == 0)
-            return e;
-    if (!create)
-        return NULL;
-    sy_pool_entry_t *e = calloc(1, sizeof *e);
-    if (!e)
-        return NULL;
-    snprintf(e->key, sizeof e->key, "%s", key);
-    e->next = w->pool;
-    w->pool = e;
-    return e;
-}
-
-void sy_upstream_acquire(sy_client_t *c, const sy_upstream_target_t *t, bool fresh)
+void sy_upstream_acquire(sy_client_t *c, const sy_forward_target_t *dest,
+                         uint32_t connect_timeout_ms, bool fresh)
 {
     sy_worker_t *w = c->worker;
-    sy_pool_entry_t *e = fresh ? NULL : pool_entry(w, t->key, false);
-    if (e && e->idle)
+    /* Only forward: a request still running on an older snapshot (a
+     * retry) must not sweep the newer one's keys. */
+    if (c->rq->snap->generation > w->pool_generation) {
+        w->pool_generation = c->rq->snap->generation;
+        pool_sweep(w, c->rq->snap);
+    }
+    sy_pool_entry_t *e = pool_find(w, dest);
+    if (!fresh && e && e->idle)
         sy_resolver_touch(w->resolver, e->idle->plan.entry, uv_now(&w->loop));
     /* An idle connection to an address that has left the answer is
      * closed, not reused: the name moved away from it. */
-    while (e && e->idle &&
+    while (!fresh && e && e->idle &&
            !sy_resolver_address_current(e->idle->plan.entry, &e->idle->ip,
                                         &e->idle->answer_generation))
         sy_upstream_close(e->idle);
-    if (e && e->idle) {
+    if (!fresh && e && e->idle) {
+        /* Same key: same target, TLS settings, trust store contents and
+         * address guard, so the current policy would have opened it too. */
         sy_upstream_t *up = e->idle;
         pool_unlink(up);
         uv_timer_stop(&up->timer);
         up->state = SY_UP_ACTIVE;
         up->reused = true;
         up->client = c;
+        up->dest = dest;
         c->up = up;
         sy_client_on_upstream_connected(c);
         return;
     }
-    sy_upstream_t *up = calloc(1, sizeof *up);
+    if (!e)
+        e = pool_create(w, dest);
+    sy_upstream_t *up = e ? calloc(1, sizeof *up) : NULL;
     if (!up) {
         sy_client_on_upstream_failed(c, 502, "out of memory", SY_UPSTREAM_ERR_CONNECT);
         return;
     }
     up->worker = w;
     up->client = c;
-    snprintf(up->key, sizeof up->key, "%s", t->key);
-    snprintf(up->connect_host, sizeof up->connect_host, "%s", t->host);
-    snprintf(up->peer, sizeof up->peer, "%s", t->host);
-    up->connect_port = t->port;
-    up->connect_timeout_ms = t->connect_timeout_ms;
-    up->allow_loopback = t->allow_loopback;
-    up->https = t->https;
-    snprintf(up->sni, sizeof up->sni, "%s", t->sni ? t->sni : "");
-    snprintf(up->verify_name, sizeof up->verify_name, "%s", t->verify_name ? t->verify_name : "");
-    snprintf(up->ca_file, sizeof up->ca_file, "%s", t->ca_file ? t->ca_file : "");
+    up->pool_entry = e;
+    e->conns++;
+    up->dest = dest;
+    size_t n =
+        dest->host_len < sizeof up->connect_host - 1 ? dest->host_len : sizeof up->connect_host - 1;
+    memcpy(up->connect_host, dest->host, n);
+    up->connect_host[n] = '\0';
+    memcpy(up->peer, up->connect_host, n < sizeof up->peer - 1 ? n : sizeof up->peer - 1);
+    up->connect_port = dest->port;
+    up->connect_timeout_ms = connect_timeout_ms;
+    up->allow_loopback = dest->allow_loopback;
+    up->https = dest->https;
     uv_timer_init(&w->loop, &up->timer);
     up->timer.data = up;
     up->open_handles = 1;
     c->up = up;
     up->state = SY_UP_RESOLVING;
-    uv_timer_start(&up->timer, up_on_timer, t->connect_timeout_ms, 0);
+    uv_timer_start(&up->timer, up_on_timer, connect_timeout_ms, 0);
 
     up->resolve_req.cb = up_on_resolved;
     up->resolve_req.data = up;
     sy_resolve_status_t status;
     const char *why;
-    if (sy_resolve(w->resolver, &up->resolve_req, t->host, &up->plan, &status, &why)) {
+    if (sy_resolve(w->resolver, &up->resolve_req, dest->host, &up->plan, &status, &why)) {
         up_use_plan(up, status, &up->plan, why);
         return;
     }
@@ -576,11 +664,14 @@ void sy_upstream_release(sy_upstream_t *up, bool reusable, uint32_t idle_ms)
 {
     sy_worker_t *w = up->worker;
     up->client = NULL;
-    sy_pool_entry_t *e = reusable && !w->draining ? pool_entry(w, up->key, true) : NULL;
+    up->dest = NULL; /* the plan belongs to the request's snapshot */
+    sy_pool_entry_t *e = up->pool_entry;
     /* A write still in flight holds write_req (and maybe the client's
-     * buffer): such a connection is never pooled. */
-    if (!e || e->idle_count >= SY_POOL_MAX_IDLE_PER_KEY || up->state != SY_UP_ACTIVE ||
-        up->writing) {
+     * buffer): such a connection is never pooled; nor one whose key no
+     * route of the current snapshot connects with any more. */
+    if (!reusable || w->draining || !e || e->idle_count >= SY_POOL_MAX_IDLE_PER_KEY ||
+        up->state != SY_UP_ACTIVE || up->writing ||
+        (w->snap && !sy_snapshot_has_key(w->snap, e->hash))) {
         sy_upstream_close(up);
         return;
     }
@@ -588,8 +679,10 @@ void sy_upstream_release(sy_upstream_t *up, bool reusable, uint32_t idle_ms)
     up->pos = up->end = 0;
     up->bytes_received = 0;
     up->reused = false;
-    up->pool_entry = e;
+    up->pool_prev = NULL;
     up->pool_next = e->idle;
+    if (e->idle)
+        e->idle->pool_prev = up;
     e->idle = up;
     e->idle_count++;
     sy_metrics_gauge_add(w->id, SY_GAUGE_POOL_IDLE, 1);
