@@ -35,7 +35,7 @@ if [ -z "$LLVM_PROFDATA" ] || [ -z "$LLVM_COV" ]; then
 fi
 out=build/fuzz-cov
 mkdir -p "$out"
-pkgs=(jansson libuv libssl libcrypto libcurl)
+pkgs=(jansson libuv libssl libcrypto libcurl libcares)
 CFLAGS="-g -O1 -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping -std=c17 -D_GNU_SOURCE -Isrc"
 read -r -a pkg_cflags <<<"$(pkg-config --cflags "${pkgs[@]}")"
 read -r -a pkg_libs <<<"$(pkg-config --libs "${pkgs[@]}") -lcrypt -lpthread -lm"

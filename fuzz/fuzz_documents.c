@@ -1,5 +1,5 @@
-// sources: src/policy/*.c src/route/*.c src/auth/*.c src/core/common.c src/core/base64.c
-// src/core/log.c src/http/headers.c
+// sources: src/policy/*.c src/route/*.c src/auth/*.c src/core/*.c src/net/*.c
+// src/http/headers.c src/http/parser.c
 // covers: src/policy/*.c src/route/*.c
 /*
  * fuzz_documents.c: libFuzzer target for the two configuration documents.

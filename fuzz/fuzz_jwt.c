@@ -1,4 +1,5 @@
 // sources: src/auth/jwt.c src/auth/jwks.c src/core/common.c src/core/base64.c src/core/log.c
+// src/core/redact.c
 // covers: src/auth/jwt.c src/auth/jwks.c src/core/base64.c
 // excludes: fetch|on_body|publish|due_at|:same$|sy_jwks_source_|sy_jwks_shutdown
 /*

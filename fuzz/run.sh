@@ -32,7 +32,7 @@ CLANG=${CLANG:-clang}
 out=build/fuzz
 mkdir -p "$out/corpus" "$out/artifacts" "$out/logs"
 
-pkgs=(jansson libuv libssl libcrypto libcurl)
+pkgs=(jansson libuv libssl libcrypto libcurl libcares)
 # -fno-sanitize-recover: undefined behaviour must stop the run like a crash,
 # not scroll past as a warning.
 CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=c17 -D_GNU_SOURCE -Isrc"
