@@ -507,10 +507,7 @@ static void handle_config(conn_t *conn, const sy_http_request_t *req)
             json_array_append_new(domains, json_str_or_null(policy->listen_domains[i]));
         json_object_set_new(root, "listen_domains", domains);
         json_object_set_new(root, "destinations", destinations_json(policy));
-        char *names = sy_resolver_render_json();
-        json_t *upstream_names = names ? json_loads(names, 0, NULL) : NULL;
-        free(names);
-        json_object_set_new(root, "upstream_names", upstream_names ? upstream_names : json_array());
+        json_object_set_new(root, "upstream_names", sy_resolver_config_json());
         json_object_set_new(root, "auth_policies", auth_policies_json(policy));
         json_object_set_new(
             root, "default_auth",

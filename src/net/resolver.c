@@ -34,9 +34,9 @@
 
 #include <arpa/inet.h>
 #include <ares.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -454,8 +454,8 @@ static void on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinf
         char reason[200];
         pthread_mutex_lock(&cache.lock);
         sy_resolver_entry_t *e = q->entry;
-        bool usable = e->has_answer && now < e->received_ms +
-                                                 ((uint64_t)e->ttl_s + SY_RESOLVER_STALE_MAX_S) * 1000;
+        bool usable = e->has_answer &&
+                      now < e->received_ms + ((uint64_t)e->ttl_s + SY_RESOLVER_STALE_MAX_S) * 1000;
         if (usable) {
             plan_fill(e, now, &plan);
             plan.stale = e->failing;
@@ -531,8 +531,8 @@ static decision_t entry_decide(sy_resolver_entry_t *e, uint64_t now, bool *refre
             *refresh = true;
         return DECIDE_SERVE;
     }
-    bool usable =
-        e->has_answer && now < e->received_ms + ((uint64_t)e->ttl_s + SY_RESOLVER_STALE_MAX_S) * 1000;
+    bool usable = e->has_answer &&
+                  now < e->received_ms + ((uint64_t)e->ttl_s + SY_RESOLVER_STALE_MAX_S) * 1000;
     if (usable) {
         /* Past its TTL: served at once (a silent DNS server must not delay
          * requests), refreshed in the background at most once a second. */
@@ -546,8 +546,8 @@ static decision_t entry_decide(sy_resolver_entry_t *e, uint64_t now, bool *refre
     return DECIDE_WAIT;
 }
 
-bool sy_resolve(sy_resolver_t *r, sy_resolve_req_t *req, const char *name,
-                sy_resolver_plan_t *plan, sy_resolve_status_t *status, const char **why)
+bool sy_resolve(sy_resolver_t *r, sy_resolve_req_t *req, const char *name, sy_resolver_plan_t *plan,
+                sy_resolve_status_t *status, const char **why)
 {
     static __thread char reason[200];
     *status = SY_RESOLVE_OK;
@@ -712,8 +712,7 @@ void sy_resolver_count_moved(sy_resolver_entry_t *e)
     pthread_mutex_unlock(&cache.lock);
 }
 
-bool sy_resolver_address_current(sy_resolver_entry_t *e, const sy_ip_t *addr,
-                                 uint32_t *generation)
+bool sy_resolver_address_current(sy_resolver_entry_t *e, const sy_ip_t *addr, uint32_t *generation)
 {
     if (!e)
         return true;
@@ -832,22 +831,6 @@ void sy_resolver_close(sy_resolver_t *r)
 
 /* ---- views ------------------------------------------------------------------ */
 
-void sy_resolver_totals(sy_resolver_totals_t *out)
-{
-    memset(out, 0, sizeof *out);
-    pthread_mutex_lock(&cache.lock);
-    for (size_t b = 0; b < BUCKETS; b++)
-        for (sy_resolver_entry_t *e = cache.buckets[b]; e; e = e->next) {
-            out->lookups += e->lookups;
-            out->failures += e->failures;
-            out->stale_served += e->stale_served;
-            out->refused_answers += e->refused_answers;
-            out->set_aside += e->set_aside;
-            out->moved += e->moved;
-        }
-    pthread_mutex_unlock(&cache.lock);
-}
-
 static const struct {
     const char *name, *help;
     size_t offset;
@@ -883,8 +866,8 @@ void sy_resolver_render_metrics(sy_resolver_write_fn write, void *ctx)
                 if (e->literal)
                     continue;
                 uint64_t v = *(const uint64_t *)((const char *)e + counters[c].offset);
-                n = snprintf(line, sizeof line, "%s{host=\"%s\"} %llu\n", counters[c].name,
-                             e->name, (unsigned long long)v);
+                n = snprintf(line, sizeof line, "%s{host=\"%s\"} %llu\n", counters[c].name, e->name,
+                             (unsigned long long)v);
                 if (n > 0 && (size_t)n < sizeof line)
                     write(ctx, line, (size_t)n);
             }
@@ -905,82 +888,32 @@ void sy_resolver_render_metrics(sy_resolver_write_fn write, void *ctx)
     pthread_mutex_unlock(&cache.lock);
 }
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    bool failed;
-} strbuf_t;
-
-static void sb_put(strbuf_t *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_put(strbuf_t *sb, const char *fmt, ...)
+json_t *sy_resolver_config_json(void)
 {
-    if (sb->failed)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(sb->buf + sb->len, sb->cap - sb->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            sb->failed = true;
-            return;
-        }
-        if ((size_t)n < sb->cap - sb->len) {
-            sb->len += (size_t)n;
-            return;
-        }
-        size_t cap = (sb->cap + (size_t)n + 1) * 2;
-        char *p = realloc(sb->buf, cap);
-        if (!p) {
-            sb->failed = true;
-            return;
-        }
-        sb->buf = p;
-        sb->cap = cap;
-    }
-}
-
-char *sy_resolver_render_json(void)
-{
-    strbuf_t sb = {0};
-    sb.cap = 256;
-    sb.buf = malloc(sb.cap);
-    if (!sb.buf)
-        return NULL;
-    sb.buf[0] = '\0';
+    json_t *names = json_array();
     uint64_t now = sy_now_ms();
-    sb_put(&sb, "[");
-    bool first = true;
     pthread_mutex_lock(&cache.lock);
-    for (size_t b = 0; b < BUCKETS; b++)
+    for (size_t b = 0; b < BUCKETS && names; b++)
         for (sy_resolver_entry_t *e = cache.buckets[b]; e; e = e->next) {
             if (e->literal)
                 continue;
-            char err[420];
-            sy_json_escape(err, sizeof err, sy_slice_cstr(e->last_error));
-            err[sizeof err - 1] = '\0';
-            long ttl_left = e->has_answer ? (long)((int64_t)(e->expires_ms - now) / 1000) : 0;
-            sb_put(&sb,
-                   "%s{\"host\":\"%s\",\"ttl_seconds\":%u,\"ttl_left_seconds\":%ld,"
-                   "\"stale\":%s,\"last_error\":%s%s%s,\"addresses\":[",
-                   first ? "" : ",", e->name, e->ttl_s, ttl_left,
-                   e->has_answer && e->failing ? "true" : "false", e->last_error[0] ? "\"" : "",
-                   e->last_error[0] ? err : "null", e->last_error[0] ? "\"" : "");
-            first = false;
+            json_t *addrs = json_array();
             for (size_t k = 0; k < e->count; k++) {
                 char text[64];
                 sy_ip_format(&e->addrs[k].ip, text, sizeof text);
                 uint64_t until = e->addrs[k].set_aside_until;
-                sb_put(&sb, "%s{\"address\":\"%s\",\"set_aside_ms\":%llu}", k ? "," : "", text,
-                       (unsigned long long)(until > now ? until - now : 0));
+                json_array_append_new(addrs,
+                                      json_pack("{s:s, s:I}", "address", text, "set_aside_ms",
+                                                (json_int_t)(until > now ? until - now : 0)));
             }
-            sb_put(&sb, "]}");
+            long ttl_left = e->has_answer ? (long)((int64_t)(e->expires_ms - now) / 1000) : 0;
+            json_array_append_new(
+                names, json_pack("{s:s, s:I, s:I, s:b, s:o, s:o}", "host", e->name, "ttl_seconds",
+                                 (json_int_t)e->ttl_s, "ttl_left_seconds", (json_int_t)ttl_left,
+                                 "stale", e->has_answer && e->failing, "last_error",
+                                 e->last_error[0] ? json_string(e->last_error) : json_null(),
+                                 "addresses", addrs));
         }
     pthread_mutex_unlock(&cache.lock);
-    sb_put(&sb, "]");
-    if (sb.failed) {
-        free(sb.buf);
-        return NULL;
-    }
-    return sb.buf;
+    return names;
 }

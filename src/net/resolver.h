@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <jansson.h>
 #include <uv.h>
 
 #include "core/common.h"
@@ -84,8 +85,8 @@ void sy_resolver_close(sy_resolver_t *r);
  * called); false when req waits (cb is called once later, unless
  * cancelled). On a failure answered now, plan->count is 0 and *why says
  * why, with *status set. */
-bool sy_resolve(sy_resolver_t *r, sy_resolve_req_t *req, const char *name,
-                sy_resolver_plan_t *plan, sy_resolve_status_t *status, const char **why);
+bool sy_resolve(sy_resolver_t *r, sy_resolve_req_t *req, const char *name, sy_resolver_plan_t *plan,
+                sy_resolve_status_t *status, const char **why);
 void sy_resolve_cancel(sy_resolve_req_t *req);
 
 /* A request is about to use a pooled connection to e's name: refreshes the
@@ -104,24 +105,17 @@ void sy_resolver_count_moved(sy_resolver_entry_t *e);
 /* Whether addr is still in the entry's current answer. generation is the
  * caller's cached answer generation, updated; the lock is taken only when
  * the answer changed since. */
-bool sy_resolver_address_current(sy_resolver_entry_t *e, const sy_ip_t *addr,
-                                 uint32_t *generation);
+bool sy_resolver_address_current(sy_resolver_entry_t *e, const sy_ip_t *addr, uint32_t *generation);
 
 void sy_ip_to_sockaddr(const sy_ip_t *ip, uint16_t port, struct sockaddr_storage *out);
 bool sy_ip_from_sockaddr(const struct sockaddr *sa, sy_ip_t *out);
 void sy_ip_format(const sy_ip_t *ip, char *out, size_t cap); /* 46 bytes */
 
-/* Prometheus text for every name (appended to out with the given
- * writer), and the /config view as a JSON array (malloc'd). */
+/* Prometheus text for every name, through write; and the /config view:
+ * a JSON array of {host, ttl_seconds, ttl_left_seconds, stale, last_error,
+ * addresses: [{address, set_aside_ms}]} (the caller owns it). */
 typedef void (*sy_resolver_write_fn)(void *ctx, const char *text, size_t len);
 void sy_resolver_render_metrics(sy_resolver_write_fn write, void *ctx);
-char *sy_resolver_render_json(void);
-
-/* The counters behind the metrics, summed over every name (tests and
- * bench). */
-typedef struct {
-    uint64_t lookups, failures, stale_served, refused_answers, set_aside, moved;
-} sy_resolver_totals_t;
-void sy_resolver_totals(sy_resolver_totals_t *out);
+json_t *sy_resolver_config_json(void);
 
 #endif
