@@ -31,7 +31,7 @@
 #include "core/redact.h"
 #include "http/headers.h"
 
-#define WHERE_MAX 256
+#define WHERE_MAX SY_WHERE_MAX
 
 static _Atomic uint64_t next_config_id = 1;
 
@@ -47,33 +47,6 @@ static bool fail(sy_error_t *err, const char *where, const char *fmt, ...)
     va_end(ap);
     sy_error_set(err, "%s: %s", where, msg);
     return false;
-}
-
-/* Appends the parts into out, truncating (never overflowing): snprintf
- * here trips GCC's truncation warning, and truncating a long path in a
- * message is exactly the intent. */
-static const char *join(char out[WHERE_MAX], const char *a, const char *sep, const char *b,
-                        const char *end)
-{
-    const char *parts[] = {a, sep, b, end};
-    size_t used = 0;
-    for (size_t k = 0; k < 4; k++)
-        for (const char *ch = parts[k]; ch && *ch && used + 1 < WHERE_MAX; ch++)
-            out[used++] = *ch;
-    out[used] = '\0';
-    return out;
-}
-
-static const char *at_key(char out[WHERE_MAX], const char *where, const char *key)
-{
-    return join(out, where, ".", key, NULL);
-}
-
-static const char *at_index(char out[WHERE_MAX], const char *where, size_t i)
-{
-    char digits[24];
-    snprintf(digits, sizeof digits, "[%zu", i);
-    return join(out, where, digits, "]", NULL);
 }
 
 static bool check_known(const json_t *obj, const char *where, const char *const known[],
@@ -92,7 +65,8 @@ static bool check_known(const json_t *obj, const char *where, const char *const 
             for (size_t i = 0; known[i] && used < sizeof list; i++)
                 used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "",
                                          known[i]);
-            return fail(err, at_key(w, where, key), "unknown field (expected one of: %s)", list);
+            return fail(err, sy_where_key(w, where, key), "unknown field (expected one of: %s)",
+                        list);
         }
     }
     return true;
@@ -105,9 +79,9 @@ static bool get_string(const json_t *obj, const char *where, const char *key, bo
     json_t *v = json_object_get(obj, key);
     *out = NULL;
     if (!v)
-        return !required || fail(err, at_key(w, where, key), "required field is missing");
+        return !required || fail(err, sy_where_key(w, where, key), "required field is missing");
     if (!json_is_string(v))
-        return fail(err, at_key(w, where, key), "expected a string");
+        return fail(err, sy_where_key(w, where, key), "expected a string");
     *out = json_string_value(v);
     return true;
 }
@@ -119,9 +93,9 @@ static bool get_object(const json_t *obj, const char *where, const char *key, bo
     json_t *v = json_object_get(obj, key);
     *out = NULL;
     if (!v)
-        return !required || fail(err, at_key(w, where, key), "required field is missing");
+        return !required || fail(err, sy_where_key(w, where, key), "required field is missing");
     if (!json_is_object(v))
-        return fail(err, at_key(w, where, key), "expected an object");
+        return fail(err, sy_where_key(w, where, key), "expected an object");
     *out = v;
     return true;
 }
@@ -165,7 +139,7 @@ static bool parse_basic(sy_auth_config_t *c, const char *name, const json_t *obj
         for (size_t i = 0; i < n && ok; i++)
             ok = s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\';
         if (!ok)
-            return fail(err, at_key(w, where, "realm"),
+            return fail(err, sy_where_key(w, where, "realm"),
                         "expected 1-100 printable ASCII characters without '\"' or '\\'");
     }
     if (!(c->realm = strdup(s ? s : name)))
@@ -173,7 +147,7 @@ static bool parse_basic(sy_auth_config_t *c, const char *name, const json_t *obj
     snprintf(c->challenge, sizeof c->challenge, "Basic realm=\"%.100s\"", c->realm);
     if (!get_object(obj, where, "users", true, &users, err))
         return false;
-    at_key(uw, where, "users");
+    sy_where_key(uw, where, "users");
     const char *user;
     json_t *hash;
     json_object_foreach(users, user, hash)
@@ -182,10 +156,10 @@ static bool parse_basic(sy_auth_config_t *c, const char *name, const json_t *obj
         for (const char *u = user; *u && ok; u++)
             ok = (unsigned char)*u >= 0x20 && *u != 0x7f && *u != ':';
         if (!ok)
-            return fail(err, at_key(w, uw, user),
+            return fail(err, sy_where_key(w, uw, user),
                         "user names are 1-128 characters without ':' or control characters");
         if (!json_is_string(hash))
-            return fail(err, at_key(w, uw, user), "expected a crypt hash string");
+            return fail(err, sy_where_key(w, uw, user), "expected a crypt hash string");
     }
     /* Hash shapes and cost ceilings: basic.c's rule, with its messages. */
     sy_error_t berr;
@@ -274,7 +248,7 @@ static bool parse_algorithms(sy_auth_config_t *c, const json_t *obj, const char 
     /* Algorithms are pinned per key source: an HMAC algorithm next to a
      * public key set is the classic confusion attack (the public key used
      * as an HMAC secret). */
-    at_key(w, where, "algorithms");
+    sy_where_key(w, where, "algorithms");
     json_t *v = json_object_get(obj, "algorithms");
     if (!v)
         return fail(err, w, "required field is missing");
@@ -283,7 +257,7 @@ static bool parse_algorithms(sy_auth_config_t *c, const json_t *obj, const char 
     for (size_t i = 0; i < json_array_size(v); i++) {
         const char *name = json_string_value(json_array_get(v, i));
         size_t k;
-        at_index(iw, w, i);
+        sy_where_index(iw, w, i);
         for (k = 0; name && jwt_algorithms[k] && strcmp(name, jwt_algorithms[k]) != 0; k++)
             ;
         sy_jwt_alg_t alg;
@@ -303,7 +277,7 @@ static bool parse_algorithms(sy_auth_config_t *c, const json_t *obj, const char 
             return fail(err, iw, "%s needs jwks_uri or jwks, not hs_secret_base64", name);
         long need = atol(name + 2) / 8; /* RFC 7518 §3.2: key at least the hash size */
         if (hmac && secret_len < need)
-            return fail(err, at_key(iw, where, "hs_secret_base64"),
+            return fail(err, sy_where_key(iw, where, "hs_secret_base64"),
                         "%s needs a secret of at least %ld bytes (RFC 7518 §3.2); this one has "
                         "%ld",
                         name, need, secret_len);
@@ -320,13 +294,14 @@ static bool parse_claim_rules(sy_auth_config_t *c, const json_t *obj, const char
     if (!get_object(obj, where, "required_claims", false, &claims, err))
         return false;
     if (claims) {
-        at_key(w, where, "required_claims");
+        sy_where_key(w, where, "required_claims");
         json_object_foreach(claims, claim, v)
         {
             if (!claim[0])
                 return fail(err, w, "claim names must not be empty");
             if (!json_is_string(v) && !json_is_integer(v) && !json_is_boolean(v))
-                return fail(err, at_key(iw, w, claim), "expected a string, integer or boolean");
+                return fail(err, sy_where_key(iw, w, claim),
+                            "expected a string, integer or boolean");
         }
         if (!(c->required_claims = json_deep_copy(claims)))
             return oom(err);
@@ -336,10 +311,10 @@ static bool parse_claim_rules(sy_auth_config_t *c, const json_t *obj, const char
         return false;
     if (!claims)
         return true;
-    at_key(w, where, "forward_claims");
+    sy_where_key(w, where, "forward_claims");
     json_object_foreach(claims, claim, v)
     {
-        at_key(iw, w, claim);
+        sy_where_key(iw, w, claim);
         if (!claim[0])
             return fail(err, w, "claim names must not be empty");
         const char *header = json_string_value(v);
@@ -388,18 +363,18 @@ static bool parse_jwt(sy_auth_config_t *c, const json_t *obj, const char *where,
     if (!get_string(obj, where, "issuer", true, &s, err))
         return false;
     if (!s[0])
-        return fail(err, at_key(w, where, "issuer"), "expected a non-empty string");
+        return fail(err, sy_where_key(w, where, "issuer"), "expected a non-empty string");
     if (!(c->issuer = strdup(s)))
         return oom(err);
 
-    at_key(w, where, "audiences");
+    sy_where_key(w, where, "audiences");
     if ((v = json_object_get(obj, "audiences"))) {
         if (!json_is_array(v) || json_array_size(v) == 0)
             return fail(err, w, "expected a non-empty array of strings");
         for (size_t i = 0; i < json_array_size(v); i++) {
             json_t *aud = json_array_get(v, i);
             if (!json_is_string(aud) || json_string_length(aud) == 0)
-                return fail(err, at_index(iw, w, i), "expected a non-empty string");
+                return fail(err, sy_where_index(iw, w, i), "expected a non-empty string");
         }
         if (!(c->audiences = json_deep_copy(v)))
             return oom(err);
@@ -415,11 +390,11 @@ static bool parse_jwt(sy_auth_config_t *c, const json_t *obj, const char *where,
     if (jwks_uri && !jwks_uri_ok(jwks_uri)) {
         char shown[104]; /* the error is printed: no credentials in it */
         sy_redact_url(shown, sizeof shown, sy_slice_cstr(jwks_uri));
-        return fail(err, at_key(w, where, "jwks_uri"),
+        return fail(err, sy_where_key(w, where, "jwks_uri"),
                     "expected an https:// URL without userinfo or fragment (got \"%s\")", shown);
     }
     if (jwks) {
-        at_key(w, where, "jwks");
+        sy_where_key(w, where, "jwks");
         json_t *keys = json_object_get(jwks, "keys");
         if (!json_is_array(keys) || json_array_size(keys) == 0)
             return fail(err, w, "expected a JWK set: {\"keys\": [...]} with at least one key");
@@ -427,13 +402,13 @@ static bool parse_jwt(sy_auth_config_t *c, const json_t *obj, const char *where,
             json_t *key = json_array_get(keys, i);
             char kw[WHERE_MAX];
             if (!json_is_object(key) || !json_is_string(json_object_get(key, "kty")))
-                return fail(err, at_index(iw, at_key(kw, w, "keys"), i),
+                return fail(err, sy_where_index(iw, sy_where_key(kw, w, "keys"), i),
                             "expected a JWK object with a \"kty\" string");
         }
     }
     long secret_len = secret ? base64_decoded_len(secret) : 0;
     if (secret && secret_len < 0)
-        return fail(err, at_key(w, where, "hs_secret_base64"), "expected base64 text");
+        return fail(err, sy_where_key(w, where, "hs_secret_base64"), "expected base64 text");
 
     if (!parse_algorithms(c, obj, where, secret, secret_len, err))
         return false;
@@ -442,7 +417,8 @@ static bool parse_jwt(sy_auth_config_t *c, const json_t *obj, const char *where,
     c->skew = 60;
     if (v) {
         if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 600)
-            return fail(err, at_key(w, where, "clock_skew_seconds"), "expected an integer 0-600");
+            return fail(err, sy_where_key(w, where, "clock_skew_seconds"),
+                        "expected an integer 0-600");
         c->skew = (long)json_integer_value(v);
     }
 
@@ -451,7 +427,7 @@ static bool parse_jwt(sy_auth_config_t *c, const json_t *obj, const char *where,
 
     if (!get_string(obj, where, "ca_file", false, &ca_file, err))
         return false;
-    if (ca_file && !readable_file(at_key(w, where, "ca_file"), ca_file, err))
+    if (ca_file && !readable_file(sy_where_key(w, where, "ca_file"), ca_file, err))
         return false;
 
     /* The keys, built once here. */
@@ -460,12 +436,12 @@ static bool parse_jwt(sy_auth_config_t *c, const json_t *obj, const char *where,
         size_t len;
         unsigned char *bytes = decode_secret(secret, &len);
         if (!bytes)
-            return fail(err, at_key(w, where, "hs_secret_base64"), "expected base64 text");
+            return fail(err, sy_where_key(w, where, "hs_secret_base64"), "expected base64 text");
         c->static_keys = sy_jwk_set_from_secret(bytes, len, &kerr);
         OPENSSL_cleanse(bytes, len);
         free(bytes);
         if (!c->static_keys)
-            return fail(err, at_key(w, where, "hs_secret_base64"), "%s", kerr.message);
+            return fail(err, sy_where_key(w, where, "hs_secret_base64"), "%s", kerr.message);
     } else if (jwks) {
         c->static_keys = sy_jwk_set_parse(jwks, true, &kerr);
         if (!c->static_keys) {
@@ -488,7 +464,7 @@ static bool parse_jwt(sy_auth_config_t *c, const json_t *obj, const char *where,
             for (size_t k = 0; k < c->static_keys->count && !fits; k++)
                 fits = sy_jwt_key_fits(&c->static_keys->keys[k], (sy_jwt_alg_t)a);
             if (!fits)
-                return fail(err, at_key(w, where, "algorithms"), "no key in %s fits %s",
+                return fail(err, sy_where_key(w, where, "algorithms"), "no key in %s fits %s",
                             secret ? "hs_secret_base64" : "jwks", sy_jwt_alg_name(a));
         }
     }
@@ -526,7 +502,7 @@ sy_auth_config_t *sy_auth_config_parse(const char *name, const json_t *obj, cons
         c->type = SY_AUTH_JWT;
         ok = parse_jwt(c, obj, where, err);
     } else {
-        ok = fail(err, at_key(w, where, "type"),
+        ok = fail(err, sy_where_key(w, where, "type"),
                   "expected \"none\", \"basic\", \"jwt\" or \"iam\" (got \"%.40s\")", type);
     }
     if (!ok) {

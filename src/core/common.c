@@ -264,3 +264,31 @@ char *sy_file_read(const char *path, size_t max_bytes, size_t *len, sy_error_t *
         *len = n;
     return buf;
 }
+
+/* Appends the parts into out, truncating (never overflowing); out may not
+ * alias a part. Hand-rolled because snprintf here trips GCC's truncation
+ * warning, and truncating a long path in a message is exactly the intent. */
+static const char *where_join(char out[SY_WHERE_MAX], const char *a, const char *sep, const char *b,
+                              const char *end)
+{
+    const char *parts[] = {a, sep, b, end};
+    size_t used = 0;
+    for (size_t k = 0; k < 4; k++)
+        for (const char *c = parts[k]; c && *c && used + 1 < SY_WHERE_MAX; c++)
+            out[used++] = *c;
+    out[used] = '\0';
+    return out;
+}
+
+const char *sy_where_key(char out[SY_WHERE_MAX], const char *where, const char *key)
+{
+    bool top = !where || !where[0];
+    return where_join(out, top ? "" : where, top ? "" : ".", key, NULL);
+}
+
+const char *sy_where_index(char out[SY_WHERE_MAX], const char *where, size_t i)
+{
+    char digits[24];
+    snprintf(digits, sizeof digits, "[%zu", i);
+    return where_join(out, where, digits, "]", NULL);
+}

@@ -42,6 +42,14 @@ typedef struct {
 void sy_error_set(sy_error_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sy_error_clear(sy_error_t *err);
 
+/* Locations in a document for error messages: "auth_policies.jwt.issuer",
+ * "destinations[2].host". Written into out (SY_WHERE_MAX bytes), truncated
+ * rather than overflowing; a NULL or empty where gives the key alone.
+ * Return out. */
+#define SY_WHERE_MAX 256
+const char *sy_where_key(char out[SY_WHERE_MAX], const char *where, const char *key);
+const char *sy_where_index(char out[SY_WHERE_MAX], const char *where, size_t i);
+
 /* Writes `s` JSON-escaped (without quotes) into out. Returns the number of
  * bytes the escaped form needs; writes nothing past cap. Bytes >= 0x80 that
  * are not valid UTF-8 are written as \u00XX so a log line is always JSON. */

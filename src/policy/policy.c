@@ -41,7 +41,7 @@ typedef struct {
 
 /* Paths like "auth_policies.partners.users.alice" are built in buffers of
  * this size; a longer key is truncated in the message, never overflowed. */
-#define WHERE_MAX 256
+#define WHERE_MAX SY_WHERE_MAX
 
 static bool fail(parse_t *p, const char *where, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -75,34 +75,6 @@ static bool fail(parse_t *p, const char *where, const char *fmt, ...)
 static bool fail_oom(parse_t *p)
 {
     return fail(p, NULL, "out of memory");
-}
-
-/* Appends the parts into out, truncating (never overflowing); out may not
- * alias a part. Hand-rolled because snprintf here trips GCC's truncation
- * warning, and truncating a long path in a message is exactly the intent. */
-static const char *join(char out[WHERE_MAX], const char *a, const char *sep, const char *b,
-                        const char *end)
-{
-    const char *parts[] = {a, sep, b, end};
-    size_t used = 0;
-    for (size_t k = 0; k < 4; k++)
-        for (const char *c = parts[k]; c && *c && used + 1 < WHERE_MAX; c++)
-            out[used++] = *c;
-    out[used] = '\0';
-    return out;
-}
-
-static const char *at_key(char out[WHERE_MAX], const char *where, const char *key)
-{
-    bool top = !where || !where[0];
-    return join(out, top ? "" : where, top ? "" : ".", key, NULL);
-}
-
-static const char *at_index(char out[WHERE_MAX], const char *where, size_t i)
-{
-    char digits[24];
-    snprintf(digits, sizeof digits, "[%zu", i);
-    return join(out, where, digits, "]", NULL);
 }
 
 /* ---- host names ---- */
@@ -402,7 +374,8 @@ static bool check_known(parse_t *p, json_t *obj, const char *where, const char *
             for (size_t i = 0; known[i] && used < sizeof list; i++)
                 used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "",
                                          known[i]);
-            return fail(p, at_key(w, where, key), "unknown field (expected one of: %s)", list);
+            return fail(p, sy_where_key(w, where, key), "unknown field (expected one of: %s)",
+                        list);
         }
     }
     return true;
@@ -417,11 +390,11 @@ static bool get_string(parse_t *p, json_t *obj, const char *where, const char *k
     *out = NULL;
     if (!v) {
         if (required)
-            return fail(p, at_key(w, where, key), "required field is missing");
+            return fail(p, sy_where_key(w, where, key), "required field is missing");
         return true;
     }
     if (!json_is_string(v))
-        return fail(p, at_key(w, where, key), "expected a string");
+        return fail(p, sy_where_key(w, where, key), "expected a string");
     *out = json_string_value(v);
     return true;
 }
@@ -435,7 +408,7 @@ static bool get_int(parse_t *p, json_t *obj, const char *where, const char *key,
     if (!v)
         return true;
     if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-        return fail(p, at_key(w, where, key), "expected an integer %lld-%lld", (long long)min,
+        return fail(p, sy_where_key(w, where, key), "expected an integer %lld-%lld", (long long)min,
                     (long long)max);
     *out = json_integer_value(v);
     return true;
@@ -450,7 +423,7 @@ static bool get_bool(parse_t *p, json_t *obj, const char *where, const char *key
     if (!v)
         return true;
     if (!json_is_boolean(v))
-        return fail(p, at_key(w, where, key), "expected true or false");
+        return fail(p, sy_where_key(w, where, key), "expected true or false");
     *out = json_is_true(v);
     return true;
 }
@@ -463,11 +436,11 @@ static bool get_object(parse_t *p, json_t *obj, const char *where, const char *k
     *out = NULL;
     if (!v) {
         if (required)
-            return fail(p, at_key(w, where, key), "required field is missing");
+            return fail(p, sy_where_key(w, where, key), "required field is missing");
         return true;
     }
     if (!json_is_object(v))
-        return fail(p, at_key(w, where, key), "expected an object");
+        return fail(p, sy_where_key(w, where, key), "expected an object");
     *out = v;
     return true;
 }
@@ -494,7 +467,7 @@ static bool get_file(parse_t *p, json_t *obj, const char *where, const char *key
         return false;
     if (!s)
         return true;
-    if (!readable_file(p, at_key(w, where, key), s))
+    if (!readable_file(p, sy_where_key(w, where, key), s))
         return false;
     *out = strdup(s);
     return *out ? true : fail_oom(p);
@@ -512,7 +485,7 @@ static bool get_host(parse_t *p, json_t *obj, const char *where, const char *key
         return true;
     *out = sy_host_normalise(sy_slice_cstr(s), flags);
     if (!*out)
-        return fail(p, at_key(w, where, key), "expected %s (got \"%.100s\")", expected, s);
+        return fail(p, sy_where_key(w, where, key), "expected %s (got \"%.100s\")", expected, s);
     return true;
 }
 
@@ -576,7 +549,7 @@ static bool get_names(parse_t *p, json_t *obj, const char *where, const char *ke
     json_t *v = json_object_get(obj, key);
     if (!v)
         return true;
-    at_key(w, where, key);
+    sy_where_key(w, where, key);
     size_t n = json_array_size(v);
     if (!json_is_array(v) || n == 0)
         return fail(p, w,
@@ -588,7 +561,7 @@ static bool get_names(parse_t *p, json_t *obj, const char *where, const char *ke
     for (size_t i = 0; i < n; i++) {
         json_t *item = json_array_get(v, i);
         const char *s = json_string_value(item);
-        at_index(iw, w, i);
+        sy_where_index(iw, w, i);
         if (!s)
             return fail(p, iw, "expected a string");
         const char *why = paths ? sy_path_check_route(sy_slice(s, json_string_length(item)), true)
@@ -620,11 +593,11 @@ static bool parse_destination(parse_t *p, json_t *obj, const char *where, sy_des
 
     if (!get_string(p, obj, where, "host", true, &s))
         return false;
-    if (!address_allowed(p, at_key(w, where, "host"), sy_slice_cstr(s)))
+    if (!address_allowed(p, sy_where_key(w, where, "host"), sy_slice_cstr(s)))
         return false;
     d->host = sy_host_normalise(sy_slice_cstr(s), SY_HOST_WILDCARD | SY_HOST_IP);
     if (!d->host)
-        return fail(p, at_key(w, where, "host"),
+        return fail(p, sy_where_key(w, where, "host"),
                     "expected a host name, \"*.\" + a host name, or an IP address, without port "
                     "(got \"%.100s\")",
                     s);
@@ -634,7 +607,7 @@ static bool parse_destination(parse_t *p, json_t *obj, const char *where, sy_des
         return false;
     d->https = !s || strcmp(s, "https") == 0;
     if (s && !d->https && strcmp(s, "http") != 0)
-        return fail(p, at_key(w, where, "scheme"), "expected \"https\" or \"http\"");
+        return fail(p, sy_where_key(w, where, "scheme"), "expected \"https\" or \"http\"");
 
     if (!get_int(p, obj, where, "port", 1, 65535, d->https ? 443 : 80, &port))
         return false;
@@ -647,12 +620,12 @@ static bool parse_destination(parse_t *p, json_t *obj, const char *where, sy_des
         uint16_t connect_port;
         char *name = NULL;
         if (sy_host_split(sy_slice_cstr(s), &host, &connect_port)) {
-            if (!address_allowed(p, at_key(w, where, "connect_to"), host))
+            if (!address_allowed(p, sy_where_key(w, where, "connect_to"), host))
                 return false;
             name = sy_host_normalise(host, SY_HOST_IP);
         }
         if (!name)
-            return fail(p, at_key(w, where, "connect_to"),
+            return fail(p, sy_where_key(w, where, "connect_to"),
                         "expected HOST or HOST:PORT, an IPv6 address in brackets (got \"%.100s\")",
                         s);
         if (name[0] == '[') { /* getaddrinfo wants the bare address */
@@ -686,7 +659,7 @@ static bool parse_destination(parse_t *p, json_t *obj, const char *where, sy_des
         if (sy_host_split(sy_slice_cstr(s), &host, NULL))
             name = sy_host_normalise(host, SY_HOST_IP);
         if (!name)
-            return fail(p, at_key(w, where, "host_header"),
+            return fail(p, sy_where_key(w, where, "host_header"),
                         "expected HOST or HOST:PORT (got \"%.100s\")", s);
         free(name);
         d->host_header = strdup(s);
@@ -704,7 +677,7 @@ static bool parse_destination(parse_t *p, json_t *obj, const char *where, sy_des
         for (size_t i = 0; i < n && ok; i++)
             ok = is_alnum(s[i]);
         if (!ok)
-            return fail(p, at_key(w, where, "api_id"), "expected 1-64 letters or digits");
+            return fail(p, sy_where_key(w, where, "api_id"), "expected 1-64 letters or digits");
         d->api_id = strdup(s);
         if (!d->api_id)
             return fail_oom(p);
@@ -735,7 +708,7 @@ static bool parse_destinations(parse_t *p, json_t *doc, sy_policy_t *pol)
         sy_destination_t *d = &pol->destinations[i];
         pol->destination_count = i + 1; /* so a partly filled entry is freed */
         d->index = i;
-        at_index(w, "destinations", i);
+        sy_where_index(w, "destinations", i);
         if (!parse_destination(p, json_array_get(arr, i), w, d)) {
             /* Go on with the next one (a later duplicate check skips this
              * one): `check` reports every bad destination at once. */
@@ -762,11 +735,11 @@ static bool check_binding_names(parse_t *p, const sy_policy_t *pol)
     bool ok = true;
     for (size_t i = 0; i < pol->destination_count; i++) {
         const sy_destination_t *d = &pol->destinations[i];
-        at_key(aw, at_index(dw, "destinations", i), "allowed_auth");
+        sy_where_key(aw, sy_where_index(dw, "destinations", i), "allowed_auth");
         for (size_t k = 0; k < d->allowed_auth_count; k++)
             if (!sy_policy_auth_find(pol, sy_slice_cstr(d->allowed_auth[k])))
                 ok =
-                    fail(p, at_index(w, aw, k),
+                    fail(p, sy_where_index(w, aw, k),
                          "auth policy '%.64s' is not defined in auth_policies", d->allowed_auth[k]);
     }
     return ok;
@@ -831,7 +804,7 @@ static bool parse_auth_policies(parse_t *p, json_t *doc, sy_policy_t *pol)
     json_object_foreach(policies, name, obj)
     {
         sy_auth_policy_t *a = &pol->auth_policies[pol->auth_policy_count++];
-        at_key(w, "auth_policies", name);
+        sy_where_key(w, "auth_policies", name);
         if (!policy_name_ok(name)) {
             ok = fail(p, w, "policy names are 1-64 letters, digits, '_', '-' or '.'");
             continue;
@@ -867,7 +840,7 @@ static bool parse_listen_domains(parse_t *p, json_t *doc, sy_policy_t *pol)
     bool ok = true;
     for (size_t i = 0; i < n; i++) {
         json_t *v = json_array_get(arr, i);
-        at_index(w, "listen_domains", i);
+        sy_where_index(w, "listen_domains", i);
         if (!json_is_string(v)) {
             ok = fail(p, w, "expected a domain name string");
             continue;
@@ -894,10 +867,9 @@ static bool parse_listen_domains(parse_t *p, json_t *doc, sy_policy_t *pol)
 
 static bool parse_limits(parse_t *p, json_t *doc, sy_policy_t *pol)
 {
-    static const char *const known[] = {"max_request_line_bytes", "max_header_bytes",
-                                        "max_headers",            "max_body_bytes",
-                                        "allow_path_parameters",  "max_routes",
-                                        NULL};
+    static const char *const known[] = {
+        "max_request_line_bytes", "max_header_bytes", "max_headers", "max_body_bytes",
+        "allow_path_parameters",  "max_routes",       NULL};
     json_t *obj; /* NULL when absent: json_object_get(NULL, ...) is NULL, so defaults apply */
     json_int_t line, head, count, body, routes;
     if (!get_object(p, doc, NULL, "limits", false, &obj) ||
