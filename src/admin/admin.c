@@ -571,7 +571,8 @@ static void handle_explain(conn_t *conn, const sy_http_request_t *req)
      * /explain, with the same reason. Otherwise the decision canonicalises
      * the path in place, as it does for traffic. */
     sy_decision_t d;
-    sy_http_reject_t method_reject = sy_explain_method_check(method, &snap->policy->limits);
+    sy_http_reject_t method_reject =
+        sy_explain_request_check(method, sy_slice(q.path, q.path_len), &snap->policy->limits);
     if (method_reject != SY_REJECT_NONE) {
         memset(&d, 0, sizeof d);
         d.status = sy_http_reject_status(method_reject);
