@@ -567,8 +567,8 @@ static void handle_explain(conn_t *conn, const sy_http_request_t *req)
         qmark ? sy_slice(qmark + 1, q.path_len - path_len - 1) : sy_slice(NULL, 0);
     sy_slice_t method = q.method ? sy_slice(q.method, q.method_len) : SY_SLICE_LIT("GET");
 
-    /* The parser refuses a bad method before any routing phase: so does
-     * /explain, with the same reason. Otherwise the decision canonicalises
+    /* The parser refuses a bad method or target before any routing phase:
+     * so does /explain, with the same reason. Otherwise the decision canonicalises
      * the path in place, as it does for traffic. */
     sy_decision_t d;
     sy_http_reject_t method_reject =

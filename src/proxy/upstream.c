@@ -315,7 +315,11 @@ static void up_start_tls(sy_upstream_t *up)
         SSL_set_tlsext_host_name(ssl, up->sni);
     char check[300];
     sy_tls_verify_host(check, sizeof check, up->verify_name);
-    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    /* The subject CN is never read as a name (RFC 9525 §6.3): a private CA
+     * that also signs client or other non-server certificates with a
+     * service's name as CN must not make them valid for that service. */
+    SSL_set_hostflags(ssl,
+                      X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
     if (SSL_set1_host(ssl, check) != 1) {
         up_tls_failed(up, "handshake failure", "invalid verify name");
         return;
