@@ -173,3 +173,54 @@ test('hostile request ids and header bytes keep every access log line valid JSON
   })();
   for (const l of jsonLines(lines)) assert.ok(!l._raw, `access log line is not JSON: ${l._raw?.slice(0, 200)}`);
 });
+
+// A refused head never reaches the backend; a body refused mid-stream (a
+// bad chunk) may have had its head forwarded already, but the backend never
+// gets a complete request from it.
+test('ambiguous framing is refused with 400 and never makes a complete request upstream', async () => {
+  const H = `POST /orders/FRAMING HTTP/1.1\r\nHost: ${HOST}\r\n`;
+  const cases = [
+    `${H}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+    `${H}Transfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n`,
+    `${H}Transfer-Encoding: chunked \r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n`,
+    `${H}Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n`,
+    `${H}Transfer-Encoding: \x0bchunked\r\n\r\n0\r\n\r\n`,
+    `${H}Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n`,
+    `${H}Transfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n`,
+    `${H}Content-Length: 3\r\nContent-Length: 3\r\n\r\nabc`,
+    `${H}Content-Length: 3, 3\r\n\r\nabc`,
+    `${H}Content-Length: +3\r\n\r\nabc`,
+    `${H}Content-Length: 0x3\r\n\r\nabc`,
+    `${H}Content-Length: 3 3\r\n\r\nabc`,
+    `${H}Transfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n`,
+    `${H}Transfer-Encoding: chunked\r\n\r\n3\nabc\n0\n\n`,
+    `${H}Transfer-Encoding: chunked\r\n\r\n-3\r\nabc\r\n0\r\n\r\n`,
+    `${H}Transfer-Encoding: chunked\r\n\r\n3;\rx\r\nabc\r\n0\r\n\r\n`,
+    `${H}Transfer-Encoding: chunked\r\n\r\n10000000000000003\r\nabc\r\n0\r\n\r\n`,
+    `GET /orders/FRAMING HTTP/1.1\r\nHost: ${HOST}\nX: y\r\n\r\n`,
+    `GET /orders/1 HTTP/1.1\r\nHost: ${HOST}\r\nX: y\rZ: w\r\n\r\n`,
+    `GET /orders/1 HTTP/1.1\r\n Host: ${HOST}\r\n\r\n`,
+    `GET /orders/1 HTTP/1.1\r\nHost : ${HOST}\r\n\r\n`,
+    `GET /orders/1 HTTP/1.0\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+    `GET  /orders/1 HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`,
+    `GET /orders/1 HTTP/1.1 \r\nHost: ${HOST}\r\n\r\n`,
+    `GET /orders/1 HTTP/1.10\r\nHost: ${HOST}\r\n\r\n`,
+    `GET /orders/1 http/1.1\r\nHost: ${HOST}\r\n\r\n`,
+  ];
+  for (const [i, c] of cases.entries()) {
+    const raw = c.replaceAll('/orders/1 ', '/orders/FRAMING ').replace('/orders/FRAMING', `/orders/f${i}`);
+    const { res } = await send(sy.port, raw);
+    assert.equal(res.status, 400, `${JSON.stringify(raw)} -> ${res.status} ${res.body}`);
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  const done = echo.stats.completed.map((x) => x.url).filter((u) => /^\/orders\/f\d+$/.test(u));
+  assert.deepEqual(done, [], 'a refused request completed at the backend');
+});
+
+test('a request smuggled in a body is never read as a second request', async () => {
+  const inner = `GET /orders/admin HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`;
+  const { res, hits } = await send(sy.port, `POST /orders/carrier HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: ${inner.length}\r\n\r\n${inner}`);
+  assert.equal(res.status, 200);
+  assert.ok(!hits.includes('/orders/admin'), JSON.stringify(hits));
+  assert.equal(rawJson(res).body_bytes, inner.length);
+});
