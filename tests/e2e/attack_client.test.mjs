@@ -159,6 +159,16 @@ test('forwarding claims from the client are replaced or appended, never trusted 
   assert.deepEqual(one('host'), [`127.0.0.1:${echo.port}`]);
 });
 
+// Documented residual risk (docs/security.md, what stays backend-specific):
+// path-override headers pass through untouched and never change the route.
+test('X-Original-URL and X-Rewrite-URL never change the route; they are forwarded as they are', async () => {
+  const { res, hits } = await get(sy.port, '/orders/1', 'X-Original-URL: /orders/admin\r\nX-Rewrite-URL: /orders/admin\r\n');
+  assert.equal(res.status, 200);
+  assert.deepEqual(hits, ['/orders/1']);
+  const h = rawJson(res).headers;
+  assert.deepEqual(h.filter(([k]) => /^x-(original|rewrite)-url$/i.test(k)).map(([, v]) => v), ['/orders/admin', '/orders/admin']);
+});
+
 test('hostile request ids and header bytes keep every access log line valid JSON', async () => {
   await get(sy.port, '/orders/1', 'X-Request-Id: a\xff\xfe"}\\\\u0000{\r\n');
   await get(sy.port, '/orders/1', `X-Request-Id: ${'r'.repeat(6000)}\r\n`);
