@@ -126,3 +126,25 @@ test('a destination written as the metadata service in a translated IPv6 spellin
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a route item cannot carry policy-only fields, nor a non-canonical path or base path', async () => {
+  const t = `http://orders.internal.example:${p}`;
+  const items = [
+    { path: '/orders/a', target: t, connect_to: '169.254.169.254:80' }, { path: '/orders/b', target: t, tls_verify_name: 'x' },
+    { path: '/orders/c', target: t, sni: 'x' }, { path: '/orders/d', target: t, host_header: 'users.internal.example' },
+    { path: '/orders/e', target: t, ca_file: '/etc/passwd' }, { path: '/orders/f', target: t, api_id: 'abc' },
+    { path: '/orders/g/', target: t }, { path: '/orders/h;x', target: t }, { path: '/orders//i', target: t }, { path: '/orders/./j', target: t },
+    { path: '/orders/k%2Fl', target: t }, { path: '/orders/m', target: `${t}/base;x` }, { path: '/orders/n', target: `${t}/%2e%2e` },
+    { path: '/orders/o', target: `${t}/a\r\nX: y` }, { path: '/orders/q', target: `${t}/ba se` },
+  ];
+  const s = await startSwitchyard({ policy: policy(p), routes: [{ path: '/orders', target: t }, ...items] });
+  try {
+    const cfg = (await adminGet(s, '/config')).json();
+    assert.equal(cfg.active_routes.length, 1, JSON.stringify(cfg.active_routes.map((r) => r.path)));
+    assert.equal(cfg.rejected_routes.length, items.length, JSON.stringify(cfg.rejected_routes));
+    for (const r of cfg.rejected_routes) assert.ok(!/\r|\n/.test(JSON.stringify(r.reason).replace(/\\[rn]/g, '')));
+    assert.ok(!/\r\nX: y/.test(s.stderr()), 'a raw CR LF from a route item reached the log');
+  } finally {
+    await s.stopClean();
+  }
+});
