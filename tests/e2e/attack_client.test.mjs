@@ -234,3 +234,21 @@ test('a request smuggled in a body is never read as a second request', async () 
   assert.ok(!hits.includes('/orders/admin'), JSON.stringify(hits));
   assert.equal(rawJson(res).body_bytes, inner.length);
 });
+
+test('a client naming framing or forwarding headers in Connection cannot strip what switchyard sends', async () => {
+  const cases = [
+    [`POST /orders/c1 HTTP/1.1\r\nHost: ${HOST}\r\nConnection: content-length\r\nContent-Length: 5\r\n\r\nhello`, 5],
+    [`POST /orders/c2 HTTP/1.1\r\nHost: ${HOST}\r\nConnection: transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`, 5],
+    [`GET /orders/c3 HTTP/1.1\r\nHost: ${HOST}\r\nConnection: host, x-forwarded-for, x-request-id, x-forwarded-proto, x-forwarded-host, x-apigw-api-id\r\n\r\n`, 0],
+  ];
+  for (const [raw, bytes] of cases) {
+    const { res } = await send(sy.port, raw);
+    assert.equal(res.status, 200, raw);
+    const j = rawJson(res);
+    assert.equal(j.body_bytes, bytes, raw);
+    const names = j.headers.map(([k]) => k.toLowerCase());
+    for (const n of ['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'x-apigw-api-id']) {
+      assert.ok(names.includes(n), `${n} missing upstream after ${JSON.stringify(raw.split('\r\n')[2])}`);
+    }
+  }
+});
