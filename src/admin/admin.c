@@ -584,7 +584,14 @@ static void handle_explain(conn_t *conn, const sy_http_request_t *req)
         d.message = d.message_buf;
         path_len = sy_path_canonicalize(q.path, path_len); /* as the log would show it */
     } else {
-        sy_decide(snap, sy_slice(q.host, q.host_len), q.path, &path_len, method, &d);
+        /* The parser leaves spaces and tabs around a field value out of it
+         * (RFC 9110 §5.5): "Host: name " is the name, here as on the wire. */
+        sy_slice_t host = sy_slice(q.host, q.host_len);
+        while (host.len && (host.ptr[0] == ' ' || host.ptr[0] == '\t'))
+            host.ptr++, host.len--;
+        while (host.len && (host.ptr[host.len - 1] == ' ' || host.ptr[host.len - 1] == '\t'))
+            host.len--;
+        sy_decide(snap, host, q.path, &path_len, method, &d);
     }
     sy_slice_t path = sy_slice(q.path, path_len);
 

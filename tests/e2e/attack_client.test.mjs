@@ -252,3 +252,14 @@ test('a client naming framing or forwarding headers in Connection cannot strip w
     }
   }
 });
+
+test('/explain judges every Host spelling as traffic does (whitespace around it is not part of it)', async () => {
+  for (const host of ['api.example.com:8080', 'API.Example.COM', 'api.example.com.', 'ApI.eXaMpLe.CoM.:443', 'x.APPS.example.com.', 'evil.com',
+    'a.b.apps.example.com', '[::1]', '127.0.0.1', 'u@api.example.com', 'api.example.com:', 'api.example.com..', 'api.example.com:99999',
+    'api.example.com:0', 'api.example.com:+80', 'api.example.com:080', '*.apps.example.com', 'api.exa mple.com', 'api.example.com ',
+    'api.example.com\t', ' api.example.com', '\tapi.example.com \t']) {
+    const j = JSON.parse((await adminGet(sy, `/explain?host=${encodeURIComponent(host)}&path=/orders/1`)).text);
+    const { res } = await send(sy.port, `GET /orders/1 HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+    assert.equal(j.status, res.status, `Host ${JSON.stringify(host)}: /explain ${JSON.stringify(j)}, traffic ${res.status}`);
+  }
+});
