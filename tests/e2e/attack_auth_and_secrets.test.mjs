@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import { execFileSync } from 'node:child_process';
 import { startEcho } from '../../examples/echo-backend.mjs';
-import { startSwitchyard, makePolicy, route, adminGet, parseMetrics, freePort, HOST } from './lib/harness.mjs';
+import { startSwitchyard, makePolicy, route, adminGet, parseMetrics, freePort, runCli, HOST } from './lib/harness.mjs';
 import { rawExchange } from './lib/rawhttp.mjs';
 
 const PASSWORD = 'Correct-Horse-7781';
@@ -140,5 +140,34 @@ test('no password, credential or query value reaches the logs, /config or /metri
   assert.match(places['access log'], /api_key=REDACTED/);
   for (const [where, text] of Object.entries(places)) {
     for (const s of SECRETS) assert.ok(!text.includes(s), `${where} holds ${s}`);
+  }
+});
+
+test('password hashes and HMAC secrets from the policy never reach /config, the logs or check output', async () => {
+  const hash = execFileSync('openssl', ['passwd', '-6', '-stdin'], { input: PASSWORD, encoding: 'utf8' }).trim();
+  const salt = hash.split('$')[2];
+  const secret = Buffer.from('hmac-secret-for-attack-test-0123456789').toString('base64');
+  const s = await startSwitchyard({
+    policy: makePolicy({
+      ports: [echo.port],
+      auth_policies: {
+        public: { type: 'none' },
+        b: { type: 'basic', users: { alice: hash } },
+        j: { type: 'jwt', issuer: 'https://issuer.example', audiences: ['x'], algorithms: ['HS256'], hs_secret_base64: secret },
+      },
+    }),
+    routes: [route('/b', echo.port, { auth: 'b' }), route('/j', echo.port, { auth: 'j' })],
+  });
+  try {
+    const check = runCli(['check', '--policy', s.policyFile, '--routes', s.routesFile, '--json']);
+    const texts = {
+      '/config': (await adminGet(s, '/config')).text, '/metrics': (await adminGet(s, '/metrics')).text,
+      'error log': s.stderr(), 'check': check.stdout + check.stderr,
+    };
+    for (const [where, text] of Object.entries(texts)) {
+      for (const x of [salt, hash, secret]) assert.ok(!text.includes(x), `${where} holds ${x}`);
+    }
+  } finally {
+    await s.stopClean();
   }
 });
