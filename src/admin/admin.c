@@ -566,11 +566,12 @@ static void handle_explain(conn_t *conn, const sy_http_request_t *req)
         qmark ? sy_slice(qmark + 1, q.path_len - path_len - 1) : sy_slice(NULL, 0);
     sy_slice_t method = q.method ? sy_slice(q.method, q.method_len) : SY_SLICE_LIT("GET");
 
-    /* The parser refuses a bad method before any routing phase: so does
-     * /explain, with the same reason. Otherwise the decision canonicalises
+    /* The parser refuses a bad method or target before any routing phase:
+     * so does /explain, with the same reason. Otherwise the decision canonicalises
      * the path in place, as it does for traffic. */
     sy_decision_t d;
-    sy_http_reject_t method_reject = sy_explain_method_check(method, &snap->policy->limits);
+    sy_http_reject_t method_reject =
+        sy_explain_request_check(method, sy_slice(q.path, q.path_len), &snap->policy->limits);
     if (method_reject != SY_REJECT_NONE) {
         memset(&d, 0, sizeof d);
         d.status = sy_http_reject_status(method_reject);
@@ -582,7 +583,14 @@ static void handle_explain(conn_t *conn, const sy_http_request_t *req)
         d.message = d.message_buf;
         path_len = sy_path_canonicalize(q.path, path_len); /* as the log would show it */
     } else {
-        sy_decide(snap, sy_slice(q.host, q.host_len), q.path, &path_len, method, &d);
+        /* The parser leaves spaces and tabs around a field value out of it
+         * (RFC 9110 §5.5): "Host: name " is the name, here as on the wire. */
+        sy_slice_t host = sy_slice(q.host, q.host_len);
+        while (host.len && (host.ptr[0] == ' ' || host.ptr[0] == '\t'))
+            host.ptr++, host.len--;
+        while (host.len && (host.ptr[host.len - 1] == ' ' || host.ptr[host.len - 1] == '\t'))
+            host.len--;
+        sy_decide(snap, host, q.path, &path_len, method, &d);
     }
     sy_slice_t path = sy_slice(q.path, path_len);
 

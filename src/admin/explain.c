@@ -87,27 +87,41 @@ bool sy_explain_query_parse(sy_slice_t query, sy_explain_query_t *q, const char 
     return true;
 }
 
-sy_http_reject_t sy_explain_method_check(sy_slice_t method, const sy_http_limits_t *limits)
+sy_http_reject_t sy_explain_request_check(sy_slice_t method, sy_slice_t target,
+                                          const sy_http_limits_t *limits)
 {
     /* A space ends the method on the wire: whatever follows it would be
      * read as the target, so such a method can never be sent at all. */
     if (method.len == 0 || memchr(method.ptr, ' ', method.len))
         return SY_REJECT_BAD_METHOD;
-    static const char rest[] = " / HTTP/1.1\r\nHost: x\r\n\r\n";
-    char *line = malloc(method.len + sizeof rest);
+    static const char rest[] = " HTTP/1.1\r\nHost: x\r\n\r\n";
+    size_t len = method.len + 1 + target.len + sizeof rest - 1;
+    char *line = malloc(len + 1);
     if (!line)
         return SY_REJECT_HEADERS_TOO_LARGE; /* out of memory: refuse rather than guess */
     memcpy(line, method.ptr, method.len);
-    memcpy(line + method.len, rest, sizeof rest);
-    /* Without a space in the method, the parser's first complaint is about
-     * the method itself or the line's length, exactly as on the wire. */
+    line[method.len] = ' ';
+    if (target.len)
+        memcpy(line + method.len + 1, target.ptr, target.len);
+    memcpy(line + method.len + 1 + target.len, rest, sizeof rest);
+    /* The parser's first complaint is the one the wire would get: about the
+     * method, the line's length, or the target's bytes (RFC 3986 only, no
+     * '#'), so /explain never says "forward" for a target traffic refuses. */
     sy_http_header_t headers[2];
     sy_http_request_t req;
     sy_http_reject_t reject = SY_REJECT_NONE;
-    sy_http_status_t st = sy_http_request_parse(line, method.len + sizeof rest - 1, limits, headers,
-                                                2, &req, &reject);
+    sy_http_status_t st = sy_http_request_parse(line, len, limits, headers, 2, &req, &reject);
     free(line);
     if (st == SY_HTTP_OK)
         return SY_REJECT_NONE;
-    return st == SY_HTTP_ERROR ? reject : SY_REJECT_BAD_METHOD;
+    /* Incomplete: a CR or LF in the target ended the line early, so this
+     * target can't be sent as one. */
+    return st == SY_HTTP_ERROR ? reject : SY_REJECT_BAD_TARGET;
+}
+
+sy_http_reject_t sy_explain_method_check(sy_slice_t method, const sy_http_limits_t *limits)
+{
+    sy_http_reject_t r = sy_explain_request_check(method, SY_SLICE_LIT("/"), limits);
+    /* With "/" as the target, anything left unfinished is the method's. */
+    return r == SY_REJECT_BAD_TARGET ? SY_REJECT_BAD_METHOD : r;
 }

@@ -33,4 +33,12 @@ void sy_explain_query_free(sy_explain_query_t *q);
  * sy_http_reject_status gives the status traffic gets. */
 sy_http_reject_t sy_explain_method_check(sy_slice_t method, const sy_http_limits_t *limits);
 
+/* The same for a whole request line, method and target (path and query, as
+ * sent): SY_REJECT_NONE when the parser accepts "METHOD TARGET HTTP/1.1",
+ * else its first reason (the method's, the line's length, bad_target for a
+ * byte outside RFC 3986 or a '#'). A target holding a CR or LF can't be sent
+ * as one target and is bad_target. */
+sy_http_reject_t sy_explain_request_check(sy_slice_t method, sy_slice_t target,
+                                          const sy_http_limits_t *limits);
+
 #endif

@@ -6,8 +6,10 @@
  *
  * IPv6 addresses that carry an IPv4 address and reach it when connected to
  * (IPv4-mapped ::ffff:a.b.c.d, the deprecated IPv4-compatible ::a.b.c.d,
- * and the NAT64 well-known prefix 64:ff9b::/96) are judged by that IPv4
- * address, so "::ffff:169.254.169.254" is the metadata service it is.
+ * IPv4-translated ::ffff:0:a.b.c.d of SIIT, the NAT64 well-known prefix
+ * 64:ff9b::/96 and the local-use NAT64 prefix 64:ff9b:1::/48 with the
+ * address in its last 32 bits) are judged by that IPv4 address, so
+ * "::ffff:169.254.169.254" is the metadata service it is.
  */
 #include "net/addr.h"
 
@@ -57,16 +59,24 @@ static bool all_zero(const uint8_t *b, size_t n)
 static const char *ipv6_refusal(const uint8_t *b, bool allow_loopback)
 {
     static const uint8_t nat64[12] = {0x00, 0x64, 0xff, 0x9b};
+    static const uint8_t nat64_local[6] = {0x00, 0x64, 0xff, 0x9b, 0x00, 0x01};
+    static const uint8_t siit[12] = {[8] = 0xff, [9] = 0xff};
     if (all_zero(b, 15)) {
         if (b[15] == 0)
             return "unspecified address";
         if (b[15] == 1)
             return allow_loopback ? NULL : LOOPBACK;
     }
-    /* ::ffff:a.b.c.d (mapped), ::a.b.c.d (compatible), 64:ff9b::a.b.c.d (NAT64). */
+    /* ::ffff:a.b.c.d (mapped), ::a.b.c.d (compatible), ::ffff:0:a.b.c.d
+     * (SIIT), 64:ff9b::a.b.c.d and 64:ff9b:1:…:a.b.c.d (NAT64). The local-use
+     * prefix is judged by its last 32 bits whatever its length: refusing an
+     * address a /48 translator would not map there is the safe mistake. */
     if ((all_zero(b, 10) && b[10] == 0xff && b[11] == 0xff) || all_zero(b, 12) ||
-        memcmp(b, nat64, 12) == 0)
-        return ipv4_refusal(ipv4_at(b + 12), allow_loopback);
+        memcmp(b, siit, 12) == 0 || memcmp(b, nat64, 12) == 0 || memcmp(b, nat64_local, 6) == 0) {
+        const char *why = ipv4_refusal(ipv4_at(b + 12), allow_loopback);
+        if (why)
+            return why;
+    }
     if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
         return "link-local address";
     if (b[0] == 0xfd && b[1] == 0x00 && b[2] == 0x0e && b[3] == 0xc2)

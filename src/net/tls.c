@@ -5,7 +5,8 @@
  * (SSL_VERIFY_PEER) against a trust store and a host name, and nothing in
  * the policy or on the command line can turn that off. The name check uses
  * OpenSSL's own RFC 6125 matcher (X509_check_host via SSL_set1_host), with
- * partial wildcards ("f*.example.com") refused.
+ * partial wildcards ("f*.example.com") refused and the subject CN never
+ * used as a name (RFC 9525; flags set where the name is, in upstream.c).
  *
  * Ciphertext goes out in heap-allocated write requests: a TLS connection
  * may need to send bytes the application never asked for (handshake

@@ -440,7 +440,11 @@ static void up_start_tls(sy_upstream_t *up)
     SSL *ssl = up->tls->ssl;
     if (dest->sni)
         SSL_set_tlsext_host_name(ssl, dest->sni);
-    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    /* The subject CN is never read as a name (RFC 9525 §6.3): a private CA
+     * that also signs client or other non-server certificates with a
+     * service's name as CN must not make them valid for that service. */
+    SSL_set_hostflags(ssl,
+                      X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
     if (SSL_set1_host(ssl, dest->verify_check) != 1) {
         up_tls_failed(up, "handshake failure", "invalid verify name");
         return;

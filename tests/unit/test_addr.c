@@ -56,6 +56,8 @@ static const addr_case_t cases[] = {
     {"::ffff:7f00:1", "::ffff:127.0.0.1", LOOPBACK},
     {"::127.0.0.1", "::127.0.0.1", LOOPBACK},
     {"64:ff9b::127.0.0.1", "64:ff9b::7f00:1", LOOPBACK},
+    {"::ffff:0:127.0.0.1", "::ffff:0:7f00:1", LOOPBACK},
+    {"64:ff9b:1::7f00:1", "64:ff9b:1::7f00:1", LOOPBACK},
     /* cloud metadata */
     {"169.254.169.254", "169.254.169.254", METADATA},
     {"2852039166", "169.254.169.254", METADATA},
@@ -75,6 +77,13 @@ static const addr_case_t cases[] = {
     {"::169.254.169.254", "::169.254.169.254", METADATA},
     {"64:ff9b::169.254.169.254", "64:ff9b::a9fe:a9fe", METADATA},
     {"64:ff9b::a9fe:aa02", "64:ff9b::a9fe:aa02", METADATA},
+    /* IPv4-translated (SIIT, RFC 6145 ::ffff:0:0/96) and the local-use
+     * NAT64 prefix (RFC 8215 64:ff9b:1::/48, with a /96 translator) reach
+     * the embedded IPv4 address through a translator just as 64:ff9b::/96. */
+    {"::ffff:0:169.254.169.254", "::ffff:0:a9fe:a9fe", METADATA},
+    {"::ffff:0:a9fe:aa02", "::ffff:0:a9fe:aa02", METADATA},
+    {"64:ff9b:1::169.254.169.254", "64:ff9b:1::a9fe:a9fe", METADATA},
+    {"64:ff9b:1:ffff::a9fe:a9fe", "64:ff9b:1:ffff::a9fe:a9fe", METADATA},
     {"fd00:ec2::254", "fd00:ec2::254", METADATA},
     {"fd00:ec2::23", "fd00:ec2::23", METADATA},
     {"FD00:0EC2:0000::0254", "fd00:ec2::254", METADATA},
@@ -127,6 +136,9 @@ static const addr_case_t cases[] = {
     {"::2:1:1", "::2:1:1", NULL},
     {"::ffff:10.1.2.3", "::ffff:10.1.2.3", NULL},
     {"64:ff9b::8.8.8.8", "64:ff9b::808:808", NULL},
+    {"::ffff:0:10.1.2.3", "::ffff:0:a01:203", NULL},
+    {"64:ff9b:1::808:808", "64:ff9b:1::808:808", NULL},
+    {"64:ff9b:2::a9fe:a9fe", "64:ff9b:2::a9fe:a9fe", NULL},
     {"64:ff9c::169.254.169.254", "64:ff9c::a9fe:a9fe", NULL},
 };
 

@@ -97,11 +97,47 @@ static void test_method_check(void **state)
     assert_int_equal(sy_http_reject_status(r), 414);
 }
 
+/* Attack (docs/security.md, /explain row): a target traffic refuses as
+ * bad_target (bytes outside RFC 3986, a '#') must not be explained as
+ * "forward". The whole request line goes through the parser. */
+static void test_request_check_target(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {"/orders/admin",     "/orders/%61dmin", "/o/a!$&'()*+,;=:@b",
+                                     "/orders?x=1&y=%20", "/orders/admin;x", "/orders/~"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (sy_explain_request_check(SY_SLICE_LIT("GET"), sy_slice_cstr(ok[i]), &LIMITS) !=
+            SY_REJECT_NONE)
+            fail_msg("%s should be accepted", ok[i]);
+    static const char *const bad[] = {"/orders/a\"b", "/orders/a<b",     "/orders/a{b",
+                                      "/orders/a|b",  "/orders/a^b",     "/orders/a`b",
+                                      "/orders/[x]",  "/orders/a#b",     "/orders?x#y",
+                                      "/orders/a\\b", "/orders/\xc3\xa9"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sy_http_reject_t r =
+            sy_explain_request_check(SY_SLICE_LIT("GET"), sy_slice_cstr(bad[i]), &LIMITS);
+        if (r == SY_REJECT_NONE)
+            fail_msg("target %s should be refused as traffic refuses it", bad[i]);
+        assert_int_equal(sy_http_reject_status(r), 400);
+    }
+    /* A space, CR or LF in the target can't be sent as one target at all. */
+    static const char *const unsendable[] = {"/a b", "/a\r\nX: y", "/a\n"};
+    for (size_t i = 0; i < sizeof unsendable / sizeof unsendable[0]; i++)
+        assert_int_not_equal(
+            sy_explain_request_check(SY_SLICE_LIT("GET"), sy_slice_cstr(unsendable[i]), &LIMITS),
+            SY_REJECT_NONE);
+    /* The method is judged first, as on the wire. */
+    assert_int_equal(
+        sy_explain_request_check(SY_SLICE_LIT("CONNECT"), SY_SLICE_LIT("/a<b"), &LIMITS),
+        SY_REJECT_CONNECT_METHOD);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_query_parse),
         cmocka_unit_test(test_method_check),
+        cmocka_unit_test(test_request_check_target),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
