@@ -428,6 +428,8 @@ static void client_linger(sy_client_t *c)
 
 /* ---- answers switchyard makes itself ------------------------------------ */
 
+static void generate_request_id(sy_client_t *c);
+
 static void on_answer_written(uv_write_t *req, int status)
 {
     sy_client_t *c = req->data;
@@ -463,8 +465,14 @@ static void client_answer(sy_client_t *c, int status, const char *message, const
     c->state = SY_CLIENT_RESPONDING;
     client_read_stop(c);
     bool head_only = c->rq->req.head_len && sy_slice_eq(c->rq->req.method, SY_SLICE_LIT("HEAD"));
+    /* Every answer names its request, so a client's report can be found
+     * in the logs; one rejected before its head was read gets a new id. */
+    if (c->rq->request_id_len == 0)
+        generate_request_id(c);
+    char lines[400];
+    snprintf(lines, sizeof lines, "%sX-Request-Id: %s\r\n", extra ? extra : "", c->rq->request_id);
     size_t n = sy_http_write_error(c->rq->answer, sizeof c->rq->answer, status, message, close,
-                                   extra, head_only);
+                                   lines, head_only);
     if (n == 0) {
         client_close(c);
         return;
@@ -515,25 +523,45 @@ static void on_client_timer(uv_timer_t *t)
 
 /* ---- the request phases --------------------------------------------------- */
 
-static void make_request_id(sy_client_t *c)
+/* A client's X-Request-Id is kept (logged, forwarded, echoed) only when
+ * it is 1 to 64 bytes of letters, digits and - _ . : / + = @: anything
+ * else could break a log parser or a header downstream, and a request
+ * without a usable id gets switchyard's own instead. */
+static bool request_id_well_formed(sy_slice_t v)
 {
-    for (size_t i = 0; i < c->rq->req.header_count; i++) {
-        const sy_http_header_t *h = &c->rq->req.headers[i];
-        if (h->id == SY_HDR_X_REQUEST_ID && h->value.len > 0) {
-            size_t n = h->value.len < sizeof c->rq->request_id - 1 ? h->value.len
-                                                                   : sizeof c->rq->request_id - 1;
-            memcpy(c->rq->request_id, h->value.ptr, n);
-            c->rq->request_id[n] = '\0';
-            c->rq->request_id_len = n;
-            c->rq->own_request_id = false;
-            return;
-        }
+    if (v.len == 0 || v.len > 64)
+        return false;
+    for (size_t i = 0; i < v.len; i++) {
+        unsigned char ch = (unsigned char)v.ptr[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              strchr("-_.:/+=@", ch)))
+            return false;
     }
+    return true;
+}
+
+static void generate_request_id(sy_client_t *c)
+{
     sy_worker_t *w = c->worker;
     int n = snprintf(c->rq->request_id, sizeof c->rq->request_id, "%s%d-%llx", w->id_prefix, w->id,
                      (unsigned long long)++w->request_seq);
     c->rq->request_id_len = (size_t)n;
     c->rq->own_request_id = true;
+}
+
+static void make_request_id(sy_client_t *c)
+{
+    for (size_t i = 0; i < c->rq->req.header_count; i++) {
+        const sy_http_header_t *h = &c->rq->req.headers[i];
+        if (h->id == SY_HDR_X_REQUEST_ID && request_id_well_formed(h->value)) {
+            memcpy(c->rq->request_id, h->value.ptr, h->value.len);
+            c->rq->request_id[h->value.len] = '\0';
+            c->rq->request_id_len = h->value.len;
+            c->rq->own_request_id = false;
+            return;
+        }
+    }
+    generate_request_id(c);
 }
 
 /* Host for the upstream request: host_header, else the target's host with
@@ -1252,8 +1280,8 @@ static bool parse_response_head(sy_client_t *c)
         }
         if (st == SY_HTTP_ERROR) {
             bool too_large = reject == SY_REJECT_HEADERS_TOO_LARGE;
-            sy_log(SY_LOG_WARN, "malformed upstream response", "upstream", c->rq->upstream_url,
-                   "reason", sy_http_reject_name(reject), NULL);
+            sy_log(SY_LOG_WARN, "malformed upstream response", "request_id", c->rq->request_id,
+                   "upstream", c->rq->upstream_url, "reason", sy_http_reject_name(reject), NULL);
             sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_MALFORMED);
             sy_client_on_upstream_failed(c, 502,
                                          too_large ? "upstream response head too large"
@@ -1286,7 +1314,8 @@ static void start_response(sy_client_t *c)
     sy_http_response_t *resp = &up->resp;
     c->rq->upstream_status = resp->status;
     bool http10 = c->rq->req.minor_version == 0;
-    sy_forward_response_t fw = {.client_minor = c->rq->req.minor_version};
+    sy_forward_response_t fw = {.client_minor = c->rq->req.minor_version,
+                                .request_id = sy_slice(c->rq->request_id, c->rq->request_id_len)};
     switch (resp->body_kind) {
     case SY_BODY_NONE:
         fw.frame = SY_FRAME_NONE;
@@ -1335,8 +1364,8 @@ static void start_response(sy_client_t *c)
  * `why`. Both count as a malformed upstream response. */
 static void response_broke(sy_client_t *c, const char *why)
 {
-    sy_log(SY_LOG_WARN, "upstream response broke", "upstream", c->rq->upstream_url, "reason", why,
-           NULL);
+    sy_log(SY_LOG_WARN, "upstream response broke", "request_id", c->rq->request_id, "upstream",
+           c->rq->upstream_url, "reason", why, NULL);
     sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_MALFORMED);
     if (c->rq->resp_head_pending) {
         c->rq->resp_head_pending = false;
