@@ -162,6 +162,17 @@ static void put_opt(line_t *l, const char *key, const char *value, size_t len)
         put_str(l, sy_slice(value, len ? len : strlen(value)));
 }
 
+/* A client-supplied value: null when absent, else at most
+ * SY_ACCESS_FIELD_MAX bytes of it (an empty header is ""). */
+static void put_capped(line_t *l, const char *key, const char *value, size_t len)
+{
+    put_key(l, key);
+    if (!value)
+        put_raw(l, "null", 4);
+    else
+        put_str(l, sy_slice(value, len < SY_ACCESS_FIELD_MAX ? len : SY_ACCESS_FIELD_MAX));
+}
+
 void sy_access_log_write(const sy_access_entry_t *e)
 {
     if (!access_enabled)
@@ -211,6 +222,13 @@ void sy_access_log_write(const sy_access_entry_t *e)
     } else {
         put_raw(&l, "null", 4);
     }
+    put_capped(&l, "trace_id", e->trace_id, e->trace_id_len);
+    put_capped(&l, "traceparent", e->traceparent, e->traceparent_len);
+    put_capped(&l, "forwarded_for", e->forwarded_for, e->forwarded_for_len);
+    put_capped(&l, "user_agent", e->user_agent, e->user_agent_len);
+    put_opt(&l, "protocol", e->protocol, 0);
+    put_key(&l, "tls");
+    put_raw(&l, e->tls ? "true" : "false", e->tls ? 4 : 5);
     if (e->error)
         put_opt(&l, "error", e->error, 0);
     put_raw(&l, "}", 1);

@@ -297,6 +297,39 @@ static void client_set_timer(sy_client_t *c, uint32_t ms)
 
 /* ---- logging and metrics ------------------------------------------------ */
 
+/* The client's tracing and provenance headers for the access log, as
+ * received: the first X-Amzn-Trace-Id, traceparent and User-Agent, and
+ * every X-Forwarded-For line joined with ", " (in xff) as the backend sees
+ * them, before switchyard appends the peer. */
+static void log_client_headers(const sy_client_t *c, sy_access_entry_t *e, char *xff, size_t cap)
+{
+    size_t xff_len = 0;
+    for (size_t i = 0; i < c->rq->req.header_count; i++) {
+        const sy_http_header_t *h = &c->rq->req.headers[i];
+        if (h->id == SY_HDR_X_FORWARDED_FOR) {
+            size_t sep = xff_len ? 2 : 0;
+            if (xff_len + sep >= cap)
+                continue;
+            memcpy(xff + xff_len, ", ", sep);
+            xff_len += sep;
+            size_t n = h->value.len < cap - xff_len ? h->value.len : cap - xff_len;
+            memcpy(xff + xff_len, h->value.ptr, n);
+            xff_len += n;
+            e->forwarded_for = xff;
+            e->forwarded_for_len = xff_len;
+        } else if (!e->trace_id && sy_slice_eq_cstr_nocase(h->name, "x-amzn-trace-id")) {
+            e->trace_id = h->value.ptr;
+            e->trace_id_len = h->value.len;
+        } else if (!e->traceparent && sy_slice_eq_cstr_nocase(h->name, "traceparent")) {
+            e->traceparent = h->value.ptr;
+            e->traceparent_len = h->value.len;
+        } else if (!e->user_agent && sy_slice_eq_cstr_nocase(h->name, "user-agent")) {
+            e->user_agent = h->value.ptr;
+            e->user_agent_len = h->value.len;
+        }
+    }
+}
+
 static void log_request(sy_client_t *c)
 {
     uint64_t now = uv_hrtime();
@@ -308,7 +341,7 @@ static void log_request(sy_client_t *c)
     bool parsed = c->rq->req.head_len > 0;
     /* The target with its query values redacted (SPEC §7): names help an
      * operator, values are where API keys travel. */
-    char path[4096];
+    char path[4096], xff[SY_ACCESS_FIELD_MAX];
     sy_access_entry_t e = {0};
     e.request_id = c->rq->request_id;
     e.request_id_len = c->rq->request_id_len;
@@ -328,7 +361,10 @@ static void log_request(sy_client_t *c)
         }
         e.path = path;
         e.path_len = n;
+        e.protocol = c->rq->req.minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1";
+        log_client_headers(c, &e, xff, sizeof xff);
     }
+    e.tls = c->https;
     e.status = c->rq->status;
     e.route = c->rq->route ? c->rq->route->path : NULL;
     e.upstream = c->rq->upstream_url[0] ? c->rq->upstream_url : NULL;
