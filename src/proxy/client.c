@@ -330,6 +330,12 @@ static void log_client_headers(const sy_client_t *c, sy_access_entry_t *e, char 
     }
 }
 
+/* The destination host label of the request's upstream metrics. */
+static const char *request_destination(const sy_client_t *c)
+{
+    return c->rq && c->rq->route ? c->rq->route->target_host : NULL;
+}
+
 static void log_request(sy_client_t *c)
 {
     uint64_t now = uv_hrtime();
@@ -1257,7 +1263,8 @@ void sy_client_on_upstream_write_done(sy_client_t *c, int status)
             retry_fresh(c);
             return;
         }
-        sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_CONNECT);
+        sy_metrics_destination_error(c->worker->id, request_destination(c),
+                                     SY_UPSTREAM_ERR_CONNECT);
         sy_client_on_upstream_failed(c, 502, "upstream connection failed", SY_UPSTREAM_ERR_CONNECT);
         return;
     }
@@ -1297,7 +1304,8 @@ static bool parse_response_head(sy_client_t *c)
                     retry_fresh(c);
                     return false;
                 }
-                sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_CONNECT);
+                sy_metrics_destination_error(c->worker->id, request_destination(c),
+                                             SY_UPSTREAM_ERR_CONNECT);
                 sy_client_on_upstream_failed(c, 502, "upstream closed the connection early",
                                              SY_UPSTREAM_ERR_CONNECT);
                 return false;
@@ -1306,7 +1314,8 @@ static bool parse_response_head(sy_client_t *c)
              * sy_upstream_can_read): "full" is "can't read more", or the
              * request would wait for upstream_response_ms. */
             if (!sy_upstream_can_read(up)) {
-                sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_MALFORMED);
+                sy_metrics_destination_error(c->worker->id, request_destination(c),
+                                             SY_UPSTREAM_ERR_MALFORMED);
                 sy_client_on_upstream_failed(c, 502, "upstream response head too large",
                                              SY_UPSTREAM_ERR_MALFORMED);
                 return false;
@@ -1318,7 +1327,8 @@ static bool parse_response_head(sy_client_t *c)
             bool too_large = reject == SY_REJECT_HEADERS_TOO_LARGE;
             sy_log(SY_LOG_WARN, "malformed upstream response", "request_id", c->rq->request_id,
                    "upstream", c->rq->upstream_url, "reason", sy_http_reject_name(reject), NULL);
-            sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_MALFORMED);
+            sy_metrics_destination_error(c->worker->id, request_destination(c),
+                                         SY_UPSTREAM_ERR_MALFORMED);
             sy_client_on_upstream_failed(c, 502,
                                          too_large ? "upstream response head too large"
                                                    : "malformed upstream response",
@@ -1385,6 +1395,9 @@ static void start_response(sy_client_t *c)
     }
     up->pos += resp->head_len;
     up->head_done = true;
+    if (c->rq->upstream_started_ns)
+        sy_metrics_upstream_duration(c->worker->id, request_destination(c),
+                                     (double)(uv_hrtime() - c->rq->upstream_started_ns) / 1e9);
     c->rq->resp_started = true;
     c->rq->status = resp->status;
     /* The head goes out with the first body bytes in one write. */
@@ -1402,7 +1415,7 @@ static void response_broke(sy_client_t *c, const char *why)
 {
     sy_log(SY_LOG_WARN, "upstream response broke", "request_id", c->rq->request_id, "upstream",
            c->rq->upstream_url, "reason", why, NULL);
-    sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_MALFORMED);
+    sy_metrics_destination_error(c->worker->id, request_destination(c), SY_UPSTREAM_ERR_MALFORMED);
     if (c->rq->resp_head_pending) {
         c->rq->resp_head_pending = false;
         c->rq->resp_started = false;
