@@ -101,6 +101,39 @@ static void write_line(int fd, line_t *l)
     }
 }
 
+/* Whether s is a JSON number (RFC 8259 §6): -? int frac? exp?, where int
+ * has no leading zero. Anything else is logged as a string. */
+static bool json_number(const char *s)
+{
+    const char *p = s;
+    if (*p == '-')
+        p++;
+    if (*p == '0')
+        p++;
+    else if (*p >= '1' && *p <= '9')
+        while (*p >= '0' && *p <= '9')
+            p++;
+    else
+        return false;
+    if (*p == '.') {
+        p++;
+        if (!(*p >= '0' && *p <= '9'))
+            return false;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!(*p >= '0' && *p <= '9'))
+            return false;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    return *p == '\0' && p - s < 64;
+}
+
 void sy_log(sy_log_level_t level, const char *msg, ...)
 {
     if (!sy_log_enabled(level))
@@ -122,6 +155,14 @@ void sy_log(sy_log_level_t level, const char *msg, ...)
         if (!key)
             break;
         const char *value = va_arg(ap, const char *);
+        if (key[0] == '#') {
+            put_key(&l, key + 1);
+            if (value && json_number(value))
+                put_raw(&l, value, strlen(value));
+            else
+                put_str(&l, sy_slice_cstr(value ? value : ""));
+            continue;
+        }
         put_key(&l, key);
         put_str(&l, sy_slice_cstr(value ? value : ""));
     }

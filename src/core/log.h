@@ -20,7 +20,11 @@ bool sy_log_enabled(sy_log_level_t level);
 
 /* One JSON line: {"time":..,"level":..,"msg":msg, key: value, ...}. The
  * variadic part is NULL-terminated pairs of const char * key and value
- * (values are JSON strings). Never pass a secret. */
+ * (values are JSON strings). A key written SY_LOG_NUM("name") marks a
+ * count: its value (still a string, e.g. from snprintf "%zu") is written
+ * as a bare JSON number under "name" when it is one, else as a string, so
+ * a log query can compare it without a cast. Never pass a secret. */
+#define SY_LOG_NUM(key) "#" key
 void sy_log(sy_log_level_t level, const char *msg, ...) __attribute__((sentinel));
 
 /* Access log: path "-" (stdout), "off", or a file opened for append. */

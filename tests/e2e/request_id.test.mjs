@@ -4,7 +4,6 @@
 // carry the same id as request_id.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { startEcho } from '../../examples/echo-backend.mjs';
 import { startSwitchyard, makePolicy, route, get, eventually, jsonLines, headerValues, freePort } from './lib/harness.mjs';
 import { rawExchange } from './lib/rawhttp.mjs';
@@ -73,4 +72,14 @@ test('an upstream connect failure is logged with the request id', async () => {
     () => jsonLines(sy.stderr()).find((l) => l.level !== 'info' && /upstream/.test(l.msg) && l.request_id === 'dead-1'),
     { what: 'an error log line with request_id dead-1' },
   );
+});
+
+test('counts in the config lines are JSON numbers', async () => {
+  const line = await eventually(() => jsonLines(sy.stderr()).find((l) => 'active_routes' in l), { what: 'a config load line' });
+  assert.equal(typeof line.active_routes, 'number', JSON.stringify(line));
+  assert.equal(line.active_routes, 2);
+  assert.equal(typeof line.generation, 'number', JSON.stringify(line));
+  assert.equal(typeof line.rejected_routes, 'number');
+  const fd = jsonLines(sy.stderr()).find((l) => 'max_connections_per_worker' in l);
+  assert.equal(typeof fd?.max_connections_per_worker, 'number', JSON.stringify(fd));
 });
