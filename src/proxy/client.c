@@ -511,7 +511,7 @@ static void client_answer(sy_client_t *c, int status, const char *message, const
      * in the logs; one rejected before its head was read gets a new id. */
     if (c->rq->request_id_len == 0)
         generate_request_id(c);
-    char lines[400];
+    char lines[512]; /* extra (< 300 bytes) and the id line */
     snprintf(lines, sizeof lines, "%sX-Request-Id: %s\r\n", extra ? extra : "", c->rq->request_id);
     size_t n = sy_http_write_error(c->rq->answer, sizeof c->rq->answer, status, message, close,
                                    lines, head_only);
