@@ -39,8 +39,9 @@ $(BUILD)/libswitchyard.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-# --version reports the VERSION file.
+# --version and switchyard_build_info report the VERSION file.
 $(BUILD)/obj/src/main.o: VERSION
+$(BUILD)/obj/src/core/metrics.o: VERSION
 
 $(BUILD)/switchyard: $(BUILD)/obj/src/main.o $(BUILD)/libswitchyard.a
 	$(CC) $(SAN_LDFLAGS) -o $@ $< $(BUILD)/libswitchyard.a $(LDLIBS_ALL)

@@ -76,7 +76,9 @@ static void usage(FILE *out)
           "  --resolver ADDR[:PORT]    DNS server for upstream names, repeatable\n"
           "                            (IPv6 as [ADDR]:PORT) [/etc/resolv.conf]\n"
           "  --resync-interval S       full read of a DynamoDB table whose change marker has\n"
-          "                            not moved [300]\n",
+          "                            not moved [300]\n"
+          "  --route-metrics on|off    per-route metric labels; off counts every route as\n"
+          "                            route=\"(any)\" for very large route tables [on]\n",
           out);
 }
 
@@ -248,7 +250,8 @@ static int cmd_serve(int argc, char **argv)
         {"drain-timeout", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'},
         {"tls-listen", required_argument, 0, 'T'},    {"tls-cert", required_argument, 0, 'C'},
         {"tls-key", required_argument, 0, 'K'},       {"resync-interval", required_argument, 0, 'R'},
-        {"resolver", required_argument, 0, 'N'},      {0, 0, 0, 0}};
+        {"resolver", required_argument, 0, 'N'},      {"route-metrics", required_argument, 0, 'M'},
+        {0, 0, 0, 0}};
     /* clang-format on */
     const char *tls_cert = NULL, *tls_key = NULL;
     char resolvers[1024] = "";
@@ -316,6 +319,11 @@ static int cmd_serve(int argc, char **argv)
             snprintf(resolvers + used, sizeof resolvers - used, "%s%s", used ? "," : "", optarg);
             break;
         }
+        case 'M':
+            if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0)
+                return fail_usage("--route-metrics: expected on or off, got '%s'", optarg);
+            sy_metrics_set_route_labels(strcmp(optarg, "on") == 0);
+            break;
         case 'h':
             usage(stdout);
             return EXIT_OK;

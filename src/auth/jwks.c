@@ -542,7 +542,8 @@ static void *fetcher_main(void *arg)
                 publish(todo, set);
                 char count[24];
                 snprintf(count, sizeof count, "%zu", set->count);
-                sy_log(SY_LOG_INFO, "jwks fetched", "uri", shown_uri, "keys", count, NULL);
+                sy_log(SY_LOG_INFO, "jwks fetched", "uri", shown_uri, SY_LOG_NUM("keys"), count,
+                       NULL);
             } else {
                 sy_log(SY_LOG_WARN, "jwks fetch failed; keeping the previous keys", "uri",
                        shown_uri, "error", err.message, NULL);

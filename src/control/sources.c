@@ -712,8 +712,9 @@ static void log_snapshot(const char *msg, const sy_snapshot_t *snap, uint64_t ge
     snprintf(rejected, sizeof rejected, "%zu", snap->rejected_count);
     snprintf(disabled, sizeof disabled, "%zu", snap->disabled_count);
     sy_log(SY_LOG_INFO, msg, "policy_version", snap->policy_version.version, "routes_version",
-           snap->routes_version.version, "generation", gen, "active_routes", active,
-           "rejected_routes", rejected, "disabled_routes", disabled, NULL);
+           snap->routes_version.version, SY_LOG_NUM("generation"), gen, SY_LOG_NUM("active_routes"),
+           active, SY_LOG_NUM("rejected_routes"), rejected, SY_LOG_NUM("disabled_routes"), disabled,
+           NULL);
 }
 
 static void status_record(store_t *store, const attempt_t *a, time_t now)

@@ -101,6 +101,39 @@ static void write_line(int fd, line_t *l)
     }
 }
 
+/* Whether s is a JSON number (RFC 8259 §6): -? int frac? exp?, where int
+ * has no leading zero. Anything else is logged as a string. */
+static bool json_number(const char *s)
+{
+    const char *p = s;
+    if (*p == '-')
+        p++;
+    if (*p == '0')
+        p++;
+    else if (*p >= '1' && *p <= '9')
+        while (*p >= '0' && *p <= '9')
+            p++;
+    else
+        return false;
+    if (*p == '.') {
+        p++;
+        if (!(*p >= '0' && *p <= '9'))
+            return false;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!(*p >= '0' && *p <= '9'))
+            return false;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    return *p == '\0' && p - s < 64;
+}
+
 void sy_log(sy_log_level_t level, const char *msg, ...)
 {
     if (!sy_log_enabled(level))
@@ -122,6 +155,14 @@ void sy_log(sy_log_level_t level, const char *msg, ...)
         if (!key)
             break;
         const char *value = va_arg(ap, const char *);
+        if (key[0] == '#') {
+            put_key(&l, key + 1);
+            if (value && json_number(value))
+                put_raw(&l, value, strlen(value));
+            else
+                put_str(&l, sy_slice_cstr(value ? value : ""));
+            continue;
+        }
         put_key(&l, key);
         put_str(&l, sy_slice_cstr(value ? value : ""));
     }
@@ -160,6 +201,17 @@ static void put_opt(line_t *l, const char *key, const char *value, size_t len)
         put_raw(l, "null", 4);
     else
         put_str(l, sy_slice(value, len ? len : strlen(value)));
+}
+
+/* A client-supplied value: null when absent, else at most
+ * SY_ACCESS_FIELD_MAX bytes of it (an empty header is ""). */
+static void put_capped(line_t *l, const char *key, const char *value, size_t len)
+{
+    put_key(l, key);
+    if (!value)
+        put_raw(l, "null", 4);
+    else
+        put_str(l, sy_slice(value, len < SY_ACCESS_FIELD_MAX ? len : SY_ACCESS_FIELD_MAX));
 }
 
 void sy_access_log_write(const sy_access_entry_t *e)
@@ -211,6 +263,13 @@ void sy_access_log_write(const sy_access_entry_t *e)
     } else {
         put_raw(&l, "null", 4);
     }
+    put_capped(&l, "trace_id", e->trace_id, e->trace_id_len);
+    put_capped(&l, "traceparent", e->traceparent, e->traceparent_len);
+    put_capped(&l, "forwarded_for", e->forwarded_for, e->forwarded_for_len);
+    put_capped(&l, "user_agent", e->user_agent, e->user_agent_len);
+    put_opt(&l, "protocol", e->protocol, 0);
+    put_key(&l, "tls");
+    put_raw(&l, e->tls ? "true" : "false", e->tls ? 4 : 5);
     if (e->error)
         put_opt(&l, "error", e->error, 0);
     put_raw(&l, "}", 1);

@@ -30,13 +30,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+#include <dirent.h>
 
 #include "http/parser.h"
 
+#ifndef SY_VERSION /* the Makefile passes the VERSION file */
+#define SY_VERSION "0.0.0-dev"
+#endif
+
 #define CACHE_LINE 64
 
-static const double bucket_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                       0.25,  0.5,    1,     2.5,  5,     10};
+/* Up to 120 s: upstream_response_ms allows 30 s and a slow streaming
+ * answer runs longer, which must not all land in +Inf. */
+static const double bucket_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                       0.5,   1,      2.5,   5,    10,    30,   60,  120};
 #define BUCKETS (sizeof bucket_bounds / sizeof bucket_bounds[0])
 #define STATUS_CLASSES 5
 
@@ -64,8 +74,7 @@ struct sy_route_stats {
 };
 
 typedef struct {
-    alignas(CACHE_LINE) atomic_uint_fast64_t upstream_errors[SY_UPSTREAM_ERR__COUNT];
-    atomic_int_fast64_t gauges[SY_GAUGE__COUNT];
+    alignas(CACHE_LINE) atomic_int_fast64_t gauges[SY_GAUGE__COUNT];
     atomic_uint_fast64_t rejected[SY_REJECT__COUNT];
     atomic_uint_fast64_t tls_handshakes[2]; /* [0] full, [1] resumed */
     atomic_uint_fast64_t accept_pauses[SY_ACCEPT_PAUSE__COUNT];
@@ -106,6 +115,30 @@ static const char *const accept_pause_names[SY_ACCEPT_PAUSE__COUNT] = {
     [SY_ACCEPT_PAUSE_NO_FDS] = "out_of_fds",
     [SY_ACCEPT_PAUSE_ERROR] = "accept_error",
 };
+
+/* Destinations: an append-only open-addressed table, read lock-free by the
+ * workers (entries are published with release and never freed), written
+ * under dest_lock. */
+#define DEST_MAX 256
+#define DEST_TABLE 1024 /* power of two, well above DEST_MAX + the two fixed labels */
+typedef struct {
+    alignas(CACHE_LINE) atomic_uint_fast64_t errors[SY_UPSTREAM_ERR__COUNT];
+    histogram_t duration;
+} dest_slot_t;
+
+typedef struct {
+    char *host;
+    uint64_t hash;
+    int slot_count;
+    dest_slot_t *slots;
+} dest_stats_t;
+
+static _Atomic(dest_stats_t *) dest_table[DEST_TABLE];
+static size_t dest_count; /* under dest_lock */
+static pthread_mutex_t dest_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_bool route_labels = true;
+static _Atomic(sy_route_stats_t *) any_route;
+#define ANY_ROUTE_LABEL "(any)"
 
 static const char *const upstream_error_names[SY_UPSTREAM_ERR__COUNT] = {
     [SY_UPSTREAM_ERR_CONNECT] = "connect",
@@ -295,8 +328,29 @@ static void histogram_observe(histogram_t *h, double seconds)
     add(&h->count, 1);
 }
 
+void sy_metrics_set_route_labels(bool on)
+{
+    atomic_store(&route_labels, on);
+}
+
+static sy_route_stats_t *any_route_stats(void)
+{
+    sy_route_stats_t *stats = atomic_load_explicit(&any_route, memory_order_acquire);
+    if (stats)
+        return stats;
+    stats = sy_metrics_route(ANY_ROUTE_LABEL);
+    sy_route_stats_t *expected = NULL;
+    if (!atomic_compare_exchange_strong(&any_route, &expected, stats)) {
+        sy_metrics_route_release(stats);
+        stats = expected;
+    }
+    return stats;
+}
+
 void sy_metrics_request(int worker, sy_route_stats_t *route, int status, double seconds)
 {
+    if (route && !atomic_load_explicit(&route_labels, memory_order_relaxed))
+        route = any_route_stats();
     if (!route)
         route = no_route_stats();
     route_slot_t *slots = route ? route_slots(route) : NULL;
@@ -325,11 +379,88 @@ void sy_metrics_tls_handshake(int worker, bool resumed)
     add(&worker_slots[worker_index(worker, SY_MAX_WORKERS)].tls_handshakes[resumed ? 1 : 0], 1);
 }
 
-void sy_metrics_upstream_error(int worker, sy_upstream_error_t kind)
+static dest_stats_t *dest_probe(const char *host, uint64_t hash)
+{
+    for (size_t i = 0; i < DEST_TABLE; i++) {
+        dest_stats_t *d =
+            atomic_load_explicit(&dest_table[(hash + i) & (DEST_TABLE - 1)], memory_order_acquire);
+        if (!d)
+            return NULL;
+        if (d->hash == hash && strcmp(d->host, host) == 0)
+            return d;
+    }
+    return NULL;
+}
+
+static dest_stats_t *dest_insert(const char *host, uint64_t hash)
+{
+    dest_stats_t *d = calloc(1, sizeof *d);
+    int count = worker_count;
+    size_t bytes = sizeof(dest_slot_t) * (size_t)count;
+    dest_slot_t *slots = d ? aligned_alloc(CACHE_LINE, bytes) : NULL;
+    char *copy = slots ? strdup(host) : NULL;
+    if (!copy) {
+        free(slots);
+        free(d);
+        return NULL;
+    }
+    memset(slots, 0, bytes);
+    *d = (dest_stats_t){copy, hash, count, slots};
+    for (size_t i = 0; i < DEST_TABLE; i++) {
+        size_t at = (hash + i) & (DEST_TABLE - 1);
+        if (!atomic_load_explicit(&dest_table[at], memory_order_relaxed)) {
+            atomic_store_explicit(&dest_table[at], d, memory_order_release);
+            return d;
+        }
+    }
+    free(copy);
+    free(slots);
+    free(d);
+    return NULL;
+}
+
+/* The stats of a destination host: lock-free when it is known (every
+ * request after the first), else created under the lock. */
+static dest_slot_t *dest_slot(int worker, const char *host)
+{
+    if (!host || !host[0])
+        host = "(none)";
+    uint64_t hash = path_hash(host);
+    dest_stats_t *d = dest_probe(host, hash);
+    if (!d) {
+        pthread_mutex_lock(&dest_lock);
+        d = dest_probe(host, hash);
+        if (!d && dest_count >= DEST_MAX) {
+            host = "(other)";
+            hash = path_hash(host);
+            d = dest_probe(host, hash);
+        }
+        if (!d && (d = dest_insert(host, hash)))
+            dest_count++;
+        pthread_mutex_unlock(&dest_lock);
+    }
+    return d ? &d->slots[worker_index(worker, d->slot_count)] : NULL;
+}
+
+void sy_metrics_destination_error(int worker, const char *destination, sy_upstream_error_t kind)
 {
     if ((unsigned)kind >= SY_UPSTREAM_ERR__COUNT)
         return;
-    add(&worker_slots[worker_index(worker, SY_MAX_WORKERS)].upstream_errors[kind], 1);
+    dest_slot_t *slot = dest_slot(worker, destination);
+    if (slot)
+        add(&slot->errors[kind], 1);
+}
+
+void sy_metrics_upstream_error(int worker, sy_upstream_error_t kind)
+{
+    sy_metrics_destination_error(worker, NULL, kind);
+}
+
+void sy_metrics_upstream_duration(int worker, const char *destination, double seconds)
+{
+    dest_slot_t *slot = dest_slot(worker, destination);
+    if (slot)
+        histogram_observe(&slot->duration, seconds);
 }
 
 void sy_metrics_gauge_add(int worker, sy_gauge_t gauge, int64_t delta)
@@ -574,6 +705,115 @@ static void render_routes(buffer_t *b, size_t *series_routes, size_t *allocated)
     free(sums);
 }
 
+/* Upstream errors and time to response head, by destination host. The
+ * table is append-only, so it is read without the lock. */
+static void render_destinations(buffer_t *b)
+{
+    dest_stats_t *list[DEST_TABLE];
+    size_t n = 0;
+    for (size_t i = 0; i < DEST_TABLE; i++) {
+        dest_stats_t *d = atomic_load_explicit(&dest_table[i], memory_order_acquire);
+        if (d)
+            list[n++] = d;
+    }
+    char *labels[DEST_TABLE];
+    for (size_t i = 0; i < n; i++)
+        if (!(labels[i] = escaped_label("destination", list[i]->host)))
+            b->failed = true;
+    header(b, "switchyard_upstream_errors_total", "counter",
+           "Upstream failures, by destination host and kind (a 502 or 504 answer each).");
+    for (size_t i = 0; i < n && !b->failed; i++) {
+        uint64_t errors[SY_UPSTREAM_ERR__COUNT] = {0};
+        for (int w = 0; w < list[i]->slot_count; w++)
+            for (int k = 0; k < SY_UPSTREAM_ERR__COUNT; k++)
+                errors[k] += load(&list[i]->slots[w].errors[k]);
+        for (int k = 0; k < SY_UPSTREAM_ERR__COUNT; k++)
+            buffer_printf(b, "switchyard_upstream_errors_total{%s,kind=\"%s\"} %llu\n", labels[i],
+                          upstream_error_names[k], (unsigned long long)errors[k]);
+    }
+    header(b, "switchyard_upstream_duration_seconds", "histogram",
+           "Time from sending the upstream request to its response head, by destination host.");
+    for (size_t i = 0; i < n && !b->failed; i++) {
+        histogram_sum_t h = {0};
+        for (int w = 0; w < list[i]->slot_count; w++)
+            histogram_accumulate(&h, &list[i]->slots[w].duration);
+        histogram_render(b, "switchyard_upstream_duration_seconds", labels[i], &h);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(labels[i]);
+}
+
+/* process_* from /proc at scrape time (the names every Prometheus client
+ * library uses), so the fd alarm of docs/operations.md has a series. */
+static void render_process(buffer_t *b)
+{
+    size_t fds = 0;
+    DIR *dir = opendir("/proc/self/fd");
+    if (dir) {
+        for (struct dirent *e; (e = readdir(dir));)
+            if (e->d_name[0] != '.')
+                fds++;
+        closedir(dir);
+        fds = fds ? fds - 1 : 0; /* the descriptor opendir itself holds */
+    }
+    struct rlimit rl = {0};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    header(b, "process_open_fds", "gauge", "Number of open file descriptors.");
+    buffer_printf(b, "process_open_fds %zu\n", fds);
+    header(b, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+    buffer_printf(b, "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+
+    /* /proc/self/stat: fields after the command name (which may hold spaces
+     * and parentheses, so parsing starts after the last ')'). */
+    double utime = 0, stime = 0, start_ticks = 0, rss_pages = 0;
+    char stat[1024];
+    FILE *f = fopen("/proc/self/stat", "r");
+    size_t got = f ? fread(stat, 1, sizeof stat - 1, f) : 0;
+    if (f)
+        fclose(f);
+    stat[got] = '\0';
+    const char *p = strrchr(stat, ')');
+    if (p) {
+        /* Field 3 (state) is first; utime 14, stime 15, starttime 22, rss 24. */
+        int field = 3;
+        for (const char *q = p + 2; *q && field <= 24; field++) {
+            double v = strtod(q, NULL);
+            if (field == 14)
+                utime = v;
+            else if (field == 15)
+                stime = v;
+            else if (field == 22)
+                start_ticks = v;
+            else if (field == 24)
+                rss_pages = v;
+            q = strchr(q, ' ');
+            if (!q)
+                break;
+            q++;
+        }
+    }
+    double btime = 0;
+    f = fopen("/proc/stat", "r");
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof line, f))
+            if (strncmp(line, "btime ", 6) == 0)
+                btime = strtod(line + 6, NULL);
+        fclose(f);
+    }
+    double tck = (double)sysconf(_SC_CLK_TCK);
+    if (tck <= 0)
+        tck = 100;
+    header(b, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent.");
+    buffer_printf(b, "process_cpu_seconds_total %.2f\n", (utime + stime) / tck);
+    header(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+    buffer_printf(b, "process_resident_memory_bytes %.0f\n",
+                  rss_pages * (double)sysconf(_SC_PAGESIZE));
+    header(b, "process_start_time_seconds", "gauge",
+           "Start time of the process since the Unix epoch in seconds.");
+    buffer_printf(b, "process_start_time_seconds %.2f\n", btime + start_ticks / tck);
+}
+
 /* A gauge with one sample per store. */
 static void store_gauge(buffer_t *b, const char *name, const char *help, double policy,
                         double routes)
@@ -590,7 +830,6 @@ char *sy_metrics_render(const sy_metrics_config_view_t *view, size_t *len)
     render_routes(&b, &series_routes, &allocated);
 
     histogram_sum_t all = {0};
-    uint64_t upstream_errors[SY_UPSTREAM_ERR__COUNT] = {0};
     int64_t gauges[SY_GAUGE__COUNT] = {0};
     uint64_t rejected[SY_REJECT__COUNT] = {0};
     uint64_t handshakes[2] = {0};
@@ -599,8 +838,6 @@ char *sy_metrics_render(const sy_metrics_config_view_t *view, size_t *len)
     for (int w = 0; w < SY_MAX_WORKERS; w++) {
         worker_slot_t *slot = &worker_slots[w];
         histogram_accumulate(&all, &slot->latency);
-        for (int k = 0; k < SY_UPSTREAM_ERR__COUNT; k++)
-            upstream_errors[k] += load(&slot->upstream_errors[k]);
         for (int g = 0; g < SY_GAUGE__COUNT; g++)
             gauges[g] += atomic_load_explicit(&slot->gauges[g], memory_order_relaxed);
         for (int r = 0; r < SY_REJECT__COUNT; r++)
@@ -617,11 +854,7 @@ char *sy_metrics_render(const sy_metrics_config_view_t *view, size_t *len)
            "Time from the request head to the last response byte, every request.");
     histogram_render(&b, "switchyard_all_request_duration_seconds", "", &all);
 
-    header(&b, "switchyard_upstream_errors_total", "counter",
-           "Upstream failures, by kind (a 502 or 504 answer each).");
-    for (int k = 0; k < SY_UPSTREAM_ERR__COUNT; k++)
-        buffer_printf(&b, "switchyard_upstream_errors_total{kind=\"%s\"} %llu\n",
-                      upstream_error_names[k], (unsigned long long)upstream_errors[k]);
+    render_destinations(&b);
 
     header(&b, "switchyard_upstream_tls_handshakes_total", "counter",
            "Completed upstream TLS handshakes: full, or resumed from a cached session. Far fewer "
@@ -737,6 +970,12 @@ char *sy_metrics_render(const sy_metrics_config_view_t *view, size_t *len)
     header(&b, "switchyard_ready", "gauge",
            "1 when both documents are loaded and the process is not draining.");
     buffer_printf(&b, "switchyard_ready %d\n", view->ready ? 1 : 0);
+
+    header(&b, "switchyard_build_info", "gauge", "Always 1; the version running, as a label.");
+    buffer_printf(&b, "switchyard_build_info{version=\"");
+    buffer_label_value(&b, SY_VERSION);
+    buffer_printf(&b, "\"} 1\n");
+    render_process(&b);
 
     if (b.failed) {
         free(b.data);

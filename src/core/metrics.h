@@ -50,7 +50,22 @@ typedef enum {
     SY_UPSTREAM_ERR__COUNT
 } sy_upstream_error_t;
 
+/* Counted under destination="(none)"; prefer sy_metrics_destination_error. */
 void sy_metrics_upstream_error(int worker, sy_upstream_error_t kind);
+
+/* Per destination host (a route's target host; NULL: "(none)"). The
+ * first 256 hosts get their own label, later ones share "(other)", so a
+ * policy can't grow the scrape without bound. A host's series are kept
+ * for the process's life (the set is bounded by the policy). */
+void sy_metrics_destination_error(int worker, const char *destination, sy_upstream_error_t kind);
+/* Time from starting the upstream request to its response head. */
+void sy_metrics_upstream_duration(int worker, const char *destination, double seconds);
+
+/* Per-route labels on switchyard_requests_total and
+ * switchyard_request_duration_seconds (default on). Off: every routed
+ * request counts under route="(any)", for route tables too large to pay
+ * ~21 series a route. Main thread, before the workers start. */
+void sy_metrics_set_route_labels(bool on);
 
 typedef enum {
     SY_GAUGE_CLIENT_CONNECTIONS = 0, /* open client connections */

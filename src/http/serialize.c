@@ -209,8 +209,11 @@ size_t sy_http_write_request_head(char *out, size_t cap, const sy_http_request_t
         const sy_http_header_t *h = &req->headers[i];
         if (request_header_dropped(h, &cn, fw) || h->id == SY_HDR_X_FORWARDED_FOR)
             continue;
-        if (h->id == SY_HDR_X_REQUEST_ID)
+        if (h->id == SY_HDR_X_REQUEST_ID) {
+            if (fw->request_id.len)
+                continue; /* not well-formed: switchyard's own replaces it */
             has_request_id = true;
+        }
         put_header(&w, h->name, h->value);
     }
 
@@ -284,8 +287,12 @@ size_t sy_http_write_response_head(char *out, size_t cap, const sy_http_response
             continue;
         if (connection_names(&cn, h->name))
             continue;
+        if (h->id == SY_HDR_X_REQUEST_ID && fw->request_id.len)
+            continue;
         put_header(&w, h->name, h->value);
     }
+    if (fw->request_id.len)
+        put_header(&w, SY_SLICE_LIT("X-Request-Id"), fw->request_id);
 
     switch (fw->frame) {
     case SY_FRAME_LENGTH:

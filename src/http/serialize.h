@@ -23,9 +23,11 @@ typedef struct {
      * (sy_decide_forward_path), without the query: the request line's
      * target is base + path + "?" + req->query when req->has_query. */
     sy_slice_t path;
-    sy_slice_t client_ip;  /* appended to X-Forwarded-For */
-    sy_slice_t proto;      /* "http" or "https": X-Forwarded-Proto */
-    sy_slice_t request_id; /* X-Request-Id added when the client sent none */
+    sy_slice_t client_ip; /* appended to X-Forwarded-For */
+    sy_slice_t proto;     /* "http" or "https": X-Forwarded-Proto */
+    /* X-Request-Id switchyard chose (the client sent none, or one that was
+     * not well-formed): it replaces any client copy. Empty: keep the client's. */
+    sy_slice_t request_id;
     /* Client headers dropped besides the hop-by-hop ones (forward_claims
      * targets, x-apigw-api-id). Matched with sy_header_name_equiv: every
      * spelling a CGI-style backend reads as the same name is dropped. */
@@ -64,6 +66,9 @@ typedef struct {
     uint64_t length;  /* with SY_FRAME_LENGTH */
     bool keep_alive;  /* the client connection stays open after */
     int client_minor; /* the client's HTTP minor version */
+    /* X-Request-Id for the client, replacing any upstream copy so the
+     * answer carries exactly the id logged; empty: upstream's passes. */
+    sy_slice_t request_id;
 } sy_forward_response_t;
 
 /* Writes the response head for the client: the status line (always

@@ -298,6 +298,45 @@ static void client_set_timer(sy_client_t *c, uint32_t ms)
 
 /* ---- logging and metrics ------------------------------------------------ */
 
+/* The client's tracing and provenance headers for the access log, as
+ * received: the first X-Amzn-Trace-Id, traceparent and User-Agent, and
+ * every X-Forwarded-For line joined with ", " (in xff) as the backend sees
+ * them, before switchyard appends the peer. */
+static void log_client_headers(const sy_client_t *c, sy_access_entry_t *e, char *xff, size_t cap)
+{
+    size_t xff_len = 0;
+    for (size_t i = 0; i < c->rq->req.header_count; i++) {
+        const sy_http_header_t *h = &c->rq->req.headers[i];
+        if (h->id == SY_HDR_X_FORWARDED_FOR) {
+            size_t sep = xff_len ? 2 : 0;
+            if (xff_len + sep >= cap)
+                continue;
+            memcpy(xff + xff_len, ", ", sep);
+            xff_len += sep;
+            size_t n = h->value.len < cap - xff_len ? h->value.len : cap - xff_len;
+            memcpy(xff + xff_len, h->value.ptr, n);
+            xff_len += n;
+            e->forwarded_for = xff;
+            e->forwarded_for_len = xff_len;
+        } else if (!e->trace_id && sy_slice_eq_cstr_nocase(h->name, "x-amzn-trace-id")) {
+            e->trace_id = h->value.ptr;
+            e->trace_id_len = h->value.len;
+        } else if (!e->traceparent && sy_slice_eq_cstr_nocase(h->name, "traceparent")) {
+            e->traceparent = h->value.ptr;
+            e->traceparent_len = h->value.len;
+        } else if (!e->user_agent && sy_slice_eq_cstr_nocase(h->name, "user-agent")) {
+            e->user_agent = h->value.ptr;
+            e->user_agent_len = h->value.len;
+        }
+    }
+}
+
+/* The destination host label of the request's upstream metrics. */
+static const char *request_destination(const sy_client_t *c)
+{
+    return c->rq && c->rq->route ? c->rq->route->target_host : NULL;
+}
+
 static void log_request(sy_client_t *c)
 {
     uint64_t now = uv_hrtime();
@@ -309,7 +348,7 @@ static void log_request(sy_client_t *c)
     bool parsed = c->rq->req.head_len > 0;
     /* The target with its query values redacted (SPEC §7): names help an
      * operator, values are where API keys travel. */
-    char path[4096];
+    char path[4096], xff[SY_ACCESS_FIELD_MAX];
     sy_access_entry_t e = {0};
     e.request_id = c->rq->request_id;
     e.request_id_len = c->rq->request_id_len;
@@ -329,7 +368,10 @@ static void log_request(sy_client_t *c)
         }
         e.path = path;
         e.path_len = n;
+        e.protocol = c->rq->req.minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1";
+        log_client_headers(c, &e, xff, sizeof xff);
     }
+    e.tls = c->https;
     e.status = c->rq->status;
     e.route = c->rq->route ? c->rq->route->path : NULL;
     e.upstream = c->rq->upstream_url[0] ? c->rq->upstream_url : NULL;
@@ -429,6 +471,8 @@ static void client_linger(sy_client_t *c)
 
 /* ---- answers switchyard makes itself ------------------------------------ */
 
+static void generate_request_id(sy_client_t *c);
+
 static void on_answer_written(uv_write_t *req, int status)
 {
     sy_client_t *c = req->data;
@@ -464,8 +508,14 @@ static void client_answer(sy_client_t *c, int status, const char *message, const
     c->state = SY_CLIENT_RESPONDING;
     client_read_stop(c);
     bool head_only = c->rq->req.head_len && sy_slice_eq(c->rq->req.method, SY_SLICE_LIT("HEAD"));
+    /* Every answer names its request, so a client's report can be found
+     * in the logs; one rejected before its head was read gets a new id. */
+    if (c->rq->request_id_len == 0)
+        generate_request_id(c);
+    char lines[512]; /* extra (< 300 bytes) and the id line */
+    snprintf(lines, sizeof lines, "%sX-Request-Id: %s\r\n", extra ? extra : "", c->rq->request_id);
     size_t n = sy_http_write_error(c->rq->answer, sizeof c->rq->answer, status, message, close,
-                                   extra, head_only);
+                                   lines, head_only);
     if (n == 0) {
         client_close(c);
         return;
@@ -516,25 +566,45 @@ static void on_client_timer(uv_timer_t *t)
 
 /* ---- the request phases --------------------------------------------------- */
 
-static void make_request_id(sy_client_t *c)
+/* A client's X-Request-Id is kept (logged, forwarded, echoed) only when
+ * it is 1 to 64 bytes of letters, digits and - _ . : / + = @: anything
+ * else could break a log parser or a header downstream, and a request
+ * without a usable id gets switchyard's own instead. */
+static bool request_id_well_formed(sy_slice_t v)
 {
-    for (size_t i = 0; i < c->rq->req.header_count; i++) {
-        const sy_http_header_t *h = &c->rq->req.headers[i];
-        if (h->id == SY_HDR_X_REQUEST_ID && h->value.len > 0) {
-            size_t n = h->value.len < sizeof c->rq->request_id - 1 ? h->value.len
-                                                                   : sizeof c->rq->request_id - 1;
-            memcpy(c->rq->request_id, h->value.ptr, n);
-            c->rq->request_id[n] = '\0';
-            c->rq->request_id_len = n;
-            c->rq->own_request_id = false;
-            return;
-        }
+    if (v.len == 0 || v.len > 64)
+        return false;
+    for (size_t i = 0; i < v.len; i++) {
+        unsigned char ch = (unsigned char)v.ptr[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              strchr("-_.:/+=@", ch)))
+            return false;
     }
+    return true;
+}
+
+static void generate_request_id(sy_client_t *c)
+{
     sy_worker_t *w = c->worker;
     int n = snprintf(c->rq->request_id, sizeof c->rq->request_id, "%s%d-%llx", w->id_prefix, w->id,
                      (unsigned long long)++w->request_seq);
     c->rq->request_id_len = (size_t)n;
     c->rq->own_request_id = true;
+}
+
+static void make_request_id(sy_client_t *c)
+{
+    for (size_t i = 0; i < c->rq->req.header_count; i++) {
+        const sy_http_header_t *h = &c->rq->req.headers[i];
+        if (h->id == SY_HDR_X_REQUEST_ID && request_id_well_formed(h->value)) {
+            memcpy(c->rq->request_id, h->value.ptr, h->value.len);
+            c->rq->request_id[h->value.len] = '\0';
+            c->rq->request_id_len = h->value.len;
+            c->rq->own_request_id = false;
+            return;
+        }
+    }
+    generate_request_id(c);
 }
 
 /* Connects for the current route as its forward plan says: target, TLS
@@ -1130,7 +1200,8 @@ void sy_client_on_upstream_write_done(sy_client_t *c, int status)
             retry_fresh(c);
             return;
         }
-        sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_CONNECT);
+        sy_metrics_destination_error(c->worker->id, request_destination(c),
+                                     SY_UPSTREAM_ERR_CONNECT);
         sy_client_on_upstream_failed(c, 502, "upstream connection failed", SY_UPSTREAM_ERR_CONNECT);
         return;
     }
@@ -1170,7 +1241,8 @@ static bool parse_response_head(sy_client_t *c)
                     retry_fresh(c);
                     return false;
                 }
-                sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_CONNECT);
+                sy_metrics_destination_error(c->worker->id, request_destination(c),
+                                             SY_UPSTREAM_ERR_CONNECT);
                 sy_client_on_upstream_failed(c, 502, "upstream closed the connection early",
                                              SY_UPSTREAM_ERR_CONNECT);
                 return false;
@@ -1179,7 +1251,8 @@ static bool parse_response_head(sy_client_t *c)
              * sy_upstream_can_read): "full" is "can't read more", or the
              * request would wait for upstream_response_ms. */
             if (!sy_upstream_can_read(up)) {
-                sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_MALFORMED);
+                sy_metrics_destination_error(c->worker->id, request_destination(c),
+                                             SY_UPSTREAM_ERR_MALFORMED);
                 sy_client_on_upstream_failed(c, 502, "upstream response head too large",
                                              SY_UPSTREAM_ERR_MALFORMED);
                 return false;
@@ -1189,9 +1262,10 @@ static bool parse_response_head(sy_client_t *c)
         }
         if (st == SY_HTTP_ERROR) {
             bool too_large = reject == SY_REJECT_HEADERS_TOO_LARGE;
-            sy_log(SY_LOG_WARN, "malformed upstream response", "upstream", c->rq->upstream_url,
-                   "reason", sy_http_reject_name(reject), NULL);
-            sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_MALFORMED);
+            sy_log(SY_LOG_WARN, "malformed upstream response", "request_id", c->rq->request_id,
+                   "upstream", c->rq->upstream_url, "reason", sy_http_reject_name(reject), NULL);
+            sy_metrics_destination_error(c->worker->id, request_destination(c),
+                                         SY_UPSTREAM_ERR_MALFORMED);
             sy_client_on_upstream_failed(c, 502,
                                          too_large ? "upstream response head too large"
                                                    : "malformed upstream response",
@@ -1223,7 +1297,8 @@ static void start_response(sy_client_t *c)
     sy_http_response_t *resp = &up->resp;
     c->rq->upstream_status = resp->status;
     bool http10 = c->rq->req.minor_version == 0;
-    sy_forward_response_t fw = {.client_minor = c->rq->req.minor_version};
+    sy_forward_response_t fw = {.client_minor = c->rq->req.minor_version,
+                                .request_id = sy_slice(c->rq->request_id, c->rq->request_id_len)};
     switch (resp->body_kind) {
     case SY_BODY_NONE:
         fw.frame = SY_FRAME_NONE;
@@ -1257,6 +1332,9 @@ static void start_response(sy_client_t *c)
     }
     up->pos += resp->head_len;
     up->head_done = true;
+    if (c->rq->upstream_started_ns)
+        sy_metrics_upstream_duration(c->worker->id, request_destination(c),
+                                     (double)(uv_hrtime() - c->rq->upstream_started_ns) / 1e9);
     c->rq->resp_started = true;
     c->rq->status = resp->status;
     /* The head goes out with the first body bytes in one write. */
@@ -1272,9 +1350,9 @@ static void start_response(sy_client_t *c)
  * `why`. Both count as a malformed upstream response. */
 static void response_broke(sy_client_t *c, const char *why)
 {
-    sy_log(SY_LOG_WARN, "upstream response broke", "upstream", c->rq->upstream_url, "reason", why,
-           NULL);
-    sy_metrics_upstream_error(c->worker->id, SY_UPSTREAM_ERR_MALFORMED);
+    sy_log(SY_LOG_WARN, "upstream response broke", "request_id", c->rq->request_id, "upstream",
+           c->rq->upstream_url, "reason", why, NULL);
+    sy_metrics_destination_error(c->worker->id, request_destination(c), SY_UPSTREAM_ERR_MALFORMED);
     if (c->rq->resp_head_pending) {
         c->rq->resp_head_pending = false;
         c->rq->resp_started = false;

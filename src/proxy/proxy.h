@@ -170,7 +170,7 @@ struct sy_request {
     sy_http_header_t headers[SY_HTTP_MAX_HEADERS];      /* the request's */
     sy_http_header_t resp_headers[SY_HTTP_MAX_HEADERS]; /* the upstream response's */
     sy_auth_result_t auth;
-    char request_id[40];
+    char request_id[72]; /* a kept client id is at most 64 bytes */
     char upstream_url[512];
     char upstream_addr[64]; /* the address connected to, for the access log */
     char message[320];      /* the JSON message of an answer switchyard made */

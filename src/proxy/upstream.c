@@ -122,6 +122,23 @@ static void pool_sweep(sy_worker_t *w, const sy_snapshot_t *snap)
     }
 }
 
+/* The destination host of the request this connection serves (NULL when
+ * none), the label of its upstream metrics. */
+static const char *up_destination(const sy_upstream_t *up)
+{
+    return up->client && up->client->rq && up->client->rq->route
+               ? up->client->rq->route->target_host
+               : NULL;
+}
+
+/* The request this connection serves, for its log lines ("" when none). */
+static const char *up_request_id(const sy_upstream_t *up)
+{
+    return up->client && up->client->rq && up->client->rq->request_id_len
+               ? up->client->rq->request_id
+               : "";
+}
+
 static void up_maybe_free(sy_upstream_t *up)
 {
     if (up->open_handles == 0 && !up->resolving) {
@@ -201,13 +218,14 @@ static void up_on_timer(uv_timer_t *t)
         break;
     case SY_UP_RESOLVING:
     case SY_UP_HANDSHAKING:
-        sy_log(SY_LOG_WARN, "upstream connect timed out", "upstream", up->peer, "phase",
+        sy_log(SY_LOG_WARN, "upstream connect timed out", "request_id", up_request_id(up),
+               "upstream", up->peer, "phase",
                up->state == SY_UP_HANDSHAKING ? "tls handshake" : "connect", NULL);
-        sy_metrics_upstream_error(up->worker->id, SY_UPSTREAM_ERR_TIMEOUT);
+        sy_metrics_destination_error(up->worker->id, up_destination(up), SY_UPSTREAM_ERR_TIMEOUT);
         up_fail(up, 502, "upstream connect timed out", SY_UPSTREAM_ERR_TIMEOUT);
         break;
     case SY_UP_ACTIVE:
-        sy_metrics_upstream_error(up->worker->id, SY_UPSTREAM_ERR_TIMEOUT);
+        sy_metrics_destination_error(up->worker->id, up_destination(up), SY_UPSTREAM_ERR_TIMEOUT);
         up_fail(up, 504, "upstream response timed out", SY_UPSTREAM_ERR_TIMEOUT);
         break;
     case SY_UP_IDLE:
@@ -294,9 +312,10 @@ static void up_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     }
     if (up->state == SY_UP_HANDSHAKING) {
         if (nread < 0) {
-            sy_log(SY_LOG_WARN, "upstream TLS handshake failed", "upstream", up->peer, "reason",
-                   "handshake failure", "detail", "connection closed during the handshake", NULL);
-            sy_metrics_upstream_error(up->worker->id, SY_UPSTREAM_ERR_TLS);
+            sy_log(SY_LOG_WARN, "upstream TLS handshake failed", "request_id", up_request_id(up),
+                   "upstream", up->peer, "reason", "handshake failure", "detail",
+                   "connection closed during the handshake", NULL);
+            sy_metrics_destination_error(up->worker->id, up_destination(up), SY_UPSTREAM_ERR_TLS);
             up_fail(up, 502, "upstream TLS handshake failed", SY_UPSTREAM_ERR_TLS);
             return;
         }
@@ -390,10 +409,10 @@ int sy_upstream_write(sy_upstream_t *up, const uv_buf_t *bufs, unsigned n)
 
 static void up_tls_failed(sy_upstream_t *up, const char *reason, const char *detail)
 {
-    sy_log(SY_LOG_ERROR, "upstream TLS verification failed", "upstream", up->peer, "host",
-           up->connect_host, "verify_name", up->dest ? up->dest->verify_name : "", "reason", reason,
-           "detail", detail, NULL);
-    sy_metrics_upstream_error(up->worker->id, SY_UPSTREAM_ERR_TLS);
+    sy_log(SY_LOG_ERROR, "upstream TLS verification failed", "request_id", up_request_id(up),
+           "upstream", up->peer, "host", up->connect_host, "verify_name",
+           up->dest ? up->dest->verify_name : "", "reason", reason, "detail", detail, NULL);
+    sy_metrics_destination_error(up->worker->id, up_destination(up), SY_UPSTREAM_ERR_TLS);
     up_fail(up, 502, "upstream TLS verification failed", SY_UPSTREAM_ERR_TLS);
 }
 
@@ -503,7 +522,8 @@ static void up_attempt_failed(sy_upstream_t *up, const char *error, bool timed_o
 {
     sy_resolver_report(up->plan.entry, &up->ip, false);
     sy_log(SY_LOG_WARN, timed_out ? "upstream connect timed out" : "upstream connect failed",
-           "upstream", up->peer, "host", up->connect_host, "error", error, NULL);
+           "request_id", up_request_id(up), "upstream", up->peer, "host", up->connect_host, "error",
+           error, NULL);
     if (up->attempt + 1 < up->plan.count && up->client) {
         up->attempt++;
         sy_resolver_count_moved(up->plan.entry);
@@ -515,10 +535,10 @@ static void up_attempt_failed(sy_upstream_t *up, const char *error, bool timed_o
         return;
     }
     if (timed_out) {
-        sy_metrics_upstream_error(up->worker->id, SY_UPSTREAM_ERR_TIMEOUT);
+        sy_metrics_destination_error(up->worker->id, up_destination(up), SY_UPSTREAM_ERR_TIMEOUT);
         up_fail(up, 502, "upstream connect timed out", SY_UPSTREAM_ERR_TIMEOUT);
     } else {
-        sy_metrics_upstream_error(up->worker->id, SY_UPSTREAM_ERR_CONNECT);
+        sy_metrics_destination_error(up->worker->id, up_destination(up), SY_UPSTREAM_ERR_CONNECT);
         up_fail(up, 502, "upstream connection failed", SY_UPSTREAM_ERR_CONNECT);
     }
 }
@@ -552,9 +572,10 @@ static void up_use_plan(sy_upstream_t *up, sy_resolve_status_t status,
     if (status != SY_RESOLVE_OK || !plan->count) {
         bool refused = status == SY_RESOLVE_REFUSED;
         sy_log(SY_LOG_WARN, refused ? "upstream DNS answer refused" : "upstream resolve failed",
-               "host", up->connect_host, "error", why ? why : "no address", NULL);
-        sy_metrics_upstream_error(up->worker->id,
-                                  refused ? SY_UPSTREAM_ERR_ADDRESS : SY_UPSTREAM_ERR_RESOLVE);
+               "request_id", up_request_id(up), "host", up->connect_host, "error",
+               why ? why : "no address", NULL);
+        sy_metrics_destination_error(up->worker->id, up_destination(up),
+                                     refused ? SY_UPSTREAM_ERR_ADDRESS : SY_UPSTREAM_ERR_RESOLVE);
         up_fail(up, 502,
                 refused ? "upstream address refused" : "upstream host could not be resolved",
                 refused ? SY_UPSTREAM_ERR_ADDRESS : SY_UPSTREAM_ERR_RESOLVE);
@@ -569,9 +590,10 @@ static void up_use_plan(sy_upstream_t *up, sy_resolve_status_t status,
         if (refusal) {
             char addr[64];
             sy_ip_format(&up->plan.addrs[i], addr, sizeof addr);
-            sy_log(SY_LOG_ERROR, "upstream address refused", "host", up->connect_host, "address",
-                   addr, "reason", refusal, NULL);
-            sy_metrics_upstream_error(up->worker->id, SY_UPSTREAM_ERR_ADDRESS);
+            sy_log(SY_LOG_ERROR, "upstream address refused", "request_id", up_request_id(up),
+                   "host", up->connect_host, "address", addr, "reason", refusal, NULL);
+            sy_metrics_destination_error(up->worker->id, up_destination(up),
+                                         SY_UPSTREAM_ERR_ADDRESS);
             up_fail(up, 502, "upstream address refused", SY_UPSTREAM_ERR_ADDRESS);
             return;
         }

@@ -158,11 +158,12 @@ static void pause_log(sy_worker_t *w, const char *why, const char *error)
     snprintf(count, sizeof count, "%llu", (unsigned long long)w->pauses_unlogged);
     const char *msg = "accepting paused; new connections wait in the kernel backlog";
     if (error)
-        sy_log(SY_LOG_WARN, msg, "worker", id, "reason", why, "error", error, "connections", open,
-               "cap", cap, "pauses", count, NULL);
+        sy_log(SY_LOG_WARN, msg, SY_LOG_NUM("worker"), id, "reason", why, "error", error,
+               SY_LOG_NUM("connections"), open, SY_LOG_NUM("cap"), cap, SY_LOG_NUM("pauses"), count,
+               NULL);
     else
-        sy_log(SY_LOG_WARN, msg, "worker", id, "reason", why, "connections", open, "cap", cap,
-               "pauses", count, NULL);
+        sy_log(SY_LOG_WARN, msg, SY_LOG_NUM("worker"), id, "reason", why, SY_LOG_NUM("connections"),
+               open, SY_LOG_NUM("cap"), cap, SY_LOG_NUM("pauses"), count, NULL);
     w->pause_log_ms = now;
     w->pauses_unlogged = 0;
 }
@@ -538,8 +539,8 @@ static uint64_t raise_fd_limit(void)
     u64_text(soft_before, before == RLIM_INFINITY ? UINT64_MAX : (uint64_t)before);
     u64_text(hard, rl.rlim_max == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_max);
     u64_text(soft, rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur);
-    sy_log(SY_LOG_INFO, "file descriptor limit", "soft_at_start", soft_before, "hard", hard, "soft",
-           soft, NULL);
+    sy_log(SY_LOG_INFO, "file descriptor limit", SY_LOG_NUM("soft_at_start"), soft_before,
+           SY_LOG_NUM("hard"), hard, SY_LOG_NUM("soft"), soft, NULL);
     /* RLIM_INFINITY would make the cap meaningless; the kernel never hands
      * out more than fs.nr_open anyway. */
     return rl.rlim_cur == RLIM_INFINITY ? 1048576 : (uint64_t)rl.rlim_cur;
@@ -577,8 +578,9 @@ bool sy_server_start(const sy_server_config_t *cfg, sy_error_t *err)
            limits.too_low ? "file descriptor limit too low: one connection per worker; raise "
                             "ulimit -n (LimitNOFILE=, ECS ulimits nofile)"
                           : "connection cap per worker derived from the file descriptor limit",
-           "fd_limit", limit_text, "reserved", reserved_text, "fds_per_worker", budget_text,
-           "max_connections_per_worker", cap_text, NULL);
+           SY_LOG_NUM("fd_limit"), limit_text, SY_LOG_NUM("reserved"), reserved_text,
+           SY_LOG_NUM("fds_per_worker"), budget_text, SY_LOG_NUM("max_connections_per_worker"),
+           cap_text, NULL);
     sy_metrics_set_fd_limits(limits.fd_limit, limits.max_clients);
     unsigned char rnd[4] = {0};
     if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)

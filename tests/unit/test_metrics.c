@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -74,7 +75,7 @@ static void *worker_main(void *p)
     worker_arg_t *arg = p;
     for (int i = 0; i < PER_THREAD; i++)
         sy_metrics_request(arg->worker, arg->route, i % 4 == 0 ? 503 : 200, 0.002);
-    sy_metrics_upstream_error(arg->worker, SY_UPSTREAM_ERR_TIMEOUT);
+    sy_metrics_destination_error(arg->worker, "dest.example", SY_UPSTREAM_ERR_TIMEOUT);
     sy_metrics_gauge_add(arg->worker, SY_GAUGE_CLIENT_CONNECTIONS, 3);
     return NULL;
 }
@@ -87,7 +88,8 @@ static void test_workers_sum(void **state)
     assert_ptr_equal(route, sy_metrics_route("/workers"));
     assert_ptr_not_equal(route, sy_metrics_route("/workers/other"));
 
-    double timeouts_before = sample_or_zero("switchyard_upstream_errors_total{kind=\"timeout\"}");
+    double timeouts_before = sample_or_zero(
+        "switchyard_upstream_errors_total{destination=\"dest.example\",kind=\"timeout\"}");
     double conns_before = sample_or_zero("switchyard_client_connections");
 
     pthread_t threads[THREADS];
@@ -111,8 +113,8 @@ static void test_workers_sum(void **state)
                 THREADS * PER_THREAD);
     double sum = sample(text, "switchyard_request_duration_seconds_sum{route=\"/workers\"}");
     assert_true(fabs(sum - THREADS * PER_THREAD * 0.002) < 1e-3);
-    assert_true(sample(text, "switchyard_upstream_errors_total{kind=\"timeout\"}") ==
-                timeouts_before + THREADS);
+    assert_true(sample(text, "switchyard_upstream_errors_total{destination=\"dest.example\","
+                             "kind=\"timeout\"}") == timeouts_before + THREADS);
     assert_true(sample(text, "switchyard_client_connections") == conns_before + 3 * THREADS);
     free(text);
 
@@ -366,6 +368,8 @@ static void test_output_format(void **state)
 {
     (void)state;
     sy_metrics_route("/format");
+    sy_metrics_upstream_duration(1, "format.example", 0.5);
+    sy_metrics_upstream_error(0, SY_UPSTREAM_ERR_CONNECT);
     char *text = render(NULL);
     assert_true(text[strlen(text) - 1] == '\n');
     family_t family = {"", ""};
@@ -389,7 +393,8 @@ static void test_output_format(void **state)
             assert_string_equal(family.name, helped); /* HELP comes right before TYPE */
             assert_true(strcmp(family.type, "counter") == 0 || strcmp(family.type, "gauge") == 0 ||
                         strcmp(family.type, "histogram") == 0);
-            assert_true(strncmp(family.name, "switchyard_", 11) == 0);
+            assert_true(strncmp(family.name, "switchyard_", 11) == 0 ||
+                        strncmp(family.name, "process_", 8) == 0);
             if (strcmp(family.type, "counter") == 0)
                 assert_true(strlen(family.name) > 6 &&
                             strcmp(family.name + strlen(family.name) - 6, "_total") == 0);
@@ -498,6 +503,91 @@ static void test_many_routes(void **state)
     free(all);
 }
 
+/* Upstream errors and latency carry the destination host; the histogram
+ * reaches past 60 s; errors with no destination count as "(none)". */
+static void test_destinations(void **state)
+{
+    (void)state;
+    sy_metrics_upstream_duration(0, "a.example", 0.2);
+    sy_metrics_upstream_duration(1, "a.example", 45);
+    sy_metrics_upstream_duration(2, "b.example", 0.001);
+    sy_metrics_destination_error(0, "b.example", SY_UPSTREAM_ERR_TLS);
+    sy_metrics_destination_error(0, NULL, SY_UPSTREAM_ERR_RESOLVE);
+    char *text = render(NULL);
+    assert_true(
+        sample(text, "switchyard_upstream_duration_seconds_count{destination=\"a.example\"}") == 2);
+    assert_true(sample(text,
+                       "switchyard_upstream_duration_seconds_bucket{destination=\"a.example\","
+                       "le=\"30\"}") == 1);
+    assert_true(sample(text,
+                       "switchyard_upstream_duration_seconds_bucket{destination=\"a.example\","
+                       "le=\"60\"}") == 2);
+    assert_true(
+        sample(text, "switchyard_upstream_duration_seconds_count{destination=\"b.example\"}") == 1);
+    assert_true(sample(text, "switchyard_upstream_errors_total{destination=\"b.example\","
+                             "kind=\"tls\"}") == 1);
+    assert_true(sample(text, "switchyard_upstream_errors_total{destination=\"a.example\","
+                             "kind=\"tls\"}") == 0);
+    assert_true(sample(text, "switchyard_upstream_errors_total{destination=\"(none)\","
+                             "kind=\"resolve\"}") >= 1);
+    /* The request histograms reach 60 s too. */
+    assert_non_null(strstr(text, "switchyard_all_request_duration_seconds_bucket{le=\"60\"}"));
+    free(text);
+
+    /* Past 256 hosts, new ones share "(other)": the scrape stays bounded. */
+    char host[32];
+    for (int i = 0; i < 300; i++) {
+        snprintf(host, sizeof host, "h%d.example", i);
+        sy_metrics_destination_error(0, host, SY_UPSTREAM_ERR_CONNECT);
+    }
+    text = render(NULL);
+    assert_true(sample(text, "switchyard_upstream_errors_total{destination=\"(other)\","
+                             "kind=\"connect\"}") >= 40);
+    assert_null(strstr(text, "destination=\"h299.example\""));
+    free(text);
+}
+
+/* build_info and the process_* series every Prometheus client exposes. */
+static void test_build_and_process(void **state)
+{
+    (void)state;
+    char *text = render(NULL);
+    const char *info = strstr(text, "switchyard_build_info{version=\"");
+    assert_non_null(info);
+    assert_non_null(strstr(info, "\"} 1\n"));
+    assert_true(sample(text, "process_open_fds") >= 3); /* stdin, stdout, stderr */
+    assert_true(sample(text, "process_max_fds") >= sample(text, "process_open_fds"));
+    assert_true(sample(text, "process_resident_memory_bytes") > 0);
+    assert_true(sample(text, "process_cpu_seconds_total") >= 0);
+    /* Started after 2020 and not in the future. */
+    double start = sample(text, "process_start_time_seconds");
+    assert_true(start > 1577836800.0 && start <= (double)time(NULL) + 1);
+    free(text);
+}
+
+/* --route-metrics off: routed requests count under route="(any)", no
+ * per-route series appear; unrouted ones stay "(none)". */
+static void test_route_labels_off(void **state)
+{
+    (void)state;
+    sy_route_stats_t *route = sy_metrics_route("/labels-off");
+    sy_metrics_set_route_labels(false);
+    sy_metrics_request(0, route, 200, 0.01);
+    sy_metrics_request(0, NULL, 404, 0.01);
+    char *text = render(NULL);
+    sy_metrics_set_route_labels(true);
+    assert_false(has_series(text, "/labels-off"));
+    assert_true(sample(text, "switchyard_requests_total{route=\"(any)\",code_class=\"2xx\"}") >= 1);
+    assert_true(sample(text, "switchyard_requests_total{route=\"(none)\",code_class=\"4xx\"}") >=
+                1);
+    free(text);
+    sy_metrics_request(0, route, 200, 0.01);
+    text = render(NULL);
+    assert_true(has_series(text, "/labels-off"));
+    free(text);
+    sy_metrics_route_release(route);
+}
+
 int main(void)
 {
     sy_metrics_init(8);
@@ -511,6 +601,9 @@ int main(void)
         cmocka_unit_test(test_output_format),
         cmocka_unit_test(test_series_follow_the_table),
         cmocka_unit_test(test_many_routes),
+        cmocka_unit_test(test_destinations),
+        cmocka_unit_test(test_build_and_process),
+        cmocka_unit_test(test_route_labels_off),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -169,6 +169,7 @@ static void test_request_exact_full(void **state)
     fw.drop_count = 1;
     fw.add = add;
     fw.add_count = 2;
+    fw.request_id = SY_SLICE_LIT(""); /* the client's well-formed id is kept */
     assert_string_equal(write_request(&r, &fw),
                         "POST /prod/v2/items?a=1&b=%2F HTTP/1.1\r\n"
                         "Accept: application/json\r\n"
@@ -376,13 +377,20 @@ static void test_request_forwarded_headers(void **state)
     assert_true(has_line(head, "Host: orders.internal"));
     assert_false(has_line(head, "Host: api.example.com"));
 
-    /* X-Request-Id: kept when sent (any case), added when absent, omitted
-     * when neither. */
+    /* X-Request-Id: kept when sent (any case) and switchyard chose none,
+     * replaced when switchyard chose one (the client's was not
+     * well-formed), added when absent, omitted when neither. */
     const char *with_id[] = {"Host", "h", "x-request-id", "abc", NULL};
     make_request(&r, "GET", "/a", NULL, with_id);
     head = write_request(&r, &fw);
+    assert_false(has_line(head, "x-request-id: abc"));
+    assert_true(has_line(head, "X-Request-Id: rid-1"));
+    assert_int_equal(count_of(head, "request-id"), 1);
+    fw.request_id = SY_SLICE_LIT("");
+    head = write_request(&r, &fw);
     assert_true(has_line(head, "x-request-id: abc"));
     assert_null(strstr(head, "rid-1"));
+    fw.request_id = SY_SLICE_LIT("rid-1");
     const char *without_id[] = {"Host", "h", NULL};
     make_request(&r, "GET", "/a", NULL, without_id);
     head = write_request(&r, &fw);
@@ -476,6 +484,28 @@ static const char *write_response(const response_t *r, sy_forward_response_t fw)
     assert_true(n > 0);
     out[n] = '\0';
     return out;
+}
+
+/* The answer carries switchyard's X-Request-Id (the one logged), once:
+ * an upstream copy is replaced; with none chosen, upstream's passes. */
+static void test_response_request_id(void **state)
+{
+    (void)state;
+    static const char *const nv[] = {"x-request-id", "upstream-id", "Content-Length", "0", NULL};
+    response_t r;
+    make_response(&r, 200, "OK", nv);
+    sy_forward_response_t fw = {.frame = SY_FRAME_LENGTH,
+                                .length = 0,
+                                .keep_alive = true,
+                                .client_minor = 1,
+                                .request_id = SY_SLICE_LIT("rid-9")};
+    const char *head = write_response(&r, fw);
+    assert_true(has_line(head, "X-Request-Id: rid-9"));
+    assert_int_equal(count_of(head, "request-id"), 1);
+    fw.request_id = SY_SLICE_LIT("");
+    head = write_response(&r, fw);
+    assert_true(has_line(head, "x-request-id: upstream-id"));
+    assert_int_equal(count_of(head, "request-id"), 1);
 }
 
 static void test_response_exact(void **state)
@@ -704,6 +734,7 @@ int main(void)
         cmocka_unit_test(test_request_line_and_framing),
         cmocka_unit_test(test_request_truncation),
         cmocka_unit_test(test_response_exact),
+        cmocka_unit_test(test_response_request_id),
         cmocka_unit_test(test_response_bodyless_framing),
         cmocka_unit_test(test_response_truncation),
         cmocka_unit_test(test_error_exact),
