@@ -34,15 +34,26 @@ export function binAvailable() {
   return fs.existsSync(BIN);
 }
 
+// The kernel may hand the same free port to two calls in a row (the first
+// was released before the second asked), and a test that asks twice (a
+// listener and an admin listener) then collides with itself: never return
+// a port this process has handed out before.
+const portsGiven = new Set();
 export async function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
+  for (;;) {
+    const port = await new Promise((resolve, reject) => {
+      const srv = net.createServer();
+      srv.once('error', reject);
+      srv.listen(0, '127.0.0.1', () => {
+        const { port: p } = srv.address();
+        srv.close(() => resolve(p));
+      });
     });
-  });
+    if (!portsGiven.has(port)) {
+      portsGiven.add(port);
+      return port;
+    }
+  }
 }
 
 export function tempDir(prefix = 'sy-e2e-') {
