@@ -18,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
-import { DynamoDBClient, CreateTableCommand, PutItemCommand, DeleteItemCommand, BatchWriteItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, CreateTableCommand, DescribeTableCommand, PutItemCommand, DeleteItemCommand, BatchWriteItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { S3Client, CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { BIN, freePort, tempDir, sleep, SLOW, waitForReady, sanitizerReport } from './harness.mjs';
 
@@ -216,6 +216,14 @@ export async function createRoutesTable(ddb, table) {
     KeySchema: [{ AttributeName: 'path', KeyType: 'HASH' }],
     BillingMode: 'PAY_PER_REQUEST',
   }));
+  // dynalite makes the table ACTIVE on a timer (even with createTableMs 0):
+  // a write before that is "Requested resource not found".
+  for (let i = 0; i < 200; i++) {
+    const d = await ddb.send(new DescribeTableCommand({ TableName: table }));
+    if (d.Table?.TableStatus === 'ACTIVE') return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`table ${table} never became ACTIVE`);
 }
 
 // A plain route object -> DynamoDB item (methods as a string set).
