@@ -316,25 +316,45 @@ static void cache_put(cache_entry_t *table, const unsigned char mac[32], uint64_
     e->expires_ms = expires;
 }
 
+/* The throttle entry of key, probing SY_BASIC_THROTTLE_PROBE slots from its
+ * own. With create, a key without one takes a free or expired slot, else
+ * the active one with the fewest failures: failures of other users or from
+ * other addresses must not be able to evict (and so reset) a key that is
+ * being throttled, as a direct-mapped table would let them. */
+#define SY_BASIC_THROTTLE_PROBE 8
+static throttle_entry_t *throttle_find(const unsigned char key[32], uint64_t now, bool create)
+{
+    size_t base = slot_of(key, SY_BASIC_THROTTLE_ENTRIES);
+    throttle_entry_t *victim = NULL;
+    for (size_t i = 0; i < SY_BASIC_THROTTLE_PROBE; i++) {
+        throttle_entry_t *e = &throttle[(base + i) % SY_BASIC_THROTTLE_ENTRIES];
+        bool active = e->window_end_ms > now;
+        if (active && memcmp(e->key, key, 32) == 0)
+            return e;
+        bool victim_active = victim && victim->window_end_ms > now;
+        if (!victim || (victim_active && (!active || e->failures < victim->failures)))
+            victim = e;
+    }
+    if (!create)
+        return NULL;
+    memcpy(victim->key, key, 32);
+    victim->window_end_ms = now + SY_BASIC_THROTTLE_WINDOW_MS;
+    victim->failures = 0;
+    return victim;
+}
+
 /* 0 when key may try now, else the seconds until its window ends. */
 static unsigned throttled_for(const unsigned char key[32], uint32_t limit, uint64_t now)
 {
-    const throttle_entry_t *e = &throttle[slot_of(key, SY_BASIC_THROTTLE_ENTRIES)];
-    if (memcmp(e->key, key, 32) != 0 || e->window_end_ms <= now || e->failures < limit)
+    const throttle_entry_t *e = throttle_find(key, now, false);
+    if (!e || e->failures < limit)
         return 0;
     return (unsigned)((e->window_end_ms - now + 999) / 1000);
 }
 
 static void throttle_fail(const unsigned char key[32], uint64_t now)
 {
-    throttle_entry_t *e = &throttle[slot_of(key, SY_BASIC_THROTTLE_ENTRIES)];
-    /* Another key in the slot, or an old window: start a new window. */
-    if (memcmp(e->key, key, 32) != 0 || e->window_end_ms <= now) {
-        memcpy(e->key, key, 32);
-        e->window_end_ms = now + SY_BASIC_THROTTLE_WINDOW_MS;
-        e->failures = 0;
-    }
-    e->failures++;
+    throttle_find(key, now, true)->failures++;
 }
 
 static bool address_key(const char *peer, unsigned char key[32])
