@@ -313,8 +313,7 @@ static int cmd_serve(int argc, char **argv)
             break;
         case 'N': {
             size_t used = strlen(resolvers);
-            if (!optarg[0] || strchr(optarg, ',') ||
-                used + strlen(optarg) + 2 > sizeof resolvers)
+            if (!optarg[0] || strchr(optarg, ',') || used + strlen(optarg) + 2 > sizeof resolvers)
                 return fail_usage("--resolver: expected ADDR[:PORT], got '%s'", optarg);
             snprintf(resolvers + used, sizeof resolvers - used, "%s%s", used ? "," : "", optarg);
             break;

@@ -69,7 +69,7 @@ typedef struct {
     bool allow_loopback;
     sy_http_limits_t limits;
     bool allow_path_parameters; /* limits.allow_path_parameters: ';' in paths (default false) */
-    size_t max_routes; /* limits.max_routes: a larger route table is refused whole */
+    size_t max_routes;          /* limits.max_routes: a larger route table is refused whole */
     sy_timeouts_t timeouts;
     json_t *document; /* the whole parsed document */
 } sy_policy_t;

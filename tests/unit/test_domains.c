@@ -106,8 +106,8 @@ static void test_two_hundred_thousand_domains(void **state)
     p = sy_policy_parse(doc, o, "policy.json", &err);
     assert_null(p);
     char want[128];
-    snprintf(want, sizeof want, "listen_domains[%d]: duplicates \"t%d.example.com\" listed before it", N,
-             N - 1);
+    snprintf(want, sizeof want,
+             "listen_domains[%d]: duplicates \"t%d.example.com\" listed before it", N, N - 1);
     if (!strstr(err.message, want))
         fail_msg("expected \"%s\" in \"%s\"", want, err.message);
     free(doc);

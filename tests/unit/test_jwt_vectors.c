@@ -87,7 +87,8 @@ static void test_jwt_vectors(void **state)
 {
     (void)state;
     if (!vectors_dir()) {
-        fail_msg("test vectors not found: set SY_VECTORS or run from the repository root (tests/vectors)");
+        fail_msg("test vectors not found: set SY_VECTORS or run from the repository root "
+                 "(tests/vectors)");
     }
     json_t *doc = load("jwt_vectors.json");
     json_t *cases = json_object_get(doc, "cases");
@@ -144,7 +145,8 @@ static void test_wycheproof_jws(void **state)
 {
     (void)state;
     if (!vectors_dir()) {
-        fail_msg("test vectors not found: set SY_VECTORS or run from the repository root (tests/vectors)");
+        fail_msg("test vectors not found: set SY_VECTORS or run from the repository root "
+                 "(tests/vectors)");
     }
     json_t *doc = load("wycheproof/json_web_signature_test.json");
     size_t gi, ti, total = 0, failures = 0, strict_seen = 0, contradictory = 0;
@@ -212,7 +214,8 @@ static void test_wycheproof_jwk(void **state)
 {
     (void)state;
     if (!vectors_dir()) {
-        fail_msg("test vectors not found: set SY_VECTORS or run from the repository root (tests/vectors)");
+        fail_msg("test vectors not found: set SY_VECTORS or run from the repository root "
+                 "(tests/vectors)");
     }
     /* Key-set vectors: ambiguous sets (duplicate kid, secret and public
      * keys mixed), short or empty secrets, keys for the wrong curve, use or
@@ -258,7 +261,8 @@ static void test_cookbook(void **state)
 {
     (void)state;
     if (!vectors_dir()) {
-        fail_msg("test vectors not found: set SY_VECTORS or run from the repository root (tests/vectors)");
+        fail_msg("test vectors not found: set SY_VECTORS or run from the repository root "
+                 "(tests/vectors)");
     }
     static const char *const compact[] = {
         "jose-cookbook/jws/4_1.rsa_v15_signature.json",

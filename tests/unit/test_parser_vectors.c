@@ -229,7 +229,8 @@ static void test_http_request_cases(void **state)
     (void)state;
     json_t *root = load_vectors("http_request_cases.json");
     if (!root) {
-        fail_msg("test vectors not found: set SY_VECTORS or run from the repository root (tests/vectors)");
+        fail_msg("test vectors not found: set SY_VECTORS or run from the repository root "
+                 "(tests/vectors)");
     }
     json_t *cases = json_object_get(root, "cases");
     assert_true(json_is_array(cases));
@@ -305,7 +306,8 @@ static void test_smuggler_mutations(void **state)
     (void)state;
     json_t *root = load_vectors("smuggler_te_mutations_full.json");
     if (!root) {
-        fail_msg("test vectors not found: set SY_VECTORS or run from the repository root (tests/vectors)");
+        fail_msg("test vectors not found: set SY_VECTORS or run from the repository root "
+                 "(tests/vectors)");
     }
     json_t *cases = json_object_get(root, "cases");
     assert_true(json_is_array(cases));

@@ -206,7 +206,8 @@ static void test_aws_suite(void **state)
 {
     (void)state;
     if (!vectors_dir("sigv4/aws-sig-v4-test-suite", vectors, sizeof vectors)) {
-        fail_msg("test vectors not found: set SY_VECTORS or run from the repository root (tests/vectors)");
+        fail_msg("test vectors not found: set SY_VECTORS or run from the repository root "
+                 "(tests/vectors)");
     }
     suite_cases = suite_failures = 0;
     walk_suite(vectors);
@@ -317,7 +318,8 @@ static void test_s3_header_examples(void **state)
     (void)state;
     json_t *doc = s3_examples();
     if (!doc) {
-        fail_msg("test vectors not found: set SY_VECTORS or run from the repository root (tests/vectors)");
+        fail_msg("test vectors not found: set SY_VECTORS or run from the repository root "
+                 "(tests/vectors)");
     }
     size_t i, done = 0;
     json_t *c;
@@ -342,7 +344,8 @@ static void test_s3_presigned(void **state)
     (void)state;
     json_t *doc = s3_examples();
     if (!doc) {
-        fail_msg("test vectors not found: set SY_VECTORS or run from the repository root (tests/vectors)");
+        fail_msg("test vectors not found: set SY_VECTORS or run from the repository root "
+                 "(tests/vectors)");
     }
     size_t i, done = 0;
     json_t *c;
@@ -383,7 +386,8 @@ static void test_s3_chunk_signatures(void **state)
     (void)state;
     json_t *doc = s3_examples();
     if (!doc) {
-        fail_msg("test vectors not found: set SY_VECTORS or run from the repository root (tests/vectors)");
+        fail_msg("test vectors not found: set SY_VECTORS or run from the repository root "
+                 "(tests/vectors)");
     }
     size_t i, done = 0;
     json_t *c;

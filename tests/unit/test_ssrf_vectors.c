@@ -75,7 +75,8 @@ static int teardown(void **state)
 static json_t *section(const char *key)
 {
     if (!vectors) {
-        fail_msg("test vectors not found: set SY_VECTORS or run from the repository root (tests/vectors)");
+        fail_msg("test vectors not found: set SY_VECTORS or run from the repository root "
+                 "(tests/vectors)");
     }
     json_t *v = json_object_get(vectors, key);
     if (!v)
