@@ -194,6 +194,44 @@ void sy_hex_encode(const unsigned char *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+size_t sy_fmt_u64(char *out, uint64_t v)
+{
+    char tmp[SY_FMT_U64_MAX];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+size_t sy_fmt_hex(char *out, uint64_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    char tmp[SY_FMT_HEX_MAX];
+    size_t n = 0;
+    do {
+        tmp[n++] = digits[v & 15];
+        v >>= 4;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+size_t sy_fmt_milli(char *out, uint64_t v)
+{
+    size_t n = sy_fmt_u64(out, v / 1000);
+    unsigned frac = (unsigned)(v % 1000);
+    out[n++] = '.';
+    out[n++] = (char)('0' + frac / 100);
+    out[n++] = (char)('0' + frac / 10 % 10);
+    out[n++] = (char)('0' + frac % 10);
+    return n;
+}
+
 const char *sy_file_uri_path(const char *uri)
 {
     if (strncmp(uri, "file://", 7) != 0)

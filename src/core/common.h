@@ -61,6 +61,18 @@ int sy_hex_value(char c);
 /* Writes n bytes as 2n lowercase hex digits and a NUL (out holds 2n+1). */
 void sy_hex_encode(const unsigned char *in, size_t n, char *out);
 
+/* Number formatting for the request path, where snprintf's format parsing
+ * and locale lookups cost more than the work: each writes the digits of v
+ * at out (no NUL) and returns how many it wrote. */
+#define SY_FMT_U64_MAX 20 /* digits of UINT64_MAX */
+size_t sy_fmt_u64(char *out, uint64_t v);
+/* Lowercase hex without leading zeros ("0" for 0): a chunk-size line. */
+#define SY_FMT_HEX_MAX 16
+size_t sy_fmt_hex(char *out, uint64_t v);
+/* v / 1000 with three decimals ("12.345"): microseconds as milliseconds. */
+#define SY_FMT_MILLI_MAX (SY_FMT_U64_MAX + 4)
+size_t sy_fmt_milli(char *out, uint64_t v);
+
 /* The path a local-file store URI names: "file:///abs/path" and
  * "file://localhost/abs/path" give "/abs/path", a plain path is itself.
  * NULL when a file URI names another host or a relative path. The result

@@ -85,6 +85,48 @@ static void test_hex(void **state)
     assert_string_equal(out, "");
 }
 
+/* The formatters agree with printf over edges and a sweep of values. */
+static void test_fmt_numbers(void **state)
+{
+    (void)state;
+    uint64_t values[] = {0,
+                         1,
+                         9,
+                         10,
+                         15,
+                         16,
+                         99,
+                         100,
+                         999,
+                         1000,
+                         1001,
+                         65535,
+                         4294967296ULL,
+                         UINT64_MAX / 10,
+                         UINT64_MAX - 1,
+                         UINT64_MAX};
+    char out[SY_FMT_MILLI_MAX + 1], want[64];
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        uint64_t v = values[i];
+        size_t n = sy_fmt_u64(out, v);
+        out[n] = '\0';
+        snprintf(want, sizeof want, "%llu", (unsigned long long)v);
+        assert_string_equal(out, want);
+        n = sy_fmt_hex(out, v);
+        out[n] = '\0';
+        snprintf(want, sizeof want, "%llx", (unsigned long long)v);
+        assert_string_equal(out, want);
+        n = sy_fmt_milli(out, v);
+        out[n] = '\0';
+        snprintf(want, sizeof want, "%llu.%03u", (unsigned long long)(v / 1000),
+                 (unsigned)(v % 1000));
+        assert_string_equal(out, want);
+    }
+    assert_int_equal(sy_fmt_u64(out, UINT64_MAX), SY_FMT_U64_MAX);
+    assert_int_equal(sy_fmt_hex(out, UINT64_MAX), SY_FMT_HEX_MAX);
+    assert_true(sy_fmt_milli(out, UINT64_MAX) <= SY_FMT_MILLI_MAX);
+}
+
 static void test_file_uri_path(void **state)
 {
     (void)state;
@@ -167,6 +209,7 @@ int main(void)
         cmocka_unit_test(test_json_escape),   cmocka_unit_test(test_json_escape_never_overflows),
         cmocka_unit_test(test_slices),        cmocka_unit_test(test_hex),
         cmocka_unit_test(test_file_uri_path), cmocka_unit_test(test_file_read),
+        cmocka_unit_test(test_fmt_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
