@@ -20,6 +20,10 @@
 #   routes  - switchyard only (bench/routes.mjs): 10, 10,000 and 100,000
 #             routes: time to ready, memory, one change live, requests/s,
 #             /metrics and /config size and time.
+#   body16k - plain HTTP GETs of a 16 KiB file through each proxy;
+#   profile - switchyard only: `perf record` of its worker during the plain
+#             GETs, reported as the functions and libraries where the CPU
+#             time goes (needs perf and permission to profile, else skipped);
 #   idle    - memory per idle keep-alive client connection (bench/idle.mjs):
 #             IDLE_CONNS connections, each after one request, held open to
 #             each proxy (and to switchyard's HTTPS listener); RSS growth
@@ -37,7 +41,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-SCENARIOS=${SCENARIOS:-"idle plain memory tls jwt dns routes"}
+SCENARIOS=${SCENARIOS:-"idle plain body16k memory tls jwt profile dns routes"}
 WORKERS=${WORKERS:-1}            # worker processes/threads of each proxy
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}        # wrk duration per contender per round
@@ -64,18 +68,18 @@ JWT_AUDIENCE=bench
 has() { [[ " $1 " == *" $2 "* ]]; }
 for s in $SCENARIOS; do
   case "$s" in
-    plain | tls | jwt | memory | dns | routes | idle) ;;
-    *) echo "bench: unknown scenario '$s' in SCENARIOS (known: idle plain tls jwt memory dns routes)" >&2; exit 2 ;;
+    plain | body16k | tls | jwt | memory | profile | dns | routes | idle) ;;
+    *) echo "bench: unknown scenario '$s' in SCENARIOS (known: idle plain body16k tls jwt memory profile dns routes)" >&2; exit 2 ;;
   esac
 done
 # The proxies the plain, tls and memory scenarios compare; jwt needs only
 # switchyard.
-if has "$SCENARIOS" plain || has "$SCENARIOS" tls || has "$SCENARIOS" memory || has "$SCENARIOS" idle; then
+if has "$SCENARIOS" plain || has "$SCENARIOS" body16k || has "$SCENARIOS" tls || has "$SCENARIOS" memory || has "$SCENARIOS" idle; then
   RUN_PROXIES=$PROXIES
 else
   RUN_PROXIES=""
 fi
-if has "$SCENARIOS" jwt && ! has "$RUN_PROXIES" switchyard; then
+if { has "$SCENARIOS" jwt || has "$SCENARIOS" profile; } && ! has "$RUN_PROXIES" switchyard; then
   RUN_PROXIES="switchyard $RUN_PROXIES"
 fi
 
@@ -211,6 +215,7 @@ if has "$SCENARIOS" memory; then
   head -c $((LARGE_MB * 1048576)) /dev/zero >"$tmp/backend/www/large.bin"
   head -c $((SMALL_MB * 1048576)) /dev/zero >"$tmp/backend/www/small.bin"
 fi
+head -c 16384 /dev/urandom >"$tmp/backend/www/b16k.bin"
 chmod -R a+rX "$tmp/backend"
 BODY="hello from the benchmark backend"
 TLS_BODY="hello from the TLS benchmark backend"
@@ -525,6 +530,7 @@ declare -A proc_of=() url_of=() auth_of=() label_of=()
 for p in $PROXIES; do
   proc_of[plain:$p]=$p; url_of[plain:$p]="http://127.0.0.1:${port_of[$p]}/bench"; label_of[plain:$p]=$p
   proc_of[tls:$p]=$p; url_of[tls:$p]="http://127.0.0.1:${port_of[$p]}/tls/bench"; label_of[tls:$p]=$p
+  proc_of[body16k:$p]=$p; url_of[body16k:$p]="http://127.0.0.1:${port_of[$p]}/b16k.bin"; label_of[body16k:$p]=$p
 done
 for a in none jwt; do
   proc_of[jwt:$a]=switchyard; url_of[jwt:$a]="http://127.0.0.1:$sw_port/auth-$a/bench"
@@ -532,6 +538,8 @@ for a in none jwt; do
 done
 label_of[jwt:none]="switchyard, auth none"
 label_of[jwt:jwt]="switchyard, auth jwt RS256"
+proc_of[profile:switchyard]=switchyard; url_of[profile:switchyard]=${url_of[plain:switchyard]:-"http://127.0.0.1:$sw_port/bench"}
+label_of[profile:switchyard]="switchyard under perf"
 
 # wrk runs in the background and the script waits for it: a trapped Ctrl-C
 # interrupts `wait` at once, while a foreground wrk (which finishes its run
@@ -673,6 +681,48 @@ run_idle() {
 }
 idle_field() { node -e 'const o = JSON.parse(process.argv[1]); console.log(o[process.argv[2]]);' "$1" "$2"; }
 
+# A CPU profile of switchyard's small-GET path: perf samples its process
+# (call graphs off: the flat profile is what says where the time goes)
+# during one wrk run; the report keeps the top functions and the split by
+# library. Skipped, with the reason, when perf cannot profile here.
+profile_out=""
+run_profile() {
+  local data=$tmp/perf.data pid=${pid_of[switchyard]}
+  if ! command -v perf >/dev/null 2>&1; then
+    profile_out="perf is not installed: no profile."
+    echo "bench: profile: $profile_out" >&2
+    return 0
+  fi
+  echo "bench: profile: perf record of switchyard (pid $pid) during $DURATION of small GETs"
+  run_wrk profile:switchyard "$WARMUP" "$results/profile-warmup.txt"
+  perf record -q -F 4999 -p "$pid" -o "$data" >"$results/perf-record.log" 2>&1 &
+  local perf_pid=$!
+  sleep 0.5
+  run_wrk profile:switchyard "$DURATION" "$results/profile.txt"
+  kill -INT "$perf_pid" 2>/dev/null || true
+  wait "$perf_pid" 2>/dev/null || true
+  if [ ! -s "$data" ]; then
+    profile_out="perf recorded nothing ($(tail -1 "$results/perf-record.log" 2>/dev/null)): no profile."
+    echo "bench: profile: $profile_out" >&2
+    return 0
+  fi
+  profile_out=$(
+    echo "$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$results/profile.txt") requests/s while sampled (perf adds overhead: not comparable with the tables above)."
+    echo
+    echo "By library (share of switchyard's samples):"
+    echo
+    echo '```'
+    perf report -i "$data" --stdio --no-children --sort dso --percent-limit 1 2>/dev/null | grep -E '^ +[0-9]' | head -12
+    echo '```'
+    echo
+    echo "Top functions:"
+    echo
+    echo '```'
+    perf report -i "$data" --stdio --no-children --sort dso,symbol -F overhead,dso,sym --percent-limit 0.7 2>/dev/null | grep -E '^ +[0-9]' | head -40
+    echo '```'
+  )
+}
+
 # ---------------------------------------------------------------- scenarios
 # In the order SCENARIOS names them. The default runs memory right after
 # plain, before TLS and JWT leave their own allocations in the proxies'
@@ -693,9 +743,14 @@ for s in $SCENARIOS; do
         read -r m_req m_full m_res <<<"$tls_metrics"
         echo "  tls    switchyard since start: $m_req requests on /tls, upstream TLS handshakes: $m_full full, $m_res resumed"
       fi ;;
+    body16k)
+      echo "bench: body16k: keep-alive GETs of a 16 KiB file through each proxy"
+      # shellcheck disable=SC2086
+      run_scenario body16k $PROXIES ;;
     jwt)
       echo "bench: jwt: switchyard, one route with an RS256 JWT policy vs the same route with auth none"
       run_scenario jwt none jwt ;;
+    profile) run_profile ;;
     memory) run_memory ;;
     routes)
       echo "bench: routes: switchyard with 10, 10,000 and 100,000 routes"
@@ -743,6 +798,10 @@ scenario_table() { # $1 = scenario, $2 = reference contender, $3 = first column 
     fi
     echo
   done
+  if [ -s "$d/switchyard.rps" ] && [ -s "$d/haproxy.rps" ]; then
+    echo
+    echo "switchyard against HAProxy: requests/s $(ratio "$(median "$d/switchyard.rps")" "$(median "$d/haproxy.rps")")×, p99 $(ratio "$(median "$d/switchyard.p99")" "$(median "$d/haproxy.p99")")×, CPU per request $(ratio "$(cpu_us_per_req "$d" switchyard)" "$(cpu_us_per_req "$d" haproxy)")×."
+  fi
   echo
   echo "Requests/s of each round, to judge the noise:"
   for c in "$@"; do
@@ -770,6 +829,15 @@ wrk_cmd="wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency"
     echo
     # shellcheck disable=SC2086
     scenario_table plain nginx proxy 1 $PROXIES
+  fi
+  if has "$SCENARIOS" body16k; then
+    echo
+    echo "## 16 KiB responses"
+    echo
+    echo "A 16 KiB file (sendfile) from the local nginx over plain HTTP, the same keep-alive GETs."
+    echo
+    # shellcheck disable=SC2086
+    scenario_table body16k nginx proxy 1 $PROXIES
   fi
   if has "$SCENARIOS" tls; then
     echo
@@ -807,6 +875,12 @@ wrk_cmd="wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency"
       printf '| %s | %s | %s | %s | %s | %s |\n' "$p" "$(mib "${idle_rss[$p]}")" "$(mib "${small_peak[$p]}")" \
         "$(mib "${large_peak[$p]}")$note" "$(mib $((${large_peak[$p]} - ${small_peak[$p]})))" "${large_secs[$p]}"
     done
+  fi
+  if has "$SCENARIOS" profile; then
+    echo
+    echo "## Where switchyard's time goes (small GETs, perf)"
+    echo
+    echo "$profile_out"
   fi
   if has "$SCENARIOS" routes && [ -f "$results/routes.md" ]; then
     echo
