@@ -455,7 +455,7 @@ static void client_linger(sy_client_t *c)
         return;
     }
     if (c->tls) {
-        SSL_shutdown(c->tls->ssl); /* close_notify, then the TCP half-close */
+        sy_tls_close_notify(c->tls); /* close_notify, then the TCP half-close */
         sy_tls_flush(c->tls, NULL, NULL);
     }
     c->rq->shutdown_req.data = c;
@@ -1634,12 +1634,8 @@ void sy_client_accept(sy_worker_t *w, int fd, bool tls)
             uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer_ip, sizeof c->peer_ip);
     }
     if (tls) {
-        SSL_CTX *ctx = sy_tls_server_ctx_acquire();
-        c->tls = ctx ? calloc(1, sizeof *c->tls) : NULL;
-        bool ok = c->tls && sy_tls_init(c->tls, ctx, (uv_stream_t *)&c->tcp, false);
-        if (ctx)
-            SSL_CTX_free(ctx); /* the connection holds its own reference */
-        if (!ok) {
+        c->tls = calloc(1, sizeof *c->tls);
+        if (!c->tls || !sy_tls_server_init(c->tls, (uv_stream_t *)&c->tcp)) {
             free(c->tls);
             c->tls = NULL;
             client_close(c);

@@ -40,8 +40,6 @@
 #include "net/addr.h"
 #include "proxy/proxy.h"
 
-#include <openssl/x509v3.h>
-
 #define SY_POOL_MAX_IDLE_PER_KEY 512
 
 /* ---- the pool index ------------------------------------------------------
@@ -428,7 +426,7 @@ static void up_handshake_step(sy_upstream_t *up)
         up_tls_failed(up, reason, detail);
         return;
     }
-    bool resumed = SSL_session_reused(up->tls->ssl) == 1;
+    bool resumed = sy_tls_resumed(up->tls);
     sy_metrics_tls_handshake(up->worker->id, resumed);
     if (resumed)
         sy_tls_session_resumed(up->tls);
@@ -445,32 +443,20 @@ static void up_start_tls(sy_upstream_t *up)
 {
     const sy_forward_target_t *dest = up->dest;
     const sy_tls_trust_t *trust = dest ? dest->trust : NULL;
-    SSL_CTX *ctx = trust ? trust->ctx : NULL;
-    up->tls = ctx ? calloc(1, sizeof *up->tls) : NULL;
-    if (!up->tls || !sy_tls_init(up->tls, ctx, (uv_stream_t *)&up->tcp, true)) {
+    up->tls = trust && trust->ctx ? calloc(1, sizeof *up->tls) : NULL;
+    if (!up->tls || !sy_tls_init(up->tls, trust->ctx, (uv_stream_t *)&up->tcp, true)) {
         free(up->tls);
         up->tls = NULL;
         up_tls_failed(up, "handshake failure",
-                      ctx                     ? "out of memory"
+                      trust && trust->ctx     ? "out of memory"
                       : trust && trust->error ? trust->error
                                               : "no trust store");
         return;
     }
-    SSL *ssl = up->tls->ssl;
-    if (dest->sni)
-        SSL_set_tlsext_host_name(ssl, dest->sni);
-    /* The subject CN is never read as a name (RFC 9525 §6.3): a private CA
-     * that also signs client or other non-server certificates with a
-     * service's name as CN must not make them valid for that service. */
-    SSL_set_hostflags(ssl,
-                      X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
-    if (SSL_set1_host(ssl, dest->verify_check) != 1) {
+    if (!sy_tls_client_setup(up->tls, dest->sni, dest->verify_check, &up->pool_entry->sessions)) {
         up_tls_failed(up, "handshake failure", "invalid verify name");
         return;
     }
-    sy_pool_entry_t *e = up->pool_entry;
-    sy_tls_session_take(&e->sessions, ssl);
-    up->tls->sessions = &e->sessions;
     up->state = SY_UP_HANDSHAKING;
     sy_upstream_read_start(up);
     up_handshake_step(up);
