@@ -4,6 +4,11 @@
  * each phase's decision is made elsewhere (parser, decide, auth) and this
  * file only moves bytes between them.
  *
+ * The upstream side is an HTTP/1 client (upstream.h): this file hands it
+ * an exchange, writes the request to it, and is called back with the
+ * parsed response head, body slices, the end, or an error; the retry rule
+ * is retry.h's.
+ *
  * Memory per request is fixed: one receive buffer sized from the policy's
  * head limits plus room for body streaming, the request state, and the
  * upstream's receive buffer, all borrowed from the worker while the
@@ -707,10 +712,17 @@ static bool request_id_well_formed(sy_slice_t v)
 
 static void generate_request_id(sy_client_t *c)
 {
+    /* prefix, worker number, "-", sequence in hex: at most 11 + 20 + 1 +
+     * 16 bytes, well inside request_id. */
     sy_worker_t *w = c->worker;
-    int n = snprintf(c->rq->request_id, sizeof c->rq->request_id, "%s%d-%llx", w->id_prefix, w->id,
-                     (unsigned long long)++w->request_seq);
-    c->rq->request_id_len = (size_t)n;
+    char *out = c->rq->request_id;
+    size_t n = strnlen(w->id_prefix, sizeof w->id_prefix - 1);
+    memcpy(out, w->id_prefix, n);
+    n += sy_fmt_u64(out + n, (uint64_t)w->id);
+    out[n++] = '-';
+    n += sy_fmt_hex(out + n, ++w->request_seq);
+    out[n] = '\0';
+    c->rq->request_id_len = n;
     c->rq->own_request_id = true;
 }
 

@@ -1,6 +1,13 @@
 /*
- * upstream.c: connections to destinations and the per-worker keep-alive
- * pool.
+ * upstream.c: the HTTP/1 client of the data plane: connections to
+ * destinations, the per-worker keep-alive pool, and the response side of
+ * each exchange (see upstream.h for the callbacks).
+ *
+ * The response head is parsed in one place (h1_parse_head), interim 1xx
+ * responses are skipped, and the body is handed to the caller one slice
+ * at a time, decoded from its framing in place in the connection's receive
+ * buffer; reading stops while a slice is out. The caller never sees the
+ * buffer, the framing or the parser.
  *
  * A new connection asks the resolver (net/resolver.h) for its host: a
  * cached answer is used at once, otherwise the worker's own c-ares channel
