@@ -35,6 +35,7 @@
 #include "http/dechunk.h"
 #include "http/parser.h"
 #include "http/serialize.h"
+#include "net/stream.h"
 #include "proxy/client.h"
 #include "proxy/retry.h"
 #include "proxy/upstream.h"
@@ -61,7 +62,6 @@ typedef enum {
 struct sy_request {
     struct sy_request *next_free; /* in the worker's free list */
     uv_write_t write_req;
-    uv_write_cb write_done; /* over TLS: what completes write_req */
     uv_shutdown_t shutdown_req;
 
     sy_snapshot_t *snap;
@@ -118,13 +118,12 @@ struct sy_request {
  * request state (rq) and the receive buffer (buf) are borrowed from the
  * worker while a request is in progress, NULL while idle. */
 struct sy_client {
-    uv_tcp_t tcp;
+    sy_stream_t stream; /* the connection: TCP, or TLS over it */
     uv_timer_t timer;
     sy_worker_t *worker;
     sy_client_t *prev, *next; /* worker's client list */
     sy_request_t *rq;         /* the request in progress, or NULL */
     sy_upstream_t *up;        /* the upstream serving it, or NULL */
-    sy_tls_t *tls;            /* NULL on plain listeners */
 
     /* Receive buffer (NULL while idle): [0, head_len) is the current
      * request head (its slices point here), [pos, end) unread bytes. */
@@ -199,7 +198,7 @@ static size_t client_buffer_size(sy_client_t *c)
 {
     const sy_http_limits_t *l = client_limits(c);
     return l->max_request_line_bytes + l->max_header_bytes + SY_CLIENT_BODY_ROOM +
-           (c->tls ? 2 * SY_TLS_READ_CHUNK : 0);
+           (sy_stream_is_tls(&c->stream) ? 2 * SY_TLS_READ_CHUNK : 0);
 }
 
 static void buffer_put(sy_client_t *c)
@@ -311,10 +310,7 @@ static void client_on_handle_closed(uv_handle_t *h)
         c->next->prev = c->prev;
     __atomic_fetch_sub(&w->client_count, 1, __ATOMIC_RELAXED);
     sy_metrics_gauge_add(w->id, SY_GAUGE_CLIENT_CONNECTIONS, -1);
-    if (c->tls) {
-        sy_tls_free(c->tls);
-        free(c->tls);
-    }
+    sy_stream_free_tls(&c->stream);
     buffer_put(c);
     request_put(c);
     free(c);
@@ -328,7 +324,7 @@ static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     sy_client_t *c = h->data;
     sy_worker_t *w = c->worker;
-    if (c->tls) {
+    if (sy_stream_is_tls(&c->stream)) {
         b->base = w->tls_scratch;
         b->len = SY_TLS_READ_CHUNK;
         return;
@@ -347,7 +343,7 @@ static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
  * can decrypt to (see sy_upstream_can_read). */
 static size_t read_room(const sy_client_t *c)
 {
-    return c->tls ? 2 * SY_TLS_READ_CHUNK : 1;
+    return sy_stream_read_room(&c->stream);
 }
 
 /* Takes a receive buffer from the worker for bytes that must be kept (a
@@ -378,22 +374,10 @@ static bool client_adopt_scratch(sy_client_t *c, size_t n)
 
 /* Writes bufs to the client; done(&c->rq->write_req, status) runs when they
  * are out. One write at a time (c->writing). */
-static void on_tls_client_written(void *arg, int status)
-{
-    sy_client_t *c = arg;
-    c->rq->write_done(&c->rq->write_req, status);
-}
-
 static int client_write(sy_client_t *c, const uv_buf_t *bufs, unsigned n, uv_write_cb done)
 {
     c->rq->write_req.data = c;
-    if (c->tls) {
-        if (!sy_tls_write(c->tls, bufs, n))
-            return UV_EPROTO;
-        c->rq->write_done = done;
-        return sy_tls_flush(c->tls, on_tls_client_written, c);
-    }
-    return uv_write(&c->rq->write_req, (uv_stream_t *)&c->tcp, bufs, n, done);
+    return sy_stream_write(&c->stream, &c->rq->write_req, bufs, n, done);
 }
 
 static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
@@ -404,7 +388,7 @@ static void client_read_start(sy_client_t *c)
         return;
     if (c->buf && c->end + read_room(c) > c->cap)
         return;
-    if (uv_read_start((uv_stream_t *)&c->tcp, client_alloc, client_on_read) == 0)
+    if (sy_stream_read_start(&c->stream, client_alloc, client_on_read) == 0)
         c->reading = true;
 }
 
@@ -412,7 +396,7 @@ static void client_read_stop(sy_client_t *c)
 {
     if (!c->reading)
         return;
-    uv_read_stop((uv_stream_t *)&c->tcp);
+    sy_stream_read_stop(&c->stream);
     c->reading = false;
 }
 
@@ -553,7 +537,7 @@ static void client_close(sy_client_t *c)
         c->up = NULL;
     }
     request_reset(c);
-    uv_close((uv_handle_t *)&c->tcp, client_on_handle_closed);
+    sy_stream_close(&c->stream, client_on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, client_on_handle_closed);
 }
 
@@ -581,12 +565,8 @@ static void client_linger(sy_client_t *c)
         client_close(c);
         return;
     }
-    if (c->tls) {
-        sy_tls_close_notify(c->tls); /* close_notify, then the TCP half-close */
-        sy_tls_flush(c->tls, NULL, NULL);
-    }
-    c->rq->shutdown_req.data = c;
-    if (uv_shutdown(&c->rq->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    c->rq->shutdown_req.data = c; /* close_notify first over TLS */
+    if (sy_stream_shutdown(&c->stream, &c->rq->shutdown_req, on_shutdown) != 0) {
         client_close(c);
         return;
     }
@@ -801,12 +781,7 @@ static void start_forwarding(sy_client_t *c, size_t matched_len)
     if (c->rq->req.expect_continue && !c->rq->req_body_done && c->end == c->pos) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
-        if (c->tls) {
-            if (sy_tls_write(c->tls, &b, 1))
-                sy_tls_flush(c->tls, NULL, NULL);
-        } else {
-            uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-        }
+        sy_stream_try_write(&c->stream, &b);
     }
 
     c->state = SY_CLIENT_PROXYING;
@@ -968,19 +943,18 @@ static ssize_t client_decrypt(sy_client_t *c, const uv_buf_t *b, ssize_t nread)
 {
     if (nread < 0)
         return nread;
-    sy_tls_feed(c->tls, b->base, (size_t)nread);
-    if (!c->tls->handshake_done) {
-        int rc = sy_tls_handshake(c->tls);
-        sy_tls_flush(c->tls, NULL, NULL);
+    if (!sy_stream_handshake_done(&c->stream)) {
+        int rc = sy_stream_handshake(&c->stream, b->base, (size_t)nread);
         if (rc < 0) {
             char detail[256];
-            const char *reason = sy_tls_failure(c->tls, detail, sizeof detail);
+            const char *reason = sy_tls_failure(c->stream.tls, detail, sizeof detail);
             sy_log(SY_LOG_DEBUG, "client TLS handshake failed", "client_ip", c->peer_ip, "reason",
                    reason, "detail", detail, NULL);
             return UV_EOF;
         }
         if (rc == 0)
             return 0;
+        nread = 0; /* fed already: read what the handshake left */
     }
     /* Without a buffer of its own, plaintext lands in the worker's scratch
      * like a plain read (client_on_read keeps it). */
@@ -992,18 +966,13 @@ static ssize_t client_decrypt(sy_client_t *c, const uv_buf_t *b, ssize_t nread)
     } else if (room > SY_WORKER_SCRATCH) {
         room = SY_WORKER_SCRATCH;
     }
-    bool eof = false;
-    ssize_t n = sy_tls_read(c->tls, out, room, &eof);
-    sy_tls_flush(c->tls, NULL, NULL);
-    if (n < 0 || (n == 0 && eof))
-        return UV_EOF;
-    return n;
+    return sy_stream_decode(&c->stream, nread, b, out, room);
 }
 
 static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     sy_client_t *c = s->data;
-    if (c->tls && c->state != SY_CLIENT_CLOSING)
+    if (sy_stream_is_tls(&c->stream) && c->state != SY_CLIENT_CLOSING)
         nread = client_decrypt(c, b, nread);
     if (nread == 0)
         return;
@@ -1532,8 +1501,7 @@ static void finish_request(sy_client_t *c)
      * read into the worker's scratch. */
     request_put(c);
     buffer_put(c);
-    if (c->tls)
-        sy_tls_shed(c->tls);
+    sy_stream_shed(&c->stream);
     client_read_start(c);
 }
 
@@ -1547,9 +1515,9 @@ void sy_client_accept(sy_worker_t *w, int fd, bool tls)
         return;
     }
     c->worker = w;
-    uv_tcp_init(&w->loop, &c->tcp);
-    c->tcp.data = c;
-    if (uv_tcp_open(&c->tcp, fd) != 0) {
+    uv_tcp_init(&w->loop, &c->stream.tcp);
+    c->stream.tcp.data = c;
+    if (uv_tcp_open(&c->stream.tcp, fd) != 0) {
         close(fd);
         c->open_handles = 1;
         c->state = SY_CLIENT_CLOSING;
@@ -1559,7 +1527,7 @@ void sy_client_accept(sy_worker_t *w, int fd, bool tls)
         w->clients = c;
         __atomic_fetch_add(&w->client_count, 1, __ATOMIC_RELAXED);
         sy_metrics_gauge_add(w->id, SY_GAUGE_CLIENT_CONNECTIONS, 1);
-        uv_close((uv_handle_t *)&c->tcp, client_on_handle_closed);
+        sy_stream_close(&c->stream, client_on_handle_closed);
         return;
     }
     uv_timer_init(&w->loop, &c->timer);
@@ -1572,20 +1540,17 @@ void sy_client_accept(sy_worker_t *w, int fd, bool tls)
     w->clients = c;
     __atomic_fetch_add(&w->client_count, 1, __ATOMIC_RELAXED);
     sy_metrics_gauge_add(w->id, SY_GAUGE_CLIENT_CONNECTIONS, 1);
-    uv_tcp_nodelay(&c->tcp, 1);
+    uv_tcp_nodelay(&c->stream.tcp, 1);
     struct sockaddr_storage ss;
     int len = sizeof ss;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+    if (uv_tcp_getpeername(&c->stream.tcp, (struct sockaddr *)&ss, &len) == 0) {
         if (ss.ss_family == AF_INET)
             uv_ip4_name((struct sockaddr_in *)&ss, c->peer_ip, sizeof c->peer_ip);
         else
             uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer_ip, sizeof c->peer_ip);
     }
     if (tls) {
-        c->tls = calloc(1, sizeof *c->tls);
-        if (!c->tls || !sy_tls_server_init(c->tls, (uv_stream_t *)&c->tcp)) {
-            free(c->tls);
-            c->tls = NULL;
+        if (!sy_stream_tls_server(&c->stream)) {
             client_close(c);
             return;
         }

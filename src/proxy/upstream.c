@@ -46,6 +46,7 @@
 #include "core/metrics.h"
 #include "http/dechunk.h"
 #include "net/addr.h"
+#include "net/stream.h"
 #include "proxy/upstream.h"
 
 #define SY_POOL_MAX_IDLE_PER_KEY 512
@@ -79,7 +80,7 @@ typedef enum {
 } sy_upstream_state_t;
 
 struct sy_upstream {
-    uv_tcp_t tcp;
+    sy_stream_t stream; /* the connection: TCP, or TLS over it */
     uv_timer_t timer;
     sy_resolve_req_t resolve_req;
     uv_connect_t connect_req;
@@ -113,7 +114,6 @@ struct sy_upstream {
     uint32_t answer_generation;
 
     bool https;
-    sy_tls_t *tls;
 
     /* The HTTP/1 client's side: the receive buffer and the response. */
     char *buf; /* SY_UPSTREAM_BUF bytes while a response is expected, else NULL */
@@ -216,10 +216,7 @@ static const char *up_request_id(const sy_upstream_t *up)
 static void up_maybe_free(sy_upstream_t *up)
 {
     if (up->open_handles == 0 && !up->resolving) {
-        if (up->tls) {
-            sy_tls_free(up->tls);
-            free(up->tls);
-        }
+        sy_stream_free_tls(&up->stream);
         sy_bufpool_put(&up->worker->buffers, up->buf, SY_UPSTREAM_BUF);
         sy_pool_entry_t *e = up->pool_entry;
         /* An entry nobody uses any more is freed, unless it keeps TLS
@@ -267,7 +264,7 @@ void sy_upstream_close(sy_upstream_t *up)
     uv_close((uv_handle_t *)&up->timer, up_on_handle_closed);
     if (up->tcp_open) {
         sy_metrics_gauge_add(up->worker->id, SY_GAUGE_UPSTREAM_CONNECTIONS, -1);
-        uv_close((uv_handle_t *)&up->tcp, up_on_handle_closed);
+        sy_stream_close(&up->stream, up_on_handle_closed);
     }
 }
 
@@ -338,8 +335,7 @@ static bool up_can_read(const sy_upstream_t *up)
     /* Over TLS, everything one read returns is decrypted at once, and the
      * TLS layer may also hold a partial record from before: keep room for
      * both so no plaintext is ever left waiting inside OpenSSL. */
-    size_t need = up->tls ? 2 * SY_TLS_READ_CHUNK : 1;
-    return up->end + need <= SY_UPSTREAM_BUF;
+    return up->end + sy_stream_read_room(&up->stream) <= SY_UPSTREAM_BUF;
 }
 
 /* Ciphertext lands in the worker's TLS scratch (fed to OpenSSL at once);
@@ -349,7 +345,7 @@ static bool up_can_read(const sy_upstream_t *up)
 static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     sy_upstream_t *up = h->data;
-    if (up->tls) {
+    if (sy_stream_is_tls(&up->stream)) {
         b->base = up->worker->tls_scratch;
         b->len = SY_TLS_READ_CHUNK;
         return;
@@ -371,11 +367,10 @@ static void up_shed(sy_upstream_t *up)
     sy_bufpool_put(&up->worker->buffers, up->buf, SY_UPSTREAM_BUF);
     up->buf = NULL;
     up->pos = up->end = 0;
-    if (up->tls)
-        sy_tls_shed(up->tls);
+    sy_stream_shed(&up->stream);
 }
 
-static void up_handshake_step(sy_upstream_t *up);
+static void up_handshake_step(sy_upstream_t *up, const char *in, size_t len);
 static void up_read_start(sy_upstream_t *up);
 static void up_read_stop(sy_upstream_t *up);
 static void h1_pump(sy_upstream_t *up);
@@ -389,11 +384,9 @@ static void up_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         /* Data or EOF on an idle connection: the server closed it or
          * misbehaved; either way it can't be reused. Over TLS, a record
          * that decrypts to nothing (a late session ticket) is harmless. */
-        if (nread > 0 && up->tls) {
-            bool eof = false;
+        if (nread > 0 && sy_stream_is_tls(&up->stream)) {
             char scratch[256];
-            sy_tls_feed(up->tls, b->base, (size_t)nread);
-            if (sy_tls_read(up->tls, scratch, sizeof scratch, &eof) == 0 && !eof)
+            if (sy_stream_decode(&up->stream, nread, b, scratch, sizeof scratch) == 0)
                 return;
         }
         sy_upstream_close(up);
@@ -407,8 +400,7 @@ static void up_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             up_fail(up, 502, "upstream TLS handshake failed", SY_UPSTREAM_ERR_TLS, true);
             return;
         }
-        sy_tls_feed(up->tls, b->base, (size_t)nread);
-        up_handshake_step(up);
+        up_handshake_step(up, b->base, (size_t)nread);
         return;
     }
     if (up->state != SY_UP_ACTIVE || !up->ex)
@@ -419,16 +411,11 @@ static void up_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         up_fail(up, 502, "upstream connection failed", SY_UPSTREAM_ERR_CONNECT, false);
         return;
     }
-    if (nread > 0 && up->tls) {
-        sy_tls_feed(up->tls, b->base, (size_t)nread);
-        bool eof = false;
-        nread = sy_tls_read(up->tls, up->buf + up->end, SY_UPSTREAM_BUF - up->end, &eof);
-        sy_tls_flush(up->tls, NULL, NULL); /* post-handshake replies, if any */
-        if (nread < 0 || (nread == 0 && eof)) {
-            nread = UV_EOF;
-        } else if (nread == 0) {
+    if (nread > 0 && sy_stream_is_tls(&up->stream)) {
+        nread =
+            sy_stream_decode(&up->stream, nread, b, up->buf + up->end, SY_UPSTREAM_BUF - up->end);
+        if (nread == 0)
             return; /* a partial record: wait for the rest */
-        }
     }
     if (nread < 0) {
         up->eof = true;
@@ -449,7 +436,7 @@ static void up_read_start(sy_upstream_t *up)
         return;
     if (!up_can_read(up))
         return;
-    if (uv_read_start((uv_stream_t *)&up->tcp, up_alloc, up_on_read) == 0)
+    if (sy_stream_read_start(&up->stream, up_alloc, up_on_read) == 0)
         up->reading = true;
 }
 
@@ -457,7 +444,7 @@ static void up_read_stop(sy_upstream_t *up)
 {
     if (!up->reading)
         return;
-    uv_read_stop((uv_stream_t *)&up->tcp);
+    sy_stream_read_stop(&up->stream);
     up->reading = false;
 }
 
@@ -474,23 +461,10 @@ static void up_on_write(uv_write_t *req, int status)
     up_written(req->data, status);
 }
 
-static void up_on_tls_written(void *arg, int status)
-{
-    up_written(arg, status);
-}
-
 int sy_upstream_write(sy_upstream_t *up, const uv_buf_t *bufs, unsigned n)
 {
-    if (up->tls) {
-        if (!sy_tls_write(up->tls, bufs, n))
-            return UV_EPROTO;
-        int rc = sy_tls_flush(up->tls, up_on_tls_written, up);
-        if (rc == 0)
-            up->writing = true;
-        return rc;
-    }
     up->write_req.data = up;
-    int rc = uv_write(&up->write_req, (uv_stream_t *)&up->tcp, bufs, n, up_on_write);
+    int rc = sy_stream_write(&up->stream, &up->write_req, bufs, n, up_on_write);
     if (rc == 0)
         up->writing = true;
     return rc;
@@ -689,7 +663,7 @@ static void h1_pump(sy_upstream_t *up)
             /* Over TLS only close_notify ends the body: a bare TCP close
              * may have cut it short, and the client must not be told,
              * with a last chunk, that it is whole (RFC 9112 §9.8). */
-            if (up->eof && (!up->tls || sy_tls_peer_closed(up->tls)))
+            if (up->eof && sy_stream_peer_closed(&up->stream))
                 finished = true;
             break;
         default:
@@ -773,22 +747,23 @@ static void up_tls_failed(sy_upstream_t *up, const char *reason, const char *det
     up_fail(up, 502, "upstream TLS verification failed", SY_UPSTREAM_ERR_TLS, true);
 }
 
-static void up_handshake_step(sy_upstream_t *up)
+/* Feeds what was read (len may be 0) and drives the handshake. */
+static void up_handshake_step(sy_upstream_t *up, const char *in, size_t len)
 {
-    int rc = sy_tls_handshake(up->tls);
-    sy_tls_flush(up->tls, NULL, NULL);
+    sy_tls_t *tls = up->stream.tls;
+    int rc = sy_stream_handshake(&up->stream, in, len);
     if (rc == 0)
         return;
     if (rc < 0) {
         char detail[256];
-        const char *reason = sy_tls_failure(up->tls, detail, sizeof detail);
+        const char *reason = sy_tls_failure(tls, detail, sizeof detail);
         up_tls_failed(up, reason, detail);
         return;
     }
-    bool resumed = sy_tls_resumed(up->tls);
+    bool resumed = sy_tls_resumed(tls);
     sy_metrics_tls_handshake(up->worker->id, resumed);
     if (resumed)
-        sy_tls_session_resumed(up->tls);
+        sy_tls_session_resumed(tls);
     uv_timer_stop(&up->timer);
     up->state = SY_UP_ACTIVE;
     h1_ready(up);
@@ -801,23 +776,20 @@ static void up_start_tls(sy_upstream_t *up)
 {
     const sy_forward_target_t *dest = up->dest;
     const sy_tls_trust_t *trust = dest ? dest->trust : NULL;
-    up->tls = trust && trust->ctx ? calloc(1, sizeof *up->tls) : NULL;
-    if (!up->tls || !sy_tls_init(up->tls, trust->ctx, (uv_stream_t *)&up->tcp, true)) {
-        free(up->tls);
-        up->tls = NULL;
+    if (!trust || !trust->ctx) {
         up_tls_failed(up, "handshake failure",
-                      trust && trust->ctx     ? "out of memory"
-                      : trust && trust->error ? trust->error
-                                              : "no trust store");
+                      trust && trust->error ? trust->error : "no trust store");
         return;
     }
-    if (!sy_tls_client_setup(up->tls, dest->sni, dest->verify_check, &up->pool_entry->sessions)) {
-        up_tls_failed(up, "handshake failure", "invalid verify name");
+    const char *why = NULL;
+    if (!sy_stream_tls_client(&up->stream, trust->ctx, dest->sni, dest->verify_check,
+                              &up->pool_entry->sessions, &why)) {
+        up_tls_failed(up, "handshake failure", why);
         return;
     }
     up->state = SY_UP_HANDSHAKING;
     up_read_start(up);
-    up_handshake_step(up);
+    up_handshake_step(up, NULL, 0);
 }
 
 static void up_on_connect(uv_connect_t *req, int status);
@@ -832,17 +804,17 @@ static void up_connect_next(sy_upstream_t *up)
     sy_ip_format(ip, text, sizeof text);
     snprintf(up->peer, sizeof up->peer, ip->family == AF_INET6 ? "[%s]:%u" : "%s:%u", text,
              (unsigned)up->connect_port);
-    uv_tcp_init(&up->worker->loop, &up->tcp);
-    up->tcp.data = up;
+    uv_tcp_init(&up->worker->loop, &up->stream.tcp);
+    up->stream.tcp.data = up;
     up->tcp_open = true;
     up->open_handles++;
     sy_metrics_gauge_add(up->worker->id, SY_GAUGE_UPSTREAM_CONNECTIONS, 1);
-    uv_tcp_nodelay(&up->tcp, 1);
+    uv_tcp_nodelay(&up->stream.tcp, 1);
     up->state = SY_UP_CONNECTING;
     uv_timer_start(&up->timer, up_on_timer, up->connect_timeout_ms, 0);
     up->connect_req.data = up;
-    int rc =
-        uv_tcp_connect(&up->connect_req, &up->tcp, (const struct sockaddr *)&sa, up_on_connect);
+    int rc = uv_tcp_connect(&up->connect_req, &up->stream.tcp, (const struct sockaddr *)&sa,
+                            up_on_connect);
     if (rc < 0)
         up_attempt_failed(up, uv_strerror(rc), false);
 }
@@ -877,7 +849,7 @@ static void up_attempt_failed(sy_upstream_t *up, const char *error, bool timed_o
         uv_timer_stop(&up->timer);
         up->tcp_open = false;
         sy_metrics_gauge_add(up->worker->id, SY_GAUGE_UPSTREAM_CONNECTIONS, -1);
-        uv_close((uv_handle_t *)&up->tcp, up_on_attempt_closed);
+        sy_stream_close(&up->stream, up_on_attempt_closed);
         return;
     }
     if (timed_out) {
