@@ -376,6 +376,45 @@ void sy_tls_free(sy_tls_t *t)
     t->ssl = NULL;
 }
 
+bool sy_tls_server_init(sy_tls_t *t, uv_stream_t *stream)
+{
+    SSL_CTX *ctx = sy_tls_server_ctx_acquire();
+    if (!ctx)
+        return false;
+    bool ok = sy_tls_init(t, ctx, stream, false);
+    SSL_CTX_free(ctx); /* the connection holds its own reference */
+    return ok;
+}
+
+bool sy_tls_client_setup(sy_tls_t *t, const char *sni, const char *verify_check,
+                         sy_tls_session_cache_t *sessions)
+{
+    if (sni)
+        SSL_set_tlsext_host_name(t->ssl, sni);
+    /* The subject CN is never read as a name (RFC 9525 §6.3): a private CA
+     * that also signs client or other non-server certificates with a
+     * service's name as CN must not make them valid for that service. */
+    SSL_set_hostflags(t->ssl,
+                      X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+    if (SSL_set1_host(t->ssl, verify_check) != 1)
+        return false;
+    if (sessions) {
+        sy_tls_session_take(sessions, t->ssl);
+        t->sessions = sessions;
+    }
+    return true;
+}
+
+bool sy_tls_resumed(const sy_tls_t *t)
+{
+    return SSL_session_reused(t->ssl) == 1;
+}
+
+void sy_tls_close_notify(sy_tls_t *t)
+{
+    SSL_shutdown(t->ssl);
+}
+
 /* A memory BIO keeps its buffer at the largest size it ever held (a whole
  * response's ciphertext, for the write side). Above this, an empty one is
  * replaced by a fresh one when the connection goes idle. */

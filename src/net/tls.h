@@ -8,6 +8,8 @@
  * context functions are safe from any thread. Pointers: contexts returned
  * by the *_ctx functions are cached for the life of the process, except
  * the server context, which the caller releases with SSL_CTX_free.
+ * Every OpenSSL call of the data plane is made here: the proxy sees only
+ * sy_tls_* functions.
  */
 #ifndef SY_NET_TLS_H
 #define SY_NET_TLS_H
@@ -80,6 +82,21 @@ SSL_CTX *sy_tls_server_ctx_acquire(void);
  * verify name are set by the caller on t->ssl). */
 bool sy_tls_init(sy_tls_t *t, SSL_CTX *ctx, uv_stream_t *stream, bool client);
 void sy_tls_free(sy_tls_t *t);
+/* Sets up t as the server side of an accepted connection with the current
+ * listener context (sy_tls_server_load). False when there is none or out
+ * of memory. */
+bool sy_tls_server_init(sy_tls_t *t, uv_stream_t *stream);
+/* Client side, before the first handshake step: SNI (NULL: none), the
+ * name the certificate must be valid for (as sy_tls_verify_host made it;
+ * the subject CN is never read as a name, nor partial wildcards) and a
+ * session to resume from `sessions`, where new ones are kept too. False
+ * when the verify name cannot be set. */
+bool sy_tls_client_setup(sy_tls_t *t, const char *sni, const char *verify_check,
+                         sy_tls_session_cache_t *sessions);
+/* After a completed handshake: whether it resumed a session. */
+bool sy_tls_resumed(const sy_tls_t *t);
+/* Queues close_notify (send it with sy_tls_flush) before a half-close. */
+void sy_tls_close_notify(sy_tls_t *t);
 /* The connection goes idle: frees the memory BIOs' buffers when nothing
  * is pending in them (OpenSSL's own record buffers are released by
  * SSL_MODE_RELEASE_BUFFERS, set by sy_tls_init), so an idle TLS connection

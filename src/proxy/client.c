@@ -4,6 +4,11 @@
  * each phase's decision is made elsewhere (parser, decide, auth) and this
  * file only moves bytes between them.
  *
+ * The upstream side is an HTTP/1 client (upstream.h): this file hands it
+ * an exchange, writes the request to it, and is called back with the
+ * parsed response head, body slices, the end, or an error; the retry rule
+ * is retry.h's.
+ *
  * Memory per request is fixed: one receive buffer sized from the policy's
  * head limits plus room for body streaming, the request state, and the
  * upstream's receive buffer, all borrowed from the worker while the
@@ -23,11 +28,118 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/redact.h"
-#include "proxy/proxy.h"
+#include "http/dechunk.h"
+#include "http/parser.h"
+#include "http/serialize.h"
+#include "net/stream.h"
+#include "proxy/client.h"
+#include "proxy/retry.h"
+#include "proxy/upstream.h"
+#include "route/decide.h"
 #include "route/forward.h"
+
+/* Room kept after a client's request head for streaming its body. */
+#define SY_CLIENT_BODY_ROOM 16384
+
+typedef enum {
+    SY_CLIENT_READING_HEAD = 0, /* waiting for (the rest of) a request head */
+    SY_CLIENT_AUTHENTICATING,   /* waiting for a password hash (sy_auth_start) */
+    SY_CLIENT_PROXYING,         /* a request is being forwarded */
+    SY_CLIENT_RESPONDING,       /* writing an answer switchyard made itself */
+    SY_CLIENT_LINGERING,        /* answered and closing: draining unread input */
+    SY_CLIENT_CLOSING
+} sy_client_state_t;
+
+/* What one request needs, borrowed from the worker (free_requests)
+ * when its first bytes arrive and given back when it ends: an idle
+ * keep-alive connection holds none of it. The fields from `snap` up to
+ * `head_store` are reset for every request (request_reset in client.c);
+ * the arrays after it are written before they are read. */
+struct sy_request {
+    struct sy_request *next_free; /* in the worker's free list */
+    uv_write_t write_req;
+    uv_shutdown_t shutdown_req;
+
+    sy_snapshot_t *snap;
+    sy_http_request_t req;
+    const sy_route_t *route;
+    sy_auth_pending_t *auth_pending; /* a queued password hash; abandoned on reset */
+    size_t matched_len;              /* the route's matched prefix, for forwarding */
+    uint64_t started_ns;
+    uint64_t upstream_started_ns;
+    size_t request_id_len;
+    bool own_request_id;
+    uint64_t bytes_in, bytes_out;
+    int status;
+    int upstream_status;
+    const char *error; /* why switchyard answered itself */
+
+    /* Request body, client -> upstream. */
+    uint64_t req_remaining; /* SY_BODY_LENGTH */
+    uint64_t req_total;
+    sy_http_chunked_t req_chunked;
+    bool req_body_done;
+    enum { SY_UPWRITE_HEAD, SY_UPWRITE_BODY } upstream_write; /* what the in-flight write carries */
+    size_t req_write_len; /* body bytes of [pos, end) the in-flight write covers */
+
+    /* Response, upstream -> client. */
+    bool resp_started; /* head written (or being written) to the client */
+    sy_frame_t resp_frame;
+    char *req_head; /* the head for the upstream (in head_store) */
+    size_t req_head_len;
+    char *resp_head; /* the head for the client (in head_store) */
+    size_t resp_head_len;
+    bool resp_head_pending; /* goes out with the first body bytes */
+    int retries;
+
+    /* Kept with the request state between requests (grown, never shrunk):
+     * the two rewritten heads, so no head costs a malloc once warm. */
+    char *head_store[2];
+    size_t head_store_cap[2];
+
+    sy_http_header_t headers[SY_HTTP_MAX_HEADERS];      /* the request's */
+    sy_http_header_t resp_headers[SY_HTTP_MAX_HEADERS]; /* the upstream response's */
+    sy_h1_exchange_t exchange;                          /* what the upstream connection serves */
+    sy_auth_result_t auth;
+    char request_id[72]; /* a kept client id is at most 64 bytes */
+    char upstream_url[512];
+    char upstream_addr[64]; /* the address connected to, for the access log */
+    char message[320];      /* the JSON message of an answer switchyard made */
+    char chunk_line[SY_FMT_HEX_MAX + 2];
+    char out_chunk_line[SY_FMT_HEX_MAX + 2];
+    char answer[2048]; /* answers switchyard makes itself */
+};
+
+/* A client connection: only what an idle keep-alive connection needs. The
+ * request state (rq) and the receive buffer (buf) are borrowed from the
+ * worker while a request is in progress, NULL while idle. */
+struct sy_client {
+    sy_stream_t stream; /* the connection: TCP, or TLS over it */
+    uv_timer_t timer;
+    sy_worker_t *worker;
+    sy_client_t *prev, *next; /* worker's client list */
+    sy_request_t *rq;         /* the request in progress, or NULL */
+    sy_upstream_t *up;        /* the upstream serving it, or NULL */
+
+    /* Receive buffer (NULL while idle): [0, head_len) is the current
+     * request head (its slices point here), [pos, end) unread bytes. */
+    char *buf;
+    size_t cap, pos, end;
+
+    sy_client_state_t state;
+    int open_handles;
+    bool https;
+    bool reading;            /* uv_read_start is active */
+    bool eof;                /* the client half-closed */
+    bool writing;            /* a write to the client is in flight */
+    bool close_after;        /* close once the current answer is written */
+    bool head_clock_started; /* client_header_ms runs for the current head */
+    char peer_ip[46];
+};
 
 #define SY_LINGER_MS 2000
 
@@ -37,8 +149,12 @@ static void client_parse(sy_client_t *c);
 static void client_close(sy_client_t *c);
 static void pump_request_body(sy_client_t *c);
 static void client_gave_up_mid_body(sy_client_t *c);
-static void pump_response(sy_client_t *c);
 static void finish_request(sy_client_t *c);
+static void connect_upstream(sy_client_t *c, bool fresh);
+static void client_answer(sy_client_t *c, int status, const char *message, const char *extra,
+                          bool close);
+static void request_body_written(sy_client_t *c);
+static void request_free(sy_request_t *rq);
 
 static const sy_policy_t *client_policy(sy_client_t *c)
 {
@@ -82,7 +198,7 @@ static size_t client_buffer_size(sy_client_t *c)
 {
     const sy_http_limits_t *l = client_limits(c);
     return l->max_request_line_bytes + l->max_header_bytes + SY_CLIENT_BODY_ROOM +
-           (c->tls ? 2 * SY_TLS_READ_CHUNK : 0);
+           (sy_stream_is_tls(&c->stream) ? 2 * SY_TLS_READ_CHUNK : 0);
 }
 
 static void buffer_put(sy_client_t *c)
@@ -137,7 +253,7 @@ static void request_put(sy_client_t *c)
         rq->snap = NULL;
     }
     if (w->free_request_count >= SY_WORKER_SPARE_REQUESTS) {
-        sy_client_request_free(rq);
+        request_free(rq);
         return;
     }
     rq->next_free = w->free_requests;
@@ -145,11 +261,21 @@ static void request_put(sy_client_t *c)
     w->free_request_count++;
 }
 
-void sy_client_request_free(sy_request_t *rq)
+static void request_free(sy_request_t *rq)
 {
     free(rq->head_store[0]);
     free(rq->head_store[1]);
     free(rq);
+}
+
+void sy_client_free_requests(sy_worker_t *w)
+{
+    while (w->free_requests) {
+        sy_request_t *rq = w->free_requests;
+        w->free_requests = rq->next_free;
+        request_free(rq);
+    }
+    w->free_request_count = 0;
 }
 
 /* Room for a rewritten head (0: for the upstream, 1: for the client) in
@@ -184,10 +310,7 @@ static void client_on_handle_closed(uv_handle_t *h)
         c->next->prev = c->prev;
     __atomic_fetch_sub(&w->client_count, 1, __ATOMIC_RELAXED);
     sy_metrics_gauge_add(w->id, SY_GAUGE_CLIENT_CONNECTIONS, -1);
-    if (c->tls) {
-        sy_tls_free(c->tls);
-        free(c->tls);
-    }
+    sy_stream_free_tls(&c->stream);
     buffer_put(c);
     request_put(c);
     free(c);
@@ -201,7 +324,7 @@ static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     sy_client_t *c = h->data;
     sy_worker_t *w = c->worker;
-    if (c->tls) {
+    if (sy_stream_is_tls(&c->stream)) {
         b->base = w->tls_scratch;
         b->len = SY_TLS_READ_CHUNK;
         return;
@@ -220,7 +343,7 @@ static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
  * can decrypt to (see sy_upstream_can_read). */
 static size_t read_room(const sy_client_t *c)
 {
-    return c->tls ? 2 * SY_TLS_READ_CHUNK : 1;
+    return sy_stream_read_room(&c->stream);
 }
 
 /* Takes a receive buffer from the worker for bytes that must be kept (a
@@ -251,22 +374,10 @@ static bool client_adopt_scratch(sy_client_t *c, size_t n)
 
 /* Writes bufs to the client; done(&c->rq->write_req, status) runs when they
  * are out. One write at a time (c->writing). */
-static void on_tls_client_written(void *arg, int status)
-{
-    sy_client_t *c = arg;
-    c->rq->write_done(&c->rq->write_req, status);
-}
-
 static int client_write(sy_client_t *c, const uv_buf_t *bufs, unsigned n, uv_write_cb done)
 {
     c->rq->write_req.data = c;
-    if (c->tls) {
-        if (!sy_tls_write(c->tls, bufs, n))
-            return UV_EPROTO;
-        c->rq->write_done = done;
-        return sy_tls_flush(c->tls, on_tls_client_written, c);
-    }
-    return uv_write(&c->rq->write_req, (uv_stream_t *)&c->tcp, bufs, n, done);
+    return sy_stream_write(&c->stream, &c->rq->write_req, bufs, n, done);
 }
 
 static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
@@ -277,7 +388,7 @@ static void client_read_start(sy_client_t *c)
         return;
     if (c->buf && c->end + read_room(c) > c->cap)
         return;
-    if (uv_read_start((uv_stream_t *)&c->tcp, client_alloc, client_on_read) == 0)
+    if (sy_stream_read_start(&c->stream, client_alloc, client_on_read) == 0)
         c->reading = true;
 }
 
@@ -285,7 +396,7 @@ static void client_read_stop(sy_client_t *c)
 {
     if (!c->reading)
         return;
-    uv_read_stop((uv_stream_t *)&c->tcp);
+    sy_stream_read_stop(&c->stream);
     c->reading = false;
 }
 
@@ -426,7 +537,7 @@ static void client_close(sy_client_t *c)
         c->up = NULL;
     }
     request_reset(c);
-    uv_close((uv_handle_t *)&c->tcp, client_on_handle_closed);
+    sy_stream_close(&c->stream, client_on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, client_on_handle_closed);
 }
 
@@ -454,12 +565,8 @@ static void client_linger(sy_client_t *c)
         client_close(c);
         return;
     }
-    if (c->tls) {
-        SSL_shutdown(c->tls->ssl); /* close_notify, then the TCP half-close */
-        sy_tls_flush(c->tls, NULL, NULL);
-    }
-    c->rq->shutdown_req.data = c;
-    if (uv_shutdown(&c->rq->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    c->rq->shutdown_req.data = c; /* close_notify first over TLS */
+    if (sy_stream_shutdown(&c->stream, &c->rq->shutdown_req, on_shutdown) != 0) {
         client_close(c);
         return;
     }
@@ -585,10 +692,17 @@ static bool request_id_well_formed(sy_slice_t v)
 
 static void generate_request_id(sy_client_t *c)
 {
+    /* prefix, worker number, "-", sequence in hex: at most 11 + 20 + 1 +
+     * 16 bytes, well inside request_id. */
     sy_worker_t *w = c->worker;
-    int n = snprintf(c->rq->request_id, sizeof c->rq->request_id, "%s%d-%llx", w->id_prefix, w->id,
-                     (unsigned long long)++w->request_seq);
-    c->rq->request_id_len = (size_t)n;
+    char *out = c->rq->request_id;
+    size_t n = strnlen(w->id_prefix, sizeof w->id_prefix - 1);
+    memcpy(out, w->id_prefix, n);
+    n += sy_fmt_u64(out + n, (uint64_t)w->id);
+    out[n++] = '-';
+    n += sy_fmt_hex(out + n, ++w->request_seq);
+    out[n] = '\0';
+    c->rq->request_id_len = n;
     c->rq->own_request_id = true;
 }
 
@@ -605,18 +719,6 @@ static void make_request_id(sy_client_t *c)
         }
     }
     generate_request_id(c);
-}
-
-/* Connects for the current route as its forward plan says: target, TLS
- * settings and pool key were all computed when the snapshot was built. */
-static void connect_upstream(sy_client_t *c, bool fresh)
-{
-    const sy_route_forward_t *f = sy_snapshot_route_forward(c->rq->snap, c->rq->route);
-    if (!f) {
-        sy_client_on_upstream_failed(c, 502, "route has no forward plan", SY_UPSTREAM_ERR_CONNECT);
-        return;
-    }
-    sy_upstream_acquire(c, f->target, timeout_ms(c, TO_CONNECT), fresh);
 }
 
 static void start_forwarding(sy_client_t *c, size_t matched_len)
@@ -679,12 +781,7 @@ static void start_forwarding(sy_client_t *c, size_t matched_len)
     if (c->rq->req.expect_continue && !c->rq->req_body_done && c->end == c->pos) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
-        if (c->tls) {
-            if (sy_tls_write(c->tls, &b, 1))
-                sy_tls_flush(c->tls, NULL, NULL);
-        } else {
-            uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-        }
+        sy_stream_try_write(&c->stream, &b);
     }
 
     c->state = SY_CLIENT_PROXYING;
@@ -846,19 +943,18 @@ static ssize_t client_decrypt(sy_client_t *c, const uv_buf_t *b, ssize_t nread)
 {
     if (nread < 0)
         return nread;
-    sy_tls_feed(c->tls, b->base, (size_t)nread);
-    if (!c->tls->handshake_done) {
-        int rc = sy_tls_handshake(c->tls);
-        sy_tls_flush(c->tls, NULL, NULL);
+    if (!sy_stream_handshake_done(&c->stream)) {
+        int rc = sy_stream_handshake(&c->stream, b->base, (size_t)nread);
         if (rc < 0) {
             char detail[256];
-            const char *reason = sy_tls_failure(c->tls, detail, sizeof detail);
+            const char *reason = sy_tls_failure(c->stream.tls, detail, sizeof detail);
             sy_log(SY_LOG_DEBUG, "client TLS handshake failed", "client_ip", c->peer_ip, "reason",
                    reason, "detail", detail, NULL);
             return UV_EOF;
         }
         if (rc == 0)
             return 0;
+        nread = 0; /* fed already: read what the handshake left */
     }
     /* Without a buffer of its own, plaintext lands in the worker's scratch
      * like a plain read (client_on_read keeps it). */
@@ -870,18 +966,13 @@ static ssize_t client_decrypt(sy_client_t *c, const uv_buf_t *b, ssize_t nread)
     } else if (room > SY_WORKER_SCRATCH) {
         room = SY_WORKER_SCRATCH;
     }
-    bool eof = false;
-    ssize_t n = sy_tls_read(c->tls, out, room, &eof);
-    sy_tls_flush(c->tls, NULL, NULL);
-    if (n < 0 || (n == 0 && eof))
-        return UV_EOF;
-    return n;
+    return sy_stream_decode(&c->stream, nread, b, out, room);
 }
 
 static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     sy_client_t *c = s->data;
-    if (c->tls && c->state != SY_CLIENT_CLOSING)
+    if (sy_stream_is_tls(&c->stream) && c->state != SY_CLIENT_CLOSING)
         nread = client_decrypt(c, b, nread);
     if (nread == 0)
         return;
@@ -983,39 +1074,6 @@ static void request_body_failed(sy_client_t *c, int status, const char *why)
         client_close(c);
 }
 
-/* Decodes the chunked bytes in buf[from, *end) in place: body data moves
- * down to start at `from` (decoded bytes never outgrow encoded ones), the
- * framing is dropped, and bytes after the body's end (the next message)
- * follow the data. Returns the data length, or -1 with *reject set; *done
- * when the last chunk and trailers were read. */
-static ssize_t dechunk_in_place(sy_http_chunked_t *dec, char *buf, size_t from, size_t *end,
-                                bool *done, sy_http_reject_t *reject)
-{
-    size_t w = from, r = from;
-    while (r < *end) {
-        size_t used = 0;
-        sy_slice_t data = {0};
-        sy_chunked_result_t res =
-            sy_http_chunked_decode(dec, buf + r, *end - r, &used, &data, reject);
-        if (res == SY_CHUNKED_ERROR)
-            return -1;
-        if (res == SY_CHUNKED_DATA) {
-            memmove(buf + w, data.ptr, data.len);
-            w += data.len;
-        }
-        r += used;
-        if (res == SY_CHUNKED_DONE) {
-            *done = true;
-            break;
-        }
-        if (res == SY_CHUNKED_NEED_MORE)
-            break;
-    }
-    memmove(buf + w, buf + r, *end - r);
-    *end -= r - w;
-    return (ssize_t)(w - from);
-}
-
 /* The client half-closed before its body was complete: nothing more can
  * come, so the request is abandoned (logged 499, or the upstream's status
  * when an early answer has begun). */
@@ -1032,8 +1090,7 @@ static void pump_request_body(sy_client_t *c)
     sy_upstream_t *up = c->up;
     /* Not before the upstream is connected and the head is out: body bytes
      * that arrive earlier wait in the buffer. */
-    if (!up || up->state != SY_UP_ACTIVE || up->writing || c->rq->req_body_done ||
-        c->state != SY_CLIENT_PROXYING)
+    if (!up || !sy_upstream_can_send(up) || c->rq->req_body_done || c->state != SY_CLIENT_PROXYING)
         return;
     uint64_t max_body = c->rq->snap->policy->limits.max_body_bytes;
     size_t avail = c->end - c->pos;
@@ -1047,7 +1104,7 @@ static void pump_request_body(sy_client_t *c)
                 return;
             }
             /* Waiting on the client, not the upstream. */
-            uv_timer_stop(&up->timer);
+            sy_upstream_stop_timer(up);
             client_set_timer(c, timeout_ms(c, TO_IDLE));
             client_read_start(c);
             return;
@@ -1062,7 +1119,7 @@ static void pump_request_body(sy_client_t *c)
         bool done = false;
         sy_http_reject_t reject = SY_REJECT_NONE;
         ssize_t decoded =
-            dechunk_in_place(&c->rq->req_chunked, c->buf, c->pos, &c->end, &done, &reject);
+            sy_http_dechunk_in_place(&c->rq->req_chunked, c->buf, c->pos, &c->end, &done, &reject);
         if (decoded < 0) {
             sy_metrics_rejected(c->worker->id, (int)reject);
             snprintf(c->rq->message, sizeof c->rq->message, "bad request: %s",
@@ -1077,7 +1134,9 @@ static void pump_request_body(sy_client_t *c)
             return;
         }
         if (data_len > 0) {
-            int len = snprintf(c->rq->chunk_line, sizeof c->rq->chunk_line, "%zx\r\n", data_len);
+            size_t len = sy_fmt_hex(c->rq->chunk_line, data_len);
+            c->rq->chunk_line[len++] = '\r';
+            c->rq->chunk_line[len++] = '\n';
             bufs[n++] = uv_buf_init(c->rq->chunk_line, (unsigned)len);
             bufs[n++] = uv_buf_init(c->buf + c->pos, (unsigned)data_len);
             bufs[n++] = uv_buf_init("\r\n", 2);
@@ -1092,7 +1151,7 @@ static void pump_request_body(sy_client_t *c)
                 client_gave_up_mid_body(c);
                 return;
             }
-            uv_timer_stop(&up->timer);
+            sy_upstream_stop_timer(up);
             client_set_timer(c, timeout_ms(c, TO_IDLE));
             client_read_start(c);
             return;
@@ -1118,64 +1177,30 @@ static void request_body_written(sy_client_t *c)
 
 /* ---- upstream events ------------------------------------------------------ */
 
-static bool retryable(sy_client_t *c)
+/* The retry rule (retry.h) on what happened to this request: true when it
+ * goes out again on a new connection. */
+static bool should_retry(const sy_client_t *c, sy_retry_facts_t *f)
 {
-    sy_upstream_t *up = c->up;
-    return up && up->reused && up->bytes_received == 0 && c->rq->req.body_kind == SY_BODY_NONE &&
-           c->rq->retries == 0 && !c->rq->resp_started;
-}
-
-/* A request that went out whole and then met a closed connection may have
- * been processed: it is sent again only when doing so twice is harmless
- * (RFC 9112 §9.3.1, RFC 9110 §9.2.2). One whose write failed never
- * arrived whole, so any method may be retried then. */
-static bool idempotent(const sy_client_t *c)
-{
-    static const sy_slice_t methods[] = {SY_SLICE_LIT("GET"),     SY_SLICE_LIT("HEAD"),
-                                         SY_SLICE_LIT("OPTIONS"), SY_SLICE_LIT("TRACE"),
-                                         SY_SLICE_LIT("PUT"),     SY_SLICE_LIT("DELETE")};
-    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
-        if (sy_slice_eq(c->rq->req.method, methods[i]))
-            return true;
-    return false;
+    f->has_body = c->rq->req.body_kind != SY_BODY_NONE;
+    f->idempotent = sy_retry_idempotent(c->rq->req.method);
+    f->response_started = c->rq->resp_started;
+    f->retries = c->rq->retries;
+    return sy_retry_decide(f) == SY_RETRY_NEW_CONNECTION;
 }
 
 static void retry_fresh(sy_client_t *c)
 {
-    sy_upstream_close(c->up);
-    c->up = NULL;
+    if (c->up) {
+        sy_upstream_close(c->up);
+        c->up = NULL;
+    }
     c->rq->retries++;
     connect_upstream(c, true);
 }
 
-void sy_client_on_upstream_connected(sy_client_t *c)
-{
-    sy_upstream_t *up = c->up;
-    memcpy(c->rq->upstream_addr, up->peer, sizeof c->rq->upstream_addr);
-    /* A response is expected from here on: it needs a buffer. */
-    if (!sy_upstream_buffer_take(up)) {
-        sy_client_on_upstream_failed(c, 502, "out of memory", SY_UPSTREAM_ERR_CONNECT);
-        return;
-    }
-    up->pos = up->end = 0;
-    up->bytes_received = 0;
-    up->head_done = up->body_done = up->eof = false;
-    up->request_was_head = sy_slice_eq(c->rq->req.method, SY_SLICE_LIT("HEAD"));
-    c->rq->upstream_write = SY_UPWRITE_HEAD;
-    uv_buf_t b = uv_buf_init(c->rq->req_head, (unsigned)c->rq->req_head_len);
-    if (sy_upstream_write(up, &b, 1) != 0) {
-        if (retryable(c)) {
-            retry_fresh(c);
-            return;
-        }
-        sy_client_on_upstream_failed(c, 502, "upstream connection failed", SY_UPSTREAM_ERR_CONNECT);
-        return;
-    }
-    sy_upstream_set_timer(up, timeout_ms(c, TO_RESPONSE));
-    sy_upstream_read_start(up);
-}
-
-void sy_client_on_upstream_failed(sy_client_t *c, int status, const char *why, int kind)
+/* The exchange failed before the response's head went out: the client is
+ * answered (or, once part of an answer is out, the connection closed). */
+static void upstream_failed(sy_client_t *c, int status, const char *why)
 {
     if (c->state != SY_CLIENT_PROXYING)
         return;
@@ -1191,168 +1216,16 @@ void sy_client_on_upstream_failed(sy_client_t *c, int status, const char *why, i
     client_answer(c, status, why, NULL, !c->rq->req_body_done);
 }
 
-void sy_client_on_upstream_write_done(sy_client_t *c, int status)
-{
-    if (c->state != SY_CLIENT_PROXYING)
-        return;
-    if (status < 0) {
-        if (retryable(c)) {
-            retry_fresh(c);
-            return;
-        }
-        sy_metrics_destination_error(c->worker->id, request_destination(c),
-                                     SY_UPSTREAM_ERR_CONNECT);
-        sy_client_on_upstream_failed(c, 502, "upstream connection failed", SY_UPSTREAM_ERR_CONNECT);
-        return;
-    }
-    if (c->rq->upstream_write == SY_UPWRITE_HEAD) {
-        pump_request_body(c);
-        return;
-    }
-    request_body_written(c);
-}
-
-/* ---- response: upstream -> client ---------------------------------------- */
-
-static void on_response_written(uv_write_t *req, int status);
-
-static bool parse_response_head(sy_client_t *c)
-{
-    sy_upstream_t *up = c->up;
-    for (;;) {
-        sy_http_reject_t reject = SY_REJECT_NONE;
-        static const sy_http_limits_t resp_limits = {16384, SY_UPSTREAM_HEAD_MAX,
-                                                     SY_HTTP_MAX_HEADERS, UINT64_MAX};
-        /* The parser sees at most SY_UPSTREAM_HEAD_MAX bytes, so a head
-         * (through its final CRLF CRLF) of that size passes and one byte
-         * more does not, however much the buffer holds. */
-        size_t avail = up->end - up->pos;
-        size_t len = avail < SY_UPSTREAM_HEAD_MAX ? avail : SY_UPSTREAM_HEAD_MAX;
-        sy_http_status_t st =
-            sy_http_response_parse(up->buf + up->pos, len, &resp_limits, up->request_was_head,
-                                   c->rq->resp_headers, SY_HTTP_MAX_HEADERS, &up->resp, &reject);
-        if (st == SY_HTTP_INCOMPLETE && len == SY_UPSTREAM_HEAD_MAX) {
-            st = SY_HTTP_ERROR;
-            reject = SY_REJECT_HEADERS_TOO_LARGE;
-        }
-        if (st == SY_HTTP_INCOMPLETE) {
-            if (up->eof) {
-                if (retryable(c) && idempotent(c)) {
-                    retry_fresh(c);
-                    return false;
-                }
-                sy_metrics_destination_error(c->worker->id, request_destination(c),
-                                             SY_UPSTREAM_ERR_CONNECT);
-                sy_client_on_upstream_failed(c, 502, "upstream closed the connection early",
-                                             SY_UPSTREAM_ERR_CONNECT);
-                return false;
-            }
-            /* Over TLS reading stops while some room is left (see
-             * sy_upstream_can_read): "full" is "can't read more", or the
-             * request would wait for upstream_response_ms. */
-            if (!sy_upstream_can_read(up)) {
-                sy_metrics_destination_error(c->worker->id, request_destination(c),
-                                             SY_UPSTREAM_ERR_MALFORMED);
-                sy_client_on_upstream_failed(c, 502, "upstream response head too large",
-                                             SY_UPSTREAM_ERR_MALFORMED);
-                return false;
-            }
-            sy_upstream_read_start(up);
-            return false;
-        }
-        if (st == SY_HTTP_ERROR) {
-            bool too_large = reject == SY_REJECT_HEADERS_TOO_LARGE;
-            sy_log(SY_LOG_WARN, "malformed upstream response", "request_id", c->rq->request_id,
-                   "upstream", c->rq->upstream_url, "reason", sy_http_reject_name(reject), NULL);
-            sy_metrics_destination_error(c->worker->id, request_destination(c),
-                                         SY_UPSTREAM_ERR_MALFORMED);
-            sy_client_on_upstream_failed(c, 502,
-                                         too_large ? "upstream response head too large"
-                                                   : "malformed upstream response",
-                                         SY_UPSTREAM_ERR_MALFORMED);
-            return false;
-        }
-        if (up->resp.status >= 100 && up->resp.status < 200) {
-            if (up->resp.status == 101) {
-                sy_client_on_upstream_failed(c, 502, "upstream switched protocols unasked",
-                                             SY_UPSTREAM_ERR_MALFORMED);
-                return false;
-            }
-            /* An interim response is not forwarded. What follows it moves
-             * to the buffer's start, so the final head has the whole
-             * SY_UPSTREAM_HEAD_MAX and the buffer's read room. */
-            size_t rest = up->end - up->pos - up->resp.head_len;
-            memmove(up->buf, up->buf + up->pos + up->resp.head_len, rest);
-            up->pos = 0;
-            up->end = rest;
-            continue;
-        }
-        return true;
-    }
-}
-
-static void start_response(sy_client_t *c)
-{
-    sy_upstream_t *up = c->up;
-    sy_http_response_t *resp = &up->resp;
-    c->rq->upstream_status = resp->status;
-    bool http10 = c->rq->req.minor_version == 0;
-    sy_forward_response_t fw = {.client_minor = c->rq->req.minor_version,
-                                .request_id = sy_slice(c->rq->request_id, c->rq->request_id_len)};
-    switch (resp->body_kind) {
-    case SY_BODY_NONE:
-        fw.frame = SY_FRAME_NONE;
-        up->body_done = true;
-        break;
-    case SY_BODY_LENGTH:
-        fw.frame = SY_FRAME_LENGTH;
-        fw.length = resp->content_length;
-        up->body_remaining = resp->content_length;
-        up->body_done = resp->content_length == 0;
-        break;
-    case SY_BODY_CHUNKED:
-        fw.frame = http10 ? SY_FRAME_CLOSE : SY_FRAME_CHUNKED;
-        sy_http_chunked_init(&up->chunked, 65536);
-        break;
-    case SY_BODY_UNTIL_CLOSE:
-        fw.frame = http10 ? SY_FRAME_CLOSE : SY_FRAME_CHUNKED;
-        break;
-    }
-    c->rq->resp_frame = fw.frame;
-    fw.keep_alive = c->rq->req.keep_alive && !c->worker->draining && fw.frame != SY_FRAME_CLOSE;
-    if (!fw.keep_alive)
-        c->close_after = true;
-    size_t cap = resp->head_len + 512;
-    c->rq->resp_head = request_head_room(c, 1, cap);
-    size_t n = c->rq->resp_head ? sy_http_write_response_head(c->rq->resp_head, cap, resp, &fw) : 0;
-    if (n == 0) {
-        sy_client_on_upstream_failed(c, 502, "malformed upstream response",
-                                     SY_UPSTREAM_ERR_MALFORMED);
-        return;
-    }
-    up->pos += resp->head_len;
-    up->head_done = true;
-    if (c->rq->upstream_started_ns)
-        sy_metrics_upstream_duration(c->worker->id, request_destination(c),
-                                     (double)(uv_hrtime() - c->rq->upstream_started_ns) / 1e9);
-    c->rq->resp_started = true;
-    c->rq->status = resp->status;
-    /* The head goes out with the first body bytes in one write. */
-    c->rq->resp_head_len = n;
-    c->rq->resp_head_pending = true;
-}
-
 /* The upstream response broke after its head was parsed (a malformed
  * chunk, EOF or a reset before the announced end). While that head has
  * not been handed to a write, the client still gets a clean 502; after,
  * closing without the framing's end is the only way to tell it the body
  * is incomplete (RFC 9112 §8), and client_close logs the status sent with
- * `why`. Both count as a malformed upstream response. */
+ * `why`. */
 static void response_broke(sy_client_t *c, const char *why)
 {
     sy_log(SY_LOG_WARN, "upstream response broke", "request_id", c->rq->request_id, "upstream",
            c->rq->upstream_url, "reason", why, NULL);
-    sy_metrics_destination_error(c->worker->id, request_destination(c), SY_UPSTREAM_ERR_MALFORMED);
     if (c->rq->resp_head_pending) {
         c->rq->resp_head_pending = false;
         c->rq->resp_started = false;
@@ -1366,128 +1239,164 @@ static void response_broke(sy_client_t *c, const char *why)
     client_close(c);
 }
 
-static void pump_response(sy_client_t *c)
+static void on_upstream_error(void *arg, const sy_h1_error_t *e)
 {
-    sy_upstream_t *up = c->up;
-    if (!up || c->writing || c->state != SY_CLIENT_PROXYING)
+    sy_client_t *c = arg;
+    c->up = NULL; /* closed already */
+    if (c->state != SY_CLIENT_PROXYING)
         return;
-    if (!up->head_done) {
-        if (!parse_response_head(c))
-            return;
-        start_response(c);
-        if (c->state != SY_CLIENT_PROXYING || !c->up)
-            return;
+    sy_retry_facts_t f = {
+        .fault = e->fault, .reused = e->reused, .response_bytes = e->response_bytes};
+    if (should_retry(c, &f)) {
+        retry_fresh(c);
+        return;
     }
+    if (e->count)
+        sy_metrics_destination_error(c->worker->id, request_destination(c), e->kind);
+    if (e->broke)
+        response_broke(c, e->why);
+    else
+        upstream_failed(c, e->status, e->why);
+}
+
+/* Writing the request failed: a dead pooled connection may be retried. */
+static void upstream_write_failed(sy_client_t *c, bool count)
+{
+    sy_retry_facts_t f = {.fault = SY_FAULT_WRITE};
+    sy_upstream_retry_facts(c->up, &f);
+    if (should_retry(c, &f)) {
+        retry_fresh(c);
+        return;
+    }
+    if (count)
+        sy_metrics_destination_error(c->worker->id, request_destination(c),
+                                     SY_UPSTREAM_ERR_CONNECT);
+    upstream_failed(c, 502, "upstream connection failed");
+}
+
+static void on_upstream_connected(void *arg, const char *peer)
+{
+    sy_client_t *c = arg;
+    memcpy(c->rq->upstream_addr, peer, sizeof c->rq->upstream_addr);
+    c->rq->upstream_write = SY_UPWRITE_HEAD;
+    uv_buf_t b = uv_buf_init(c->rq->req_head, (unsigned)c->rq->req_head_len);
+    if (sy_upstream_write(c->up, &b, 1) != 0)
+        upstream_write_failed(c, false);
+}
+
+static void on_upstream_written(void *arg, int status)
+{
+    sy_client_t *c = arg;
+    if (c->state != SY_CLIENT_PROXYING)
+        return;
+    if (status < 0) {
+        upstream_write_failed(c, true);
+        return;
+    }
+    if (c->rq->upstream_write == SY_UPWRITE_HEAD) {
+        pump_request_body(c);
+        return;
+    }
+    request_body_written(c);
+}
+
+/* ---- response: upstream -> client ---------------------------------------- */
+
+static void on_response_written(uv_write_t *req, int status);
+
+/* The upstream's head, rewritten for the client; it goes out with the
+ * first body slice in one write. */
+static void on_upstream_head(void *arg, const sy_http_response_t *resp)
+{
+    sy_client_t *c = arg;
+    c->rq->upstream_status = resp->status;
+    bool http10 = c->rq->req.minor_version == 0;
+    sy_forward_response_t fw = {.client_minor = c->rq->req.minor_version,
+                                .request_id = sy_slice(c->rq->request_id, c->rq->request_id_len)};
+    switch (resp->body_kind) {
+    case SY_BODY_NONE:
+        fw.frame = SY_FRAME_NONE;
+        break;
+    case SY_BODY_LENGTH:
+        fw.frame = SY_FRAME_LENGTH;
+        fw.length = resp->content_length;
+        break;
+    case SY_BODY_CHUNKED:
+    case SY_BODY_UNTIL_CLOSE:
+        fw.frame = http10 ? SY_FRAME_CLOSE : SY_FRAME_CHUNKED;
+        break;
+    }
+    c->rq->resp_frame = fw.frame;
+    fw.keep_alive = c->rq->req.keep_alive && !c->worker->draining && fw.frame != SY_FRAME_CLOSE;
+    if (!fw.keep_alive)
+        c->close_after = true;
+    size_t cap = resp->head_len + 512;
+    c->rq->resp_head = request_head_room(c, 1, cap);
+    size_t n = c->rq->resp_head ? sy_http_write_response_head(c->rq->resp_head, cap, resp, &fw) : 0;
+    if (n == 0) {
+        upstream_failed(c, 502, "malformed upstream response");
+        return;
+    }
+    if (c->rq->upstream_started_ns)
+        sy_metrics_upstream_duration(c->worker->id, request_destination(c),
+                                     (double)(uv_hrtime() - c->rq->upstream_started_ns) / 1e9);
+    c->rq->resp_started = true;
+    c->rq->status = resp->status;
+    c->rq->resp_head_len = n;
+    c->rq->resp_head_pending = true;
+}
+
+/* A body slice (and the pending head, and the client-side framing) goes
+ * out in one write; true while that write is out. */
+static bool on_upstream_body(void *arg, char *data, size_t len, bool last)
+{
+    sy_client_t *c = arg;
     uv_buf_t bufs[6];
     unsigned n = 0;
     /* The head goes out with the first body bytes, and only once those
      * decoded cleanly: a malformed first chunk that came with the head is
-     * still a 502 (response_broke). resp_head_pending stays set until the
-     * write is posted. */
-    if (c->rq->resp_head_pending)
-        bufs[n++] = uv_buf_init(c->rq->resp_head, (unsigned)c->rq->resp_head_len);
-    size_t avail = up->end - up->pos;
-    size_t consumed = 0, data_len = 0;
-    char *data = up->buf + up->pos;
-    bool finished = up->body_done;
-    sy_http_response_t *resp = &up->resp;
-    if (!up->body_done) {
-        switch (resp->body_kind) {
-        case SY_BODY_LENGTH: {
-            size_t take = avail < up->body_remaining ? avail : (size_t)up->body_remaining;
-            data_len = consumed = take;
-            up->body_remaining -= take;
-            if (up->body_remaining == 0)
-                finished = true;
-            break;
-        }
-        case SY_BODY_CHUNKED: {
-            sy_http_reject_t reject = SY_REJECT_NONE;
-            ssize_t decoded =
-                dechunk_in_place(&up->chunked, up->buf, up->pos, &up->end, &finished, &reject);
-            if (decoded < 0) {
-                response_broke(c, "malformed upstream chunked body");
-                return;
-            }
-            data_len = consumed = (size_t)decoded;
-            break;
-        }
-        case SY_BODY_UNTIL_CLOSE:
-            data_len = consumed = avail;
-            /* Over TLS only close_notify ends the body: a bare TCP close
-             * may have cut it short, and the client must not be told,
-             * with a last chunk, that it is whole (RFC 9112 §9.8). */
-            if (up->eof && (!up->tls || sy_tls_peer_closed(up->tls)))
-                finished = true;
-            break;
-        default:
-            finished = true;
-            break;
-        }
-    }
-    if (data_len > 0) {
-        if (c->rq->resp_frame == SY_FRAME_CHUNKED) {
-            int len =
-                snprintf(c->rq->out_chunk_line, sizeof c->rq->out_chunk_line, "%zx\r\n", data_len);
-            bufs[n++] = uv_buf_init(c->rq->out_chunk_line, (unsigned)len);
-            bufs[n++] = uv_buf_init(data, (unsigned)data_len);
-            bufs[n++] = uv_buf_init("\r\n", 2);
-            c->rq->bytes_out += (uint64_t)len + 2;
-        } else {
-            bufs[n++] = uv_buf_init(data, (unsigned)data_len);
-        }
-        c->rq->bytes_out += data_len;
-    }
-    if (finished && c->rq->resp_frame == SY_FRAME_CHUNKED) {
-        bufs[n++] = uv_buf_init("0\r\n\r\n", 5);
-        c->rq->bytes_out += 5;
-    }
-    up->body_done = finished;
-    if (!finished && up->eof && data_len == 0) {
-        /* The upstream closed (or reset) before the body it announced was
-         * complete. */
-        response_broke(c, "upstream response truncated");
-        return;
-    }
+     * still a 502 (response_broke). */
     if (c->rq->resp_head_pending) {
+        bufs[n++] = uv_buf_init(c->rq->resp_head, (unsigned)c->rq->resp_head_len);
         c->rq->resp_head_pending = false;
         c->rq->bytes_out += c->rq->resp_head_len;
     }
-    if (n == 0) {
-        if (finished) {
-            /* The end of the body carried no data (last chunk, or EOF). */
-            c->rq->resp_done = true;
-            uv_timer_stop(&up->timer);
-            finish_request(c);
-            return;
+    if (len > 0) {
+        if (c->rq->resp_frame == SY_FRAME_CHUNKED) {
+            size_t l = sy_fmt_hex(c->rq->out_chunk_line, len);
+            c->rq->out_chunk_line[l++] = '\r';
+            c->rq->out_chunk_line[l++] = '\n';
+            bufs[n++] = uv_buf_init(c->rq->out_chunk_line, (unsigned)l);
+            bufs[n++] = uv_buf_init(data, (unsigned)len);
+            bufs[n++] = uv_buf_init("\r\n", 2);
+            c->rq->bytes_out += (uint64_t)l + 2;
+        } else {
+            bufs[n++] = uv_buf_init(data, (unsigned)len);
         }
-        up->pos = up->end = 0;
-        sy_upstream_read_start(up);
-        return;
+        c->rq->bytes_out += len;
     }
-    /* consumed bytes of up->buf are released when the write completes. */
-    c->rq->resp_done = finished;
-    c->rq->resp_write_len = consumed;
-    /* While the write is out, the upstream is not read (its buffer is what
-     * is being written), unless the response is complete: then anything
-     * more is a protocol error that finish_request sees, and the idle pool
-     * wants the read posted anyway. */
-    if (!finished)
-        sy_upstream_read_stop(up);
+    if (last && c->rq->resp_frame == SY_FRAME_CHUNKED) {
+        bufs[n++] = uv_buf_init("0\r\n\r\n", 5);
+        c->rq->bytes_out += 5;
+    }
+    if (n == 0)
+        return false;
     c->writing = true;
     if (client_write(c, bufs, n, on_response_written) != 0) {
         c->writing = false;
         client_close(c);
-        return;
+        return false;
     }
-    if (!finished) {
-        sy_upstream_set_timer(up, timeout_ms(c, TO_RESPONSE));
-    } else {
-        /* The upstream is done; only the client can stall this last write,
-         * and nothing else would ever end the connection then. */
-        uv_timer_stop(&up->timer);
+    /* After the last slice only the client can stall this write, and
+     * nothing else would ever end the connection then. */
+    if (last)
         client_set_timer(c, timeout_ms(c, TO_IDLE));
-    }
+    return true;
+}
+
+static void on_upstream_done(void *arg)
+{
+    finish_request(arg);
 }
 
 static void on_response_written(uv_write_t *req, int status)
@@ -1501,32 +1410,45 @@ static void on_response_written(uv_write_t *req, int status)
         client_close(c);
         return;
     }
-    sy_upstream_t *up = c->up;
-    if (!up) {
+    if (!c->up) {
         client_close(c);
         return;
     }
-    up->pos += c->rq->resp_write_len;
-    c->rq->resp_write_len = 0;
-    if (up->pos == up->end)
-        up->pos = up->end = 0;
-    if (c->rq->resp_done) {
-        finish_request(c);
-        return;
-    }
-    if (up->end > up->pos || up->eof)
-        pump_response(c);
-    else
-        sy_upstream_read_start(up);
+    sy_upstream_body_written(c->up);
 }
 
-void sy_client_on_upstream_readable(sy_client_t *c)
+static const sy_h1_callbacks_t upstream_callbacks = {
+    .connected = on_upstream_connected,
+    .written = on_upstream_written,
+    .head = on_upstream_head,
+    .body = on_upstream_body,
+    .done = on_upstream_done,
+    .error = on_upstream_error,
+};
+
+/* Connects for the current route as its forward plan says: target, TLS
+ * settings and pool key were all computed when the snapshot was built. */
+static void connect_upstream(sy_client_t *c, bool fresh)
 {
-    if (c->state != SY_CLIENT_PROXYING)
+    const sy_route_forward_t *f = sy_snapshot_route_forward(c->rq->snap, c->rq->route);
+    if (!f) {
+        upstream_failed(c, 502, "route has no forward plan");
         return;
-    if (c->up)
-        sy_upstream_set_timer(c->up, timeout_ms(c, TO_RESPONSE));
-    pump_response(c);
+    }
+    sy_h1_exchange_t *ex = &c->rq->exchange;
+    *ex = (sy_h1_exchange_t){
+        .cb = &upstream_callbacks,
+        .arg = c,
+        .slot = &c->up,
+        .request_id = c->rq->request_id,
+        .destination = request_destination(c),
+        .url = c->rq->upstream_url,
+        .head_request = sy_slice_eq(c->rq->req.method, SY_SLICE_LIT("HEAD")),
+        .response_timeout_ms = timeout_ms(c, TO_RESPONSE),
+        .headers = c->rq->resp_headers,
+        .header_cap = SY_HTTP_MAX_HEADERS,
+    };
+    sy_upstream_acquire(c->worker, c->rq->snap, f->target, timeout_ms(c, TO_CONNECT), fresh, ex);
 }
 
 /* ---- end of a request ------------------------------------------------------ */
@@ -1546,14 +1468,9 @@ static void finish_request(sy_client_t *c)
          * closing it cancels the write, whose bytes are still at c->pos
          * and must go now, or the next parse takes the body's tail for a
          * request. */
-        bool write_pending = up->writing;
-        bool reusable = up->resp.keep_alive && up->body_done && c->rq->req_body_done && !up->eof &&
-                        up->pos == up->end && up->resp.body_kind != SY_BODY_UNTIL_CLOSE &&
-                        !write_pending;
+        bool write_pending = sy_upstream_writing(up);
         c->up = NULL;
-        if (reusable)
-            sy_upstream_shed(up); /* an idle connection holds no buffers */
-        sy_upstream_release(up, reusable, timeout_ms(c, TO_UPSTREAM_IDLE));
+        sy_upstream_release(up, c->rq->req_body_done, timeout_ms(c, TO_UPSTREAM_IDLE));
         if (write_pending && c->rq->upstream_write == SY_UPWRITE_BODY) {
             memmove(c->buf + c->pos, c->buf + c->pos + c->rq->req_write_len,
                     c->end - c->pos - c->rq->req_write_len);
@@ -1584,8 +1501,7 @@ static void finish_request(sy_client_t *c)
      * read into the worker's scratch. */
     request_put(c);
     buffer_put(c);
-    if (c->tls)
-        sy_tls_shed(c->tls);
+    sy_stream_shed(&c->stream);
     client_read_start(c);
 }
 
@@ -1599,9 +1515,9 @@ void sy_client_accept(sy_worker_t *w, int fd, bool tls)
         return;
     }
     c->worker = w;
-    uv_tcp_init(&w->loop, &c->tcp);
-    c->tcp.data = c;
-    if (uv_tcp_open(&c->tcp, fd) != 0) {
+    uv_tcp_init(&w->loop, &c->stream.tcp);
+    c->stream.tcp.data = c;
+    if (uv_tcp_open(&c->stream.tcp, fd) != 0) {
         close(fd);
         c->open_handles = 1;
         c->state = SY_CLIENT_CLOSING;
@@ -1611,7 +1527,7 @@ void sy_client_accept(sy_worker_t *w, int fd, bool tls)
         w->clients = c;
         __atomic_fetch_add(&w->client_count, 1, __ATOMIC_RELAXED);
         sy_metrics_gauge_add(w->id, SY_GAUGE_CLIENT_CONNECTIONS, 1);
-        uv_close((uv_handle_t *)&c->tcp, client_on_handle_closed);
+        sy_stream_close(&c->stream, client_on_handle_closed);
         return;
     }
     uv_timer_init(&w->loop, &c->timer);
@@ -1624,24 +1540,17 @@ void sy_client_accept(sy_worker_t *w, int fd, bool tls)
     w->clients = c;
     __atomic_fetch_add(&w->client_count, 1, __ATOMIC_RELAXED);
     sy_metrics_gauge_add(w->id, SY_GAUGE_CLIENT_CONNECTIONS, 1);
-    uv_tcp_nodelay(&c->tcp, 1);
+    uv_tcp_nodelay(&c->stream.tcp, 1);
     struct sockaddr_storage ss;
     int len = sizeof ss;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+    if (uv_tcp_getpeername(&c->stream.tcp, (struct sockaddr *)&ss, &len) == 0) {
         if (ss.ss_family == AF_INET)
             uv_ip4_name((struct sockaddr_in *)&ss, c->peer_ip, sizeof c->peer_ip);
         else
             uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer_ip, sizeof c->peer_ip);
     }
     if (tls) {
-        SSL_CTX *ctx = sy_tls_server_ctx_acquire();
-        c->tls = ctx ? calloc(1, sizeof *c->tls) : NULL;
-        bool ok = c->tls && sy_tls_init(c->tls, ctx, (uv_stream_t *)&c->tcp, false);
-        if (ctx)
-            SSL_CTX_free(ctx); /* the connection holds its own reference */
-        if (!ok) {
-            free(c->tls);
-            c->tls = NULL;
+        if (!sy_stream_tls_server(&c->stream)) {
             client_close(c);
             return;
         }

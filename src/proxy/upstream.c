@@ -1,6 +1,13 @@
 /*
- * upstream.c: connections to destinations and the per-worker keep-alive
- * pool.
+ * upstream.c: the HTTP/1 client of the data plane: connections to
+ * destinations, the per-worker keep-alive pool, and the response side of
+ * each exchange (see upstream.h for the callbacks).
+ *
+ * The response head is parsed in one place (h1_parse_head), interim 1xx
+ * responses are skipped, and the body is handed to the caller one slice
+ * at a time, decoded from its framing in place in the connection's receive
+ * buffer; reading stops while a slice is out. The caller never sees the
+ * buffer, the framing or the parser.
  *
  * A new connection asks the resolver (net/resolver.h) for its host: a
  * cached answer is used at once, otherwise the worker's own c-ares channel
@@ -37,12 +44,90 @@
 
 #include "core/log.h"
 #include "core/metrics.h"
+#include "http/dechunk.h"
 #include "net/addr.h"
-#include "proxy/proxy.h"
-
-#include <openssl/x509v3.h>
+#include "net/stream.h"
+#include "proxy/upstream.h"
 
 #define SY_POOL_MAX_IDLE_PER_KEY 512
+/* Receive buffer of an upstream connection: a head, plus room for what one
+ * TLS read can decrypt to (see up_can_read). */
+#define SY_UPSTREAM_BUF (SY_UPSTREAM_HEAD_MAX + 2 * SY_TLS_READ_CHUNK)
+
+/* One pool key (sy_forward_target_t.key): the connections opened for it,
+ * idle ones most recently used first, and its TLS sessions. Found through
+ * the worker's hashed index; freed once it holds no connection and no
+ * session (or, with sessions only, at the next snapshot change). */
+struct sy_pool_entry {
+    sy_upstream_t *idle; /* list through sy_upstream_t.pool_next/pool_prev */
+    size_t idle_count;
+    size_t conns;                      /* connections attached to it, idle or serving */
+    sy_tls_session_cache_t sessions;   /* TLS sessions for resumption */
+    struct sy_pool_entry *next, *prev; /* every entry of the worker (sy_worker_t.pool) */
+    struct sy_pool_entry *chain;       /* the index bucket's list */
+    uint64_t hash;
+    size_t key_len;
+    char key[]; /* NUL-terminated */
+};
+
+typedef enum {
+    SY_UP_RESOLVING = 0,
+    SY_UP_CONNECTING,
+    SY_UP_HANDSHAKING, /* TCP up, TLS handshake in progress */
+    SY_UP_ACTIVE,      /* serving a client */
+    SY_UP_IDLE,        /* in the pool */
+    SY_UP_CLOSING
+} sy_upstream_state_t;
+
+struct sy_upstream {
+    sy_stream_t stream; /* the connection: TCP, or TLS over it */
+    uv_timer_t timer;
+    sy_resolve_req_t resolve_req;
+    uv_connect_t connect_req;
+    uv_write_t write_req;
+    sy_worker_t *worker;
+    const sy_h1_exchange_t *ex;           /* the exchange it serves, or NULL */
+    sy_upstream_t *pool_next, *pool_prev; /* the entry's idle list */
+    sy_pool_entry_t *pool_entry;          /* its key's entry, from creation to free */
+    sy_upstream_state_t state;
+    int open_handles;
+    bool tcp_open;
+    bool reused;
+    bool writing;
+    bool reading;
+    bool resolving;
+
+    /* While connecting (the exchange's owner holds the snapshot): the plan. */
+    const sy_forward_target_t *dest;
+    char connect_host[256]; /* for log lines */
+    uint16_t connect_port;
+    bool allow_loopback;
+    uint32_t connect_timeout_ms;
+    char peer[64]; /* the address in use, "ip:port" ("[ip]:port") */
+
+    /* Where it connects: the answer's addresses in the order to try them,
+     * the one tried now, and the answer generation it came from (a pooled
+     * connection whose address left the answer is closed, not reused). */
+    sy_resolver_plan_t plan;
+    size_t attempt;
+    sy_ip_t ip;
+    uint32_t answer_generation;
+
+    bool https;
+
+    /* The HTTP/1 client's side: the receive buffer and the response. */
+    char *buf; /* SY_UPSTREAM_BUF bytes while a response is expected, else NULL */
+    size_t pos, end;
+    uint64_t bytes_received; /* response bytes for this request */
+    sy_http_response_t resp; /* its headers point into the exchange's array */
+    bool head_done;
+    bool body_done;
+    bool eof;
+    bool delivering;         /* a body slice is with the caller (body callback) */
+    size_t deliver_len;      /* bytes of buf [pos, ...) that slice used */
+    uint64_t body_remaining; /* SY_BODY_LENGTH */
+    sy_http_chunked_t chunked;
+};
 
 /* ---- the pool index ------------------------------------------------------
 
@@ -122,30 +207,16 @@ static void pool_sweep(sy_worker_t *w, const sy_snapshot_t *snap)
     }
 }
 
-/* The destination host of the request this connection serves (NULL when
- * none), the label of its upstream metrics. */
-static const char *up_destination(const sy_upstream_t *up)
-{
-    return up->client && up->client->rq && up->client->rq->route
-               ? up->client->rq->route->target_host
-               : NULL;
-}
-
 /* The request this connection serves, for its log lines ("" when none). */
 static const char *up_request_id(const sy_upstream_t *up)
 {
-    return up->client && up->client->rq && up->client->rq->request_id_len
-               ? up->client->rq->request_id
-               : "";
+    return up->ex && up->ex->request_id ? up->ex->request_id : "";
 }
 
 static void up_maybe_free(sy_upstream_t *up)
 {
     if (up->open_handles == 0 && !up->resolving) {
-        if (up->tls) {
-            sy_tls_free(up->tls);
-            free(up->tls);
-        }
+        sy_stream_free_tls(&up->stream);
         sy_bufpool_put(&up->worker->buffers, up->buf, SY_UPSTREAM_BUF);
         sy_pool_entry_t *e = up->pool_entry;
         /* An entry nobody uses any more is freed, unless it keeps TLS
@@ -185,7 +256,7 @@ void sy_upstream_close(sy_upstream_t *up)
     if (up->state == SY_UP_IDLE)
         pool_unlink(up);
     up->state = SY_UP_CLOSING;
-    up->client = NULL;
+    up->ex = NULL;
     if (up->resolving) {
         sy_resolve_cancel(&up->resolve_req);
         up->resolving = false;
@@ -193,18 +264,31 @@ void sy_upstream_close(sy_upstream_t *up)
     uv_close((uv_handle_t *)&up->timer, up_on_handle_closed);
     if (up->tcp_open) {
         sy_metrics_gauge_add(up->worker->id, SY_GAUGE_UPSTREAM_CONNECTIONS, -1);
-        uv_close((uv_handle_t *)&up->tcp, up_on_handle_closed);
+        sy_stream_close(&up->stream, up_on_handle_closed);
     }
 }
 
-static void up_fail(sy_upstream_t *up, int status, const char *why, int kind)
+/* Ends the exchange with an error: the connection is closed first, so the
+ * caller may open another at once (a retry). */
+static void up_error(sy_upstream_t *up, sy_h1_error_t *e)
 {
-    sy_client_t *c = up->client;
+    const sy_h1_exchange_t *ex = up->ex;
+    e->reused = up->reused;
+    e->response_bytes = up->bytes_received > 0;
     sy_upstream_close(up);
-    if (c) {
-        c->up = NULL;
-        sy_client_on_upstream_failed(c, status, why, kind);
+    if (ex) {
+        if (ex->slot)
+            *ex->slot = NULL;
+        ex->cb->error(ex->arg, e);
     }
+}
+
+/* A failure the retry rule never retries; count: a destination error for
+ * the metrics. */
+static void up_fail(sy_upstream_t *up, int status, const char *why, int kind, bool count)
+{
+    sy_h1_error_t e = {.status = status, .why = why, .kind = kind, .count = count};
+    up_error(up, &e);
 }
 
 static void up_attempt_failed(sy_upstream_t *up, const char *error, bool timed_out);
@@ -221,12 +305,10 @@ static void up_on_timer(uv_timer_t *t)
         sy_log(SY_LOG_WARN, "upstream connect timed out", "request_id", up_request_id(up),
                "upstream", up->peer, "phase",
                up->state == SY_UP_HANDSHAKING ? "tls handshake" : "connect", NULL);
-        sy_metrics_destination_error(up->worker->id, up_destination(up), SY_UPSTREAM_ERR_TIMEOUT);
-        up_fail(up, 502, "upstream connect timed out", SY_UPSTREAM_ERR_TIMEOUT);
+        up_fail(up, 502, "upstream connect timed out", SY_UPSTREAM_ERR_TIMEOUT, true);
         break;
     case SY_UP_ACTIVE:
-        sy_metrics_destination_error(up->worker->id, up_destination(up), SY_UPSTREAM_ERR_TIMEOUT);
-        up_fail(up, 504, "upstream response timed out", SY_UPSTREAM_ERR_TIMEOUT);
+        up_fail(up, 504, "upstream response timed out", SY_UPSTREAM_ERR_TIMEOUT, true);
         break;
     case SY_UP_IDLE:
         sy_upstream_close(up);
@@ -242,13 +324,18 @@ void sy_upstream_set_timer(sy_upstream_t *up, uint32_t ms)
         uv_timer_start(&up->timer, up_on_timer, ms, 0);
 }
 
-bool sy_upstream_can_read(const sy_upstream_t *up)
+void sy_upstream_stop_timer(sy_upstream_t *up)
+{
+    uv_timer_stop(&up->timer);
+}
+
+/* The receive buffer has room for another read. */
+static bool up_can_read(const sy_upstream_t *up)
 {
     /* Over TLS, everything one read returns is decrypted at once, and the
      * TLS layer may also hold a partial record from before: keep room for
      * both so no plaintext is ever left waiting inside OpenSSL. */
-    size_t need = up->tls ? 2 * SY_TLS_READ_CHUNK : 1;
-    return up->end + need <= SY_UPSTREAM_BUF;
+    return up->end + sy_stream_read_room(&up->stream) <= SY_UPSTREAM_BUF;
 }
 
 /* Ciphertext lands in the worker's TLS scratch (fed to OpenSSL at once);
@@ -258,7 +345,7 @@ bool sy_upstream_can_read(const sy_upstream_t *up)
 static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     sy_upstream_t *up = h->data;
-    if (up->tls) {
+    if (sy_stream_is_tls(&up->stream)) {
         b->base = up->worker->tls_scratch;
         b->len = SY_TLS_READ_CHUNK;
         return;
@@ -272,24 +359,21 @@ static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     b->len = SY_UPSTREAM_BUF - up->end;
 }
 
-bool sy_upstream_buffer_take(sy_upstream_t *up)
-{
-    if (!up->buf)
-        up->buf = sy_bufpool_get(&up->worker->buffers, SY_UPSTREAM_BUF);
-    up->pos = up->end = 0;
-    return up->buf != NULL;
-}
-
-void sy_upstream_shed(sy_upstream_t *up)
+/* The response is over and the connection goes idle: its receive buffer
+ * goes back to the worker, and OpenSSL's and the memory BIOs' buffers are
+ * released. */
+static void up_shed(sy_upstream_t *up)
 {
     sy_bufpool_put(&up->worker->buffers, up->buf, SY_UPSTREAM_BUF);
     up->buf = NULL;
     up->pos = up->end = 0;
-    if (up->tls)
-        sy_tls_shed(up->tls);
+    sy_stream_shed(&up->stream);
 }
 
-static void up_handshake_step(sy_upstream_t *up);
+static void up_handshake_step(sy_upstream_t *up, const char *in, size_t len);
+static void up_read_start(sy_upstream_t *up);
+static void up_read_stop(sy_upstream_t *up);
+static void h1_pump(sy_upstream_t *up);
 
 static void up_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
@@ -300,11 +384,9 @@ static void up_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         /* Data or EOF on an idle connection: the server closed it or
          * misbehaved; either way it can't be reused. Over TLS, a record
          * that decrypts to nothing (a late session ticket) is harmless. */
-        if (nread > 0 && up->tls) {
-            bool eof = false;
+        if (nread > 0 && sy_stream_is_tls(&up->stream)) {
             char scratch[256];
-            sy_tls_feed(up->tls, b->base, (size_t)nread);
-            if (sy_tls_read(up->tls, scratch, sizeof scratch, &eof) == 0 && !eof)
+            if (sy_stream_decode(&up->stream, nread, b, scratch, sizeof scratch) == 0)
                 return;
         }
         sy_upstream_close(up);
@@ -315,96 +397,346 @@ static void up_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             sy_log(SY_LOG_WARN, "upstream TLS handshake failed", "request_id", up_request_id(up),
                    "upstream", up->peer, "reason", "handshake failure", "detail",
                    "connection closed during the handshake", NULL);
-            sy_metrics_destination_error(up->worker->id, up_destination(up), SY_UPSTREAM_ERR_TLS);
-            up_fail(up, 502, "upstream TLS handshake failed", SY_UPSTREAM_ERR_TLS);
+            up_fail(up, 502, "upstream TLS handshake failed", SY_UPSTREAM_ERR_TLS, true);
             return;
         }
-        sy_tls_feed(up->tls, b->base, (size_t)nread);
-        up_handshake_step(up);
+        up_handshake_step(up, b->base, (size_t)nread);
         return;
     }
-    if (up->state != SY_UP_ACTIVE || !up->client)
+    if (up->state != SY_UP_ACTIVE || !up->ex)
         return;
     if (!up->buf) {
         /* Read before a response was expected (nothing was sent on it):
          * the connection cannot be trusted with one. */
-        up_fail(up, 502, "upstream connection failed", SY_UPSTREAM_ERR_CONNECT);
+        up_fail(up, 502, "upstream connection failed", SY_UPSTREAM_ERR_CONNECT, false);
         return;
     }
-    if (nread > 0 && up->tls) {
-        sy_tls_feed(up->tls, b->base, (size_t)nread);
-        bool eof = false;
-        nread = sy_tls_read(up->tls, up->buf + up->end, SY_UPSTREAM_BUF - up->end, &eof);
-        sy_tls_flush(up->tls, NULL, NULL); /* post-handshake replies, if any */
-        if (nread < 0 || (nread == 0 && eof)) {
-            nread = UV_EOF;
-        } else if (nread == 0) {
+    if (nread > 0 && sy_stream_is_tls(&up->stream)) {
+        nread =
+            sy_stream_decode(&up->stream, nread, b, up->buf + up->end, SY_UPSTREAM_BUF - up->end);
+        if (nread == 0)
             return; /* a partial record: wait for the rest */
-        }
     }
     if (nread < 0) {
         up->eof = true;
-        sy_upstream_read_stop(up);
+        up_read_stop(up);
     } else {
         up->end += (size_t)nread;
         up->bytes_received += (uint64_t)nread;
-        if (!sy_upstream_can_read(up))
-            sy_upstream_read_stop(up);
+        if (!up_can_read(up))
+            up_read_stop(up);
     }
-    sy_client_on_upstream_readable(up->client);
+    sy_upstream_set_timer(up, up->ex->response_timeout_ms);
+    h1_pump(up);
 }
 
-void sy_upstream_read_start(sy_upstream_t *up)
+static void up_read_start(sy_upstream_t *up)
 {
     if (up->reading || !up->tcp_open || up->state == SY_UP_CLOSING || up->eof)
         return;
-    if (!sy_upstream_can_read(up))
+    if (!up_can_read(up))
         return;
-    if (uv_read_start((uv_stream_t *)&up->tcp, up_alloc, up_on_read) == 0)
+    if (sy_stream_read_start(&up->stream, up_alloc, up_on_read) == 0)
         up->reading = true;
 }
 
-void sy_upstream_read_stop(sy_upstream_t *up)
+static void up_read_stop(sy_upstream_t *up)
 {
     if (!up->reading)
         return;
-    uv_read_stop((uv_stream_t *)&up->tcp);
+    sy_stream_read_stop(&up->stream);
     up->reading = false;
+}
+
+static void up_written(sy_upstream_t *up, int status)
+{
+    up->writing = false;
+    if (up->state != SY_UP_ACTIVE || !up->ex)
+        return;
+    up->ex->cb->written(up->ex->arg, status);
 }
 
 static void up_on_write(uv_write_t *req, int status)
 {
-    sy_upstream_t *up = req->data;
-    up->writing = false;
-    if (up->state != SY_UP_ACTIVE || !up->client)
-        return;
-    sy_client_on_upstream_write_done(up->client, status);
-}
-
-static void up_on_tls_written(void *arg, int status)
-{
-    sy_upstream_t *up = arg;
-    up->writing = false;
-    if (up->state != SY_UP_ACTIVE || !up->client)
-        return;
-    sy_client_on_upstream_write_done(up->client, status);
+    up_written(req->data, status);
 }
 
 int sy_upstream_write(sy_upstream_t *up, const uv_buf_t *bufs, unsigned n)
 {
-    if (up->tls) {
-        if (!sy_tls_write(up->tls, bufs, n))
-            return UV_EPROTO;
-        int rc = sy_tls_flush(up->tls, up_on_tls_written, up);
-        if (rc == 0)
-            up->writing = true;
-        return rc;
-    }
     up->write_req.data = up;
-    int rc = uv_write(&up->write_req, (uv_stream_t *)&up->tcp, bufs, n, up_on_write);
+    int rc = sy_stream_write(&up->stream, &up->write_req, bufs, n, up_on_write);
     if (rc == 0)
         up->writing = true;
     return rc;
+}
+
+bool sy_upstream_writing(const sy_upstream_t *up)
+{
+    return up->writing;
+}
+
+bool sy_upstream_can_send(const sy_upstream_t *up)
+{
+    return up->state == SY_UP_ACTIVE && !up->writing;
+}
+
+void sy_upstream_retry_facts(const sy_upstream_t *up, sy_retry_facts_t *f)
+{
+    f->reused = up->reused;
+    f->response_bytes = up->bytes_received > 0;
+}
+
+/* ---- the HTTP/1 client: one response --------------------------------------
+
+ * The response head is parsed in exactly one place (h1_parse_head); the
+ * body is cut into slices, one at a time, each decoded from its framing in
+ * place in the receive buffer: while the caller writes a slice, nothing is
+ * read, so a slow receiver never makes switchyard buffer more. */
+
+/* The connection is ready for a request (connected, or taken from the
+ * pool): a response is expected from here on, so it takes a buffer. */
+static void h1_ready(sy_upstream_t *up)
+{
+    const sy_h1_exchange_t *ex = up->ex;
+    if (!ex)
+        return;
+    if (!up->buf)
+        up->buf = sy_bufpool_get(&up->worker->buffers, SY_UPSTREAM_BUF);
+    if (!up->buf) {
+        up_fail(up, 502, "out of memory", SY_UPSTREAM_ERR_CONNECT, false);
+        return;
+    }
+    up->pos = up->end = 0;
+    up->bytes_received = 0;
+    up->head_done = up->body_done = up->eof = up->delivering = false;
+    up->deliver_len = 0;
+    ex->cb->connected(ex->arg, up->peer);
+    if (up->ex != ex || up->state != SY_UP_ACTIVE)
+        return; /* the caller gave up on it (a failed write, a retry) */
+    sy_upstream_set_timer(up, ex->response_timeout_ms);
+    up_read_start(up);
+}
+
+/* A response failed: truncated, malformed, or closed before its head. */
+static void h1_fail(sy_upstream_t *up, int status, const char *why, int kind, bool count,
+                    bool broke, sy_retry_fault_t fault)
+{
+    sy_h1_error_t e = {
+        .status = status, .why = why, .kind = kind, .count = count, .broke = broke, .fault = fault};
+    up_error(up, &e);
+}
+
+/* Parses the response head at buf + pos, skipping interim 1xx responses.
+ * True when a final head is parsed (in up->resp); false when more bytes
+ * are needed (reading goes on) or the exchange failed. */
+static bool h1_parse_head(sy_upstream_t *up)
+{
+    const sy_h1_exchange_t *ex = up->ex;
+    for (;;) {
+        sy_http_reject_t reject = SY_REJECT_NONE;
+        static const sy_http_limits_t resp_limits = {16384, SY_UPSTREAM_HEAD_MAX,
+                                                     SY_HTTP_MAX_HEADERS, UINT64_MAX};
+        /* The parser sees at most SY_UPSTREAM_HEAD_MAX bytes, so a head
+         * (through its final CRLF CRLF) of that size passes and one byte
+         * more does not, however much the buffer holds. */
+        size_t avail = up->end - up->pos;
+        size_t len = avail < SY_UPSTREAM_HEAD_MAX ? avail : SY_UPSTREAM_HEAD_MAX;
+        sy_http_status_t st =
+            sy_http_response_parse(up->buf + up->pos, len, &resp_limits, ex->head_request,
+                                   ex->headers, ex->header_cap, &up->resp, &reject);
+        if (st == SY_HTTP_INCOMPLETE && len == SY_UPSTREAM_HEAD_MAX) {
+            st = SY_HTTP_ERROR;
+            reject = SY_REJECT_HEADERS_TOO_LARGE;
+        }
+        if (st == SY_HTTP_INCOMPLETE) {
+            if (up->eof) {
+                /* A pooled connection the server closed as the request
+                 * arrived: the retry rule may send it again. */
+                h1_fail(up, 502, "upstream closed the connection early", SY_UPSTREAM_ERR_CONNECT,
+                        true, false, SY_FAULT_CLOSED_EARLY);
+                return false;
+            }
+            /* Over TLS reading stops while some room is left (see
+             * up_can_read): "full" is "can't read more", or the request
+             * would wait for upstream_response_ms. */
+            if (!up_can_read(up)) {
+                h1_fail(up, 502, "upstream response head too large", SY_UPSTREAM_ERR_MALFORMED,
+                        true, false, SY_FAULT_OTHER);
+                return false;
+            }
+            up_read_start(up);
+            return false;
+        }
+        if (st == SY_HTTP_ERROR) {
+            bool too_large = reject == SY_REJECT_HEADERS_TOO_LARGE;
+            sy_log(SY_LOG_WARN, "malformed upstream response", "request_id", up_request_id(up),
+                   "upstream", ex->url ? ex->url : "", "reason", sy_http_reject_name(reject), NULL);
+            h1_fail(up, 502,
+                    too_large ? "upstream response head too large" : "malformed upstream response",
+                    SY_UPSTREAM_ERR_MALFORMED, true, false, SY_FAULT_OTHER);
+            return false;
+        }
+        if (up->resp.status >= 100 && up->resp.status < 200) {
+            if (up->resp.status == 101) {
+                h1_fail(up, 502, "upstream switched protocols unasked", SY_UPSTREAM_ERR_MALFORMED,
+                        false, false, SY_FAULT_OTHER);
+                return false;
+            }
+            /* An interim response is not forwarded. What follows it moves
+             * to the buffer's start, so the final head has the whole
+             * SY_UPSTREAM_HEAD_MAX and the buffer's read room. */
+            size_t rest = up->end - up->pos - up->resp.head_len;
+            memmove(up->buf, up->buf + up->pos + up->resp.head_len, rest);
+            up->pos = 0;
+            up->end = rest;
+            continue;
+        }
+        return true;
+    }
+}
+
+/* The head is parsed: the body's framing starts after it. */
+static void h1_start_body(sy_upstream_t *up)
+{
+    const sy_http_response_t *resp = &up->resp;
+    switch (resp->body_kind) {
+    case SY_BODY_NONE:
+        up->body_done = true;
+        break;
+    case SY_BODY_LENGTH:
+        up->body_remaining = resp->content_length;
+        up->body_done = resp->content_length == 0;
+        break;
+    case SY_BODY_CHUNKED:
+        sy_http_chunked_init(&up->chunked, 65536);
+        break;
+    case SY_BODY_UNTIL_CLOSE:
+        break;
+    }
+    up->pos += resp->head_len;
+    up->head_done = true;
+}
+
+/* Parses what has arrived and hands the caller the head, then the next
+ * body slice; with a slice out, waits for sy_upstream_body_written. */
+static void h1_pump(sy_upstream_t *up)
+{
+    const sy_h1_exchange_t *ex = up->ex;
+    if (!ex || up->delivering || up->state != SY_UP_ACTIVE)
+        return;
+    if (!up->head_done) {
+        if (!h1_parse_head(up))
+            return;
+        h1_start_body(up);
+        ex->cb->head(ex->arg, &up->resp);
+        if (up->ex != ex || up->state != SY_UP_ACTIVE)
+            return;
+    }
+    size_t avail = up->end - up->pos;
+    size_t consumed = 0;
+    char *data = up->buf + up->pos;
+    bool finished = up->body_done;
+    if (!up->body_done) {
+        switch (up->resp.body_kind) {
+        case SY_BODY_LENGTH: {
+            size_t take = avail < up->body_remaining ? avail : (size_t)up->body_remaining;
+            consumed = take;
+            up->body_remaining -= take;
+            if (up->body_remaining == 0)
+                finished = true;
+            break;
+        }
+        case SY_BODY_CHUNKED: {
+            sy_http_reject_t reject = SY_REJECT_NONE;
+            ssize_t decoded = sy_http_dechunk_in_place(&up->chunked, up->buf, up->pos, &up->end,
+                                                       &finished, &reject);
+            if (decoded < 0) {
+                h1_fail(up, 502, "malformed upstream chunked body", SY_UPSTREAM_ERR_MALFORMED, true,
+                        true, SY_FAULT_OTHER);
+                return;
+            }
+            consumed = (size_t)decoded;
+            break;
+        }
+        case SY_BODY_UNTIL_CLOSE:
+            consumed = avail;
+            /* Over TLS only close_notify ends the body: a bare TCP close
+             * may have cut it short, and the client must not be told,
+             * with a last chunk, that it is whole (RFC 9112 §9.8). */
+            if (up->eof && sy_stream_peer_closed(&up->stream))
+                finished = true;
+            break;
+        default:
+            finished = true;
+            break;
+        }
+    }
+    up->body_done = finished;
+    if (!finished && up->eof && consumed == 0) {
+        /* The upstream closed (or reset) before the body it announced was
+         * complete. */
+        h1_fail(up, 502, "upstream response truncated", SY_UPSTREAM_ERR_MALFORMED, true, true,
+                SY_FAULT_OTHER);
+        return;
+    }
+    bool pending = ex->cb->body(ex->arg, data, consumed, finished);
+    if (up->ex != ex || up->state != SY_UP_ACTIVE)
+        return;
+    if (!pending) {
+        if (finished) {
+            /* The end of the body carried nothing to write (the last
+             * chunk, or EOF). */
+            uv_timer_stop(&up->timer);
+            ex->cb->done(ex->arg);
+            return;
+        }
+        up->pos = up->end = 0;
+        up_read_start(up);
+        return;
+    }
+    /* The consumed bytes are released when the slice is written. While it
+     * is out, the upstream is not read (its buffer is what is being
+     * written), unless the response is complete: then anything more is a
+     * protocol error that release sees, and the idle pool wants the read
+     * posted anyway. */
+    up->delivering = true;
+    up->deliver_len = consumed;
+    if (!finished) {
+        up_read_stop(up);
+        sy_upstream_set_timer(up, ex->response_timeout_ms);
+    } else {
+        /* The upstream is done; only the caller's write can stall now. */
+        uv_timer_stop(&up->timer);
+    }
+}
+
+void sy_upstream_body_written(sy_upstream_t *up)
+{
+    const sy_h1_exchange_t *ex = up->ex;
+    if (!ex || !up->delivering || up->state != SY_UP_ACTIVE)
+        return;
+    up->delivering = false;
+    up->pos += up->deliver_len;
+    up->deliver_len = 0;
+    if (up->pos == up->end)
+        up->pos = up->end = 0;
+    if (up->body_done) {
+        ex->cb->done(ex->arg);
+        return;
+    }
+    if (up->end > up->pos || up->eof)
+        h1_pump(up);
+    else
+        up_read_start(up);
+}
+
+/* The response ended cleanly on a connection the server keeps open, with
+ * nothing left over and no write in flight (a write holds write_req, and
+ * maybe the caller's buffer). */
+static bool h1_reusable(const sy_upstream_t *up)
+{
+    return up->head_done && up->resp.keep_alive && up->body_done && !up->eof &&
+           up->pos == up->end && up->resp.body_kind != SY_BODY_UNTIL_CLOSE && !up->writing;
 }
 
 static void up_tls_failed(sy_upstream_t *up, const char *reason, const char *detail)
@@ -412,30 +744,29 @@ static void up_tls_failed(sy_upstream_t *up, const char *reason, const char *det
     sy_log(SY_LOG_ERROR, "upstream TLS verification failed", "request_id", up_request_id(up),
            "upstream", up->peer, "host", up->connect_host, "verify_name",
            up->dest ? up->dest->verify_name : "", "reason", reason, "detail", detail, NULL);
-    sy_metrics_destination_error(up->worker->id, up_destination(up), SY_UPSTREAM_ERR_TLS);
-    up_fail(up, 502, "upstream TLS verification failed", SY_UPSTREAM_ERR_TLS);
+    up_fail(up, 502, "upstream TLS verification failed", SY_UPSTREAM_ERR_TLS, true);
 }
 
-static void up_handshake_step(sy_upstream_t *up)
+/* Feeds what was read (len may be 0) and drives the handshake. */
+static void up_handshake_step(sy_upstream_t *up, const char *in, size_t len)
 {
-    int rc = sy_tls_handshake(up->tls);
-    sy_tls_flush(up->tls, NULL, NULL);
+    sy_tls_t *tls = up->stream.tls;
+    int rc = sy_stream_handshake(&up->stream, in, len);
     if (rc == 0)
         return;
     if (rc < 0) {
         char detail[256];
-        const char *reason = sy_tls_failure(up->tls, detail, sizeof detail);
+        const char *reason = sy_tls_failure(tls, detail, sizeof detail);
         up_tls_failed(up, reason, detail);
         return;
     }
-    bool resumed = SSL_session_reused(up->tls->ssl) == 1;
+    bool resumed = sy_tls_resumed(tls);
     sy_metrics_tls_handshake(up->worker->id, resumed);
     if (resumed)
-        sy_tls_session_resumed(up->tls);
+        sy_tls_session_resumed(tls);
     uv_timer_stop(&up->timer);
     up->state = SY_UP_ACTIVE;
-    if (up->client)
-        sy_client_on_upstream_connected(up->client);
+    h1_ready(up);
 }
 
 /* TLS over the connection just made: the trust store's context was built
@@ -445,35 +776,20 @@ static void up_start_tls(sy_upstream_t *up)
 {
     const sy_forward_target_t *dest = up->dest;
     const sy_tls_trust_t *trust = dest ? dest->trust : NULL;
-    SSL_CTX *ctx = trust ? trust->ctx : NULL;
-    up->tls = ctx ? calloc(1, sizeof *up->tls) : NULL;
-    if (!up->tls || !sy_tls_init(up->tls, ctx, (uv_stream_t *)&up->tcp, true)) {
-        free(up->tls);
-        up->tls = NULL;
+    if (!trust || !trust->ctx) {
         up_tls_failed(up, "handshake failure",
-                      ctx                     ? "out of memory"
-                      : trust && trust->error ? trust->error
-                                              : "no trust store");
+                      trust && trust->error ? trust->error : "no trust store");
         return;
     }
-    SSL *ssl = up->tls->ssl;
-    if (dest->sni)
-        SSL_set_tlsext_host_name(ssl, dest->sni);
-    /* The subject CN is never read as a name (RFC 9525 §6.3): a private CA
-     * that also signs client or other non-server certificates with a
-     * service's name as CN must not make them valid for that service. */
-    SSL_set_hostflags(ssl,
-                      X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
-    if (SSL_set1_host(ssl, dest->verify_check) != 1) {
-        up_tls_failed(up, "handshake failure", "invalid verify name");
+    const char *why = NULL;
+    if (!sy_stream_tls_client(&up->stream, trust->ctx, dest->sni, dest->verify_check,
+                              &up->pool_entry->sessions, &why)) {
+        up_tls_failed(up, "handshake failure", why);
         return;
     }
-    sy_pool_entry_t *e = up->pool_entry;
-    sy_tls_session_take(&e->sessions, ssl);
-    up->tls->sessions = &e->sessions;
     up->state = SY_UP_HANDSHAKING;
-    sy_upstream_read_start(up);
-    up_handshake_step(up);
+    up_read_start(up);
+    up_handshake_step(up, NULL, 0);
 }
 
 static void up_on_connect(uv_connect_t *req, int status);
@@ -488,17 +804,17 @@ static void up_connect_next(sy_upstream_t *up)
     sy_ip_format(ip, text, sizeof text);
     snprintf(up->peer, sizeof up->peer, ip->family == AF_INET6 ? "[%s]:%u" : "%s:%u", text,
              (unsigned)up->connect_port);
-    uv_tcp_init(&up->worker->loop, &up->tcp);
-    up->tcp.data = up;
+    uv_tcp_init(&up->worker->loop, &up->stream.tcp);
+    up->stream.tcp.data = up;
     up->tcp_open = true;
     up->open_handles++;
     sy_metrics_gauge_add(up->worker->id, SY_GAUGE_UPSTREAM_CONNECTIONS, 1);
-    uv_tcp_nodelay(&up->tcp, 1);
+    uv_tcp_nodelay(&up->stream.tcp, 1);
     up->state = SY_UP_CONNECTING;
     uv_timer_start(&up->timer, up_on_timer, up->connect_timeout_ms, 0);
     up->connect_req.data = up;
-    int rc =
-        uv_tcp_connect(&up->connect_req, &up->tcp, (const struct sockaddr *)&sa, up_on_connect);
+    int rc = uv_tcp_connect(&up->connect_req, &up->stream.tcp, (const struct sockaddr *)&sa,
+                            up_on_connect);
     if (rc < 0)
         up_attempt_failed(up, uv_strerror(rc), false);
 }
@@ -507,7 +823,7 @@ static void up_on_attempt_closed(uv_handle_t *h)
 {
     sy_upstream_t *up = h->data;
     up->open_handles--;
-    if (up->state == SY_UP_CLOSING || !up->client) {
+    if (up->state == SY_UP_CLOSING || !up->ex) {
         if (up->state != SY_UP_CLOSING)
             sy_upstream_close(up);
         up_maybe_free(up);
@@ -524,22 +840,22 @@ static void up_attempt_failed(sy_upstream_t *up, const char *error, bool timed_o
     sy_log(SY_LOG_WARN, timed_out ? "upstream connect timed out" : "upstream connect failed",
            "request_id", up_request_id(up), "upstream", up->peer, "host", up->connect_host, "error",
            error, NULL);
-    if (up->attempt + 1 < up->plan.count && up->client) {
+    sy_retry_facts_t facts = {.fault = SY_FAULT_CONNECT,
+                              .addresses_left = up->attempt + 1 < up->plan.count && up->ex};
+    if (sy_retry_decide(&facts) == SY_RETRY_NEXT_ADDRESS) {
         up->attempt++;
         sy_resolver_count_moved(up->plan.entry);
         up->state = SY_UP_RESOLVING; /* between two addresses */
         uv_timer_stop(&up->timer);
         up->tcp_open = false;
         sy_metrics_gauge_add(up->worker->id, SY_GAUGE_UPSTREAM_CONNECTIONS, -1);
-        uv_close((uv_handle_t *)&up->tcp, up_on_attempt_closed);
+        sy_stream_close(&up->stream, up_on_attempt_closed);
         return;
     }
     if (timed_out) {
-        sy_metrics_destination_error(up->worker->id, up_destination(up), SY_UPSTREAM_ERR_TIMEOUT);
-        up_fail(up, 502, "upstream connect timed out", SY_UPSTREAM_ERR_TIMEOUT);
+        up_fail(up, 502, "upstream connect timed out", SY_UPSTREAM_ERR_TIMEOUT, true);
     } else {
-        sy_metrics_destination_error(up->worker->id, up_destination(up), SY_UPSTREAM_ERR_CONNECT);
-        up_fail(up, 502, "upstream connection failed", SY_UPSTREAM_ERR_CONNECT);
+        up_fail(up, 502, "upstream connection failed", SY_UPSTREAM_ERR_CONNECT, true);
     }
 }
 
@@ -560,8 +876,7 @@ static void up_on_connect(uv_connect_t *req, int status)
     }
     uv_timer_stop(&up->timer);
     up->state = SY_UP_ACTIVE;
-    if (up->client)
-        sy_client_on_upstream_connected(up->client);
+    h1_ready(up);
 }
 
 /* The resolver answered (now or later): check every address, then
@@ -574,11 +889,9 @@ static void up_use_plan(sy_upstream_t *up, sy_resolve_status_t status,
         sy_log(SY_LOG_WARN, refused ? "upstream DNS answer refused" : "upstream resolve failed",
                "request_id", up_request_id(up), "host", up->connect_host, "error",
                why ? why : "no address", NULL);
-        sy_metrics_destination_error(up->worker->id, up_destination(up),
-                                     refused ? SY_UPSTREAM_ERR_ADDRESS : SY_UPSTREAM_ERR_RESOLVE);
         up_fail(up, 502,
                 refused ? "upstream address refused" : "upstream host could not be resolved",
-                refused ? SY_UPSTREAM_ERR_ADDRESS : SY_UPSTREAM_ERR_RESOLVE);
+                refused ? SY_UPSTREAM_ERR_ADDRESS : SY_UPSTREAM_ERR_RESOLVE, true);
         return;
     }
     if (plan != &up->plan)
@@ -592,9 +905,7 @@ static void up_use_plan(sy_upstream_t *up, sy_resolve_status_t status,
             sy_ip_format(&up->plan.addrs[i], addr, sizeof addr);
             sy_log(SY_LOG_ERROR, "upstream address refused", "request_id", up_request_id(up),
                    "host", up->connect_host, "address", addr, "reason", refusal, NULL);
-            sy_metrics_destination_error(up->worker->id, up_destination(up),
-                                         SY_UPSTREAM_ERR_ADDRESS);
-            up_fail(up, 502, "upstream address refused", SY_UPSTREAM_ERR_ADDRESS);
+            up_fail(up, 502, "upstream address refused", SY_UPSTREAM_ERR_ADDRESS, true);
             return;
         }
     }
@@ -614,15 +925,14 @@ static void up_on_resolved(sy_resolve_req_t *req, sy_resolve_status_t status,
     up_use_plan(up, status, plan, why);
 }
 
-void sy_upstream_acquire(sy_client_t *c, const sy_forward_target_t *dest,
-                         uint32_t connect_timeout_ms, bool fresh)
+void sy_upstream_acquire(sy_worker_t *w, const sy_snapshot_t *snap, const sy_forward_target_t *dest,
+                         uint32_t connect_timeout_ms, bool fresh, const sy_h1_exchange_t *ex)
 {
-    sy_worker_t *w = c->worker;
     /* Only forward: a request still running on an older snapshot (a
      * retry) must not sweep the newer one's keys. */
-    if (c->rq->snap->generation > w->pool_generation) {
-        w->pool_generation = c->rq->snap->generation;
-        pool_sweep(w, c->rq->snap);
+    if (snap->generation > w->pool_generation) {
+        w->pool_generation = snap->generation;
+        pool_sweep(w, snap);
     }
     sy_pool_entry_t *e = pool_find(w, dest);
     if (!fresh && e && e->idle)
@@ -641,21 +951,23 @@ void sy_upstream_acquire(sy_client_t *c, const sy_forward_target_t *dest,
         uv_timer_stop(&up->timer);
         up->state = SY_UP_ACTIVE;
         up->reused = true;
-        up->client = c;
+        up->ex = ex;
         up->dest = dest;
-        c->up = up;
-        sy_client_on_upstream_connected(c);
+        *ex->slot = up;
+        h1_ready(up);
         return;
     }
     if (!e)
         e = pool_create(w, dest);
     sy_upstream_t *up = e ? calloc(1, sizeof *up) : NULL;
     if (!up) {
-        sy_client_on_upstream_failed(c, 502, "out of memory", SY_UPSTREAM_ERR_CONNECT);
+        sy_h1_error_t err = {
+            .status = 502, .why = "out of memory", .kind = SY_UPSTREAM_ERR_CONNECT};
+        ex->cb->error(ex->arg, &err);
         return;
     }
     up->worker = w;
-    up->client = c;
+    up->ex = ex;
     up->pool_entry = e;
     e->conns++;
     up->dest = dest;
@@ -671,7 +983,7 @@ void sy_upstream_acquire(sy_client_t *c, const sy_forward_target_t *dest,
     uv_timer_init(&w->loop, &up->timer);
     up->timer.data = up;
     up->open_handles = 1;
-    c->up = up;
+    *ex->slot = up;
     up->state = SY_UP_RESOLVING;
     uv_timer_start(&up->timer, up_on_timer, connect_timeout_ms, 0);
 
@@ -686,10 +998,13 @@ void sy_upstream_acquire(sy_client_t *c, const sy_forward_target_t *dest,
     up->resolving = true;
 }
 
-void sy_upstream_release(sy_upstream_t *up, bool reusable, uint32_t idle_ms)
+void sy_upstream_release(sy_upstream_t *up, bool request_complete, uint32_t idle_ms)
 {
     sy_worker_t *w = up->worker;
-    up->client = NULL;
+    bool reusable = request_complete && h1_reusable(up);
+    if (reusable)
+        up_shed(up); /* an idle connection holds no buffers */
+    up->ex = NULL;
     up->dest = NULL; /* the plan belongs to the request's snapshot */
     sy_pool_entry_t *e = up->pool_entry;
     /* A write still in flight holds write_req (and maybe the client's
@@ -713,7 +1028,7 @@ void sy_upstream_release(sy_upstream_t *up, bool reusable, uint32_t idle_ms)
     e->idle_count++;
     sy_metrics_gauge_add(w->id, SY_GAUGE_POOL_IDLE, 1);
     uv_timer_start(&up->timer, up_on_timer, idle_ms, 0);
-    sy_upstream_read_start(up);
+    up_read_start(up);
 }
 
 void sy_pool_close_all(sy_worker_t *w)
@@ -721,4 +1036,29 @@ void sy_pool_close_all(sy_worker_t *w)
     for (sy_pool_entry_t *e = w->pool; e; e = e->next)
         while (e->idle)
             sy_upstream_close(e->idle);
+}
+
+/* Idle pooled upstream connections hold fds too. When the worker reaches
+ * its cap, the budget left after two fds per client bounds them. */
+void sy_pool_trim(sy_worker_t *w, size_t keep)
+{
+    size_t idle = 0;
+    for (sy_pool_entry_t *e = w->pool; e; e = e->next)
+        idle += e->idle_count;
+    for (sy_pool_entry_t *e = w->pool; e && idle > keep; e = e->next)
+        while (e->idle && idle > keep) {
+            sy_upstream_close(e->idle);
+            idle--;
+        }
+}
+
+void sy_pool_free_all(sy_worker_t *w)
+{
+    sy_pool_entry_t *next;
+    for (sy_pool_entry_t *e = w->pool; e; e = next) {
+        next = e->next;
+        sy_tls_session_cache_clear(&e->sessions);
+        free(e);
+    }
+    w->pool = NULL;
 }

@@ -36,8 +36,11 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "auth/auth.h"
 #include "core/metrics.h"
-#include "proxy/proxy.h"
+#include "proxy/client.h"
+#include "proxy/upstream.h"
+#include "proxy/worker.h"
 #include "proxy/server.h"
 
 /* Connections the kernel completes for a worker that has not accepted them
@@ -129,20 +132,6 @@ static void listening_set(sy_worker_t *w, bool on)
     sy_metrics_gauge_add(w->id, SY_GAUGE_ACCEPT_PAUSED, on ? -1 : 1);
 }
 
-/* Idle pooled upstream connections hold fds too. When the worker reaches
- * its cap, the budget left after two fds per client bounds them. */
-static void pool_trim(sy_worker_t *w, size_t keep)
-{
-    size_t idle = 0;
-    for (sy_pool_entry_t *e = w->pool; e; e = e->next)
-        idle += e->idle_count;
-    for (sy_pool_entry_t *e = w->pool; e && idle > keep; e = e->next)
-        while (e->idle && idle > keep) {
-            sy_upstream_close(e->idle);
-            idle--;
-        }
-}
-
 static void pause_log(sy_worker_t *w, const char *why, const char *error)
 {
     /* A worker can pause and resume once per connection at its cap: one
@@ -173,7 +162,7 @@ static void pause_at_cap(sy_worker_t *w)
     listening_set(w, false);
     sy_metrics_accept_pause(w->id, SY_ACCEPT_PAUSE_CAP);
     size_t clients = __atomic_load_n(&w->client_count, __ATOMIC_RELAXED);
-    pool_trim(w, w->fd_budget > 2 * clients ? w->fd_budget - 2 * clients : 0);
+    sy_pool_trim(w, w->fd_budget > 2 * clients ? w->fd_budget - 2 * clients : 0);
     pause_log(w, "connection cap reached", NULL);
 }
 
@@ -192,7 +181,7 @@ static void pause_out_of_fds(sy_worker_t *w, int error)
     sy_metrics_accept_pause(w->id, fds ? SY_ACCEPT_PAUSE_NO_FDS : SY_ACCEPT_PAUSE_ERROR);
     /* Our own idle upstream connections are the fds we can give back. */
     if (fds)
-        pool_trim(w, 0);
+        sy_pool_trim(w, 0);
     pause_log(w, fds ? "out of file descriptors" : "accept failed", strerror(error));
     /* Another thread may hold the fds (a config fetch, the admin plane), so
      * a close on this worker may never come: retry on a timer too. */
@@ -412,20 +401,9 @@ static void worker_main(void *arg)
     }
     sy_auth_thread_cleanup();
     sy_tls_thread_cleanup();
-    sy_pool_entry_t *next;
-    for (sy_pool_entry_t *e = w->pool; e; e = next) {
-        next = e->next;
-        sy_tls_session_cache_clear(&e->sessions);
-        free(e);
-    }
-    w->pool = NULL;
+    sy_pool_free_all(w);
     /* Every connection is gone: what it borrowed is back here. */
-    while (w->free_requests) {
-        sy_request_t *rq = w->free_requests;
-        w->free_requests = rq->next_free;
-        sy_client_request_free(rq);
-    }
-    w->free_request_count = 0;
+    sy_client_free_requests(w);
     sy_bufpool_clear(&w->buffers);
     free(w->scratch);
     free(w->tls_scratch);
