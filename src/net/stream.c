@@ -90,11 +90,97 @@ static void on_tls_written(void *arg, int status)
     req->cb(req, status);
 }
 
-int sy_stream_write(sy_stream_t *s, uv_write_t *req, const uv_buf_t *bufs, unsigned n,
-                    uv_write_cb cb)
+struct sy_stream_done {
+    uv_write_t *req;
+    uv_write_cb cb;
+    sy_stream_t *stream;
+};
+
+static void completions_run(uv_check_t *check)
+{
+    sy_stream_completions_t *q = check->data;
+    /* A callback may write again and append: the loop sees those too. */
+    for (size_t i = 0; i < q->count; i++) {
+        struct sy_stream_done d = q->items[i];
+        bool closing = uv_is_closing((uv_handle_t *)&d.stream->tcp);
+        d.cb(d.req, closing ? UV_ECANCELED : 0);
+    }
+    q->count = 0;
+    uv_check_stop(&q->check);
+    uv_idle_stop(&q->idle);
+}
+
+static void completions_idle(uv_idle_t *idle)
+{
+    (void)idle; /* only there so the poll does not block */
+}
+
+int sy_stream_completions_init(uv_loop_t *loop, sy_stream_completions_t *q)
+{
+    *q = (sy_stream_completions_t){0};
+    int rc = uv_check_init(loop, &q->check);
+    if (rc == 0)
+        rc = uv_idle_init(loop, &q->idle);
+    if (rc != 0)
+        return rc;
+    q->check.data = q;
+    return 0;
+}
+
+void sy_stream_completions_free(sy_stream_completions_t *q)
+{
+    free(q->items);
+    q->items = NULL;
+    q->count = q->cap = 0;
+}
+
+/* Room for one more completion; false when out of memory. */
+static bool completions_reserve(sy_stream_completions_t *q)
+{
+    if (q->count < q->cap)
+        return true;
+    size_t cap = q->cap ? 2 * q->cap : 64;
+    struct sy_stream_done *items = realloc(q->items, cap * sizeof *items);
+    if (!items)
+        return false;
+    q->items = items;
+    q->cap = cap;
+    return true;
+}
+
+/* Plain TCP: what the socket takes now goes out with one write(v) and no
+ * epoll change; only a remainder is queued with libuv. */
+static int tcp_write(sy_stream_t *s, sy_stream_completions_t *q, uv_write_t *req,
+                     const uv_buf_t *bufs, unsigned n, uv_write_cb cb)
+{
+    uv_buf_t rest[8];
+    if (n > sizeof rest / sizeof rest[0] || !completions_reserve(q))
+        return uv_write(req, (uv_stream_t *)&s->tcp, bufs, n, cb);
+    int sent = uv_try_write((uv_stream_t *)&s->tcp, bufs, n);
+    if (sent < 0) /* EAGAIN, or an error uv_write reports the usual way */
+        return uv_write(req, (uv_stream_t *)&s->tcp, bufs, n, cb);
+    size_t skip = (size_t)sent;
+    unsigned i = 0;
+    while (i < n && skip >= bufs[i].len)
+        skip -= bufs[i++].len;
+    if (i == n) {
+        q->items[q->count++] = (struct sy_stream_done){req, cb, s};
+        uv_check_start(&q->check, completions_run);
+        uv_idle_start(&q->idle, completions_idle);
+        return 0;
+    }
+    for (unsigned k = i; k < n; k++)
+        rest[k - i] = bufs[k];
+    rest[0].base += skip;
+    rest[0].len -= skip;
+    return uv_write(req, (uv_stream_t *)&s->tcp, rest, n - i, cb);
+}
+
+int sy_stream_write(sy_stream_t *s, sy_stream_completions_t *q, uv_write_t *req,
+                    const uv_buf_t *bufs, unsigned n, uv_write_cb cb)
 {
     if (!s->tls)
-        return uv_write(req, (uv_stream_t *)&s->tcp, bufs, n, cb);
+        return tcp_write(s, q, req, bufs, n, cb);
     if (!sy_tls_write(s->tls, bufs, n))
         return UV_EPROTO;
     req->cb = cb; /* req itself never goes to libuv here */

@@ -63,10 +63,30 @@ ssize_t sy_stream_decode(sy_stream_t *s, ssize_t nread, const uv_buf_t *b, char 
  * only with close_notify (a bare TCP close may be a truncation). */
 bool sy_stream_peer_closed(const sy_stream_t *s);
 
+/* Writes that went out whole at once complete from the loop's check phase,
+ * right after the poll that started them, as libuv's own would: a caller
+ * never sees its callback run inside the write call. libuv completes a
+ * write it made at once the same way but re-arms epoll to do it, one
+ * epoll_ctl per write; this costs none. One per worker loop. */
+typedef struct {
+    uv_check_t check;
+    uv_idle_t idle; /* keeps the poll from blocking while completions wait */
+    struct sy_stream_done *items;
+    size_t count, cap;
+} sy_stream_completions_t;
+
+/* Sets up q on loop; 0 or a libuv error. Its handles are active (keep the
+ * loop alive) only while completions wait. They are closed with the
+ * loop's others; sy_stream_completions_free frees the rest after. */
+int sy_stream_completions_init(uv_loop_t *loop, sy_stream_completions_t *q);
+void sy_stream_completions_free(sy_stream_completions_t *q);
+
 /* Writes bufs; cb(req, status) runs once they are out (req->data is the
- * caller's). Returns 0 or a libuv error (then cb never runs). */
-int sy_stream_write(sy_stream_t *s, uv_write_t *req, const uv_buf_t *bufs, unsigned n,
-                    uv_write_cb cb);
+ * caller's), never before this returns (q: the loop's completions).
+ * Returns 0 or a libuv error (then cb never runs). A stream closed before
+ * its completion runs gets UV_ECANCELED, as with libuv. */
+int sy_stream_write(sy_stream_t *s, sy_stream_completions_t *q, uv_write_t *req,
+                    const uv_buf_t *bufs, unsigned n, uv_write_cb cb);
 /* Writes b now if the socket takes it at once; else drops it. */
 void sy_stream_try_write(sy_stream_t *s, const uv_buf_t *b);
 /* Half-closes our side: close_notify first over TLS, then the TCP FIN. */

@@ -377,7 +377,7 @@ static bool client_adopt_scratch(sy_client_t *c, size_t n)
 static int client_write(sy_client_t *c, const uv_buf_t *bufs, unsigned n, uv_write_cb done)
 {
     c->rq->write_req.data = c;
-    return sy_stream_write(&c->stream, &c->rq->write_req, bufs, n, done);
+    return sy_stream_write(&c->stream, &c->worker->completions, &c->rq->write_req, bufs, n, done);
 }
 
 static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);

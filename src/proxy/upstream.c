@@ -464,7 +464,8 @@ static void up_on_write(uv_write_t *req, int status)
 int sy_upstream_write(sy_upstream_t *up, const uv_buf_t *bufs, unsigned n)
 {
     up->write_req.data = up;
-    int rc = sy_stream_write(&up->stream, &up->write_req, bufs, n, up_on_write);
+    int rc = sy_stream_write(&up->stream, &up->worker->completions, &up->write_req, bufs, n,
+                             up_on_write);
     if (rc == 0)
         up->writing = true;
     return rc;

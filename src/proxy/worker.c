@@ -405,6 +405,7 @@ static void worker_main(void *arg)
     /* Every connection is gone: what it borrowed is back here. */
     sy_client_free_requests(w);
     sy_bufpool_clear(&w->buffers);
+    sy_stream_completions_free(&w->completions);
     free(w->scratch);
     free(w->tls_scratch);
     w->scratch = w->tls_scratch = NULL;
@@ -599,6 +600,10 @@ bool sy_server_start(const sy_server_config_t *cfg, sy_error_t *err)
         }
         uv_async_init(&w->loop, &w->wakeup, on_wakeup);
         w->wakeup.data = w;
+        if (sy_stream_completions_init(&w->loop, &w->completions) != 0) {
+            sy_error_set(err, "event loop init failed");
+            return false;
+        }
     }
     for (int i = 0; i < worker_count; i++) {
         atomic_store_explicit(&heartbeats[i], sy_now_ms(), memory_order_relaxed);

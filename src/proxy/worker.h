@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "net/resolver.h"
+#include "net/stream.h"
 #include "net/tls.h"
 #include "policy/snapshot.h"
 #include "proxy/bufpool.h"
@@ -77,6 +78,7 @@ struct sy_worker {
      * and upstream receive buffers, request state; and the scratch buffers
      * idle connections read into (a read callback uses them up at once). */
     sy_bufpool_t buffers;
+    sy_stream_completions_t completions; /* writes that went out at once */
     sy_request_t *free_requests;
     size_t free_request_count;
     char *scratch;     /* SY_WORKER_SCRATCH plaintext bytes */
