@@ -21,6 +21,9 @@
 #                  started gets min(FUZZ_SECONDS, time left / targets left)
 #                  (meant for FUZZ_JOBS=1, so a fast target's unused time
 #                  goes to the slower ones after it)
+#   FUZZ_TIMEOUT   seconds one input may take before it counts as a hang [10];
+#                  raise it when the machine is busy (a starved process is
+#                  not a slow input)
 #   FUZZ_KEEP=1    after each run, minimize its corpus (-merge=1 into a fresh
 #                  directory) and store the result as fuzz/corpus/NAME/
 set -uo pipefail
@@ -111,7 +114,7 @@ run_one() { # $1 = name, $2 = seconds; exit status of the fuzzer
   # -fork=0: one in-process fuzzer per target, so FUZZ_JOBS alone says how
   # many cores a run takes.
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    "$out/$name" "${dict[@]}" "${runs[@]}" -fork=0 -max_total_time="$seconds" -timeout=10 \
+    "$out/$name" "${dict[@]}" "${runs[@]}" -fork=0 -max_total_time="$seconds" -timeout="${FUZZ_TIMEOUT:-10}" \
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$out/artifacts/$name-" \
     "$out/corpus/$name" >"$out/logs/$name.log" 2>&1
   rc=$?
@@ -125,7 +128,7 @@ run_one() { # $1 = name, $2 = seconds; exit status of the fuzzer
 keep_corpus() { # $1 = name: minimize the run's corpus into fuzz/corpus/NAME
   local name=$1 fresh="$out/merged/$1"
   rm -rf "$fresh" && mkdir -p "$fresh"
-  "$out/$name" -merge=1 -timeout=10 -rss_limit_mb=2048 "$fresh" "$out/corpus/$name" \
+  "$out/$name" -merge=1 -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 "$fresh" "$out/corpus/$name" \
     >"$out/logs/$name-merge.log" 2>&1 || return 1
   rm -rf "fuzz/corpus/$name" && mkdir -p fuzz/corpus && cp -r "$fresh" "fuzz/corpus/$name"
 }
