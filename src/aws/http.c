@@ -39,6 +39,38 @@ static atomic_bool aborting;
 static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sleep_wake = PTHREAD_COND_INITIALIZER;
 
+/* Per thread: whether throttling waits are handed to the caller, and the
+ * longest one noted since the last take. */
+static _Thread_local bool throttle_defer;
+static _Thread_local long throttle_wait_ms;
+
+void sy_aws_throttle_defer(bool on)
+{
+    throttle_defer = on;
+    throttle_wait_ms = 0;
+}
+
+bool sy_aws_throttle_deferring(void)
+{
+    return throttle_defer;
+}
+
+long sy_aws_throttle_note(long retry_after_ms)
+{
+    if (retry_after_ms > SY_AWS_MAX_DEFERRED_RETRY_AFTER_MS)
+        retry_after_ms = SY_AWS_MAX_DEFERRED_RETRY_AFTER_MS;
+    if (retry_after_ms > throttle_wait_ms)
+        throttle_wait_ms = retry_after_ms;
+    return retry_after_ms;
+}
+
+long sy_aws_throttle_take(void)
+{
+    long ms = throttle_wait_ms;
+    throttle_wait_ms = 0;
+    return ms;
+}
+
 void sy_aws_http_abort_all(void)
 {
     pthread_mutex_lock(&sleep_lock);
