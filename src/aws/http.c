@@ -26,6 +26,8 @@
 
 #include <jansson.h>
 
+#include "core/log.h"
+
 #define MAX_RESPONSE_BYTES (64u << 20)
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -397,6 +399,13 @@ bool sy_aws_http_perform(const sy_aws_request_t *req, sy_aws_response_t *resp, s
     if (labs(offset - atomic_load(&clock_offset_s)) < 60)
         return true;
     atomic_store(&clock_offset_s, offset);
+    /* Logged each time the correction changes: the task's clock is wrong,
+     * and everything else on it that signs or checks times is too. */
+    char offset_text[24];
+    snprintf(offset_text, sizeof offset_text, "%ld", offset);
+    sy_log(SY_LOG_WARN,
+           "local clock differs from the AWS service's Date; signing with the service's time",
+           "url", req->url, SY_LOG_NUM("offset_s"), offset_text, NULL);
     sy_aws_response_t again;
     sy_error_t again_err = {{0}};
     if (!perform_once(req, &again, &again_err))

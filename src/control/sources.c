@@ -237,6 +237,10 @@ static fetch_result_t fetch_s3(store_t *store, fetched_t *out, sy_error_t *err)
         break;
     case SY_S3_TOO_LARGE:
         snprintf(store->oversize_etag, sizeof store->oversize_etag, "%s", etag);
+        sy_error_set(err,
+                     "%s: the object is over the %u MiB limit (ETag %s); refused, and not "
+                     "downloaded again until it changes",
+                     uri, MAX_DOCUMENT_BYTES >> 20, etag[0] ? etag : "none");
         return FETCH_ERROR;
     default:
         return FETCH_ERROR;

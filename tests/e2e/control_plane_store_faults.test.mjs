@@ -390,7 +390,7 @@ test('an S3 object over the 64 MiB cap: refused with a clear error, not download
       const cc = await config(sy);
       return cc.policy.last_error ? cc : null;
     }, { what: 'size error in /config', timeoutMs: 30000 * SLOW });
-    assert.match(c.policy.last_error, /s3:\/\/cfg\/.*(too large|over the 64 MiB)/);
+    assert.match(c.policy.last_error, /s3:\/\/cfg\/.*: the object is over the 64 MiB limit \(ETag "[0-9a-f]+"\); refused/);
     assert.equal(c.generation, g0);
     const downloads = () => s3Fault.seen.filter((e) => e.method === 'GET' && e.status === 200 && e.bytes > 0);
     const bigDownloads = () => downloads().filter((e) => e.bytes > 64 * 1024 * 1024).length;
@@ -524,6 +524,10 @@ for (const minutes of [10, -10]) {
       // Signed with the stores' clock, within a minute.
       const last = ddbFault.seen.at(-1);
       assert.ok(Math.abs(amzTime(last.amzDate) - (last.at + minutes * 60 * 1000)) < 60 * 1000, `X-Amz-Date ${last.amzDate}`);
+      const warned = sy.stderr().split('\n').filter((l) => l.includes('local clock differs from the AWS service'));
+      assert.ok(warned.length >= 1, 'the skew is logged');
+      const offset = JSON.parse(warned[0]).offset_s;
+      assert.ok(Math.abs(offset - minutes * 60) < 60, `offset_s ${offset}`);
     } finally {
       await sy.stopClean();
     }
