@@ -1782,3 +1782,23 @@ void sy_aws_credentials_reset(void)
     cache.source[0] = '\0';
     pthread_mutex_unlock(&cache.lock);
 }
+
+bool sy_aws_credentials_refused(const char *access_key_id, const char *why)
+{
+    pthread_mutex_lock(&cache.lock);
+    bool drop = cache.have && access_key_id && cache.creds.access_key_id &&
+                strcmp(cache.creds.access_key_id, access_key_id) == 0;
+    char source[32];
+    snprintf(source, sizeof source, "%s", cache.source);
+    if (drop) {
+        sy_aws_credentials_free(&cache.creds);
+        cache.have = false;
+        cache.expiration = 0;
+        cache.source[0] = '\0';
+    }
+    pthread_mutex_unlock(&cache.lock);
+    if (drop)
+        sy_log(SY_LOG_WARN, "AWS credentials refused by the service; reading them again once",
+               "source", source, "error", why ? why : "", NULL);
+    return drop;
+}

@@ -33,9 +33,18 @@
  * when no provider has credentials and no unexpired ones are cached. */
 bool sy_aws_credentials_get(sy_aws_credentials_t *out, char source[32], sy_error_t *err);
 
-/* Forgets the cached credentials (tests; a 403 that says the token
- * expired). */
+/* Forgets the cached credentials (tests). */
 void sy_aws_credentials_reset(void);
+
+/* A service refused the credentials with access key access_key_id
+ * (InvalidAccessKeyId, ExpiredToken, UnrecognizedClientException...): the
+ * cache is dropped, so the next sy_aws_credentials_get reads the source
+ * again, but only while it still holds those keys. Another call that was
+ * refused the same keys, or one whose keys were already replaced, causes
+ * no second read: the source is asked once per refusal, never in a loop.
+ * why (the service's error) goes into the warning logged. True when the
+ * cache was dropped. */
+bool sy_aws_credentials_refused(const char *access_key_id, const char *why);
 
 /* AWS_REGION, AWS_DEFAULT_REGION, the profile's region in the config file,
  * else the instance's region from EC2 IMDSv2 (unless

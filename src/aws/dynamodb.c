@@ -359,6 +359,9 @@ json_t *sy_dynamodb_call(const char *operation, json_t *request, const char *wha
             sy_error_set(err, "%s: %s", what, cerr.message);
             break;
         }
+        /* The key this attempt is signed with: a refusal drops only it. */
+        char key_id[128];
+        snprintf(key_id, sizeof key_id, "%s", creds.access_key_id ? creds.access_key_id : "");
         sy_aws_request_t req = {.method = "POST",
                                 .url = url,
                                 .headers = headers,
@@ -399,15 +402,25 @@ json_t *sy_dynamodb_call(const char *operation, json_t *request, const char *wha
             retry = sy_aws_retryable(&resp);
             retry_after = resp.retry_after_ms;
             /* Credentials the service no longer knows (expired, rotated,
-             * revoked): fetch fresh ones once, as the SDKs do. */
+             * revoked): read the source once more, as the SDKs do. */
             if (!refreshed && resp.body &&
                 (strstr(resp.body, "ExpiredToken") ||
                  strstr(resp.body, "UnrecognizedClientException") ||
                  strstr(resp.body, "InvalidClientTokenId"))) {
-                sy_aws_credentials_reset();
+                sy_aws_credentials_refused(key_id, err->message);
                 refreshed = retry = true;
             }
             sy_aws_response_free(&resp);
+        }
+        if (retry && retry_after > 0 && sy_aws_throttle_deferring()) {
+            /* A poller: the error shows now, and the poller asks again no
+             * sooner than the store said. */
+            char said[sizeof err->message];
+            snprintf(said, sizeof said, "%s", err->message);
+            long wait = sy_aws_throttle_note(retry_after);
+            sy_error_set(err, "%.400s (throttled: Retry-After %ld s, not asked again before then)",
+                         said, (wait + 999) / 1000);
+            break;
         }
         if (!retry || retry_after > SY_AWS_MAX_RETRY_AFTER_MS)
             break;

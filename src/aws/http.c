@@ -26,6 +26,8 @@
 
 #include <jansson.h>
 
+#include "core/log.h"
+
 #define MAX_RESPONSE_BYTES (64u << 20)
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -38,6 +40,38 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static atomic_bool aborting;
 static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sleep_wake = PTHREAD_COND_INITIALIZER;
+
+/* Per thread: whether throttling waits are handed to the caller, and the
+ * longest one noted since the last take. */
+static _Thread_local bool throttle_defer;
+static _Thread_local long throttle_wait_ms;
+
+void sy_aws_throttle_defer(bool on)
+{
+    throttle_defer = on;
+    throttle_wait_ms = 0;
+}
+
+bool sy_aws_throttle_deferring(void)
+{
+    return throttle_defer;
+}
+
+long sy_aws_throttle_note(long retry_after_ms)
+{
+    if (retry_after_ms > SY_AWS_MAX_DEFERRED_RETRY_AFTER_MS)
+        retry_after_ms = SY_AWS_MAX_DEFERRED_RETRY_AFTER_MS;
+    if (retry_after_ms > throttle_wait_ms)
+        throttle_wait_ms = retry_after_ms;
+    return retry_after_ms;
+}
+
+long sy_aws_throttle_take(void)
+{
+    long ms = throttle_wait_ms;
+    throttle_wait_ms = 0;
+    return ms;
+}
 
 void sy_aws_http_abort_all(void)
 {
@@ -365,6 +399,13 @@ bool sy_aws_http_perform(const sy_aws_request_t *req, sy_aws_response_t *resp, s
     if (labs(offset - atomic_load(&clock_offset_s)) < 60)
         return true;
     atomic_store(&clock_offset_s, offset);
+    /* Logged each time the correction changes: the task's clock is wrong,
+     * and everything else on it that signs or checks times is too. */
+    char offset_text[24];
+    snprintf(offset_text, sizeof offset_text, "%ld", offset);
+    sy_log(SY_LOG_WARN,
+           "local clock differs from the AWS service's Date; signing with the service's time",
+           "url", req->url, SY_LOG_NUM("offset_s"), offset_text, NULL);
     sy_aws_response_t again;
     sy_error_t again_err = {{0}};
     if (!perform_once(req, &again, &again_err))

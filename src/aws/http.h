@@ -22,8 +22,12 @@
 #define SY_AWS_CONNECT_TIMEOUT_MS 3000L
 #define SY_AWS_DYNAMODB_TIMEOUT_MS 10000L
 #define SY_AWS_S3_TIMEOUT_MS 20000L /* a policy object may be large */
-/* A Retry-After longer than this fails the poll instead of waiting in it. */
+/* A Retry-After longer than this fails the call instead of waiting in it. */
 #define SY_AWS_MAX_RETRY_AFTER_MS 10000L
+/* The longest Retry-After a store poller honours between polls: a store (or
+ * a proxy before it) asking for more would stall the configuration for
+ * longer than an operator's staleness alarm allows. */
+#define SY_AWS_MAX_DEFERRED_RETRY_AFTER_MS 60000L
 
 typedef struct {
     const char *method;
@@ -85,6 +89,24 @@ bool sy_aws_retryable(const sy_aws_response_t *resp);
 long sy_aws_retry_delay_ms(int attempt, long base_ms, long cap_ms);
 /* Sleeps ms, or less when sy_aws_http_abort_all is called: false then. */
 bool sy_aws_sleep_ms(long ms);
+
+/*
+ * Throttling answers that carry Retry-After (S3's 503 SlowDown, a DynamoDB
+ * ThrottlingException behind a proxy that adds it). On a thread that called
+ * sy_aws_throttle_defer(true) (the store pollers), such an answer ends the
+ * call at once, so the error shows in /config now rather than after the
+ * retries, and the wait is handed to the caller: sy_aws_throttle_take()
+ * returns the longest Retry-After noted on this thread since the last take
+ * (ms, capped at SY_AWS_MAX_DEFERRED_RETRY_AFTER_MS; 0 when none), and the
+ * caller asks that store again no sooner. Elsewhere (the CLI, `check`) the
+ * call waits it out itself, up to SY_AWS_MAX_RETRY_AFTER_MS. Thread-local:
+ * each poller speaks for its own store.
+ */
+void sy_aws_throttle_defer(bool on);
+bool sy_aws_throttle_deferring(void);
+/* Returns the wait noted for this answer (capped). */
+long sy_aws_throttle_note(long retry_after_ms);
+long sy_aws_throttle_take(void);
 
 /* Shutdown: every request in flight on any thread ends within about a
  * second with an error, later requests fail at once, and sleeps wake.

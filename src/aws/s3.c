@@ -166,6 +166,9 @@ sy_s3_result_t sy_s3_get_object(const char *uri, char etag[256], char **body, si
             sy_error_set(err, "%s: %s", uri, cerr.message);
             break;
         }
+        /* The key this attempt is signed with: a refusal drops only it. */
+        char key_id[128];
+        snprintf(key_id, sizeof key_id, "%s", creds.access_key_id ? creds.access_key_id : "");
         sy_aws_request_t req = {.method = "GET",
                                 .url = url,
                                 .headers = headers,
@@ -217,7 +220,9 @@ sy_s3_result_t sy_s3_get_object(const char *uri, char etag[256], char **body, si
         sy_aws_error_message(&resp, uri, err);
         bool retry = sy_aws_retryable(&resp);
         if (!refreshed && expired_token(&resp)) {
-            sy_aws_credentials_reset();
+            /* Keys S3 no longer accepts (revoked, rotated, an expired
+             * session): read the source once more, as the SDKs do. */
+            sy_aws_credentials_refused(key_id, err->message);
             refreshed = true;
             retry = true;
         }
@@ -225,8 +230,18 @@ sy_s3_result_t sy_s3_get_object(const char *uri, char etag[256], char **body, si
         sy_aws_response_free(&resp);
         if (!retry)
             break;
-        /* Retry-After (503 SlowDown) is honoured when it fits a poll;
-         * longer, the poll fails and the next one asks again. */
+        if (retry_after > 0 && sy_aws_throttle_deferring()) {
+            /* A poller: the error shows now, and the poller asks again no
+             * sooner than S3 said. */
+            char said[sizeof err->message];
+            snprintf(said, sizeof said, "%s", err->message);
+            long wait = sy_aws_throttle_note(retry_after);
+            sy_error_set(err, "%.400s (throttled: Retry-After %ld s, not asked again before then)",
+                         said, (wait + 999) / 1000);
+            break;
+        }
+        /* Retry-After (503 SlowDown) is honoured when it fits a call;
+         * longer, the call fails and the next poll asks again. */
         long delay = sy_aws_retry_delay_ms(attempt, 200, 2000);
         if (retry_after > SY_AWS_MAX_RETRY_AFTER_MS)
             break;

@@ -100,6 +100,9 @@ typedef struct store {
     bool marker_known;
     char marker[48];
     double next_resync; /* monotonic seconds */
+    /* Monotonic ms before which this store is not asked again: its last
+     * answer was a throttling one with Retry-After (0: none). */
+    atomic_llong not_before_ms;
     uint64_t jitter_state;
     pthread_t thread;
     bool thread_started;
@@ -234,6 +237,10 @@ static fetch_result_t fetch_s3(store_t *store, fetched_t *out, sy_error_t *err)
         break;
     case SY_S3_TOO_LARGE:
         snprintf(store->oversize_etag, sizeof store->oversize_etag, "%s", etag);
+        sy_error_set(err,
+                     "%s: the object is over the %u MiB limit (ETag %s); refused, and not "
+                     "downloaded again until it changes",
+                     uri, MAX_DOCUMENT_BYTES >> 20, etag[0] ? etag : "none");
         return FETCH_ERROR;
     default:
         return FETCH_ERROR;
@@ -375,6 +382,7 @@ static void store_reset(store_t *store)
     store->marker_known = false;
     store->marker[0] = '\0';
     store->next_resync = 0;
+    atomic_store(&store->not_before_ms, 0);
     memset(&store->status, 0, sizeof store->status);
 }
 
@@ -884,7 +892,13 @@ static bool store_poll(int index, sy_error_t *err)
     }
     attempt_t a;
     memset(&a, 0, sizeof a);
+    (void)sy_aws_throttle_take(); /* a wait noted by anything before is not this store's */
     a.result = store->kind->fetch(store, &a.fetched, &a.error);
+    /* A throttling answer with Retry-After ended the fetch (on a poller
+     * thread): the error shows now, and this store waits as asked. */
+    long throttle_ms = sy_aws_throttle_take();
+    atomic_store(&store->not_before_ms,
+                 throttle_ms > 0 ? (long long)(monotonic_seconds() * 1000.0) + throttle_ms : 0);
     if (a.result == FETCH_NEW)
         attempt_parse(store, index, a.fetched.bytes, a.fetched.len, &a, NULL);
     time_t now = time(NULL);
@@ -985,9 +999,14 @@ bool sy_sources_poll_now(void)
 /* ---- the poller threads ---- */
 
 /* The poll interval, or while this store has no good document yet a
- * backoff from 1 s doubling per failure up to it; jittered. */
+ * backoff from 1 s doubling per failure up to it; jittered; and never
+ * before the store's Retry-After is up. */
 static double store_wait(store_t *store)
 {
+    double throttled = 0;
+    long long not_before = atomic_load(&store->not_before_ms);
+    if (not_before > 0)
+        throttled = ((double)not_before - monotonic_seconds() * 1000.0) / 1000.0;
     double wait = ctl.interval_s;
     if (!atomic_load(&store->has_good)) {
         sy_store_status_t st[2];
@@ -997,7 +1016,8 @@ static double store_wait(store_t *store)
         if (backoff < wait)
             wait = backoff;
     }
-    return wait * jitter(store);
+    wait *= jitter(store);
+    return throttled > wait ? throttled : wait;
 }
 
 /* Waits `wait` seconds or until stopping; true when stopping. */
@@ -1022,6 +1042,9 @@ static void *poller_main(void *arg)
 {
     store_t *store = arg;
     int index = store == &ctl.stores[ROUTES] ? ROUTES : POLICY;
+    /* Retry-After ends a call on this thread and is waited out here,
+     * between polls, so the error shows at once (aws/http.h). */
+    sy_aws_throttle_defer(true);
     /* A store not loaded at start (remote, deferred or failed) is asked at
      * once; a loaded one after one interval. */
     bool now = !atomic_load(&store->has_good);

@@ -226,6 +226,38 @@ static void clear_env(void)
     sy_aws_credentials_reset();
 }
 
+/* A refusal drops the cached keys only while they are the refused ones:
+ * two calls refused the same keys cause one read of the source. */
+static void test_refused_drops_only_those_keys(void **state)
+{
+    (void)state;
+    clear_env();
+    setenv("AWS_ACCESS_KEY_ID", "AKIDONE", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "secret-one", 1);
+    sy_aws_credentials_t c;
+    sy_error_t err = {{0}};
+    assert_true(sy_aws_credentials_get(&c, NULL, &err));
+    assert_string_equal(c.access_key_id, "AKIDONE");
+    sy_aws_credentials_free(&c);
+    setenv("AWS_ACCESS_KEY_ID", "AKIDTWO", 1);
+    assert_false(sy_aws_credentials_refused("AKIDOTHER", "refused"));
+    assert_false(sy_aws_credentials_refused(NULL, NULL));
+    assert_true(sy_aws_credentials_get(&c, NULL, &err));
+    assert_string_equal(c.access_key_id, "AKIDONE"); /* still cached */
+    sy_aws_credentials_free(&c);
+    assert_true(sy_aws_credentials_refused("AKIDONE", "UnrecognizedClientException"));
+    assert_false(sy_aws_credentials_refused("AKIDONE", "UnrecognizedClientException"));
+    assert_true(sy_aws_credentials_get(&c, NULL, &err));
+    assert_string_equal(c.access_key_id, "AKIDTWO"); /* read again */
+    sy_aws_credentials_free(&c);
+    /* The second refusal of the old keys came after the new ones were read. */
+    assert_false(sy_aws_credentials_refused("AKIDONE", "late"));
+    assert_true(sy_aws_credentials_get(&c, NULL, &err));
+    assert_string_equal(c.access_key_id, "AKIDTWO");
+    sy_aws_credentials_free(&c);
+    clear_env();
+}
+
 static void test_chain_environment_and_files(void **state)
 {
     (void)state;
@@ -755,6 +787,7 @@ int main(void)
         cmocka_unit_test(test_container_json),
         cmocka_unit_test(test_sts_xml),
         cmocka_unit_test(test_parse_time),
+        cmocka_unit_test(test_refused_drops_only_those_keys),
         cmocka_unit_test(test_chain_environment_and_files),
         cmocka_unit_test(test_region),
         cmocka_unit_test(test_endpoint_override),

@@ -139,6 +139,41 @@ static void test_errors(void **state)
     stub_free(&s);
 }
 
+/* On a poller thread (deferring), a throttling answer with Retry-After ends
+ * the call at once and hands the wait over; elsewhere it is waited out. */
+static void test_retry_after_deferred(void **state)
+{
+    (void)state;
+    static const char slow_down[] =
+        "HTTP/1.1 503 Slow Down\r\nRetry-After: 2\r\nContent-Type: application/xml\r\n"
+        "Connection: close\r\n\r\n<Error><Code>SlowDown</Code><Message>Please reduce your "
+        "request rate.</Message></Error>";
+    stub_server_t s = {.answers = {slow_down}, .answer_count = 1};
+    stub_start(&s);
+    use_stub(&s);
+    char etag[256] = "", *body;
+    size_t len;
+    sy_error_t err = {{0}};
+    sy_aws_throttle_defer(true);
+    assert_int_equal(sy_s3_get_object("s3://cfg/k", etag, &body, &len, &err), SY_S3_ERROR);
+    assert_int_equal(sy_aws_throttle_take(), 2000);
+    assert_int_equal(sy_aws_throttle_take(), 0); /* taken once */
+    sy_aws_throttle_defer(false);
+    assert_string_equal(err.message, "s3://cfg/k: SlowDown: Please reduce your request rate. "
+                                     "(throttled: Retry-After 2 s, not asked again before then)");
+    stub_stop(&s);
+    assert_int_equal(s.request_count, 1); /* not retried within the call */
+    stub_free(&s);
+
+    /* A Retry-After past the cap is held to it. */
+    sy_aws_throttle_defer(true);
+    assert_int_equal(sy_aws_throttle_note(3600000L), SY_AWS_MAX_DEFERRED_RETRY_AFTER_MS);
+    assert_int_equal(sy_aws_throttle_note(5000L), 5000L);
+    assert_int_equal(sy_aws_throttle_take(), SY_AWS_MAX_DEFERRED_RETRY_AFTER_MS);
+    sy_aws_throttle_defer(false);
+    assert_false(sy_aws_throttle_deferring());
+}
+
 static void test_xml_reader(void **state)
 {
     (void)state;
@@ -165,8 +200,11 @@ static void test_xml_reader(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_uri),  cmocka_unit_test(test_addressing),
-        cmocka_unit_test(test_get_object), cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_parse_uri),
+        cmocka_unit_test(test_addressing),
+        cmocka_unit_test(test_get_object),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_retry_after_deferred),
         cmocka_unit_test(test_xml_reader),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

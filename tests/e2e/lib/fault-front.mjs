@@ -9,7 +9,12 @@
 //    reaches switchyard (a repeating LastEvaluatedKey, an item holding a
 //    NUL byte, ...);
 //  - respond(operation, req): answers a request itself (a clock-skew error,
-//    throttling, ...).
+//    throttling, ...);
+//  - editHeaders(operation, status, headers): edits the headers of an answer
+//    passed through (a new ETag for the same body, a server Date that is
+//    off, ...).
+// Every request is recorded in `seen` with when it arrived and, once
+// answered, the status and the size of the body sent.
 // Only loopback; answers are buffered so they can be rewritten.
 import http from 'node:http';
 
@@ -20,7 +25,8 @@ export async function startFaultFront({ targetPort }) {
     deny: null, // (operation) => bool
     rewrite: null, // (operation, answerObject) => answerObject
     respond: null, // (operation, req) => {status, headers, body} to answer instead, or undefined
-    seen: [], // {op, amzDate} of every request, in order
+    editHeaders: null, // (operation, status, headers) => void, on answers passed through
+    seen: [], // {op, method, amzDate, accessKeyId, at, status, bytes} of every request, in order
     hungSockets: new Set(),
   };
   const count = (op) => (front.calls[op] = (front.calls[op] || 0) + 1);
@@ -31,9 +37,13 @@ export async function startFaultFront({ targetPort }) {
     const target = req.headers['x-amz-target'];
     const op = target ? target.replace(/^DynamoDB_20120810\./, '') : req.method;
     count(op);
-    front.seen.push({ op, amzDate: req.headers['x-amz-date'] });
+    const key = /Credential=([^/]+)\//.exec(req.headers.authorization || '');
+    const entry = { op, method: req.method, amzDate: req.headers['x-amz-date'], accessKeyId: key && key[1], at: Date.now(), status: 0, bytes: 0 };
+    front.seen.push(entry);
     const own = front.respond && front.respond(op, req);
     if (own) {
+      entry.status = own.status;
+      entry.bytes = Buffer.byteLength(own.body || '');
       res.writeHead(own.status, own.headers || {});
       return res.end(own.body || '');
     }
@@ -63,6 +73,9 @@ export async function startFaultFront({ targetPort }) {
       }
       delete headers['transfer-encoding'];
       headers['content-length'] = String(out.length);
+      if (front.editHeaders) front.editHeaders(op, ur.statusCode, headers);
+      entry.status = ur.statusCode;
+      entry.bytes = out.length;
       res.writeHead(ur.statusCode, headers);
       res.end(out);
     });
