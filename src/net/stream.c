@@ -148,6 +148,15 @@ static bool completions_reserve(sy_stream_completions_t *q)
     return true;
 }
 
+/* After completions_reserve: req's callback runs from the check phase. */
+static void completions_push(sy_stream_completions_t *q, sy_stream_t *s, uv_write_t *req,
+                             uv_write_cb cb)
+{
+    q->items[q->count++] = (struct sy_stream_done){req, cb, s};
+    uv_check_start(&q->check, completions_run);
+    uv_idle_start(&q->idle, completions_idle);
+}
+
 /* Plain TCP: what the socket takes now goes out with one write(v) and no
  * epoll change; only a remainder is queued with libuv. */
 static int tcp_write(sy_stream_t *s, sy_stream_completions_t *q, uv_write_t *req,
@@ -164,9 +173,7 @@ static int tcp_write(sy_stream_t *s, sy_stream_completions_t *q, uv_write_t *req
     while (i < n && skip >= bufs[i].len)
         skip -= bufs[i++].len;
     if (i == n) {
-        q->items[q->count++] = (struct sy_stream_done){req, cb, s};
-        uv_check_start(&q->check, completions_run);
-        uv_idle_start(&q->idle, completions_idle);
+        completions_push(q, s, req, cb);
         return 0;
     }
     for (unsigned k = i; k < n; k++)
@@ -181,10 +188,16 @@ int sy_stream_write(sy_stream_t *s, sy_stream_completions_t *q, uv_write_t *req,
 {
     if (!s->tls)
         return tcp_write(s, q, req, bufs, n, cb);
+    if (!completions_reserve(q))
+        return UV_ENOMEM;
     if (!sy_tls_write(s->tls, bufs, n))
         return UV_EPROTO;
     req->cb = cb; /* req itself never goes to libuv here */
-    return sy_tls_flush(s->tls, on_tls_written, req);
+    int rc = sy_tls_flush(s->tls, on_tls_written, req);
+    if (rc != 1)
+        return rc;
+    completions_push(q, s, req, cb);
+    return 0;
 }
 
 void sy_stream_try_write(sy_stream_t *s, const uv_buf_t *b)

@@ -590,18 +590,29 @@ int sy_tls_flush(sy_tls_t *t, void (*cb)(void *arg, int status), void *arg)
 {
     size_t pending = BIO_ctrl_pending(t->wbio);
     if (pending == 0)
-        return 0;
+        return 1;
     flush_t *f = flush_get(pending);
     if (!f)
         return UV_ENOMEM;
     int got = BIO_read(t->wbio, f->data, (int)pending);
     if (got <= 0) {
         flush_put(f);
-        return 0;
+        return 1;
+    }
+    /* What the socket takes now needs no write request and no epoll
+     * change (libuv re-arms epoll for every write it completes). */
+    uv_buf_t b = uv_buf_init(f->data, (unsigned)got);
+    int sent = uv_try_write(t->stream, &b, 1);
+    if (sent == got) {
+        flush_put(f);
+        return 1;
+    }
+    if (sent > 0) {
+        b.base += sent;
+        b.len -= (size_t)sent;
     }
     f->cb = cb;
     f->arg = arg;
-    uv_buf_t b = uv_buf_init(f->data, (unsigned)got);
     int rc = uv_write(&f->req, t->stream, &b, 1, on_flushed);
     if (rc != 0)
         flush_put(f);

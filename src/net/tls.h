@@ -129,10 +129,10 @@ bool sy_tls_peer_closed(const sy_tls_t *t);
 /* Encrypts bufs (always entirely: memory BIOs never push back). */
 bool sy_tls_write(sy_tls_t *t, const uv_buf_t *bufs, unsigned n);
 
-/* Sends whatever ciphertext OpenSSL has produced. cb (may be NULL) runs
- * with arg once it has been written; when nothing is pending nothing is
- * written and cb never runs (after sy_tls_write something always is).
- * Returns 0 or a libuv error. */
+/* Sends whatever ciphertext OpenSSL has produced: at once when the socket
+ * takes it whole (returns 1, cb never runs; also when nothing is
+ * pending), else queued (returns 0; cb, which may be NULL, runs with arg
+ * once it is written). A negative libuv error when it cannot be sent. */
 int sy_tls_flush(sy_tls_t *t, void (*cb)(void *arg, int status), void *arg);
 /* Frees the calling thread's spare flush blocks; an event-loop thread that
  * flushed calls it as it ends. */
