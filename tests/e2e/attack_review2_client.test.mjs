@@ -470,3 +470,55 @@ test('an upstream redirect is passed to the client and never followed', async ()
   await sleep(200);
   assert.equal(trapHits, 0, 'switchyard followed a redirect');
 });
+
+// ---- upgrades, method overrides, Connection tricks ---------------------------
+
+test('an h2c or websocket upgrade never reaches the backend as an upgrade', async () => {
+  for (const extra of [
+    'Upgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n',
+    'Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nConnection: HTTP2-Settings, Upgrade\r\n',
+    'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n',
+    'Upgrade: h2c\r\n',
+  ]) {
+    const { res } = await send(`GET /orders/up HTTP/1.1\r\n${H}${extra}\r\n`);
+    assert.equal(res.status, 200, extra);
+    const names = rawJson(res).headers.map(([k]) => k.toLowerCase());
+    assert.ok(!names.includes('upgrade'), `Upgrade crossed the hop: ${extra}`);
+    assert.ok(!names.includes('connection'), `Connection crossed the hop: ${extra}`);
+    if (/Connection:.*HTTP2-Settings/i.test(extra)) assert.ok(!names.includes('http2-settings'), extra);
+  }
+  // An h2 preface is no request.
+  const { res, hits } = await send('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+  assert.equal(res?.status, 400);
+  assert.deepEqual(hits, []);
+});
+
+// Documented residual risk (docs/security.md, what stays backend-specific):
+// a route's method rule judges the request line's method; method-override
+// headers and parameters pass like any other, so a backend that honours
+// them (Express method-override, Laravel/Symfony for POST) must not rely
+// on the router's method rule alone.
+test('method rules judge the request-line method; override headers are forwarded, never used for routing', async () => {
+  const { res, hits } = await send(`GET /orders/ro HTTP/1.1\r\n${H}X-HTTP-Method-Override: DELETE\r\nX-Method-Override: DELETE\r\n\r\n`);
+  assert.equal(res.status, 200);
+  assert.deepEqual(hits, ['/orders/ro']);
+  assert.equal(rawJson(res).method, 'GET');
+  // The method itself is case-sensitive: "get" is not GET, and no spelling of a refused method passes.
+  for (const m of ['get', 'Get', 'DELETE', 'delete', 'GET\t', 'PATCH']) {
+    const r = await send(`${m} /orders/ro HTTP/1.1\r\n${H}\r\n`);
+    assert.ok([400, 405].includes(r.res.status), `${JSON.stringify(m)}: ${r.res.status}`);
+    assert.deepEqual(r.hits, []);
+  }
+});
+
+test('a client naming switchyard-set headers in Connection cannot strip or keep a forged copy of them', async () => {
+  const { res } = await send(`GET /orders/conn HTTP/1.1\r\n${H}Connection: X-Forwarded-For, X-Forwarded-Host, X-Request-Id, Host\r\nX-Forwarded-Host: evil.example\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n`);
+  assert.equal(res.status, 200);
+  const h = rawJson(res).headers;
+  const one = (n) => h.filter(([k]) => k.toLowerCase() === n).map(([, v]) => v);
+  assert.deepEqual(one('x-forwarded-host'), [HOST]);
+  assert.deepEqual(one('host'), [`127.0.0.1:${echo.port}`]);
+  // The client's X-Forwarded-For was named hop-by-hop: only the peer remains.
+  assert.deepEqual(one('x-forwarded-for'), ['127.0.0.1']);
+  assert.equal(one('x-request-id').length, 1);
+});

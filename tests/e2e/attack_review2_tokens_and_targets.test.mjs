@@ -378,3 +378,42 @@ test('routes put --check-policy refuses literal metadata and loopback targets an
     assert.equal(fs.readFileSync(rf, 'utf8').trim(), '[]', `${host} was written`);
   }
 });
+
+test('route fields a pipeline writes cannot inject headers into answers or lines into the logs', { skip: !binAvailable() }, async () => {
+  const port = echo.port;
+  const s = await startSwitchyard({ policy: makePolicy({ ports: [port] }), routes: [route('/a', port)] });
+  try {
+    const hostile = [
+      route('/m1', port, { methods: ['GET', 'POST\r\nSet-Cookie: injected=1'] }),
+      route('/m2', port, { methods: ['GET, DELETE'] }),
+      route('/m3', port, { methods: ['get'] }),
+      route('/m4', port, { methods: ['G T'] }),
+      route('/m5', port, { methods: ['GET'], owner: 'o"}\n{"msg":"forged","level":"error', description: 'd\r\nSet-Cookie: injected=1', updated_at: '\u2028"' }),
+    ];
+    fs.writeFileSync(`${s.routesFile}.tmp`, JSON.stringify([route('/a', port), ...hostile]));
+    fs.renameSync(`${s.routesFile}.tmp`, s.routesFile);
+    await eventually(async () => (await adminGet(s, '/config')).json().active_routes.some((r) => r.path === '/m5'), { what: 'the reload' });
+    // A lowercase method is another method (tokens are case-sensitive): GET is not "get".
+    assert.equal((await get(s, '/m3')).status, 405);
+    for (const p of ['/m1', '/m2', '/m4']) {
+      const r = await get(s, p, {}, { method: 'PUT' });
+      assert.equal(r.status, 502, `${p}: ${r.status} ${r.text}`);
+      assert.equal(r.headers['set-cookie'], undefined);
+    }
+    const r = await get(s, '/m5', {}, { method: 'DELETE' });
+    assert.equal(r.status, 405);
+    assert.equal(r.headers.allow, 'GET');
+    assert.equal(r.headers['set-cookie'], undefined);
+    const cfg = (await adminGet(s, '/config')).json();
+    assert.equal(cfg.active_routes.find((x) => x.path === '/m5').owner, 'o"}\n{"msg":"forged","level":"error');
+    await sleep(100);
+    const lines = s.stderr().split('\n').filter(Boolean);
+    for (const l of lines) {
+      const j = JSON.parse(l);
+      assert.notEqual(j.msg, 'forged', 'a route field forged a log line');
+    }
+    assert.ok(lines.some((l) => /"msg":"route change"/.test(l) && l.includes('/m5')), 'the change to /m5 was not logged');
+  } finally {
+    await s.stopClean();
+  }
+});
