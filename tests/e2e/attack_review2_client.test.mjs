@@ -522,3 +522,25 @@ test('a client naming switchyard-set headers in Connection cannot strip or keep 
   assert.deepEqual(one('x-forwarded-for'), ['127.0.0.1']);
   assert.equal(one('x-request-id').length, 1);
 });
+
+// Hole found by this review: with two X-Request-Id lines, switchyard kept
+// (logged, echoed) the first well-formed one but forwarded both, so a
+// malformed id reached the backend next to the kept one ("bad\"id}{x,
+// good-1" to a Node backend), and the backend's logs disagreed with the
+// router's.
+test('with several X-Request-Id lines exactly one goes upstream: the id switchyard logs and echoes', async () => {
+  for (const ids of [['bad"id}{x', 'good-1'], ['good-2', 'bad"id'], ['good-3', 'good-4'], ['bad"1', 'bad"2'], ['', 'good-5'], ['good-6']]) {
+    const lines = ids.map((v) => `X-Request-Id: ${v}\r\n`).join('');
+    const { res } = await send(`GET /orders/rid HTTP/1.1\r\n${H}${lines}\r\n`);
+    assert.equal(res.status, 200);
+    const up = rawJson(res).headers.filter(([k]) => k.toLowerCase() === 'x-request-id').map(([, v]) => v);
+    assert.deepEqual(up, [res.header('x-request-id')], `${JSON.stringify(ids)}: upstream ${JSON.stringify(up)}, answer ${res.header('x-request-id')}`);
+    const good = ids.find((v) => /^[A-Za-z0-9._:/+=@-]{1,64}$/.test(v));
+    if (good) assert.equal(up[0], good, JSON.stringify(ids));
+    else assert.ok(!ids.includes(up[0]), `${JSON.stringify(ids)}: a malformed id went upstream`);
+  }
+  // Named in Connection, a kept client id still goes upstream (it is end to end).
+  const { res } = await send(`GET /orders/rid HTTP/1.1\r\n${H}Connection: X-Request-Id\r\nX-Request-Id: good-7\r\n\r\n`);
+  assert.deepEqual(rawJson(res).headers.filter(([k]) => k.toLowerCase() === 'x-request-id').map(([, v]) => v), ['good-7']);
+  assert.equal(res.header('x-request-id'), 'good-7');
+});
