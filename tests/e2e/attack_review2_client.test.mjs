@@ -544,3 +544,24 @@ test('with several X-Request-Id lines exactly one goes upstream: the id switchya
   assert.deepEqual(rawJson(res).headers.filter(([k]) => k.toLowerCase() === 'x-request-id').map(([, v]) => v), ['good-7']);
   assert.equal(res.header('x-request-id'), 'good-7');
 });
+
+test('pipelined requests: answered in order; after a malformed head nothing more on the connection is read', async () => {
+  const good = (i) => `GET /orders/pipe${i} HTTP/1.1\r\n${H}\r\n`;
+  const c = await RawConn.open(sy.port);
+  try {
+    const bad = `POST /orders/pipe-bad HTTP/1.1\r\n${H}Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`;
+    // A refused path (well-formed message) keeps the connection; a bad head closes it.
+    await c.send(good(1) + `GET /orders/%2e%2e HTTP/1.1\r\n${H}\r\n` + good(2) + `GET /orders/admin HTTP/1.1\r\n${H}\r\n` + good(3) + bad + good(4) + good(5));
+    const statuses = [];
+    for (;;) {
+      const r = await c.readFinal().catch(() => null);
+      if (!r) break;
+      statuses.push(r.status);
+      if (r.status === 200) assert.equal(rawJson(r).url, `/orders/pipe${statuses.filter((s) => s === 200).length}`);
+    }
+    assert.deepEqual(statuses, [200, 400, 200, 401, 200, 400]);
+  } finally {
+    c.close();
+  }
+  assert.deepEqual(seen(/^\/orders\/pipe[45]$/), [], 'a request after a malformed head was read');
+});
