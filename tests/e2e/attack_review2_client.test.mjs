@@ -21,6 +21,10 @@ import { execFileSync } from 'node:child_process';
 import { startEcho } from '../../examples/echo-backend.mjs';
 import { startSwitchyard, makePolicy, route, dest, adminGet, jsonLines, eventually, sleep, HOST, SLOW } from './lib/harness.mjs';
 import { RawConn, rawExchange, rawJson } from './lib/rawhttp.mjs';
+import path from 'node:path';
+import { startSwitchyard as startSy, freePort, tempDir } from './lib/harness.mjs';
+import { makeCa } from './lib/tls-ca.mjs';
+import { tlsConnect, tlsRawConn, rawGet } from './lib/tls-client.mjs';
 
 const PASSWORD = 'review2-admin-pw';
 const BASIC = `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}`;
@@ -564,4 +568,48 @@ test('pipelined requests: answered in order; after a malformed head nothing more
     c.close();
   }
   assert.deepEqual(seen(/^\/orders\/pipe[45]$/), [], 'a request after a malformed head was read');
+});
+
+// ---- the HTTPS listener ---------------------------------------------------------
+
+test('HTTPS listener: SNI never picks the domain, renegotiation is refused, plaintext and TLS on the wrong port are refused', async () => {
+  const dir = tempDir('sy-review2-tls-');
+  const ca = makeCa(dir, { label: 'ca' });
+  const cert = ca.issue({ cn: 'review2', dns: [HOST, 'evil.example'], out: 'srv' });
+  const tlsPort = await freePort();
+  const s = await startSy({
+    dir,
+    policy: makePolicy({ ports: [echo.port] }),
+    routes: [route('/orders', echo.port)],
+    extraArgs: ['--tls-listen', `127.0.0.1:${tlsPort}`, '--tls-cert', cert.cert, '--tls-key', cert.key],
+  });
+  try {
+    // The Host decides, whatever the SNI said.
+    let c = await tlsRawConn({ port: tlsPort, ca: ca.cert, servername: 'evil.example' });
+    let r = await rawGet(c, '/orders/sni');
+    assert.equal(r.status, 200);
+    c.close();
+    c = await tlsRawConn({ port: tlsPort, ca: ca.cert, servername: HOST });
+    r = await rawGet(c, '/orders/sni', { host: 'evil.example' });
+    assert.equal(r.status, 421);
+    c.close();
+    // TLS 1.2 client-initiated renegotiation (a CPU cost per request for the server) is refused.
+    const sock = await tlsConnect({ port: tlsPort, ca: ca.cert, maxVersion: 'TLSv1.2' });
+    const reneg = await new Promise((resolve) => {
+      sock.once('error', (e) => resolve(e));
+      const ok = sock.renegotiate({ rejectUnauthorized: false }, (err) => resolve(err || null));
+      if (!ok) resolve(new Error('renegotiate() refused locally'));
+    });
+    sock.destroy();
+    assert.ok(reneg instanceof Error, 'a TLS 1.2 renegotiation succeeded');
+    // Plain HTTP on the TLS port, and a TLS ClientHello on the plain port.
+    const plain = await rawExchange(tlsPort, `GET /orders/p HTTP/1.1\r\n${H}\r\n`, { endWrite: true }).catch(() => ({ res: null }));
+    assert.ok(!plain.res || plain.res.status >= 400);
+    const hello = Buffer.from('16030100a5010000a10303' + '00'.repeat(32) + '000002002f0100', 'hex');
+    const cross = await rawExchange(s.port, hello, { endWrite: true }).catch(() => ({ res: null }));
+    assert.ok(!cross.res || cross.res.status === 400, `a ClientHello on the plain port got ${cross.res?.status}`);
+    assert.deepEqual(seen(/^\/orders\/p$/), []);
+  } finally {
+    await s.stopClean();
+  }
 });
