@@ -613,3 +613,48 @@ test('HTTPS listener: SNI never picks the domain, renegotiation is refused, plai
     await s.stopClean();
   }
 });
+
+// ---- a hostile backend's interim answers and trailers ---------------------------
+
+test('a backend cannot reach the client through 1xx answers, trailers, a 204 body or an HTTP/1.0 chunked answer', async () => {
+  const R = {
+    c100: 'HTTP/1.1 100 Continue\r\nSet-Cookie: evil=1\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+    c103: 'HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\nSet-Cookie: evil=1\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+    flood: `${'HTTP/1.1 102 Processing\r\n\r\n'.repeat(2000)}HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok`,
+    trailer: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nSet-Cookie: evil=1\r\nContent-Length: 99\r\n\r\n',
+    s204: 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nHTTP/',
+    te10: 'HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n',
+  };
+  const backend = net.createServer((sock) => {
+    let b = '';
+    sock.on('error', () => {});
+    sock.on('data', (d) => {
+      b += d.toString('latin1');
+      for (let e; (e = b.indexOf('\r\n\r\n')) >= 0;) {
+        const k = /^[A-Z]+ \/([a-z0-9]+)/.exec(b)[1];
+        b = b.slice(e + 4);
+        sock.write(Buffer.from(R[k], 'latin1'));
+      }
+    });
+  });
+  await new Promise((r) => backend.listen(0, '127.0.0.1', r));
+  const port = backend.address().port;
+  const s = await startSy({ policy: makePolicy({ ports: [port] }), routes: [route('/', port)], workers: 1 });
+  try {
+    for (const v of ['1.1', '1.0']) {
+      for (const k of Object.keys(R)) {
+        const { res } = await rawExchange(s.port, `GET /${k} HTTP/${v}\r\n${H}\r\n`);
+        assert.ok(res, `${k} ${v}: no answer`);
+        assert.deepEqual(res.interim.map((x) => x.status), [], `${k} ${v}: a 1xx reached the client`);
+        assert.equal(res.header('set-cookie'), undefined, `${k} ${v}`);
+        assert.deepEqual(res.trailers, [], `${k} ${v}`);
+        if (k === 'te10') assert.equal(res.status, 502);
+        else if (k === 's204') assert.equal(res.status, 204);
+        else assert.equal(res.text, 'ok', `${k} ${v}`);
+      }
+    }
+  } finally {
+    await s.stopClean();
+    backend.close();
+  }
+});
