@@ -91,6 +91,7 @@ before(async () => {
       route('/other', echo.port, { auth: 'other' }),
       route('/fetched', echo.port, { auth: 'fetched' }),
       route('/redirected', echo.port, { auth: 'redirected' }),
+      route('/public', echo.port),
     ],
   });
   // The fetched set arrives after start.
@@ -258,6 +259,26 @@ test('signature spellings: DER ECDSA, a zero-padded RSA signature, trailing bits
   await refused('/inline/x', `${h}..${s}`, 'empty payload');
   const std = /[-_]/.test(s) ? s.replace(/-/g, '+').replace(/_/g, '/') : `${s.slice(0, -1)}+`;
   await refused('/inline/x', `${h}.${p}.${std}`, 'standard base64 alphabet');
+});
+
+// Hole found by this review: the client's copy of a forward_claims header
+// was dropped only on routes of the policy that sets it. A backend that
+// serves a JWT route (X-User-Sub set by switchyard) and a public or other
+// route trusted "X-User-Sub: admin" sent by anyone on the latter.
+test('identity headers any policy forwards claims into are dropped on every route, whatever its auth', async () => {
+  const t = rs('{"alg":"RS256","kid":"rsa-1"}', JSON.stringify(claims()));
+  const tOther = rs('{"alg":"RS256","kid":"rsa-1"}', JSON.stringify(claims({ aud: 'payments-api' })));
+  for (const [p, headers] of [['/public/x', {}], ['/other/x', bearer(tOther)], ['/fetched/x', bearer(t)]]) {
+    const { rawExchange: rx, rawJson: rj } = await import('./lib/rawhttp.mjs');
+    const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    const { res } = await rx(sy.port, `GET ${p} HTTP/1.1\r\nHost: api.example.com\r\n${extra}X-User-Sub: admin\r\nx_user_sub: admin\r\nX-USER-SUB: admin\r\n\r\n`);
+    assert.equal(res.status, 200, `${p}: ${res.status} ${res.text}`);
+    const forged = rj(res).headers.filter(([k]) => /^x[-_]user[-_]sub$/i.test(k));
+    assert.deepEqual(forged, [], `${p}: a forged identity header reached the backend`);
+  }
+  // The policy that sets it still sets it, from the token.
+  const r = await get(sy, '/inline/x', { ...bearer(t), 'X-User-Sub': 'admin' });
+  assert.deepEqual(r.json().headers.filter(([k]) => /^x-user-sub$/i.test(k)).map(([, v]) => v), ['user-1']);
 });
 
 test('a token verified for one policy is not accepted by another through the cache', async () => {
