@@ -327,6 +327,10 @@ test('DynamoDB route items aimed at the metadata service or loopback, in any spe
       destinations: [
         { scheme: 'http', host: '*.dyn.test', port: tp, allowed_paths: ['/p'], allowed_auth: ['public'] },
         { scheme: 'http', host: 'orders.internal.example', port: tp, allowed_paths: ['/p'], allowed_auth: ['public'] },
+        // Operations' connect_to through a name the DNS answers with a refused address: guarded the same way.
+        { scheme: 'http', host: 'via-meta.internal.example', port: tp, connect_to: `meta.dyn.test:${tp}`, allowed_paths: ['/p'], allowed_auth: ['public'] },
+        { scheme: 'http', host: 'via-loop.internal.example', port: tp, connect_to: `localhost:${tp}`, allowed_paths: ['/p'], allowed_auth: ['public'] },
+        { scheme: 'http', host: 'via-mapped.internal.example', port: tp, connect_to: `mapped.dyn.test:${tp}`, allowed_paths: ['/p'], allowed_auth: ['public'] },
       ],
       auth_policies: { public: { type: 'none' } },
       default_auth: 'public',
@@ -336,6 +340,7 @@ test('DynamoDB route items aimed at the metadata service or loopback, in any spe
     const guarded = ['meta', 'ecs', 'loop', 'mapped', 'mappedmeta', 'zero', 'unspec', 'ec2v6', 'mixed'].map((n) => ({ path: `/p/${n}`, target: `http://${n}.dyn.test:${tp}` }));
     // A trailing dot is the same DNS name: it matches the wildcard and is guarded the same way.
     guarded.push({ path: '/p/dot', target: `http://meta.dyn.test.:${tp}` });
+    for (const v of ['meta', 'loop', 'mapped']) guarded.push({ path: `/p/via-${v}`, target: `http://via-${v}.internal.example:${tp}` });
     // Literal spellings: no destination lists them, so rejected.
     const literal = [
       '169.254.169.254', '2852039166', '0xa9fea9fe', '0251.0376.0251.0376', '169.254.43518', '[::ffff:169.254.169.254]', '[::ffff:a9fe:a9fe]',
