@@ -52,6 +52,10 @@ sy_auth_config_t *sy_auth_config_parse(const char *name, const json_t *obj, cons
                                        sy_error_t *err);
 void sy_auth_config_free(sy_auth_config_t *config);
 sy_auth_type_t sy_auth_config_type(const sy_auth_config_t *config);
+/* jwt: the header names its forward_claims set (borrowed from the config,
+ * which lives as long as the policy); 0 for every other type. Every route
+ * drops the client's copies of every policy's names (forward.c). */
+size_t sy_auth_config_forward_headers(const sy_auth_config_t *config, const sy_slice_t **names);
 /* basic: the WWW-Authenticate realm (defaults to the policy name). */
 const char *sy_auth_config_realm(const sy_auth_config_t *config);
 /* What /config shows (a new object): a basic policy's realm and user

@@ -537,6 +537,12 @@ sy_auth_type_t sy_auth_config_type(const sy_auth_config_t *c)
     return c ? c->type : SY_AUTH_NONE;
 }
 
+size_t sy_auth_config_forward_headers(const sy_auth_config_t *c, const sy_slice_t **names)
+{
+    *names = c && c->type == SY_AUTH_JWT ? c->forward_header : NULL;
+    return *names ? c->forward_count : 0;
+}
+
 const char *sy_auth_config_realm(const sy_auth_config_t *c)
 {
     return c ? c->realm : NULL;

@@ -166,6 +166,19 @@ static bool set_or_dropped_by_us(const sy_forward_request_t *fw, sy_slice_t name
     return false;
 }
 
+bool sy_http_request_id_well_formed(sy_slice_t v)
+{
+    if (v.len == 0 || v.len > 64)
+        return false;
+    for (size_t i = 0; i < v.len; i++) {
+        unsigned char ch = (unsigned char)v.ptr[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              strchr("-_.:/+=@", ch)))
+            return false;
+    }
+    return true;
+}
+
 /* Whether a client header is dropped from the upstream request (and, for
  * X-Forwarded-For, from the merged value). */
 static bool request_header_dropped(const sy_http_header_t *h, const connection_names_t *cn,
@@ -207,13 +220,20 @@ size_t sy_http_write_request_head(char *out, size_t cap, const sy_http_request_t
     bool has_request_id = false;
     for (size_t i = 0; i < req->header_count; i++) {
         const sy_http_header_t *h = &req->headers[i];
+        /* Exactly one X-Request-Id goes upstream, the one switchyard logs
+         * and echoes: its own, or else the client's first well-formed one
+         * (the choice the client phase made). Another client line, even a
+         * malformed one, would reach the backend beside it. End to end, so
+         * a Connection field naming it does not drop it. */
+        if (h->id == SY_HDR_X_REQUEST_ID) {
+            if (fw->request_id.len || has_request_id || !sy_http_request_id_well_formed(h->value))
+                continue;
+            has_request_id = true;
+            put_header(&w, h->name, h->value);
+            continue;
+        }
         if (request_header_dropped(h, &cn, fw) || h->id == SY_HDR_X_FORWARDED_FOR)
             continue;
-        if (h->id == SY_HDR_X_REQUEST_ID) {
-            if (fw->request_id.len)
-                continue; /* not well-formed: switchyard's own replaces it */
-            has_request_id = true;
-        }
         put_header(&w, h->name, h->value);
     }
 

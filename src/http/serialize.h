@@ -40,6 +40,10 @@ typedef struct {
     size_t add_count;
 } sy_forward_request_t;
 
+/* A client X-Request-Id switchyard keeps (logs, echoes, forwards): 1 to 64
+ * bytes of letters, digits and - _ . : / + = @. */
+bool sy_http_request_id_well_formed(sy_slice_t value);
+
 /*
  * Writes the upstream request head: "METHOD base+path[?query] HTTP/1.1",
  * Host, every client header except the hop-by-hop ones, those named in
@@ -47,7 +51,8 @@ typedef struct {
  * the names in `add` (all matched as sy_header_name_equiv does);
  * X-Forwarded-For (client's value + ", " + client_ip, multiple client lines
  * merged in order), X-Forwarded-Proto, X-Forwarded-Host (the client's Host),
- * X-Request-Id when absent, `add`, then the framing for req->body_kind
+ * X-Request-Id (fw->request_id, else the client's first well-formed line
+ * alone, even when Connection names it), `add`, then the framing for req->body_kind
  * (Content-Length: N or Transfer-Encoding: chunked).
  * Returns the length written, or 0 when it does not fit in cap.
  */

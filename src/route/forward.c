@@ -123,6 +123,19 @@ void sy_forward_release(sy_forward_target_t *f)
     memset(f, 0, sizeof *f);
 }
 
+/* Adds name to the plan's drop list unless an equivalent one is there;
+ * false when the list is full. */
+static bool drop_name(sy_forward_plan_t *out, sy_slice_t name)
+{
+    for (size_t i = 0; i < out->drop_count; i++)
+        if (sy_header_name_equiv(out->drop[i], name))
+            return true;
+    if (out->drop_count == SY_FORWARD_MAX_DROP)
+        return false;
+    out->drop[out->drop_count++] = name;
+    return true;
+}
+
 bool sy_forward_plan(const sy_snapshot_t *snap, const sy_route_t *route, size_t matched_len,
                      sy_slice_t path, bool has_query, sy_slice_t query,
                      const sy_auth_result_t *auth, sy_forward_plan_t *out)
@@ -148,13 +161,26 @@ bool sy_forward_plan(const sy_snapshot_t *snap, const sy_route_t *route, size_t 
     /* x-apigw-api-id picks the API behind a VPC endpoint: a client's copy
      * would let it choose its own destination, so it never passes. */
     out->drop[out->drop_count++] = api_id_header;
+    /* A header any policy sets from a token is the router's to vouch for
+     * on every route: a backend serving a JWT route (X-User-Sub from the
+     * token) and a public one must never get a client's "X-User-Sub:
+     * admin" on the latter. */
+    const sy_policy_t *policy = snap->policy;
+    for (size_t p = 0; policy && p < policy->auth_policy_count; p++) {
+        const sy_slice_t *names;
+        size_t n = sy_auth_config_forward_headers(policy->auth_policies[p].config, &names);
+        for (size_t i = 0; i < n; i++)
+            if (!drop_name(out, names[i]))
+                return false;
+    }
     if (auth) {
         /* forward_claims: the auth phase's headers, after the client's
          * copies of them are dropped. */
         for (size_t i = 0; i < auth->add_count && out->add_count < SY_FORWARD_MAX_HEADERS; i++)
             out->add[out->add_count++] = auth->add[i];
-        for (size_t i = 0; i < auth->drop_count && out->drop_count < SY_FORWARD_MAX_HEADERS; i++)
-            out->drop[out->drop_count++] = auth->drop[i];
+        for (size_t i = 0; i < auth->drop_count; i++)
+            if (!drop_name(out, auth->drop[i]))
+                return false;
     }
     return true;
 }

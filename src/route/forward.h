@@ -18,6 +18,10 @@
 
 /* x-apigw-api-id plus the auth phase's forward_claims. */
 #define SY_FORWARD_MAX_HEADERS (1 + SY_AUTH_MAX_FORWARD)
+/* Dropped: x-apigw-api-id plus every distinct forward_claims header of
+ * every policy. More distinct names than this and no plan is made (the
+ * request fails closed with 502) rather than let one pass. */
+#define SY_FORWARD_MAX_DROP 256
 
 typedef struct {
     const sy_forward_target_t *connect; /* where and how to connect; key = pool key */
@@ -32,7 +36,7 @@ typedef struct {
      * by the serializer too), and client headers dropped. */
     sy_header_pair_t add[SY_FORWARD_MAX_HEADERS];
     size_t add_count;
-    sy_slice_t drop[SY_FORWARD_MAX_HEADERS];
+    sy_slice_t drop[SY_FORWARD_MAX_DROP];
     size_t drop_count;
 } sy_forward_plan_t;
 

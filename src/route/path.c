@@ -164,6 +164,15 @@ const char *sy_path_check_request(sy_slice_t path)
             return "encoded backslash";
         case '%':
             return "double encoding";
+        /* A backend that decodes the path and then splits it again (Apache
+         * mod_rewrite before 2.4.60, CVE-2024-38474; servlet filters that
+         * decode twice) reads "/orders/admin%3Fx" as "/orders/admin" with
+         * a query, while we matched "/orders/admin?x" literally, perhaps
+         * to a weaker route. Like %2F, the only safe answer is no. */
+        case '?':
+            return "encoded question mark";
+        case '#':
+            return "encoded number sign";
         default:
             break;
         }

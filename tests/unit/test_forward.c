@@ -193,6 +193,35 @@ static void test_auth_headers_are_added_and_dropped(void **state)
     sy_snapshot_unref(snap);
 }
 
+/* A header any jwt policy sets from its token is dropped from every
+ * route's request, whatever the route's own auth: the public route of a
+ * backend that also serves a JWT route must not pass "X-User-Sub: admin". */
+static void test_claim_headers_dropped_on_every_route(void **state)
+{
+    static const char policy[] =
+        "{\"listen_domains\": [\"api.example.com\"],"
+        "\"destinations\": [{\"host\": \"orders.internal.example.com\", \"port\": 443}],"
+        "\"auth_policies\": {\"public\": {\"type\": \"none\"},"
+        "  \"a\": {\"type\": \"jwt\", \"issuer\": \"i\", \"algorithms\": [\"HS256\"],"
+        "   \"hs_secret_base64\": \"MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=\","
+        "   \"forward_claims\": {\"sub\": \"X-User-Sub\", \"tid\": \"X-Tenant\"}},"
+        "  \"b\": {\"type\": \"jwt\", \"issuer\": \"j\", \"algorithms\": [\"HS256\"],"
+        "   \"hs_secret_base64\": \"MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=\","
+        "   \"forward_claims\": {\"sub\": \"x_user_sub\", \"role\": \"X-Role\"}}},"
+        "\"default_auth\": \"public\"}";
+    sy_snapshot_t *snap = build(
+        policy, "[{\"path\": \"/orders\", \"target\": \"https://orders.internal.example.com\"}]");
+    sy_forward_plan_t p;
+    plan_for(snap, "/orders/1", NULL, &p);
+    /* x-apigw-api-id, then each distinct name once (x_user_sub is X-User-Sub). */
+    assert_int_equal(p.drop_count, 4);
+    assert_slice(p.drop[1], "X-User-Sub");
+    assert_slice(p.drop[2], "X-Tenant");
+    assert_slice(p.drop[3], "X-Role");
+    (void)state;
+    sy_snapshot_unref(snap);
+}
+
 static void test_pool_key(void **state)
 {
     sy_snapshot_t *strict = build_loopback(false), *open = build_loopback(true);
@@ -325,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_connect_to_wildcard_verify_host_header_api_id),
         cmocka_unit_test(test_plain_and_ip_targets),
         cmocka_unit_test(test_auth_headers_are_added_and_dropped),
+        cmocka_unit_test(test_claim_headers_dropped_on_every_route),
         cmocka_unit_test(test_pool_key),
         cmocka_unit_test(test_not_active_route_has_no_plan),
         cmocka_unit_test(test_trust_stores_built_with_the_snapshot),

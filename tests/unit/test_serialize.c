@@ -398,6 +398,34 @@ static void test_request_forwarded_headers(void **state)
     fw.request_id = SY_SLICE_LIT("");
     head = write_request(&r, &fw);
     assert_false(has_header(head, "X-Request-Id"));
+
+    /* Several client lines: only the kept one (the first well-formed) goes
+     * upstream, never a malformed one beside it, even when Connection names
+     * it; with switchyard's own id, none of them. */
+    const char *two_ids[] = {"Host",
+                             "h",
+                             "X-Request-Id",
+                             "bad\"id}{x",
+                             "x-request-id",
+                             "good-1",
+                             "X-Request-Id",
+                             "good-2",
+                             "Connection",
+                             "X-Request-Id",
+                             NULL};
+    make_request(&r, "GET", "/a", NULL, two_ids);
+    head = write_request(&r, &fw);
+    assert_true(has_line(head, "x-request-id: good-1"));
+    assert_int_equal(count_of(head, "request-id"), 1);
+    fw.request_id = SY_SLICE_LIT("rid-1");
+    head = write_request(&r, &fw);
+    assert_true(has_line(head, "X-Request-Id: rid-1"));
+    assert_int_equal(count_of(head, "request-id"), 1);
+    assert_true(sy_http_request_id_well_formed(SY_SLICE_LIT("a-Z_0.9:/+=@")));
+    assert_false(sy_http_request_id_well_formed(SY_SLICE_LIT("")));
+    assert_false(sy_http_request_id_well_formed(SY_SLICE_LIT("a b")));
+    assert_false(sy_http_request_id_well_formed(
+        SY_SLICE_LIT("0123456789012345678901234567890123456789012345678901234567890123x")));
 }
 
 static void test_request_line_and_framing(void **state)
