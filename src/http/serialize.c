@@ -173,7 +173,7 @@ bool sy_http_request_id_well_formed(sy_slice_t v)
     for (size_t i = 0; i < v.len; i++) {
         unsigned char ch = (unsigned char)v.ptr[i];
         if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-              strchr("-_.:/+=@", ch)))
+              (ch && strchr("-_.:/+=@", ch))))
             return false;
     }
     return true;

@@ -673,23 +673,6 @@ static void on_client_timer(uv_timer_t *t)
 
 /* ---- the request phases --------------------------------------------------- */
 
-/* A client's X-Request-Id is kept (logged, forwarded, echoed) only when
- * it is 1 to 64 bytes of letters, digits and - _ . : / + = @: anything
- * else could break a log parser or a header downstream, and a request
- * without a usable id gets switchyard's own instead. */
-static bool request_id_well_formed(sy_slice_t v)
-{
-    if (v.len == 0 || v.len > 64)
-        return false;
-    for (size_t i = 0; i < v.len; i++) {
-        unsigned char ch = (unsigned char)v.ptr[i];
-        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-              strchr("-_.:/+=@", ch)))
-            return false;
-    }
-    return true;
-}
-
 static void generate_request_id(sy_client_t *c)
 {
     /* prefix, worker number, "-", sequence in hex: at most 11 + 20 + 1 +
@@ -710,7 +693,7 @@ static void make_request_id(sy_client_t *c)
 {
     for (size_t i = 0; i < c->rq->req.header_count; i++) {
         const sy_http_header_t *h = &c->rq->req.headers[i];
-        if (h->id == SY_HDR_X_REQUEST_ID && request_id_well_formed(h->value)) {
+        if (h->id == SY_HDR_X_REQUEST_ID && sy_http_request_id_well_formed(h->value)) {
             memcpy(c->rq->request_id, h->value.ptr, h->value.len);
             c->rq->request_id[h->value.len] = '\0';
             c->rq->request_id_len = h->value.len;
