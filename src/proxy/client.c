@@ -766,7 +766,8 @@ static void client_parse(sy_client_t *c)
 {
     if (c->state != SY_CLIENT_READING_HEAD)
         return;
-    if (c->pos > 0) {
+    bool moved = c->pos > 0;
+    if (moved) {
         memmove(c->buf, c->buf + c->pos, c->end - c->pos);
         c->end -= c->pos;
         c->pos = 0;
@@ -779,10 +780,16 @@ static void client_parse(sy_client_t *c)
         client_close(c);
         return;
     }
+    /* Called on every read: the parse state resumes where the last read
+     * left off, so the head costs one pass however it is split. Moved
+     * bytes are a new head (request_reset already cleared the state). */
+    if (moved)
+        sy_http_head_state_reset(&c->rq->req_parse);
     sy_worker_refresh_snapshot(c->worker);
     sy_http_reject_t reject = SY_REJECT_NONE;
-    sy_http_status_t st = sy_http_request_parse(c->buf, c->end, client_limits(c), c->rq->headers,
-                                                SY_HTTP_MAX_HEADERS, &c->rq->req, &reject);
+    sy_http_status_t st =
+        sy_http_request_parse(&c->rq->req_parse, c->buf, c->end, client_limits(c), c->rq->headers,
+                              SY_HTTP_MAX_HEADERS, &c->rq->req, &reject);
     if (st == SY_HTTP_INCOMPLETE) {
         if (c->eof) {
             /* The client half-closed inside a head: it can never end. */
@@ -934,24 +941,10 @@ static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         }
     }
     switch (c->state) {
-    case SY_CLIENT_READING_HEAD: {
-        size_t before = c->end;
+    case SY_CLIENT_READING_HEAD:
         c->end += (size_t)nread;
-        /* The parser is stateless and rescans the head from its start, so
-         * a client trickling bytes would cost quadratic work. Rescan only
-         * when a line may have ended, or every KiB so the limits still
-         * trip early. */
-        bool line_end = memchr(c->buf + before, '\n', (size_t)nread) != NULL;
-        if (!line_end && c->end / 1024 == before / 1024 && c->end + read_room(c) <= c->cap) {
-            if (!c->head_clock_started) {
-                c->head_clock_started = true;
-                client_set_timer(c, timeout_ms(c, TO_HEADER));
-            }
-            break;
-        }
-        client_parse(c);
+        client_parse(c); /* examines only the new bytes (rq->req_parse) */
         break;
-    }
     case SY_CLIENT_PROXYING:
         c->end += (size_t)nread;
         c->rq->bytes_in += (uint64_t)nread;
@@ -1160,6 +1153,7 @@ void sy_client_on_upstream_connected(sy_client_t *c)
     up->pos = up->end = 0;
     up->bytes_received = 0;
     up->head_done = up->body_done = up->eof = false;
+    sy_http_head_state_reset(&c->rq->resp_parse); /* a new response (a retry included) */
     up->request_was_head = sy_slice_eq(c->rq->req.method, SY_SLICE_LIT("HEAD"));
     c->rq->upstream_write = SY_UPWRITE_HEAD;
     uv_buf_t b = uv_buf_init(c->rq->req_head, (unsigned)c->rq->req_head_len);
@@ -1228,9 +1222,10 @@ static bool parse_response_head(sy_client_t *c)
          * more does not, however much the buffer holds. */
         size_t avail = up->end - up->pos;
         size_t len = avail < SY_UPSTREAM_HEAD_MAX ? avail : SY_UPSTREAM_HEAD_MAX;
-        sy_http_status_t st =
-            sy_http_response_parse(up->buf + up->pos, len, &resp_limits, up->request_was_head,
-                                   c->rq->resp_headers, SY_HTTP_MAX_HEADERS, &up->resp, &reject);
+        /* rq->resp_parse resumes where the previous read left off. */
+        sy_http_status_t st = sy_http_response_parse(
+            &c->rq->resp_parse, up->buf + up->pos, len, &resp_limits, up->request_was_head,
+            c->rq->resp_headers, SY_HTTP_MAX_HEADERS, &up->resp, &reject);
         if (st == SY_HTTP_INCOMPLETE && len == SY_UPSTREAM_HEAD_MAX) {
             st = SY_HTTP_ERROR;
             reject = SY_REJECT_HEADERS_TOO_LARGE;
@@ -1285,6 +1280,7 @@ static bool parse_response_head(sy_client_t *c)
             memmove(up->buf, up->buf + up->pos + up->resp.head_len, rest);
             up->pos = 0;
             up->end = rest;
+            sy_http_head_state_reset(&c->rq->resp_parse);
             continue;
         }
         return true;

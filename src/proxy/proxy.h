@@ -129,6 +129,7 @@ struct sy_request {
     uv_shutdown_t shutdown_req;
 
     sy_snapshot_t *snap;
+    sy_http_head_state_t req_parse; /* where the head parse stands between reads */
     sy_http_request_t req;
     const sy_route_t *route;
     sy_auth_pending_t *auth_pending; /* a queued password hash; abandoned on reset */
@@ -159,7 +160,10 @@ struct sy_request {
     char *resp_head; /* the head for the client (in head_store) */
     size_t resp_head_len;
     bool resp_head_pending; /* goes out with the first body bytes */
-    size_t resp_write_len;  /* bytes of up->buf the in-flight client write covers */
+    /* Where the upstream response head parse stands between reads; reset
+     * for every response (a new connection, a retry, after a 1xx). */
+    sy_http_head_state_t resp_parse;
+    size_t resp_write_len; /* bytes of up->buf the in-flight client write covers */
     int retries;
 
     /* Kept with the request state between requests (grown, never shrunk):
