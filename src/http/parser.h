@@ -112,7 +112,7 @@ typedef struct {
  * Where a head parse stands between calls, so no byte is examined twice: a
  * head that arrives one byte per read, or one line per packet, costs one pass
  * over its bytes in all, not one pass per read. The caller keeps it with the
- * message (about 150 bytes) and zeroes it (sy_http_head_state_reset, or a
+ * message (120 bytes) and zeroes it (sy_http_head_state_reset, or a
  * memset/calloc) before the first call for each message: after a head was
  * parsed and consumed, before the next pipelined one, and after a 1xx
  * interim response. The fields are parser.c's.
