@@ -628,10 +628,10 @@ static bool tab_after_value(const sy_http_header_t *f)
     return false;
 }
 
-/* Applies one complete field line, the st->header_count-th; the first reason
- * found wins. */
+/* Applies one complete field line, headers[index]; the first reason found
+ * wins. */
 static sy_http_reject_t apply_field(sy_http_head_state_t *st, const head_ctx_t *cx,
-                                    const sy_http_header_t *f)
+                                    const sy_http_header_t *f, uint32_t index)
 {
     switch (f->id) {
     case SY_HDR_CONTENT_LENGTH: {
@@ -676,7 +676,7 @@ static sy_http_reject_t apply_field(sy_http_head_state_t *st, const head_ctx_t *
         if (!valid_host(f->value))
             return SY_REJECT_BAD_HOST;
         st->flags |= F_HOST;
-        st->host_index = st->header_count - 1;
+        st->host_index = index;
         return SY_REJECT_NONE;
     case SY_HDR_EXPECT:
         if (!cx->is_request)
@@ -702,58 +702,85 @@ static sy_http_reject_t apply_field(sy_http_head_state_t *st, const head_ctx_t *
  * input cut at the header section's size limit. Each complete line is
  * stored in the caller's array and applied at once, so a framing conflict
  * is refused as soon as its line ends. Returns CONTINUE at the end of the
- * head (st->pos is then its length).
+ * head (st->pos is then its length). The phase, the line's offsets and the
+ * count live in locals while the loop runs (stores into the header array
+ * could alias the state, which would reload them at every byte) and go back
+ * into the state when the call returns.
  */
 static verdict_t scan_fields(sy_http_head_state_t *st, const char *b, size_t n,
                              const head_ctx_t *cx)
 {
     size_t i = st->pos;
+    unsigned phase = st->phase;
+    size_t line = st->field[0], name_end = st->field[1], value_start = st->field[2],
+           value_end = st->field[3];
+    uint32_t count = st->header_count;
+    verdict_t v;
     for (;;) {
-        switch (st->phase) {
+        switch (phase) {
         case P_FIELD_START: {
-            NEED_BYTE();
+            if (i >= n)
+                goto suspend;
             char c = b[i];
             if (c == '\r') {
                 i++;
-                st->phase = P_END_LF;
+                phase = P_END_LF;
                 continue;
             }
-            if (c == '\n')
-                FAIL(SY_REJECT_BARE_LF);
+            if (c == '\n') {
+                v = fail(SY_REJECT_BARE_LF);
+                goto out;
+            }
             /* A line starting with whitespace is obs-fold (RFC 9112 §5.2),
              * or, right after the start line, a line some parsers ignore
              * and some join (§2.2). Both are refused. */
-            if (is_ows(c))
-                FAIL(SY_REJECT_OBS_FOLD);
-            if (st->header_count >= cx->max_fields)
-                FAIL(SY_REJECT_TOO_MANY_HEADERS);
-            st->field[0] = i;
-            st->phase = P_FIELD_NAME;
+            if (is_ows(c)) {
+                v = fail(SY_REJECT_OBS_FOLD);
+                goto out;
+            }
+            if (count >= cx->max_fields) {
+                v = fail(SY_REJECT_TOO_MANY_HEADERS);
+                goto out;
+            }
+            line = i;
+            phase = P_FIELD_NAME;
         }
             /* fall through */
         case P_FIELD_NAME:
             while (i < n && is_class(b[i], C_TCHAR))
                 i++;
-            NEED_BYTE();
+            if (i >= n)
+                goto suspend;
             if (b[i] != ':') {
-                if (is_ows(b[i]))
-                    FAIL(SY_REJECT_SPACE_BEFORE_COLON);
-                BAD_BYTE(SY_REJECT_MISSING_COLON, SY_REJECT_BAD_HEADER_NAME);
+                if (is_ows(b[i])) {
+                    v = fail(SY_REJECT_SPACE_BEFORE_COLON);
+                    goto out;
+                }
+                if (b[i] == '\r') {
+                    st->pending = SY_REJECT_MISSING_COLON;
+                    phase = P_CR_JUDGE;
+                    i++;
+                    continue;
+                }
+                v = fail(misplaced(b[i], SY_REJECT_BAD_HEADER_NAME));
+                goto out;
             }
-            if (i == st->field[0])
-                FAIL(SY_REJECT_BAD_HEADER_NAME);
-            st->field[1] = i++;
-            st->phase = P_FIELD_OWS;
+            if (i == line) {
+                v = fail(SY_REJECT_BAD_HEADER_NAME);
+                goto out;
+            }
+            name_end = i++;
+            phase = P_FIELD_OWS;
             /* fall through */
         case P_FIELD_OWS:
             while (i < n && is_ows(b[i]))
                 i++;
-            NEED_BYTE();
-            st->field[2] = st->field[3] = i;
-            st->phase = P_FIELD_VALUE;
+            if (i >= n)
+                goto suspend;
+            value_start = value_end = i;
+            phase = P_FIELD_VALUE;
             /* fall through */
-        case P_FIELD_VALUE: {
-            size_t value_end = st->field[3];
+        case P_FIELD_VALUE:
             while (i < n) {
                 if (is_class(b[i], C_VCHAR))
                     value_end = ++i;
@@ -762,49 +789,72 @@ static verdict_t scan_fields(sy_http_head_state_t *st, const char *b, size_t n,
                 else
                     break;
             }
-            st->field[3] = value_end;
-            NEED_BYTE();
-            if (b[i] == '\n')
-                FAIL(SY_REJECT_BARE_LF);
+            if (i >= n)
+                goto suspend;
+            if (b[i] == '\n') {
+                v = fail(SY_REJECT_BARE_LF);
+                goto out;
+            }
             /* NUL, VT, FF, DEL...: values carry HTAB and visible bytes only. */
-            if (b[i] != '\r')
-                FAIL(SY_REJECT_BAD_HEADER_VALUE);
+            if (b[i] != '\r') {
+                v = fail(SY_REJECT_BAD_HEADER_VALUE);
+                goto out;
+            }
             i++;
-            st->phase = P_FIELD_LF;
-        }
+            phase = P_FIELD_LF;
             /* fall through */
         case P_FIELD_LF: {
-            NEED_BYTE();
-            if (b[i] != '\n')
-                FAIL(SY_REJECT_BARE_CR);
-            sy_http_header_t *f = &cx->headers[st->header_count++];
-            f->name = sy_slice(b + st->field[0], st->field[1] - st->field[0]);
-            f->value = sy_slice(b + st->field[2], st->field[3] - st->field[2]);
+            if (i >= n)
+                goto suspend;
+            if (b[i] != '\n') {
+                v = fail(SY_REJECT_BARE_CR);
+                goto out;
+            }
+            sy_http_header_t *f = &cx->headers[count++];
+            f->name = sy_slice(b + line, name_end - line);
+            f->value = sy_slice(b + value_start, value_end - value_start);
             f->id = sy_header_lookup(f->name);
-            sy_http_reject_t reject = apply_field(st, cx, f);
-            if (reject != SY_REJECT_NONE)
-                FAIL(reject);
+            sy_http_reject_t reject = apply_field(st, cx, f, count - 1);
+            if (reject != SY_REJECT_NONE) {
+                v = fail(reject);
+                goto out;
+            }
             i++;
-            st->phase = P_FIELD_START;
+            phase = P_FIELD_START;
             continue;
         }
         case P_END_LF:
-            NEED_BYTE();
-            if (b[i] != '\n')
-                FAIL(SY_REJECT_BARE_CR);
-            st->pos = i + 1;
-            st->phase = P_DONE;
-            return CONTINUE;
+            if (i >= n)
+                goto suspend;
+            if (b[i] != '\n') {
+                v = fail(SY_REJECT_BARE_CR);
+                goto out;
+            }
+            i++;
+            phase = P_DONE;
+            v = CONTINUE;
+            goto out;
         case P_CR_JUDGE:
-            NEED_BYTE();
-            FAIL(b[i] == '\n' ? (sy_http_reject_t)st->pending : SY_REJECT_BARE_CR);
+            if (i >= n)
+                goto suspend;
+            v = fail(b[i] == '\n' ? (sy_http_reject_t)st->pending : SY_REJECT_BARE_CR);
+            goto out;
         default:
-            FAIL(SY_REJECT_BAD_HEADER_NAME); /* not reached */
+            v = fail(SY_REJECT_BAD_HEADER_NAME); /* not reached */
+            goto out;
         }
     }
 suspend:
+    v = INCOMPLETE;
+out:
     st->pos = i;
-    return INCOMPLETE;
+    st->phase = (uint8_t)phase;
+    st->field[0] = line;
+    st->field[1] = name_end;
+    st->field[2] = value_start;
+    st->field[3] = value_end;
+    st->header_count = count;
+    return v;
 }
 
 #undef NEED_BYTE
