@@ -236,7 +236,7 @@ static inline sy_http_reject_t misplaced(char c, sy_http_reject_t other)
     return other;
 }
 
-/* Inside the scanners: i is the next byte, n the end of what may be read
+/* Inside the start-line scanners: i is the next byte, n the end of what may be read
  * (the input cut at the section's limit). */
 #define NEED_BYTE()                                                                                \
     do {                                                                                           \
