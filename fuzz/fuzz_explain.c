@@ -61,7 +61,7 @@ static void check_method(const char *m, size_t len)
         sy_http_header_t headers[4];
         sy_http_request_t req;
         sy_http_reject_t reject;
-        if (sy_http_request_parse(line, (size_t)n, &limits, headers, 4, &req, &reject) !=
+        if (sy_http_request_parse(NULL, line, (size_t)n, &limits, headers, 4, &req, &reject) !=
                 SY_HTTP_OK ||
             req.method.len != len)
             abort();

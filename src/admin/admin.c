@@ -717,7 +717,7 @@ static void conn_process(conn_t *conn)
     sy_http_header_t headers[ADMIN_MAX_HEADERS];
     sy_http_request_t req;
     sy_http_reject_t reject = SY_REJECT_NONE;
-    sy_http_status_t st = sy_http_request_parse(conn->buf, conn->len, &admin_limits, headers,
+    sy_http_status_t st = sy_http_request_parse(NULL, conn->buf, conn->len, &admin_limits, headers,
                                                 ADMIN_MAX_HEADERS, &req, &reject);
     if (st == SY_HTTP_INCOMPLETE && conn->len < sizeof conn->buf) {
         uv_read_start((uv_stream_t *)&conn->tcp, conn_alloc, conn_read);

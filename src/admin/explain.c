@@ -110,7 +110,7 @@ sy_http_reject_t sy_explain_request_check(sy_slice_t method, sy_slice_t target,
     sy_http_header_t headers[2];
     sy_http_request_t req;
     sy_http_reject_t reject = SY_REJECT_NONE;
-    sy_http_status_t st = sy_http_request_parse(line, len, limits, headers, 2, &req, &reject);
+    sy_http_status_t st = sy_http_request_parse(NULL, line, len, limits, headers, 2, &req, &reject);
     free(line);
     if (st == SY_HTTP_OK)
         return SY_REJECT_NONE;

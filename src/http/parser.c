@@ -1,16 +1,18 @@
 /*
  * parser.c: strict HTTP/1.1 heads and chunked bodies (RFC 9112), as pure
- * functions over the caller's bytes: no I/O, no allocation, no state kept
- * between calls of the head parsers.
+ * functions over the caller's bytes: no I/O, no allocation; what a head parse
+ * keeps between calls is in the caller's sy_http_head_state_t.
  *
- * Shape: one left-to-right scan per call. An error is reported at the first
- * byte that makes the message invalid and depends only on the bytes before
- * it, so a head parsed all at once and the same head fed one byte at a time
- * give the same verdict and the same reason, and a hostile client is refused
- * as soon as its bytes allow (an over-long line is refused when the limit is
- * reached, not when the line ends). The price is that a head that arrives in
- * many small reads is rescanned from its start each time; the head is
- * bounded by the limits and by the client header timeout.
+ * Shape: one left-to-right scan, resumable at any byte. An error is reported
+ * at the first byte that makes the message invalid and depends only on the
+ * bytes before it, so a head parsed all at once and the same head fed one
+ * byte at a time give the same verdict and the same reason, and a hostile
+ * client is refused as soon as its bytes allow (an over-long line is refused
+ * when the limit is reached, not when the line ends). Each scanner is a
+ * switch over the phase it stopped in, with tight loops inside a phase, and
+ * keeps every position it needs as an offset in the state, so a call starts
+ * at the first byte no call has examined: a head read in many small pieces
+ * costs what it costs read at once (test_parser's work-counting tests).
  *
  * Strictness is deliberate: switchyard sits between a CDN and private
  * backends, and any message two parsers could read differently is a request
@@ -150,7 +152,7 @@ int sy_http_reject_status(sy_http_reject_t reason)
     }
 }
 
-/* ---- line primitives ----------------------------------------------------- */
+/* ---- scan state ------------------------------------------------------------ */
 
 typedef struct {
     sy_http_status_t status;
@@ -166,224 +168,333 @@ static inline verdict_t fail(sy_http_reject_t reason)
 }
 
 /*
- * A byte that is not allowed where it stands. A CR is judged by the byte
- * after it: CRLF means the line ended too early (at_crlf), anything else is
- * a bare CR, and a CR at the end of the input needs one more byte.
+ * The construct the next byte belongs to. A call resumes in the phase the
+ * previous one stopped in, at st->pos; every position a phase needs (where
+ * the target began, where a value's last visible byte was) is in the state
+ * as an offset, so nothing before st->pos is looked at again. 0 is a fresh
+ * state.
  */
-static verdict_t bad_byte(const char *b, size_t n, size_t i, sy_http_reject_t at_crlf,
-                          sy_http_reject_t other)
+enum {
+    P_FRESH = 0,
+    /* request-line */
+    P_METHOD,
+    P_TARGET,     /* first byte of the request-target */
+    P_SCHEME,     /* a letter began it: the rest of a scheme */
+    P_SCHEME_SEP, /* "://" after the scheme; field[0] is where it starts */
+    P_PATH,       /* origin-form */
+    P_VERSION,    /* "HTTP/1." */
+    P_MINOR,
+    P_LINE_CR,
+    P_LINE_LF,
+    /* status-line */
+    P_ST_VERSION,
+    P_ST_MINOR,
+    P_ST_SP,
+    P_ST_CODE,
+    P_ST_AFTER_CODE,
+    P_ST_REASON,
+    P_ST_LF,
+    /* field lines */
+    P_FIELD_START,
+    P_FIELD_NAME,
+    P_FIELD_OWS,
+    P_FIELD_VALUE,
+    P_FIELD_LF,
+    P_END_LF,
+    /* A CR where a line may not end yet: CRLF means the line ended too early
+     * (st->pending names how), anything else is a bare CR. */
+    P_CR_JUDGE,
+    P_DONE,
+    P_FAILED,
+};
+
+/* What the field lines said about framing and the connection. */
+#define F_CONTENT_LENGTH 0x01u
+#define F_TRANSFER_ENCODING 0x02u
+#define F_HOST 0x04u
+#define F_EXPECT 0x08u
+#define F_CONNECTION_CLOSE 0x10u
+#define F_CONNECTION_KEEP_ALIVE 0x20u
+#define F_EXPECT_CONTINUE 0x40u
+
+/* What a call is parsing: the same for every call on one message. */
+typedef struct {
+    bool is_request;
+    uint64_t max_body_bytes;
+    sy_http_header_t *headers;
+    size_t max_fields; /* the policy limit and the caller's array, whichever is smaller */
+} head_ctx_t;
+
+/* The reason for byte c where it may not stand, c not being CR (a CR is
+ * judged by the byte after it, in P_CR_JUDGE). */
+static inline sy_http_reject_t misplaced(char c, sy_http_reject_t other)
 {
-    char c = b[i];
-    if (c == '\r') {
-        if (i + 1 == n)
-            return INCOMPLETE;
-        return fail(b[i + 1] == '\n' ? at_crlf : SY_REJECT_BARE_CR);
-    }
     if (c == '\n')
-        return fail(SY_REJECT_BARE_LF);
+        return SY_REJECT_BARE_LF;
     if (is_ctl(c))
-        return fail(SY_REJECT_CONTROL_BYTE);
-    return fail(other);
+        return SY_REJECT_CONTROL_BYTE;
+    return other;
 }
 
-/* b[i] is CR: CRLF ends the line at i + 2. */
-static verdict_t expect_lf(const char *b, size_t n, size_t i)
-{
-    if (i + 1 == n)
-        return INCOMPLETE;
-    if (b[i + 1] != '\n')
-        return fail(SY_REJECT_BARE_CR);
-    return CONTINUE;
-}
+/* Inside the start-line scanners: i is the next byte, n the end of what may be read
+ * (the input cut at the section's limit). */
+#define NEED_BYTE()                                                                                \
+    do {                                                                                           \
+        if (i >= n)                                                                                \
+            goto suspend;                                                                          \
+    } while (0)
+#define FAIL(reason)                                                                               \
+    do {                                                                                           \
+        st->pos = i;                                                                               \
+        return fail(reason);                                                                       \
+    } while (0)
+/* b[i] may not stand here: at_crlf if it is the CR of a CRLF, else other. A
+ * plain block, not do-while(0), so its `continue` resumes the scanner's loop
+ * in P_CR_JUDGE; never follow it with `else`. */
+#define BAD_BYTE(at_crlf, other)                                                                   \
+    {                                                                                              \
+        if (b[i] == '\r') {                                                                        \
+            st->pending = (uint8_t)(at_crlf);                                                      \
+            st->phase = P_CR_JUDGE;                                                                \
+            i++;                                                                                   \
+            continue;                                                                              \
+        }                                                                                          \
+        FAIL(misplaced(b[i], other));                                                              \
+    }
 
 /* ---- request line -------------------------------------------------------- */
 
 /* request-line = method SP request-target SP HTTP-version CRLF, exactly one SP
- * between the parts, origin-form only. */
-static verdict_t parse_request_line(const char *b, size_t n, sy_http_request_t *req, size_t *end)
+ * between the parts, origin-form only. Returns CONTINUE once the line and its
+ * CRLF were read (st->line_end). */
+static verdict_t scan_request_line(sy_http_head_state_t *st, const char *b, size_t n)
 {
-    size_t i = 0;
-    if (n == 0)
-        return INCOMPLETE;
-    /* RFC 9112 §2.2 lets a server skip empty lines before the request line.
-     * We refuse them: a leading CRLF usually means the previous message's
-     * body was longer than its framing said, which is exactly the
-     * disagreement a smuggling attack relies on. */
-    if (b[0] == '\r' || b[0] == '\n')
-        return bad_byte(b, n, 0, SY_REJECT_BAD_REQUEST_LINE, SY_REJECT_BAD_REQUEST_LINE);
-
-    while (i < n && is_class(b[i], C_TCHAR))
-        i++;
-    if (i == n)
-        return INCOMPLETE;
-    if (b[i] != ' ')
-        return bad_byte(b, n, i, SY_REJECT_BAD_REQUEST_LINE, SY_REJECT_BAD_METHOD);
-    if (i == 0)
-        return fail(SY_REJECT_BAD_METHOD);
-    req->method = sy_slice(b, i);
-    /* CONNECT asks us to become a tunnel; a reverse proxy never is one.
-     * Compared without case so no backend can read it as CONNECT either. */
-    if (sy_slice_eq_cstr_nocase(req->method, "CONNECT"))
-        return fail(SY_REJECT_CONNECT_METHOD);
-    i++;
-
-    size_t t = i;
-    if (i == n)
-        return INCOMPLETE;
-    char c = b[i];
-    if (c == '*')
-        return fail(SY_REJECT_ASTERISK_FORM);
-    if (c == ' ')
-        return fail(SY_REJECT_BAD_REQUEST_LINE);
-    if (c != '/') {
-        if (!is_alpha(c))
-            return bad_byte(b, n, i, SY_REJECT_BAD_TARGET, SY_REJECT_BAD_TARGET);
-        /* scheme "://" is absolute-form; anything else (host:port,
-         * urn:x) is no form we serve. */
-        i++;
-        while (i < n && is_class(b[i], C_SCHEME))
-            i++;
-        static const char sep[] = "://";
-        for (size_t k = 0; k < 3; k++, i++) {
-            if (i == n)
-                return INCOMPLETE;
-            if (b[i] != sep[k])
-                return bad_byte(b, n, i, SY_REJECT_BAD_TARGET, SY_REJECT_BAD_TARGET);
-        }
-        return fail(SY_REJECT_ABSOLUTE_FORM);
-    }
-    size_t query = 0;
-    while (i < n && is_class(b[i], C_TARGET)) {
-        if (b[i] == '?' && query == 0)
-            query = i;
-        i++;
-    }
-    if (i == n)
-        return INCOMPLETE;
-    if (b[i] != ' ') {
-        /* "GET /\r\n" is HTTP/0.9: no version at all. '#', '"', '\', '|',
-         * non-ASCII and the like are not RFC 3986 and get no benefit of the
-         * doubt. */
-        return bad_byte(b, n, i, SY_REJECT_BAD_VERSION, SY_REJECT_BAD_TARGET);
-    }
-    req->target = sy_slice(b + t, i - t);
-    if (query) {
-        req->path = sy_slice(b + t, query - t);
-        req->query = sy_slice(b + query + 1, i - query - 1);
-        req->has_query = true;
-    } else {
-        req->path = req->target;
-    }
-    i++;
-
     static const char version[] = "HTTP/1.";
-    for (size_t k = 0; k < sizeof version - 1; k++, i++) {
-        if (i == n)
-            return INCOMPLETE;
-        if (b[i] != version[k]) {
-            if (b[i] == ' ')
-                return fail(SY_REJECT_BAD_REQUEST_LINE);
-            return bad_byte(b, n, i, SY_REJECT_BAD_VERSION, SY_REJECT_BAD_VERSION);
+    static const char sep[] = "://";
+    size_t i = st->pos;
+    for (;;) {
+        switch (st->phase) {
+        case P_FRESH:
+            st->phase = P_METHOD;
+            /* fall through */
+        case P_METHOD:
+            /* RFC 9112 §2.2 lets a server skip empty lines before the
+             * request line. We refuse them (a CR or LF is no method byte):
+             * a leading CRLF usually means the previous message's body was
+             * longer than its framing said, which is exactly the
+             * disagreement a smuggling attack relies on. */
+            while (i < n && is_class(b[i], C_TCHAR))
+                i++;
+            NEED_BYTE();
+            if (b[i] != ' ')
+                BAD_BYTE(SY_REJECT_BAD_REQUEST_LINE, SY_REJECT_BAD_METHOD);
+            if (i == 0)
+                FAIL(SY_REJECT_BAD_METHOD);
+            st->mark[0] = i;
+            /* CONNECT asks us to become a tunnel; a reverse proxy never is
+             * one. Compared without case so no backend can read it as
+             * CONNECT either. */
+            if (sy_slice_eq_cstr_nocase(sy_slice(b, i), "CONNECT"))
+                FAIL(SY_REJECT_CONNECT_METHOD);
+            i++;
+            st->phase = P_TARGET;
+            /* fall through */
+        case P_TARGET: {
+            NEED_BYTE();
+            char c = b[i];
+            if (c == '*')
+                FAIL(SY_REJECT_ASTERISK_FORM);
+            if (c == ' ')
+                FAIL(SY_REJECT_BAD_REQUEST_LINE);
+            if (c == '/') {
+                st->phase = P_PATH;
+                continue;
+            }
+            if (!is_alpha(c))
+                BAD_BYTE(SY_REJECT_BAD_TARGET, SY_REJECT_BAD_TARGET);
+            /* scheme "://" is absolute-form; anything else (host:port,
+             * urn:x) is no form we serve. */
+            i++;
+            st->phase = P_SCHEME;
+        }
+            /* fall through */
+        case P_SCHEME:
+            while (i < n && is_class(b[i], C_SCHEME))
+                i++;
+            NEED_BYTE();
+            st->field[0] = i;
+            st->phase = P_SCHEME_SEP;
+            /* fall through */
+        case P_SCHEME_SEP:
+            for (size_t k = i - st->field[0]; k < 3; k++, i++) {
+                NEED_BYTE();
+                if (b[i] != sep[k])
+                    break;
+            }
+            if (i - st->field[0] < 3)
+                BAD_BYTE(SY_REJECT_BAD_TARGET, SY_REJECT_BAD_TARGET);
+            FAIL(SY_REJECT_ABSOLUTE_FORM);
+        case P_PATH:
+            while (i < n && is_class(b[i], C_TARGET)) {
+                if (b[i] == '?' && st->mark[1] == 0)
+                    st->mark[1] = i;
+                i++;
+            }
+            NEED_BYTE();
+            /* "GET /\r\n" is HTTP/0.9: no version at all. '#', '"', '\',
+             * '|', non-ASCII and the like are not RFC 3986 and get no
+             * benefit of the doubt. */
+            if (b[i] != ' ')
+                BAD_BYTE(SY_REJECT_BAD_VERSION, SY_REJECT_BAD_TARGET);
+            st->mark[2] = i++;
+            st->phase = P_VERSION;
+            /* fall through */
+        case P_VERSION:
+            for (size_t k = i - st->mark[2] - 1; k < sizeof version - 1; k++, i++) {
+                NEED_BYTE();
+                if (b[i] != version[k])
+                    break;
+            }
+            if (i - st->mark[2] - 1 < sizeof version - 1) {
+                if (b[i] == ' ')
+                    FAIL(SY_REJECT_BAD_REQUEST_LINE);
+                BAD_BYTE(SY_REJECT_BAD_VERSION, SY_REJECT_BAD_VERSION);
+            }
+            st->phase = P_MINOR;
+            /* fall through */
+        case P_MINOR:
+            NEED_BYTE();
+            if (b[i] != '0' && b[i] != '1')
+                BAD_BYTE(SY_REJECT_BAD_VERSION, SY_REJECT_BAD_VERSION);
+            st->minor_version = (uint8_t)(b[i++] - '0');
+            st->phase = P_LINE_CR;
+            /* fall through */
+        case P_LINE_CR:
+            NEED_BYTE();
+            if (b[i] != '\r') {
+                if (b[i] == ' ')
+                    FAIL(SY_REJECT_BAD_REQUEST_LINE);
+                FAIL(misplaced(b[i], SY_REJECT_BAD_VERSION));
+            }
+            i++;
+            st->phase = P_LINE_LF;
+            /* fall through */
+        case P_LINE_LF:
+            NEED_BYTE();
+            if (b[i] != '\n')
+                FAIL(SY_REJECT_BARE_CR);
+            st->pos = st->line_end = i + 1;
+            st->phase = P_FIELD_START;
+            return CONTINUE;
+        case P_CR_JUDGE:
+            NEED_BYTE();
+            FAIL(b[i] == '\n' ? (sy_http_reject_t)st->pending : SY_REJECT_BARE_CR);
+        default:
+            FAIL(SY_REJECT_BAD_REQUEST_LINE); /* not reached: a response state */
         }
     }
-    if (i == n)
-        return INCOMPLETE;
-    if (b[i] != '0' && b[i] != '1')
-        return bad_byte(b, n, i, SY_REJECT_BAD_VERSION, SY_REJECT_BAD_VERSION);
-    req->minor_version = b[i] - '0';
-    i++;
-    if (i == n)
-        return INCOMPLETE;
-    if (b[i] != '\r') {
-        if (b[i] == ' ')
-            return fail(SY_REJECT_BAD_REQUEST_LINE);
-        return bad_byte(b, n, i, SY_REJECT_BAD_VERSION, SY_REJECT_BAD_VERSION);
-    }
-    verdict_t v = expect_lf(b, n, i);
-    if (v.status != SY_HTTP_OK)
-        return v;
-    *end = i + 2;
-    return CONTINUE;
+suspend:
+    st->pos = i;
+    return INCOMPLETE;
 }
 
 /* ---- status line --------------------------------------------------------- */
 
 /* status-line = HTTP-version SP 3DIGIT SP [ reason-phrase ] CRLF; the second
- * SP may be missing too, because many servers send "HTTP/1.1 200\r\n". */
-static verdict_t parse_status_line(const char *b, size_t n, sy_http_response_t *resp, size_t *end)
+ * SP may be missing too, because many servers send "HTTP/1.1 200\r\n". The
+ * reason is mark[0, 1). */
+static verdict_t scan_status_line(sy_http_head_state_t *st, const char *b, size_t n)
 {
-    size_t i = 0;
     static const char version[] = "HTTP/1.";
-    for (size_t k = 0; k < sizeof version - 1; k++, i++) {
-        if (i == n)
-            return INCOMPLETE;
-        if (b[i] != version[k])
-            return bad_byte(b, n, i, SY_REJECT_BAD_STATUS_LINE,
-                            k < 5 ? SY_REJECT_BAD_STATUS_LINE : SY_REJECT_BAD_VERSION);
-    }
-    if (i == n)
-        return INCOMPLETE;
-    if (b[i] != '0' && b[i] != '1')
-        return bad_byte(b, n, i, SY_REJECT_BAD_VERSION, SY_REJECT_BAD_VERSION);
-    resp->minor_version = b[i] - '0';
-    i++;
-    if (i == n)
-        return INCOMPLETE;
-    if (b[i] != ' ')
-        return bad_byte(b, n, i, SY_REJECT_BAD_STATUS_LINE, SY_REJECT_BAD_VERSION);
-    i++;
-    int status = 0;
-    for (int k = 0; k < 3; k++, i++) {
-        if (i == n)
-            return INCOMPLETE;
-        if (!is_digit(b[i]))
-            return bad_byte(b, n, i, SY_REJECT_BAD_STATUS_CODE, SY_REJECT_BAD_STATUS_CODE);
-        status = status * 10 + (b[i] - '0');
-    }
-    if (status < 100 || status > 599)
-        return fail(SY_REJECT_BAD_STATUS_CODE);
-    resp->status = status;
-    if (i == n)
-        return INCOMPLETE;
-    size_t reason_start = i, reason_end = i;
-    if (b[i] == ' ') {
-        i++;
-        reason_start = i;
-        while (i < n && (is_class(b[i], C_VCHAR) || is_ows(b[i])))
+    enum { CODE_START = sizeof version - 1 + 2 }; /* "HTTP/1.1 " */
+    size_t i = st->pos;
+    for (;;) {
+        switch (st->phase) {
+        case P_FRESH:
+            st->phase = P_ST_VERSION;
+            /* fall through */
+        case P_ST_VERSION:
+            for (; i < sizeof version - 1; i++) {
+                NEED_BYTE();
+                if (b[i] != version[i])
+                    break;
+            }
+            if (i < sizeof version - 1)
+                BAD_BYTE(SY_REJECT_BAD_STATUS_LINE,
+                         i < 5 ? SY_REJECT_BAD_STATUS_LINE : SY_REJECT_BAD_VERSION);
+            st->phase = P_ST_MINOR;
+            /* fall through */
+        case P_ST_MINOR:
+            NEED_BYTE();
+            if (b[i] != '0' && b[i] != '1')
+                BAD_BYTE(SY_REJECT_BAD_VERSION, SY_REJECT_BAD_VERSION);
+            st->minor_version = (uint8_t)(b[i++] - '0');
+            st->phase = P_ST_SP;
+            /* fall through */
+        case P_ST_SP:
+            NEED_BYTE();
+            if (b[i] != ' ')
+                BAD_BYTE(SY_REJECT_BAD_STATUS_LINE, SY_REJECT_BAD_VERSION);
             i++;
-        if (i == n)
-            return INCOMPLETE;
-        reason_end = i;
-        if (b[i] != '\r')
-            return bad_byte(b, n, i, SY_REJECT_BAD_STATUS_LINE, SY_REJECT_BAD_STATUS_LINE);
-    } else if (b[i] != '\r') {
-        return bad_byte(b, n, i, SY_REJECT_BAD_STATUS_CODE, SY_REJECT_BAD_STATUS_CODE);
+            st->phase = P_ST_CODE;
+            /* fall through */
+        case P_ST_CODE: {
+            for (; i < CODE_START + 3; i++) {
+                NEED_BYTE();
+                if (!is_digit(b[i]))
+                    break;
+            }
+            if (i < CODE_START + 3)
+                BAD_BYTE(SY_REJECT_BAD_STATUS_CODE, SY_REJECT_BAD_STATUS_CODE);
+            int status = (b[CODE_START] - '0') * 100 + (b[CODE_START + 1] - '0') * 10 +
+                         (b[CODE_START + 2] - '0');
+            if (status < 100 || status > 599)
+                FAIL(SY_REJECT_BAD_STATUS_CODE);
+            st->status = (uint16_t)status;
+            st->phase = P_ST_AFTER_CODE;
+        }
+            /* fall through */
+        case P_ST_AFTER_CODE:
+            NEED_BYTE();
+            if (b[i] == ' ') {
+                st->mark[0] = ++i;
+                st->phase = P_ST_REASON;
+                continue;
+            }
+            if (b[i] != '\r')
+                FAIL(misplaced(b[i], SY_REJECT_BAD_STATUS_CODE));
+            st->mark[0] = st->mark[1] = i++;
+            st->phase = P_ST_LF;
+            continue;
+        case P_ST_REASON:
+            while (i < n && (is_class(b[i], C_VCHAR) || is_ows(b[i])))
+                i++;
+            NEED_BYTE();
+            if (b[i] != '\r')
+                FAIL(misplaced(b[i], SY_REJECT_BAD_STATUS_LINE));
+            st->mark[1] = i++;
+            st->phase = P_ST_LF;
+            /* fall through */
+        case P_ST_LF:
+            NEED_BYTE();
+            if (b[i] != '\n')
+                FAIL(SY_REJECT_BARE_CR);
+            st->pos = st->line_end = i + 1;
+            st->phase = P_FIELD_START;
+            return CONTINUE;
+        case P_CR_JUDGE:
+            NEED_BYTE();
+            FAIL(b[i] == '\n' ? (sy_http_reject_t)st->pending : SY_REJECT_BARE_CR);
+        default:
+            FAIL(SY_REJECT_BAD_STATUS_LINE); /* not reached: a request state */
+        }
     }
-    verdict_t v = expect_lf(b, n, i);
-    if (v.status != SY_HTTP_OK)
-        return v;
-    resp->reason = sy_slice(b + reason_start, reason_end - reason_start);
-    *end = i + 2;
-    return CONTINUE;
+suspend:
+    st->pos = i;
+    return INCOMPLETE;
 }
 
 /* ---- field values with meaning ------------------------------------------ */
-
-/* What the field lines said about framing and the connection. */
-typedef struct {
-    bool is_request;
-    int minor_version;
-    uint64_t max_body_bytes;
-    bool has_content_length;
-    bool has_transfer_encoding;
-    bool has_host;
-    bool has_expect;
-    bool connection_close;
-    bool connection_keep_alive;
-    bool expect_continue;
-    uint64_t content_length;
-    sy_slice_t host;
-} head_t;
 
 /* Content-Length = 1*DIGIT. Leading zeros are digits; a list ("5, 5"), a
  * sign, spaces inside or an empty value are not. */
@@ -406,7 +517,7 @@ static bool parse_content_length(sy_slice_t v, uint64_t *out)
 
 /* Connection = #connection-option: tokens separated by commas with OWS;
  * empty elements are allowed (RFC 9110 §5.6.1.2), anything else is not. */
-static bool parse_connection(sy_slice_t v, head_t *h)
+static bool parse_connection(sy_slice_t v, sy_http_head_state_t *st)
 {
     size_t i = 0;
     for (;;) {
@@ -421,9 +532,9 @@ static bool parse_connection(sy_slice_t v, head_t *h)
             return false;
         sy_slice_t token = sy_slice(v.ptr + start, i - start);
         if (sy_slice_eq_cstr_nocase(token, "close"))
-            h->connection_close = true;
+            st->flags |= F_CONNECTION_CLOSE;
         else if (sy_slice_eq_cstr_nocase(token, "keep-alive"))
-            h->connection_keep_alive = true;
+            st->flags |= F_CONNECTION_KEEP_ALIVE;
         while (i < v.len && is_ows(v.ptr[i]))
             i++;
         if (i < v.len && v.ptr[i] != ',')
@@ -517,65 +628,68 @@ static bool tab_after_value(const sy_http_header_t *f)
     return false;
 }
 
-/* Applies one complete field line; the first reason found wins. */
-static sy_http_reject_t apply_field(head_t *h, const sy_http_header_t *f)
+/* Applies one complete field line, headers[index]; the first reason found
+ * wins. */
+static sy_http_reject_t apply_field(sy_http_head_state_t *st, const head_ctx_t *cx,
+                                    const sy_http_header_t *f, uint32_t index)
 {
     switch (f->id) {
     case SY_HDR_CONTENT_LENGTH: {
         /* Even equal duplicates are refused: RFC 9110 §8.6 would let us
          * merge them, but a peer that takes the first or the last one is
          * exactly how CL.CL desync starts. */
-        if (h->has_content_length)
+        if (st->flags & F_CONTENT_LENGTH)
             return SY_REJECT_DUPLICATE_CONTENT_LENGTH;
-        if (h->has_transfer_encoding)
+        if (st->flags & F_TRANSFER_ENCODING)
             return SY_REJECT_CONTENT_LENGTH_WITH_TE;
         uint64_t n;
         if (!parse_content_length(f->value, &n) || tab_after_value(f))
             return SY_REJECT_BAD_CONTENT_LENGTH;
-        h->has_content_length = true;
-        h->content_length = n;
-        if (h->is_request && n > h->max_body_bytes)
+        st->flags |= F_CONTENT_LENGTH;
+        st->content_length = n;
+        if (cx->is_request && n > cx->max_body_bytes)
             return SY_REJECT_BODY_TOO_LARGE;
         return SY_REJECT_NONE;
     }
     case SY_HDR_TRANSFER_ENCODING:
         /* HTTP/1.0 has no chunked coding (RFC 9112 §6.1): a 1.0 message with
          * TE is framed differently by every implementation. */
-        if (h->minor_version == 0)
+        if (st->minor_version == 0)
             return SY_REJECT_TE_IN_HTTP10;
-        if (h->has_content_length)
+        if (st->flags & F_CONTENT_LENGTH)
             return SY_REJECT_CONTENT_LENGTH_WITH_TE;
         /* Exactly one field line whose whole value is "chunked": lists,
          * repeats and other codings are where TE obfuscation lives, and
          * we decode only chunked anyway. */
-        if (h->has_transfer_encoding || !sy_slice_eq_cstr_nocase(f->value, "chunked") ||
+        if ((st->flags & F_TRANSFER_ENCODING) || !sy_slice_eq_cstr_nocase(f->value, "chunked") ||
             tab_after_value(f))
             return SY_REJECT_BAD_TRANSFER_ENCODING;
-        h->has_transfer_encoding = true;
+        st->flags |= F_TRANSFER_ENCODING;
         return SY_REJECT_NONE;
     case SY_HDR_CONNECTION:
-        return parse_connection(f->value, h) ? SY_REJECT_NONE : SY_REJECT_BAD_HEADER_VALUE;
+        return parse_connection(f->value, st) ? SY_REJECT_NONE : SY_REJECT_BAD_HEADER_VALUE;
     case SY_HDR_HOST:
-        if (!h->is_request)
+        if (!cx->is_request)
             return SY_REJECT_NONE;
-        if (h->has_host)
+        if (st->flags & F_HOST)
             return SY_REJECT_DUPLICATE_HOST;
         if (!valid_host(f->value))
             return SY_REJECT_BAD_HOST;
-        h->has_host = true;
-        h->host = f->value;
+        st->flags |= F_HOST;
+        st->host_index = index;
         return SY_REJECT_NONE;
     case SY_HDR_EXPECT:
-        if (!h->is_request)
+        if (!cx->is_request)
             return SY_REJECT_NONE;
-        if (h->has_expect || !sy_slice_eq_cstr_nocase(f->value, "100-continue"))
+        if ((st->flags & F_EXPECT) || !sy_slice_eq_cstr_nocase(f->value, "100-continue"))
             return SY_REJECT_EXPECTATION;
-        h->has_expect = true;
+        st->flags |= F_EXPECT;
         /* RFC 9110 §10.1.1: a 1.0 client cannot have meant it. */
-        h->expect_continue = h->minor_version == 1;
+        if (st->minor_version == 1)
+            st->flags |= F_EXPECT_CONTINUE;
         return SY_REJECT_NONE;
     default:
-        if (h->is_request && f->id == SY_HDR_OTHER && aliases_known_name(f->name))
+        if (cx->is_request && f->id == SY_HDR_OTHER && aliases_known_name(f->name))
             return SY_REJECT_BAD_HEADER_NAME;
         return SY_REJECT_NONE;
     }
@@ -584,82 +698,168 @@ static sy_http_reject_t apply_field(head_t *h, const sy_http_header_t *f)
 /* ---- field lines ---------------------------------------------------------- */
 
 /*
- * Parses field lines from pos up to and including the empty line; n is the
- * input already cut at the header size limit. max_fields is the number of
- * field lines allowed (the policy limit and the caller's array, whichever
- * is smaller).
+ * Field lines from st->pos up to and including the empty line; n is the
+ * input cut at the header section's size limit. Each complete line is
+ * stored in the caller's array and applied at once, so a framing conflict
+ * is refused as soon as its line ends. Returns CONTINUE at the end of the
+ * head (st->pos is then its length). The phase, the line's offsets and the
+ * count live in locals while the loop runs (stores into the header array
+ * could alias the state, which would reload them at every byte) and go back
+ * into the state when the call returns.
  */
-static verdict_t parse_fields(const char *b, size_t n, size_t pos, head_t *h,
-                              sy_http_header_t *headers, size_t max_fields, size_t *count,
-                              size_t *head_len)
+static verdict_t scan_fields(sy_http_head_state_t *st, const char *b, size_t n,
+                             const head_ctx_t *cx)
 {
+    size_t i = st->pos;
+    unsigned phase = st->phase;
+    size_t line = st->field[0], name_end = st->field[1], value_start = st->field[2],
+           value_end = st->field[3];
+    uint32_t count = st->header_count;
+    verdict_t v;
     for (;;) {
-        if (pos == n)
-            return INCOMPLETE;
-        char c = b[pos];
-        if (c == '\r') {
-            verdict_t v = expect_lf(b, n, pos);
-            if (v.status != SY_HTTP_OK)
-                return v;
-            *head_len = pos + 2;
-            return CONTINUE;
+        switch (phase) {
+        case P_FIELD_START: {
+            if (i >= n)
+                goto suspend;
+            char c = b[i];
+            if (c == '\r') {
+                i++;
+                phase = P_END_LF;
+                continue;
+            }
+            if (c == '\n') {
+                v = fail(SY_REJECT_BARE_LF);
+                goto out;
+            }
+            /* A line starting with whitespace is obs-fold (RFC 9112 §5.2),
+             * or, right after the start line, a line some parsers ignore
+             * and some join (§2.2). Both are refused. */
+            if (is_ows(c)) {
+                v = fail(SY_REJECT_OBS_FOLD);
+                goto out;
+            }
+            if (count >= cx->max_fields) {
+                v = fail(SY_REJECT_TOO_MANY_HEADERS);
+                goto out;
+            }
+            line = i;
+            phase = P_FIELD_NAME;
         }
-        if (c == '\n')
-            return fail(SY_REJECT_BARE_LF);
-        /* A line starting with whitespace is obs-fold (RFC 9112 §5.2), or,
-         * right after the start line, a line some parsers ignore and some
-         * join (§2.2). Both are refused. */
-        if (is_ows(c))
-            return fail(SY_REJECT_OBS_FOLD);
-        if (*count >= max_fields)
-            return fail(SY_REJECT_TOO_MANY_HEADERS);
-
-        size_t name_start = pos;
-        while (pos < n && is_class(b[pos], C_TCHAR))
-            pos++;
-        if (pos == n)
-            return INCOMPLETE;
-        if (b[pos] != ':') {
-            if (is_ows(b[pos]))
-                return fail(SY_REJECT_SPACE_BEFORE_COLON);
-            return bad_byte(b, n, pos, SY_REJECT_MISSING_COLON, SY_REJECT_BAD_HEADER_NAME);
+            /* fall through */
+        case P_FIELD_NAME:
+            while (i < n && is_class(b[i], C_TCHAR))
+                i++;
+            if (i >= n)
+                goto suspend;
+            if (b[i] != ':') {
+                if (is_ows(b[i])) {
+                    v = fail(SY_REJECT_SPACE_BEFORE_COLON);
+                    goto out;
+                }
+                if (b[i] == '\r') {
+                    st->pending = SY_REJECT_MISSING_COLON;
+                    phase = P_CR_JUDGE;
+                    i++;
+                    continue;
+                }
+                v = fail(misplaced(b[i], SY_REJECT_BAD_HEADER_NAME));
+                goto out;
+            }
+            if (i == line) {
+                v = fail(SY_REJECT_BAD_HEADER_NAME);
+                goto out;
+            }
+            name_end = i++;
+            phase = P_FIELD_OWS;
+            /* fall through */
+        case P_FIELD_OWS:
+            while (i < n && is_ows(b[i]))
+                i++;
+            if (i >= n)
+                goto suspend;
+            value_start = value_end = i;
+            phase = P_FIELD_VALUE;
+            /* fall through */
+        case P_FIELD_VALUE:
+            while (i < n) {
+                if (is_class(b[i], C_VCHAR))
+                    value_end = ++i;
+                else if (is_ows(b[i]))
+                    i++;
+                else
+                    break;
+            }
+            if (i >= n)
+                goto suspend;
+            if (b[i] == '\n') {
+                v = fail(SY_REJECT_BARE_LF);
+                goto out;
+            }
+            /* NUL, VT, FF, DEL...: values carry HTAB and visible bytes only. */
+            if (b[i] != '\r') {
+                v = fail(SY_REJECT_BAD_HEADER_VALUE);
+                goto out;
+            }
+            i++;
+            phase = P_FIELD_LF;
+            /* fall through */
+        case P_FIELD_LF: {
+            if (i >= n)
+                goto suspend;
+            if (b[i] != '\n') {
+                v = fail(SY_REJECT_BARE_CR);
+                goto out;
+            }
+            sy_http_header_t *f = &cx->headers[count++];
+            f->name = sy_slice(b + line, name_end - line);
+            f->value = sy_slice(b + value_start, value_end - value_start);
+            f->id = sy_header_lookup(f->name);
+            sy_http_reject_t reject = apply_field(st, cx, f, count - 1);
+            if (reject != SY_REJECT_NONE) {
+                v = fail(reject);
+                goto out;
+            }
+            i++;
+            phase = P_FIELD_START;
+            continue;
         }
-        if (pos == name_start)
-            return fail(SY_REJECT_BAD_HEADER_NAME);
-        size_t name_end = pos++;
-
-        while (pos < n && is_ows(b[pos]))
-            pos++;
-        size_t value_start = pos, value_end = pos;
-        while (pos < n) {
-            if (is_class(b[pos], C_VCHAR))
-                value_end = ++pos;
-            else if (is_ows(b[pos]))
-                pos++;
-            else
-                break;
+        case P_END_LF:
+            if (i >= n)
+                goto suspend;
+            if (b[i] != '\n') {
+                v = fail(SY_REJECT_BARE_CR);
+                goto out;
+            }
+            i++;
+            phase = P_DONE;
+            v = CONTINUE;
+            goto out;
+        case P_CR_JUDGE:
+            if (i >= n)
+                goto suspend;
+            v = fail(b[i] == '\n' ? (sy_http_reject_t)st->pending : SY_REJECT_BARE_CR);
+            goto out;
+        default:
+            v = fail(SY_REJECT_BAD_HEADER_NAME); /* not reached */
+            goto out;
         }
-        if (pos == n)
-            return INCOMPLETE;
-        if (b[pos] == '\n')
-            return fail(SY_REJECT_BARE_LF);
-        /* NUL, VT, FF, DEL...: values carry HTAB and visible bytes only. */
-        if (b[pos] != '\r')
-            return fail(SY_REJECT_BAD_HEADER_VALUE);
-        verdict_t v = expect_lf(b, n, pos);
-        if (v.status != SY_HTTP_OK)
-            return v;
-
-        sy_http_header_t *f = &headers[(*count)++];
-        f->name = sy_slice(b + name_start, name_end - name_start);
-        f->value = sy_slice(b + value_start, value_end - value_start);
-        f->id = sy_header_lookup(f->name);
-        sy_http_reject_t reject = apply_field(h, f);
-        if (reject != SY_REJECT_NONE)
-            return fail(reject);
-        pos += 2;
     }
+suspend:
+    v = INCOMPLETE;
+out:
+    st->pos = i;
+    st->phase = (uint8_t)phase;
+    st->field[0] = line;
+    st->field[1] = name_end;
+    st->field[2] = value_start;
+    st->field[3] = value_end;
+    st->header_count = count;
+    return v;
 }
+
+#undef NEED_BYTE
+#undef FAIL
+#undef BAD_BYTE
 
 static size_t field_limit(const sy_http_limits_t *limits, size_t cap)
 {
@@ -680,110 +880,160 @@ static size_t cut(size_t start, size_t limit, size_t len)
 
 /* ---- public head parsers -------------------------------------------------- */
 
-sy_http_status_t sy_http_request_parse(const char *buf, size_t len, const sy_http_limits_t *limits,
-                                       sy_http_header_t *headers, size_t headers_cap,
-                                       sy_http_request_t *req, sy_http_reject_t *reject)
+/*
+ * Readies st for a call on buf[0, len): a state that decided its message, or
+ * saw another buffer, another header array or more bytes than there are now,
+ * starts over (only the work counter is kept).
+ */
+static void head_resume(sy_http_head_state_t *st, const char *buf, size_t len,
+                        const sy_http_header_t *headers)
 {
+    if (st->phase == P_DONE || st->phase == P_FAILED || st->base != (uintptr_t)buf ||
+        st->headers != headers || st->pos > len) {
+        size_t examined = st->examined;
+        sy_http_head_state_reset(st);
+        st->examined = examined;
+    }
+    st->base = (uintptr_t)buf;
+    st->headers = headers;
+}
+
+/*
+ * Runs the start-line scanner and then the field scanner over what is new,
+ * each bounded by its limit: once a limit's worth of bytes has arrived
+ * without the construct ending, it can only be too long. Both scanners stop
+ * at the first byte that decides, so the verdict depends only on the bytes
+ * before it, however they were split between calls.
+ */
+static verdict_t head_scan(sy_http_head_state_t *st, const char *buf, size_t len,
+                           const sy_http_limits_t *limits, const head_ctx_t *cx)
+{
+    size_t before = st->pos;
+    verdict_t v = CONTINUE;
+    if (st->line_end == 0) {
+        /* The start line counts its CRLF. */
+        size_t line_n = cut(0, limits->max_request_line_bytes, len);
+        v = cx->is_request ? scan_request_line(st, buf, line_n) : scan_status_line(st, buf, line_n);
+        if (v.status == SY_HTTP_INCOMPLETE && line_n == limits->max_request_line_bytes)
+            v = fail(cx->is_request ? SY_REJECT_REQUEST_LINE_TOO_LONG : SY_REJECT_BAD_STATUS_LINE);
+    }
+    if (v.status == SY_HTTP_OK) {
+        size_t fields_n = cut(st->line_end, limits->max_header_bytes, len);
+        v = scan_fields(st, buf, fields_n, cx);
+        if (v.status == SY_HTTP_INCOMPLETE && fields_n - st->line_end == limits->max_header_bytes)
+            v = fail(SY_REJECT_HEADERS_TOO_LARGE);
+    }
+    st->examined += st->pos - before;
+    if (v.status == SY_HTTP_ERROR) {
+        st->phase = P_FAILED;
+        st->reject = (uint8_t)v.reject;
+    }
+    return v;
+}
+
+sy_http_status_t sy_http_request_parse(sy_http_head_state_t *state, const char *buf, size_t len,
+                                       const sy_http_limits_t *limits, sy_http_header_t *headers,
+                                       size_t headers_cap, sy_http_request_t *req,
+                                       sy_http_reject_t *reject)
+{
+    sy_http_head_state_t one_shot = {0};
+    sy_http_head_state_t *st = state ? state : &one_shot;
+    head_resume(st, buf, len, headers);
+    head_ctx_t cx = {.is_request = true,
+                     .max_body_bytes = limits->max_body_bytes,
+                     .headers = headers,
+                     .max_fields = field_limit(limits, headers ? headers_cap : 0)};
+    verdict_t v = head_scan(st, buf, len, limits, &cx);
+    if (v.status == SY_HTTP_OK && !(st->flags & F_HOST)) {
+        v = fail(SY_REJECT_MISSING_HOST);
+        st->phase = P_FAILED;
+        st->reject = (uint8_t)v.reject;
+    }
+
+    /* What is known so far, as far as the bytes went. */
     memset(req, 0, sizeof *req);
     req->headers = headers;
-    *reject = SY_REJECT_NONE;
-
-    /* The request line counts its CRLF: once max_request_line_bytes have
-     * arrived without one, it can only be too long. */
-    size_t line_n = cut(0, limits->max_request_line_bytes, len);
-    size_t line_end = 0;
-    verdict_t v = parse_request_line(buf, line_n, req, &line_end);
-    if (v.status == SY_HTTP_INCOMPLETE && line_n == limits->max_request_line_bytes)
-        v = fail(SY_REJECT_REQUEST_LINE_TOO_LONG);
-    if (v.status != SY_HTTP_OK) {
-        *reject = v.reject;
-        return v.status;
+    req->header_count = st->header_count;
+    req->minor_version = st->minor_version;
+    if (st->mark[0])
+        req->method = sy_slice(buf, st->mark[0]);
+    if (st->mark[2]) {
+        size_t t = st->mark[0] + 1, q = st->mark[1], end = st->mark[2];
+        req->target = sy_slice(buf + t, end - t);
+        if (q) {
+            req->path = sy_slice(buf + t, q - t);
+            req->query = sy_slice(buf + q + 1, end - q - 1);
+            req->has_query = true;
+        } else {
+            req->path = req->target;
+        }
     }
-
-    head_t h = {.is_request = true,
-                .minor_version = req->minor_version,
-                .max_body_bytes = limits->max_body_bytes};
-    size_t fields_n = cut(line_end, limits->max_header_bytes, len);
-    size_t head_len = 0;
-    v = parse_fields(buf, fields_n, line_end, &h, headers,
-                     field_limit(limits, headers ? headers_cap : 0), &req->header_count, &head_len);
-    if (v.status == SY_HTTP_INCOMPLETE && fields_n - line_end == limits->max_header_bytes)
-        v = fail(SY_REJECT_HEADERS_TOO_LARGE);
-    if (v.status == SY_HTTP_OK && !h.has_host)
-        v = fail(SY_REJECT_MISSING_HOST);
-    if (v.status != SY_HTTP_OK) {
-        *reject = v.reject;
+    *reject = v.reject;
+    if (v.status != SY_HTTP_OK)
         return v.status;
-    }
 
-    req->host = h.host;
-    if (h.has_transfer_encoding) {
+    req->host = headers[st->host_index].value;
+    if (st->flags & F_TRANSFER_ENCODING) {
         req->body_kind = SY_BODY_CHUNKED;
-    } else if (h.has_content_length) {
+    } else if (st->flags & F_CONTENT_LENGTH) {
         req->body_kind = SY_BODY_LENGTH;
-        req->content_length = h.content_length;
+        req->content_length = st->content_length;
     } else {
         req->body_kind = SY_BODY_NONE;
     }
+    bool close = st->flags & F_CONNECTION_CLOSE;
     if (req->minor_version == 1)
-        req->keep_alive = !h.connection_close;
+        req->keep_alive = !close;
     else
-        req->keep_alive = h.connection_keep_alive && !h.connection_close;
-    req->expect_continue = h.expect_continue;
-    req->head_len = head_len;
+        req->keep_alive = (st->flags & F_CONNECTION_KEEP_ALIVE) && !close;
+    req->expect_continue = st->flags & F_EXPECT_CONTINUE;
+    req->head_len = st->pos;
     return SY_HTTP_OK;
 }
 
-sy_http_status_t sy_http_response_parse(const char *buf, size_t len, const sy_http_limits_t *limits,
-                                        bool request_was_head, sy_http_header_t *headers,
-                                        size_t headers_cap, sy_http_response_t *resp,
-                                        sy_http_reject_t *reject)
+sy_http_status_t sy_http_response_parse(sy_http_head_state_t *state, const char *buf, size_t len,
+                                        const sy_http_limits_t *limits, bool request_was_head,
+                                        sy_http_header_t *headers, size_t headers_cap,
+                                        sy_http_response_t *resp, sy_http_reject_t *reject)
 {
+    sy_http_head_state_t one_shot = {0};
+    sy_http_head_state_t *st = state ? state : &one_shot;
+    head_resume(st, buf, len, headers);
+    head_ctx_t cx = {.is_request = false,
+                     .headers = headers,
+                     .max_fields = field_limit(limits, headers ? headers_cap : 0)};
+    verdict_t v = head_scan(st, buf, len, limits, &cx);
+
     memset(resp, 0, sizeof *resp);
     resp->headers = headers;
-    *reject = SY_REJECT_NONE;
-
-    size_t line_n = cut(0, limits->max_request_line_bytes, len);
-    size_t line_end = 0;
-    verdict_t v = parse_status_line(buf, line_n, resp, &line_end);
-    if (v.status == SY_HTTP_INCOMPLETE && line_n == limits->max_request_line_bytes)
-        v = fail(SY_REJECT_BAD_STATUS_LINE);
-    if (v.status != SY_HTTP_OK) {
-        *reject = v.reject;
+    resp->header_count = st->header_count;
+    resp->minor_version = st->minor_version;
+    resp->status = st->status;
+    if (st->line_end)
+        resp->reason = sy_slice(buf + st->mark[0], st->mark[1] - st->mark[0]);
+    *reject = v.reject;
+    if (v.status != SY_HTTP_OK)
         return v.status;
-    }
-
-    head_t h = {.is_request = false, .minor_version = resp->minor_version};
-    size_t fields_n = cut(line_end, limits->max_header_bytes, len);
-    size_t head_len = 0;
-    v = parse_fields(buf, fields_n, line_end, &h, headers,
-                     field_limit(limits, headers ? headers_cap : 0), &resp->header_count,
-                     &head_len);
-    if (v.status == SY_HTTP_INCOMPLETE && fields_n - line_end == limits->max_header_bytes)
-        v = fail(SY_REJECT_HEADERS_TOO_LARGE);
-    if (v.status != SY_HTTP_OK) {
-        *reject = v.reject;
-        return v.status;
-    }
 
     int s = resp->status;
+    bool close = st->flags & F_CONNECTION_CLOSE;
     if (request_was_head || (s >= 100 && s < 200) || s == 204 || s == 304) {
         resp->body_kind = SY_BODY_NONE;
-    } else if (h.has_transfer_encoding) {
+    } else if (st->flags & F_TRANSFER_ENCODING) {
         resp->body_kind = SY_BODY_CHUNKED;
-    } else if (h.has_content_length) {
+    } else if (st->flags & F_CONTENT_LENGTH) {
         resp->body_kind = SY_BODY_LENGTH;
-        resp->content_length = h.content_length;
+        resp->content_length = st->content_length;
     } else {
         resp->body_kind = SY_BODY_UNTIL_CLOSE;
     }
     if (resp->minor_version == 1)
-        resp->keep_alive = !h.connection_close;
+        resp->keep_alive = !close;
     else
-        resp->keep_alive = h.connection_keep_alive && !h.connection_close;
+        resp->keep_alive = (st->flags & F_CONNECTION_KEEP_ALIVE) && !close;
     if (resp->body_kind == SY_BODY_UNTIL_CLOSE)
         resp->keep_alive = false;
-    resp->head_len = head_len;
+    resp->head_len = st->pos;
     return SY_HTTP_OK;
 }
 

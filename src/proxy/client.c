@@ -65,6 +65,7 @@ struct sy_request {
     uv_shutdown_t shutdown_req;
 
     sy_snapshot_t *snap;
+    sy_http_head_state_t req_parse; /* where the head parse stands between reads */
     sy_http_request_t req;
     const sy_route_t *route;
     sy_auth_pending_t *auth_pending; /* a queued password hash; abandoned on reset */
@@ -104,6 +105,7 @@ struct sy_request {
     sy_http_header_t headers[SY_HTTP_MAX_HEADERS];      /* the request's */
     sy_http_header_t resp_headers[SY_HTTP_MAX_HEADERS]; /* the upstream response's */
     sy_h1_exchange_t exchange;                          /* what the upstream connection serves */
+    sy_http_head_state_t resp_parse; /* the exchange's response head parse (upstream.c resets it) */
     sy_auth_result_t auth;
     char request_id[72]; /* a kept client id is at most 64 bytes */
     char upstream_url[512];
@@ -846,7 +848,8 @@ static void client_parse(sy_client_t *c)
 {
     if (c->state != SY_CLIENT_READING_HEAD)
         return;
-    if (c->pos > 0) {
+    bool moved = c->pos > 0;
+    if (moved) {
         memmove(c->buf, c->buf + c->pos, c->end - c->pos);
         c->end -= c->pos;
         c->pos = 0;
@@ -859,10 +862,16 @@ static void client_parse(sy_client_t *c)
         client_close(c);
         return;
     }
+    /* Called on every read: the parse state resumes where the last read
+     * left off, so the head costs one pass however it is split. Moved
+     * bytes are a new head (request_reset already cleared the state). */
+    if (moved)
+        sy_http_head_state_reset(&c->rq->req_parse);
     sy_worker_refresh_snapshot(c->worker);
     sy_http_reject_t reject = SY_REJECT_NONE;
-    sy_http_status_t st = sy_http_request_parse(c->buf, c->end, client_limits(c), c->rq->headers,
-                                                SY_HTTP_MAX_HEADERS, &c->rq->req, &reject);
+    sy_http_status_t st =
+        sy_http_request_parse(&c->rq->req_parse, c->buf, c->end, client_limits(c), c->rq->headers,
+                              SY_HTTP_MAX_HEADERS, &c->rq->req, &reject);
     if (st == SY_HTTP_INCOMPLETE) {
         if (c->eof) {
             /* The client half-closed inside a head: it can never end. */
@@ -1008,24 +1017,10 @@ static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         }
     }
     switch (c->state) {
-    case SY_CLIENT_READING_HEAD: {
-        size_t before = c->end;
+    case SY_CLIENT_READING_HEAD:
         c->end += (size_t)nread;
-        /* The parser is stateless and rescans the head from its start, so
-         * a client trickling bytes would cost quadratic work. Rescan only
-         * when a line may have ended, or every KiB so the limits still
-         * trip early. */
-        bool line_end = memchr(c->buf + before, '\n', (size_t)nread) != NULL;
-        if (!line_end && c->end / 1024 == before / 1024 && c->end + read_room(c) <= c->cap) {
-            if (!c->head_clock_started) {
-                c->head_clock_started = true;
-                client_set_timer(c, timeout_ms(c, TO_HEADER));
-            }
-            break;
-        }
-        client_parse(c);
+        client_parse(c); /* examines only the new bytes (rq->req_parse) */
         break;
-    }
     case SY_CLIENT_PROXYING:
         c->end += (size_t)nread;
         c->rq->bytes_in += (uint64_t)nread;
@@ -1430,6 +1425,7 @@ static void connect_upstream(sy_client_t *c, bool fresh)
         .response_timeout_ms = timeout_ms(c, TO_RESPONSE),
         .headers = c->rq->resp_headers,
         .header_cap = SY_HTTP_MAX_HEADERS,
+        .head_state = &c->rq->resp_parse,
     };
     sy_upstream_acquire(c->worker, c->rq->snap, f->target, timeout_ms(c, TO_CONNECT), fresh, ex);
 }

@@ -511,6 +511,8 @@ static void h1_ready(sy_upstream_t *up)
     up->bytes_received = 0;
     up->head_done = up->body_done = up->eof = up->delivering = false;
     up->deliver_len = 0;
+    if (ex->head_state)
+        sy_http_head_state_reset(ex->head_state); /* a new response, a retry's included */
     ex->cb->connected(ex->arg, up->peer);
     if (up->ex != ex || up->state != SY_UP_ACTIVE)
         return; /* the caller gave up on it (a failed write, a retry) */
@@ -542,9 +544,9 @@ static bool h1_parse_head(sy_upstream_t *up)
          * more does not, however much the buffer holds. */
         size_t avail = up->end - up->pos;
         size_t len = avail < SY_UPSTREAM_HEAD_MAX ? avail : SY_UPSTREAM_HEAD_MAX;
-        sy_http_status_t st =
-            sy_http_response_parse(up->buf + up->pos, len, &resp_limits, ex->head_request,
-                                   ex->headers, ex->header_cap, &up->resp, &reject);
+        sy_http_status_t st = sy_http_response_parse(ex->head_state, up->buf + up->pos, len,
+                                                     &resp_limits, ex->head_request, ex->headers,
+                                                     ex->header_cap, &up->resp, &reject);
         if (st == SY_HTTP_INCOMPLETE && len == SY_UPSTREAM_HEAD_MAX) {
             st = SY_HTTP_ERROR;
             reject = SY_REJECT_HEADERS_TOO_LARGE;
@@ -590,6 +592,8 @@ static bool h1_parse_head(sy_upstream_t *up)
             memmove(up->buf, up->buf + up->pos + up->resp.head_len, rest);
             up->pos = 0;
             up->end = rest;
+            if (ex->head_state)
+                sy_http_head_state_reset(ex->head_state); /* the final head starts anew */
             continue;
         }
         return true;

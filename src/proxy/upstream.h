@@ -79,6 +79,10 @@ typedef struct {
     uint32_t response_timeout_ms;
     sy_http_header_t *headers; /* where the response head's header slices go */
     size_t header_cap;
+    /* Where the response head's parse stands between reads (the caller's
+     * storage; upstream.c resets it for every response, so a head trickled
+     * in costs one pass over its bytes). */
+    sy_http_head_state_t *head_state;
 } sy_h1_exchange_t;
 
 /* Gets an idle pooled connection for dest->key (one whose key matches

@@ -15,6 +15,12 @@
  * Strings are written byte for byte as Latin-1 (bytes >= 0x7f as \u00XX),
  * which is how Node's parser binding hands header bytes to JavaScript, so
  * the two sides compare as plain strings. Limits are the policy defaults.
+ *
+ * Each request is parsed twice, the way the proxy reads it from a client
+ * that sends one byte per packet (one resumed parse state, one byte more per
+ * call) and all at once; the two must agree in every field printed, or
+ * parse_dump says so on stderr and exits 3 (the node test checks the exit
+ * status), so the differential test covers the resumed parse too.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -62,23 +68,62 @@ static void dump_chunked(const char *in, size_t len, size_t max_trailer_bytes)
            verdict[r], r == SY_CHUNKED_ERROR ? sy_http_reject_name(reject) : "", data_len, pos);
 }
 
-static void dump(const char *buf, size_t len)
+/* The defaults of the policy's "limits" (docs/configuration.md). */
+static const sy_http_limits_t limits = {8192, 32768, 100, 10485760};
+
+static bool same_slice(sy_slice_t a, sy_slice_t b)
 {
-    /* The defaults of the policy's "limits" (docs/configuration.md). */
-    static const sy_http_limits_t limits = {8192, 32768, 100, 10485760};
+    return a.ptr == b.ptr && a.len == b.len;
+}
+
+/* The parse of buf fed one byte per call to one state equals the one-shot
+ * parse (st, req, reject): status, reason and every field dump() prints. */
+static bool trickled_agrees(const char *buf, size_t len, sy_http_status_t st,
+                            const sy_http_request_t *req, sy_http_reject_t reject)
+{
+    static sy_http_header_t headers[SY_HTTP_MAX_HEADERS];
+    sy_http_head_state_t state = {0};
+    sy_http_request_t r;
+    sy_http_reject_t rej = SY_REJECT_NONE;
+    sy_http_status_t got = SY_HTTP_INCOMPLETE;
+    for (size_t k = 0; k <= len && got == SY_HTTP_INCOMPLETE; k++)
+        got =
+            sy_http_request_parse(&state, buf, k, &limits, headers, SY_HTTP_MAX_HEADERS, &r, &rej);
+    if (got != st || rej != reject)
+        return false;
+    if (st != SY_HTTP_OK)
+        return true;
+    if (!same_slice(r.method, req->method) || !same_slice(r.target, req->target) ||
+        r.minor_version != req->minor_version || r.header_count != req->header_count ||
+        r.body_kind != req->body_kind || r.content_length != req->content_length ||
+        r.keep_alive != req->keep_alive || r.head_len != req->head_len)
+        return false;
+    for (size_t i = 0; i < r.header_count; i++)
+        if (!same_slice(r.headers[i].name, req->headers[i].name) ||
+            !same_slice(r.headers[i].value, req->headers[i].value))
+            return false;
+    return true;
+}
+
+static bool dump(const char *buf, size_t len)
+{
     static sy_http_header_t headers[SY_HTTP_MAX_HEADERS];
     sy_http_request_t req;
     sy_http_reject_t reject = SY_REJECT_NONE;
     sy_http_status_t st =
-        sy_http_request_parse(buf, len, &limits, headers, SY_HTTP_MAX_HEADERS, &req, &reject);
+        sy_http_request_parse(NULL, buf, len, &limits, headers, SY_HTTP_MAX_HEADERS, &req, &reject);
+    if (!trickled_agrees(buf, len, st, &req, reject)) {
+        fprintf(stderr, "parse_dump: a request parsed byte by byte differs from all at once\n");
+        return false;
+    }
     if (st == SY_HTTP_INCOMPLETE) {
         puts("{\"verdict\":\"incomplete\"}");
-        return;
+        return true;
     }
     if (st == SY_HTTP_ERROR) {
         printf("{\"verdict\":\"reject\",\"reason\":\"%s\",\"status\":%d}\n",
                sy_http_reject_name(reject), sy_http_reject_status(reject));
-        return;
+        return true;
     }
     static const char *const framing[] = {"none", "length", "chunked", "close"};
     printf("{\"verdict\":\"accept\",\"method\":");
@@ -100,6 +145,7 @@ static void dump(const char *buf, size_t len)
     if (req.body_kind == SY_BODY_CHUNKED)
         dump_chunked(buf + req.head_len, len - req.head_len, limits.max_header_bytes);
     puts("}");
+    return true;
 }
 
 int main(void)
@@ -107,6 +153,7 @@ int main(void)
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
+    int status = 0;
     while ((n = getline(&line, &cap, stdin)) >= 0) {
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
             n--;
@@ -117,9 +164,10 @@ int main(void)
             fprintf(stderr, "parse_dump: a line is not base64\n");
             return 2;
         }
-        dump((const char *)raw, len);
+        if (!dump((const char *)raw, len))
+            status = 3;
         free(raw);
     }
     free(line);
-    return 0;
+    return status;
 }

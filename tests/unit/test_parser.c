@@ -2,9 +2,12 @@
  * test_parser.c: the strict HTTP/1.1 parser (src/http/parser.c) and the
  * header table (src/http/headers.c). Most cases are table rows, each run as
  * its own cmocka test so a failure names the row. Every request and response
- * row is also fed one byte at a time: since the head parsers are stateless,
- * every prefix must say INCOMPLETE until the first prefix that decides, and
- * that decision must equal the all-at-once one (same reason, same fields).
+ * row is also fed in pieces, and must decide exactly as all at once (same
+ * status, same reason, same fields): every prefix alone (a fresh parse says
+ * INCOMPLETE until the first prefix that decides), one byte per call on one
+ * resumed state, split in two at every byte position, and in pseudo-random
+ * splits. The work-counting tests show that a resumed parse examines each
+ * byte once, however the head is split.
  * Chunked rows are decoded whole, byte by byte and in pseudo-random splits,
  * and must give the same bytes and the same verdict each way.
  */
@@ -53,11 +56,32 @@ typedef struct {
     sy_http_header_t headers[SY_HTTP_MAX_HEADERS];
 } req_result_t;
 
+/* One-shot: buf from its start, no state kept. */
 static void parse_request(const char *buf, size_t len, const sy_http_limits_t *limits,
                           req_result_t *out)
 {
-    out->status = sy_http_request_parse(buf, len, limits, out->headers, SY_HTTP_MAX_HEADERS,
+    out->status = sy_http_request_parse(NULL, buf, len, limits, out->headers, SY_HTTP_MAX_HEADERS,
                                         &out->req, &out->reject);
+}
+
+/* Resumed: st remembers what the previous calls on buf examined. */
+static void parse_request_more(sy_http_head_state_t *st, const char *buf, size_t len,
+                               const sy_http_limits_t *limits, req_result_t *out)
+{
+    out->status = sy_http_request_parse(st, buf, len, limits, out->headers, SY_HTTP_MAX_HEADERS,
+                                        &out->req, &out->reject);
+}
+
+/* xorshift64 for the split points: deterministic, so a failing split can be
+ * reproduced. */
+static uint64_t split_rng = 0x9e3779b97f4a7c15ull;
+
+static size_t split_next(size_t bound)
+{
+    split_rng ^= split_rng << 13;
+    split_rng ^= split_rng >> 7;
+    split_rng ^= split_rng << 17;
+    return bound ? (size_t)(split_rng % bound) : 0;
 }
 
 /* Everything a caller reads from an OK request, compared between two parses
@@ -114,31 +138,64 @@ static void assert_request_invariants(const char *buf, size_t len, const sy_http
     assert_same_request(r, &again);
 }
 
+/* The verdict of a piecewise parse equals the all-at-once one. */
+static void assert_same_verdict(const req_result_t *part, const req_result_t *full, const char *how,
+                                size_t at, size_t len)
+{
+    if (part->status != full->status || part->reject != full->reject)
+        fail_msg("%s %zu of %zu: status %d reason %s, all at once: %d %s", how, at, len,
+                 part->status, sy_http_reject_name(part->reject), full->status,
+                 sy_http_reject_name(full->reject));
+    if (part->status == SY_HTTP_OK)
+        assert_same_request(part, full);
+}
+
 /*
- * Feeds buf one byte at a time. Every prefix must be INCOMPLETE until the
- * first that decides; that one and every longer prefix must equal the
- * all-at-once verdict.
+ * Feeds buf in pieces, four ways. Every prefix parsed alone, and the same
+ * prefixes fed one byte per call to one resumed state, must be INCOMPLETE
+ * until the first that decides; that one and every longer prefix must equal
+ * the all-at-once verdict. Split in two at every position, and in
+ * pseudo-random pieces, the whole input must give that verdict too.
  */
 static void assert_request_incremental(const char *buf, size_t len, const sy_http_limits_t *limits,
                                        const req_result_t *full)
 {
-    static req_result_t part;
+    static req_result_t part, resumed;
+    sy_http_head_state_t st = {0};
     bool decided = false;
     for (size_t k = 0; k <= len; k++) {
         parse_request(buf, k, limits, &part);
+        parse_request_more(&st, buf, k, limits, &resumed);
+        if (part.status != resumed.status || part.reject != resumed.reject)
+            fail_msg("prefix %zu of %zu: alone %d %s, resumed byte by byte %d %s", k, len,
+                     part.status, sy_http_reject_name(part.reject), resumed.status,
+                     sy_http_reject_name(resumed.reject));
         if (!decided && part.status == SY_HTTP_INCOMPLETE)
             continue;
         if (!decided && full->status == SY_HTTP_OK)
             assert_int_equal(k, full->req.head_len);
         decided = true;
-        if (part.status != full->status || part.reject != full->reject)
-            fail_msg("prefix %zu of %zu: status %d reason %s, all at once: %d %s", k, len,
-                     part.status, sy_http_reject_name(part.reject), full->status,
-                     sy_http_reject_name(full->reject));
-        if (part.status == SY_HTTP_OK)
-            assert_same_request(&part, full);
+        assert_same_verdict(&part, full, "prefix", k, len);
+        assert_same_verdict(&resumed, full, "byte-by-byte prefix", k, len);
     }
     assert_true(decided || full->status == SY_HTTP_INCOMPLETE);
+
+    for (size_t k = 0; k <= len; k++) {
+        sy_http_head_state_reset(&st);
+        parse_request_more(&st, buf, k, limits, &resumed);
+        parse_request_more(&st, buf, len, limits, &resumed);
+        assert_same_verdict(&resumed, full, "split at", k, len);
+    }
+    for (int round = 0; round < 8; round++) {
+        sy_http_head_state_reset(&st);
+        size_t at = 0;
+        while (at < len) {
+            at += 1 + split_next(len - at < 24 ? len - at : 24);
+            parse_request_more(&st, buf, at, limits, &resumed);
+        }
+        parse_request_more(&st, buf, len, limits, &resumed);
+        assert_same_verdict(&resumed, full, "random splits, round", (size_t)round, len);
+    }
 }
 
 /* ---- request table ------------------------------------------------------------ */
@@ -796,7 +853,7 @@ static void test_limit_header_count(void **state)
     sy_http_request_t req;
     sy_http_reject_t rej;
     assert_int_equal(
-        sy_http_request_parse(raw, sizeof raw - 1, &default_limits, small, 2, &req, &rej),
+        sy_http_request_parse(NULL, raw, sizeof raw - 1, &default_limits, small, 2, &req, &rej),
         SY_HTTP_ERROR);
     assert_int_equal(rej, SY_REJECT_TOO_MANY_HEADERS);
 
@@ -829,6 +886,245 @@ static void test_limit_body(void **state)
     /* Known before the head ends: no need to wait for the empty line. */
     parse_request(big, strlen("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 101\r\n"), &lim, &r);
     assert_int_equal(r.reject, SY_REJECT_BODY_TOO_LARGE);
+}
+
+/* ---- resumed parsing: work done and state ------------------------------------------ */
+
+static const sy_http_limits_t roomy_limits = {
+    .max_request_line_bytes = 65536,
+    .max_header_bytes = 65536,
+    .max_headers = SY_HTTP_MAX_HEADERS,
+    .max_body_bytes = 10485760,
+};
+
+/* A request head of `lines` filler field lines of `value_len` value bytes
+ * each (after the request line and Host); returns its length. */
+static size_t build_head(char *buf, size_t cap, const char *start_line, size_t lines,
+                         size_t value_len)
+{
+    size_t n = (size_t)snprintf(buf, cap, "%sHost: example.com\r\n", start_line);
+    for (size_t i = 0; i < lines; i++) {
+        n += (size_t)snprintf(buf + n, cap - n, "X-Filler-%03zu: ", i);
+        assert_true(n + value_len + 4 < cap);
+        memset(buf + n, 'a' + (int)(i % 26), value_len);
+        n += value_len;
+        memcpy(buf + n, "\r\n", 2);
+        n += 2;
+    }
+    assert_true(n + 2 <= cap);
+    memcpy(buf + n, "\r\n", 2);
+    return n + 2;
+}
+
+/* Feeds buf[0, len) in calls that add `step` bytes each to one state;
+ * returns the bytes examined in all. */
+static size_t feed_request(const char *buf, size_t len, size_t step, req_result_t *out)
+{
+    sy_http_head_state_t st = {0};
+    for (size_t k = step < len ? step : len;; k = k + step < len ? k + step : len) {
+        parse_request_more(&st, buf, k, &roomy_limits, out);
+        if (k < len)
+            assert_int_equal(out->status, SY_HTTP_INCOMPLETE);
+        if (k == len)
+            break;
+    }
+    return st.examined;
+}
+
+/*
+ * A 32 KiB head trickled one byte per read costs one pass over its bytes:
+ * the bytes examined over all 32,000-odd calls equal the head's length. A
+ * parse that starts over on every call (what a stateless parser has to do,
+ * and what a fresh state per call does) examines the square of it over 2;
+ * the second half shows the counter sees that work.
+ */
+static void test_work_is_linear_byte_by_byte(void **state)
+{
+    (void)state;
+    static char head[40000];
+    size_t len = build_head(head, sizeof head, "GET /trickle HTTP/1.1\r\n", 200, 150);
+    assert_true(len >= 32 * 1024);
+    static req_result_t r, whole;
+    size_t examined = feed_request(head, len, 1, &r);
+    parse_request(head, len, &roomy_limits, &whole);
+    assert_int_equal(whole.status, SY_HTTP_OK);
+    assert_same_verdict(&r, &whole, "byte by byte", len, len);
+    assert_int_equal(r.req.header_count, 201);
+    assert_int_equal(examined, len);
+
+    /* Starting over on every call: quadratic, shown on the first 4 KiB. */
+    size_t small = 4096, rescanned = 0;
+    for (size_t k = 1; k <= small; k++) {
+        sy_http_head_state_t fresh = {0};
+        parse_request_more(&fresh, head, k, &roomy_limits, &r);
+        assert_int_equal(r.status, SY_HTTP_INCOMPLETE);
+        rescanned += fresh.examined;
+    }
+    assert_int_equal(rescanned, small * (small + 1) / 2);
+}
+
+/* A 100-line head sent one line per packet: one pass in all, not one per
+ * packet. */
+static void test_work_is_linear_line_per_packet(void **state)
+{
+    (void)state;
+    static char head[16384];
+    size_t len = build_head(head, sizeof head, "GET /lines HTTP/1.1\r\n", 99, 60);
+    sy_http_head_state_t st = {0};
+    req_result_t r;
+    size_t calls = 0;
+    for (const char *p = head; p < head + len;) {
+        const char *eol = memchr(p, '\n', (size_t)(head + len - p));
+        assert_non_null(eol);
+        p = eol + 1;
+        parse_request_more(&st, head, (size_t)(p - head), &roomy_limits, &r);
+        calls++;
+    }
+    assert_int_equal(calls, 102); /* request line, Host, 99 fillers, the empty line */
+    assert_int_equal(r.status, SY_HTTP_OK);
+    assert_int_equal(r.req.head_len, len);
+    assert_int_equal(st.examined, len);
+}
+
+/* Inside one line too: a 60 KiB request-target trickled byte by byte, and
+ * the same for a status line's reason and a field value. Resuming only at
+ * line starts would examine these lines once per byte. */
+static void test_work_is_linear_inside_a_line(void **state)
+{
+    (void)state;
+    static char head[70000];
+    size_t n = (size_t)snprintf(head, sizeof head, "GET /");
+    memset(head + n, 'p', 60000);
+    n += 60000;
+    n += (size_t)snprintf(head + n, sizeof head - n, " HTTP/1.1\r\nHost: h\r\n\r\n");
+    req_result_t r;
+    assert_int_equal(feed_request(head, n, 1, &r), n);
+    assert_int_equal(r.status, SY_HTTP_OK);
+    assert_int_equal(r.req.path.len, 60001);
+
+    n = build_head(head, sizeof head, "GET / HTTP/1.1\r\n", 1, 60000);
+    assert_int_equal(feed_request(head, n, 1, &r), n);
+    assert_int_equal(r.status, SY_HTTP_OK);
+    assert_int_equal(r.headers[1].value.len, 60000);
+
+    n = (size_t)snprintf(head, sizeof head, "HTTP/1.1 200 ");
+    memset(head + n, 'r', 60000);
+    n += 60000;
+    n += (size_t)snprintf(head + n, sizeof head - n, "\r\nContent-Length: 0\r\n\r\n");
+    sy_http_head_state_t st = {0};
+    static sy_http_header_t h[4];
+    sy_http_response_t resp;
+    sy_http_reject_t rej;
+    for (size_t k = 1; k <= n; k++) {
+        sy_http_status_t got =
+            sy_http_response_parse(&st, head, k, &roomy_limits, false, h, 4, &resp, &rej);
+        assert_int_equal(got, k < n ? SY_HTTP_INCOMPLETE : SY_HTTP_OK);
+    }
+    assert_int_equal(resp.reason.len, 60000);
+    assert_int_equal(st.examined, n);
+}
+
+/* The limits trip as early as before when the head is trickled: the byte
+ * that reaches a limit is refused, not a later one. */
+static void test_resumed_limits_trip_early(void **state)
+{
+    (void)state;
+    sy_http_limits_t lim = default_limits;
+    lim.max_request_line_bytes = 64;
+    static char head[4096];
+    memset(head, 'a', sizeof head);
+    memcpy(head, "GET /", 5);
+    sy_http_head_state_t st = {0};
+    req_result_t r;
+    for (size_t k = 1; k < 64; k++) {
+        parse_request_more(&st, head, k, &lim, &r);
+        assert_int_equal(r.status, SY_HTTP_INCOMPLETE);
+    }
+    parse_request_more(&st, head, 64, &lim, &r);
+    assert_int_equal(r.reject, SY_REJECT_REQUEST_LINE_TOO_LONG);
+    assert_int_equal(st.examined, 64);
+
+    lim = default_limits;
+    lim.max_header_bytes = 100;
+    size_t line = strlen("GET / HTTP/1.1\r\n");
+    memcpy(head, "GET / HTTP/1.1\r\nX: ", line + 3);
+    sy_http_head_state_reset(&st);
+    for (size_t k = 1; k < line + 100; k++) {
+        parse_request_more(&st, head, k, &lim, &r);
+        assert_int_equal(r.status, SY_HTTP_INCOMPLETE);
+    }
+    parse_request_more(&st, head, line + 100, &lim, &r);
+    assert_int_equal(r.reject, SY_REJECT_HEADERS_TOO_LARGE);
+}
+
+/*
+ * What the state promises callers: reset per message for pipelining; a
+ * buffer that moved, or a state not reset after its message was decided,
+ * costs a rescan but never a wrong verdict.
+ */
+static void test_resumed_state_contract(void **state)
+{
+    (void)state;
+    static const char two[] = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+                              "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n";
+    size_t first = strlen("GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+    sy_http_head_state_t st = {0};
+    static req_result_t r, whole;
+
+    /* Pipelined: one state, reset between the messages. */
+    for (size_t k = 1; k <= first; k++)
+        parse_request_more(&st, two, k, &default_limits, &r);
+    assert_int_equal(r.status, SY_HTTP_OK);
+    assert_true(slice_is(r.req.path, "/a"));
+    sy_http_head_state_reset(&st);
+    for (size_t k = 1; k <= sizeof two - 1 - first; k++)
+        parse_request_more(&st, two + first, k, &default_limits, &r);
+    assert_int_equal(r.status, SY_HTTP_OK);
+    assert_true(slice_is(r.req.path, "/b"));
+    assert_int_equal(r.req.head_len, sizeof two - 1 - first);
+
+    /* The buffer moves mid-head: the parse starts over on the new one and
+     * its slices point there. */
+    static char a[64], b[64];
+    memcpy(a, two, first);
+    memcpy(b, two, first);
+    sy_http_head_state_reset(&st);
+    parse_request_more(&st, a, 20, &default_limits, &r);
+    assert_int_equal(r.status, SY_HTTP_INCOMPLETE);
+    parse_request_more(&st, b, first, &default_limits, &r);
+    parse_request(b, first, &default_limits, &whole);
+    assert_same_verdict(&r, &whole, "moved buffer", first, first);
+    assert_ptr_equal(r.req.method.ptr, b);
+    assert_int_equal(st.examined, 20 + first);
+
+    /* Not reset after a decided message: a new message in the same buffer
+     * is parsed from its start, not taken for the old one. */
+    sy_http_head_state_reset(&st);
+    memcpy(a, two, first);
+    parse_request_more(&st, a, first, &default_limits, &r);
+    assert_true(slice_is(r.req.path, "/a"));
+    memcpy(a, "GET /z HTTP/1.1\r\nHost: z\r\n\r\n", first);
+    parse_request_more(&st, a, first, &default_limits, &r);
+    assert_int_equal(r.status, SY_HTTP_OK);
+    assert_true(slice_is(r.req.path, "/z"));
+    assert_true(slice_is(r.req.host, "z"));
+
+    /* Fewer bytes than last time: a fresh parse of what is there. */
+    sy_http_head_state_reset(&st);
+    parse_request_more(&st, a, 20, &default_limits, &r);
+    parse_request_more(&st, a, 10, &default_limits, &r);
+    assert_int_equal(r.status, SY_HTTP_INCOMPLETE);
+    assert_true(slice_is(r.req.method, "GET"));
+    assert_int_equal(st.pos, 10);
+
+    /* A refused head stays refused, with the same reason. */
+    sy_http_head_state_reset(&st);
+    static const char bad[] = "GET / HTTP/1.1\r\nHost: h\r\nX: a\nb\r\n\r\n";
+    for (size_t k = 1; k <= sizeof bad - 1; k++) {
+        parse_request_more(&st, bad, k, &default_limits, &r);
+        if (k >= strlen("GET / HTTP/1.1\r\nHost: h\r\nX: a\n"))
+            assert_int_equal(r.reject, SY_REJECT_BARE_LF);
+    }
 }
 
 /* ---- reasons ------------------------------------------------------------------------ */
@@ -1045,14 +1341,49 @@ typedef struct {
 
 static void parse_response(const char *buf, size_t len, bool head, resp_result_t *out)
 {
-    out->status = sy_http_response_parse(buf, len, &default_limits, head, out->headers,
+    out->status = sy_http_response_parse(NULL, buf, len, &default_limits, head, out->headers,
                                          SY_HTTP_MAX_HEADERS, &out->resp, &out->reject);
+}
+
+static void parse_response_more(sy_http_head_state_t *st, const char *buf, size_t len, bool head,
+                                resp_result_t *out)
+{
+    out->status = sy_http_response_parse(st, buf, len, &default_limits, head, out->headers,
+                                         SY_HTTP_MAX_HEADERS, &out->resp, &out->reject);
+}
+
+static void assert_same_response(const resp_result_t *part, const resp_result_t *full,
+                                 const char *how, size_t at)
+{
+    if (part->status != full->status || part->reject != full->reject)
+        fail_msg("%s %zu: %d %s, all at once %d %s", how, at, part->status,
+                 sy_http_reject_name(part->reject), full->status,
+                 sy_http_reject_name(full->reject));
+    if (part->status != SY_HTTP_OK)
+        return;
+    const sy_http_response_t *x = &part->resp, *y = &full->resp;
+    assert_int_equal(x->head_len, y->head_len);
+    assert_int_equal(x->status, y->status);
+    assert_int_equal(x->minor_version, y->minor_version);
+    assert_ptr_equal(x->reason.ptr, y->reason.ptr);
+    assert_int_equal(x->reason.len, y->reason.len);
+    assert_int_equal(x->body_kind, y->body_kind);
+    assert_int_equal(x->content_length, y->content_length);
+    assert_int_equal(x->keep_alive, y->keep_alive);
+    assert_int_equal(x->header_count, y->header_count);
+    for (size_t i = 0; i < x->header_count; i++) {
+        assert_ptr_equal(part->headers[i].name.ptr, full->headers[i].name.ptr);
+        assert_int_equal(part->headers[i].name.len, full->headers[i].name.len);
+        assert_ptr_equal(part->headers[i].value.ptr, full->headers[i].value.ptr);
+        assert_int_equal(part->headers[i].value.len, full->headers[i].value.len);
+        assert_int_equal(part->headers[i].id, full->headers[i].id);
+    }
 }
 
 static void run_response_case(void **state)
 {
     const resp_case_t *c = *state;
-    static resp_result_t full, part;
+    static resp_result_t full, part, resumed;
     parse_response(c->raw, c->len, c->head, &full);
     if (full.status != c->status || full.reject != c->reject)
         fail_msg("%s: got %d %s", c->name, full.status, sy_http_reject_name(full.reject));
@@ -1065,23 +1396,40 @@ static void run_response_case(void **state)
         assert_true(full.resp.head_len <= c->len);
         assert_true(slice_inside(full.resp.reason, c->raw, full.resp.head_len));
     }
+    sy_http_head_state_t st = {0};
     bool decided = false;
     for (size_t k = 0; k <= c->len; k++) {
         parse_response(c->raw, k, c->head, &part);
+        parse_response_more(&st, c->raw, k, c->head, &resumed);
+        if (part.status != resumed.status || part.reject != resumed.reject)
+            fail_msg("prefix %zu: alone %d %s, resumed byte by byte %d %s", k, part.status,
+                     sy_http_reject_name(part.reject), resumed.status,
+                     sy_http_reject_name(resumed.reject));
         if (!decided && part.status == SY_HTTP_INCOMPLETE)
             continue;
         if (!decided && full.status == SY_HTTP_OK)
             assert_int_equal(k, full.resp.head_len);
         decided = true;
-        assert_int_equal(part.status, full.status);
-        assert_int_equal(part.reject, full.reject);
-        if (part.status == SY_HTTP_OK) {
-            assert_int_equal(part.resp.head_len, full.resp.head_len);
-            assert_int_equal(part.resp.body_kind, full.resp.body_kind);
-            assert_int_equal(part.resp.header_count, full.resp.header_count);
-        }
+        assert_same_response(&part, &full, "prefix", k);
+        assert_same_response(&resumed, &full, "byte-by-byte prefix", k);
     }
     assert_true(decided);
+    for (size_t k = 0; k <= c->len; k++) {
+        sy_http_head_state_reset(&st);
+        parse_response_more(&st, c->raw, k, c->head, &resumed);
+        parse_response_more(&st, c->raw, c->len, c->head, &resumed);
+        assert_same_response(&resumed, &full, "split at", k);
+    }
+    for (size_t round = 0; round < 8; round++) {
+        sy_http_head_state_reset(&st);
+        size_t at = 0;
+        while (at < c->len) {
+            at += 1 + split_next(c->len - at < 24 ? c->len - at : 24);
+            parse_response_more(&st, c->raw, at, c->head, &resumed);
+        }
+        parse_response_more(&st, c->raw, c->len, c->head, &resumed);
+        assert_same_response(&resumed, &full, "random splits, round", round);
+    }
 }
 
 static void test_response_reason_slice(void **state)
@@ -1112,7 +1460,7 @@ static void test_response_reason_slice(void **state)
     sy_http_header_t h[4];
     sy_http_reject_t rej;
     assert_int_equal(
-        sy_http_response_parse(endless, sizeof endless - 1, &lim, false, h, 4, &resp, &rej),
+        sy_http_response_parse(NULL, endless, sizeof endless - 1, &lim, false, h, 4, &resp, &rej),
         SY_HTTP_ERROR);
     assert_int_equal(rej, SY_REJECT_BAD_STATUS_LINE);
 }
@@ -1421,6 +1769,11 @@ int main(void)
         cmocka_unit_test(test_limit_header_bytes),
         cmocka_unit_test(test_limit_header_count),
         cmocka_unit_test(test_limit_body),
+        cmocka_unit_test(test_work_is_linear_byte_by_byte),
+        cmocka_unit_test(test_work_is_linear_line_per_packet),
+        cmocka_unit_test(test_work_is_linear_inside_a_line),
+        cmocka_unit_test(test_resumed_limits_trip_early),
+        cmocka_unit_test(test_resumed_state_contract),
         cmocka_unit_test(test_reject_names_and_status),
         cmocka_unit_test(test_header_table),
         cmocka_unit_test(test_response_reason_slice),

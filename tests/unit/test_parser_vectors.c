@@ -138,7 +138,7 @@ static stream_verdict_t judge_stream(const char *buf, size_t len)
         v.message = msg;
         sy_http_request_t req;
         sy_http_reject_t rej;
-        sy_http_status_t st = sy_http_request_parse(buf + off, len - off, &limits, headers,
+        sy_http_status_t st = sy_http_request_parse(NULL, buf + off, len - off, &limits, headers,
                                                     SY_HTTP_MAX_HEADERS, &req, &rej);
         if (st == SY_HTTP_INCOMPLETE)
             break;
@@ -186,23 +186,47 @@ static stream_verdict_t judge_stream(const char *buf, size_t len)
     return v;
 }
 
-/* The head parser is stateless: every prefix of the first message must be
- * INCOMPLETE or give the all-at-once verdict. Returns false on a difference. */
+/* The verdict on the first message does not depend on how its bytes were
+ * split: every prefix parsed alone, and every prefix fed one byte per call
+ * to one resumed state, must be INCOMPLETE or give the all-at-once verdict,
+ * and the whole input split in two at any position must give it. Returns
+ * false on a difference. */
 static bool prefixes_agree(const char *buf, size_t len)
 {
-    static sy_http_header_t h1[SY_HTTP_MAX_HEADERS], h2[SY_HTTP_MAX_HEADERS];
-    sy_http_request_t full, part;
-    sy_http_reject_t full_rej, part_rej;
+    static sy_http_header_t h1[SY_HTTP_MAX_HEADERS], h2[SY_HTTP_MAX_HEADERS],
+        h3[SY_HTTP_MAX_HEADERS];
+    sy_http_request_t full, part, resumed;
+    sy_http_reject_t full_rej, part_rej, resumed_rej;
     sy_http_status_t full_st =
-        sy_http_request_parse(buf, len, &limits, h1, SY_HTTP_MAX_HEADERS, &full, &full_rej);
+        sy_http_request_parse(NULL, buf, len, &limits, h1, SY_HTTP_MAX_HEADERS, &full, &full_rej);
+    sy_http_head_state_t state = {0};
     for (size_t k = 0; k < len; k++) {
         sy_http_status_t st =
-            sy_http_request_parse(buf, k, &limits, h2, SY_HTTP_MAX_HEADERS, &part, &part_rej);
+            sy_http_request_parse(NULL, buf, k, &limits, h2, SY_HTTP_MAX_HEADERS, &part, &part_rej);
+        sy_http_status_t rst = sy_http_request_parse(&state, buf, k, &limits, h3,
+                                                     SY_HTTP_MAX_HEADERS, &resumed, &resumed_rej);
+        if (rst != st || resumed_rej != part_rej)
+            return false;
         if (st == SY_HTTP_INCOMPLETE)
             continue;
         if (st != full_st || part_rej != full_rej)
             return false;
-        if (st == SY_HTTP_OK && part.head_len != full.head_len)
+        if (st == SY_HTTP_OK &&
+            (part.head_len != full.head_len || resumed.head_len != full.head_len ||
+             resumed.header_count != full.header_count))
+            return false;
+    }
+    for (size_t k = 0; k <= len; k++) {
+        sy_http_head_state_reset(&state);
+        sy_http_request_parse(&state, buf, k, &limits, h3, SY_HTTP_MAX_HEADERS, &resumed,
+                              &resumed_rej);
+        sy_http_status_t rst = sy_http_request_parse(&state, buf, len, &limits, h3,
+                                                     SY_HTTP_MAX_HEADERS, &resumed, &resumed_rej);
+        if (rst != full_st || resumed_rej != full_rej)
+            return false;
+        if (rst == SY_HTTP_OK &&
+            (resumed.head_len != full.head_len || resumed.header_count != full.header_count ||
+             resumed.content_length != full.content_length))
             return false;
     }
     return true;

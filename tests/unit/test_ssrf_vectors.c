@@ -251,7 +251,7 @@ static void run_request(const unsigned char *raw, size_t len, outcome_t *o)
 {
     const sy_http_limits_t limits = {8192, 32768, 100, 10485760};
     sy_http_reject_t reject = SY_REJECT_NONE;
-    sy_http_status_t st = sy_http_request_parse((const char *)raw, len, &limits, o->headers,
+    sy_http_status_t st = sy_http_request_parse(NULL, (const char *)raw, len, &limits, o->headers,
                                                 SY_HTTP_MAX_HEADERS, &o->req, &reject);
     o->accepted = false;
     if (st == SY_HTTP_ERROR) {
