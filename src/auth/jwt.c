@@ -161,7 +161,6 @@ json_t *sy_jwt_claims_parse(const unsigned char *payload, size_t len)
 void sy_jws_free(sy_jws_t *jws)
 {
     json_decref(jws->header);
-    free(jws->payload);
     jws->header = NULL;
     jws->payload = NULL;
 }
@@ -190,9 +189,9 @@ sy_jwt_status_t sy_jws_parse(sy_slice_t token, sy_jws_t *out)
     if (!sy_base64url_decode(h, hbuf, sizeof hbuf, &hlen) ||
         !sy_base64url_decode(s, out->signature, sizeof out->signature, &out->signature_len))
         return SY_JWT_MALFORMED;
-    out->payload = malloc(p.len / 4 * 3 + 3);
-    if (!out->payload)
-        return SY_JWT_MALFORMED;
+    /* p.len < token.len <= SY_JWT_MAX_TOKEN_BYTES (checked above), so
+     * p.len / 4 * 3 + 2 bytes and the NUL fit in payload_buf. */
+    out->payload = out->payload_buf;
     if (!sy_base64url_decode(p, out->payload, p.len / 4 * 3 + 2, &out->payload_len)) {
         sy_jws_free(out);
         return SY_JWT_MALFORMED;
@@ -395,8 +394,10 @@ sy_jwt_status_t sy_jwt_check_claims(const json_t *claims, const sy_jwt_rules_t *
     }
     if (rules->issuer) {
         v = json_object_get(claims, "iss");
-        if (!json_is_string(v) || strcmp(json_string_value(v), rules->issuer) != 0 ||
-            json_string_length(v) != strlen(rules->issuer))
+        /* Compared as bytes with their lengths: a NUL inside either never
+         * makes a prefix equal, and the configured issuer is not measured. */
+        if (!json_is_string(v) ||
+            !sy_slice_eq_cstr(sy_slice(json_string_value(v), json_string_length(v)), rules->issuer))
             return SY_JWT_BAD_ISSUER;
     }
     if (rules->audiences) {
