@@ -378,6 +378,23 @@ void sy_auth_thread_cleanup(void)
     }
 }
 
+/* The token cache's key. OpenSSL 3.0's EVP digests (and SHA256(), built
+ * on them) allocate a context on every init: three mallocs per request on
+ * a path that should need none. The low-level SHA-256 functions keep their
+ * state in a plain struct; deprecated since 3.0 but still provided, and the
+ * bytes are the same. If a later OpenSSL drops them, EVP_Digest is the
+ * drop-in (correct, only slower). */
+static void token_digest(sy_slice_t token, unsigned char digest[SHA256_DIGEST_LENGTH])
+{
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    SHA256_CTX ctx;
+    SHA256_Init(&ctx);
+    SHA256_Update(&ctx, token.ptr, token.len);
+    SHA256_Final(digest, &ctx);
+#pragma GCC diagnostic pop
+}
+
 static sy_slice_t jwt_message(sy_jwt_status_t s)
 {
     switch (s) {
@@ -516,7 +533,7 @@ static void check_jwt(const sy_auth_config_t *st, const sy_http_header_t *authz,
     sy_jwk_set_t *keys =
         st->jwks_uri ? (remote ? sy_jwks_source_keys(remote) : NULL) : st->static_keys;
     unsigned char digest[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)token.ptr, token.len, digest);
+    token_digest(token, digest);
     token_entry_t *slot =
         &token_cache[(digest[0] | (unsigned)digest[1] << 8) % TOKEN_CACHE_ENTRIES];
     bool cached = keys && slot->claims && slot->config_id == st->id &&
