@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <crypt.h>
 #include <jansson.h>
 #include <openssl/hmac.h>
 
@@ -134,6 +135,7 @@ void free(void *p)
 #define HS32 "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 static const char HS_SECRET[] = "0123456789abcdef0123456789abcdef";
 
+/* %s: the Basic user's crypt hash, made at test time. */
 static const char POLICY[] =
     "{"
     "\"listen_domains\": [\"api.example.com\"],"
@@ -143,7 +145,8 @@ static const char POLICY[] =
     "  \"users\": {\"type\": \"jwt\", \"issuer\": \"https://issuer\", \"hs_secret_base64\": \"" HS32
     "\", \"algorithms\": [\"HS256\"], \"forward_claims\": {\"sub\": \"X-User\", \"tier\": "
     "\"X-Tier\", \"admin\": \"X-Admin\"}},"
-    "  \"aws\": {\"type\": \"iam\"}},"
+    "  \"aws\": {\"type\": \"iam\"},"
+    "  \"partners\": {\"type\": \"basic\", \"users\": {\"alice\": \"%s\"}}},"
     "\"default_auth\": \"public\""
     "}";
 
@@ -155,6 +158,8 @@ static const char ROUTES[] =
     " \"auth\": \"users\", \"strip_prefix\": true},"
     "{\"path\": \"/aws\", \"target\": \"https://orders.internal.example.com:8443\","
     " \"auth\": \"aws\"},"
+    "{\"path\": \"/basic\", \"target\": \"https://orders.internal.example.com:8443\","
+    " \"auth\": \"partners\"},"
     "{\"path\": \"/gone\", \"target\": \"https://elsewhere.example.net\"}"
     "]";
 
@@ -165,7 +170,15 @@ static int setup(void **state)
     (void)state;
     sy_error_t err;
     sy_error_clear(&err);
-    sy_policy_t *policy = sy_policy_parse(POLICY, strlen(POLICY), "policy.json", &err);
+    char setting[CRYPT_GENSALT_OUTPUT_SIZE];
+    if (!crypt_gensalt_rn("$5$", 0, NULL, 0, setting, sizeof setting))
+        fail_msg("crypt_gensalt_rn failed");
+    static struct crypt_data data;
+    const char *hash = crypt_rn("secret", setting, &data, (int)sizeof data);
+    assert_non_null(hash);
+    static char policy_text[4096];
+    snprintf(policy_text, sizeof policy_text, POLICY, hash);
+    sy_policy_t *policy = sy_policy_parse(policy_text, strlen(policy_text), "policy.json", &err);
     if (!policy)
         fail_msg("policy: %s", err.message);
     sy_route_list_t *routes = sy_routes_parse_json(ROUTES, strlen(ROUTES), "routes.json", &err);
@@ -439,6 +452,29 @@ static void test_auth_on_a_cached_token_allocates_nothing(void **state)
     assert_string_equal(out.www_authenticate, "AWS4-HMAC-SHA256");
 }
 
+static void test_basic_on_a_cached_password_allocates_nothing(void **state)
+{
+    (void)state;
+    const sy_auth_policy_t *partners = route_auth("/basic");
+    request_t r;
+    make_request(&r, "GET", "/basic");
+    add_header(&r, "Authorization", "Basic YWxpY2U6c2VjcmV0"); /* alice:secret */
+    static sy_auth_result_t out;
+    /* The first check hashes (inline: no loop) and fills the verified
+     * cache; later ones are hits, keyed by an HMAC per request. */
+    EXPECT_NO_ALLOCATION("Basic on a cached password",
+                         sy_auth_check_at(partners, &r.req, 1000, &out));
+    assert_int_equal(out.status, 0);
+    assert_string_equal(out.subject, "alice");
+
+    make_request(&r, "GET", "/basic");
+    EXPECT_NO_ALLOCATION("Basic without credentials",
+                         sy_auth_check_at(partners, &r.req, 1000, &out));
+    assert_int_equal(out.status, 401);
+    assert_string_equal(out.www_authenticate, "Basic realm=\"partners\"");
+    assert_int_equal(out.www_authenticate_len, strlen(out.www_authenticate));
+}
+
 static void test_metrics_observers_allocate_nothing_once_a_series_exists(void **state)
 {
     (void)state;
@@ -462,6 +498,7 @@ int main(void)
         cmocka_unit_test(test_response_heads_and_answers_allocate_nothing),
         cmocka_unit_test(test_access_log_line_allocates_nothing),
         cmocka_unit_test(test_auth_on_a_cached_token_allocates_nothing),
+        cmocka_unit_test(test_basic_on_a_cached_password_allocates_nothing),
         cmocka_unit_test(test_metrics_observers_allocate_nothing_once_a_series_exists),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
