@@ -480,12 +480,16 @@ static void test_metrics_observers_allocate_nothing_once_a_series_exists(void **
     (void)state;
     sy_route_stats_t *route = sy_metrics_route("/orders");
     assert_non_null(route);
+    sy_metrics_destination_t *orders = sy_metrics_destination("orders.internal.example.com");
+    assert_non_null(orders);
     EXPECT_NO_ALLOCATION("metrics", {
         sy_metrics_request(0, route, 200, 0.0123);
         sy_metrics_request(0, NULL, 404, 0.0001);
         sy_metrics_upstream_duration(0, "orders.internal.example.com", 0.01);
         sy_metrics_destination_error(0, "orders.internal.example.com", SY_UPSTREAM_ERR_CONNECT);
         sy_metrics_basic_auth(0, SY_BASIC_AUTH_VERIFIED_CACHED);
+        sy_metrics_destination_observe(0, orders, 0.01);
+        sy_metrics_destination_count(0, orders, SY_UPSTREAM_ERR_TIMEOUT);
     });
     sy_metrics_route_release(route);
 }
