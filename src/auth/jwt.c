@@ -371,7 +371,7 @@ static bool audience_ok(const json_t *aud, const json_t *wanted)
 sy_jwt_status_t sy_jwt_check_claims(const json_t *claims, const sy_jwt_rules_t *rules, int64_t now)
 {
     double t, skew = (double)rules->clock_skew_seconds, n = (double)now;
-    const json_t *v = json_object_get(claims, "exp");
+    const json_t *v = json_object_getn(claims, "exp", 3);
     if (v) {
         if (!numeric_date(v, &t))
             return SY_JWT_BAD_CLAIM_TYPE;
@@ -380,20 +380,20 @@ sy_jwt_status_t sy_jwt_check_claims(const json_t *claims, const sy_jwt_rules_t *
     } else if (rules->require_exp) {
         return SY_JWT_EXP_MISSING;
     }
-    if ((v = json_object_get(claims, "nbf"))) {
+    if ((v = json_object_getn(claims, "nbf", 3))) {
         if (!numeric_date(v, &t))
             return SY_JWT_BAD_CLAIM_TYPE;
         if (t > n + skew)
             return SY_JWT_NOT_YET_VALID;
     }
-    if ((v = json_object_get(claims, "iat"))) {
+    if ((v = json_object_getn(claims, "iat", 3))) {
         if (!numeric_date(v, &t))
             return SY_JWT_BAD_CLAIM_TYPE;
         if (t > n + skew)
             return SY_JWT_ISSUED_IN_FUTURE;
     }
     if (rules->issuer) {
-        v = json_object_get(claims, "iss");
+        v = json_object_getn(claims, "iss", 3);
         /* Compared as bytes with their lengths: a NUL inside either never
          * makes a prefix equal, and the configured issuer is not measured. */
         if (!json_is_string(v) ||
@@ -401,16 +401,19 @@ sy_jwt_status_t sy_jwt_check_claims(const json_t *claims, const sy_jwt_rules_t *
             return SY_JWT_BAD_ISSUER;
     }
     if (rules->audiences) {
-        v = json_object_get(claims, "aud");
+        v = json_object_getn(claims, "aud", 3);
         if (!v || (!json_is_string(v) && !json_is_array(v)) || !audience_ok(v, rules->audiences))
             return SY_JWT_BAD_AUDIENCE;
     }
     if (rules->required_claims) {
+        /* With each name's stored length: configuration is not measured
+         * per request. */
         const char *name;
+        size_t name_len;
         json_t *want;
-        json_object_foreach((json_t *)rules->required_claims, name, want)
+        json_object_keylen_foreach((json_t *)rules->required_claims, name, name_len, want)
         {
-            if (!json_equal(json_object_get(claims, name), want))
+            if (!json_equal(json_object_getn(claims, name, name_len), want))
                 return SY_JWT_CLAIM_MISMATCH;
         }
     }
