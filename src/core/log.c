@@ -118,8 +118,9 @@ static void put_int(line_t *l, int v)
 static void put_millis(line_t *l, double ms)
 {
     char num[64];
-    if (!(ms >= 0 && ms < 1e12)) {
-        put_raw(l, num, (size_t)snprintf(num, sizeof num, "%.3f", ms));
+    if (!(ms >= 0 && ms < 1e12) || signbit(ms)) {
+        int n = snprintf(num, sizeof num, "%.3f", ms);
+        put_raw(l, num, n < 0 ? 0 : (size_t)n < sizeof num ? (size_t)n : sizeof num - 1);
         return;
     }
     double y = ms * 1000.0;
@@ -127,7 +128,9 @@ static void put_millis(line_t *l, double ms)
     double whole = floor(y);
     double frac = y - whole; /* exact: whole and y are close */
     uint64_t us = (uint64_t)whole;
-    /* Compare frac + err with one half without rounding their sum. */
+    /* Whether frac + err is above, at or below one half: frac - 0.5 is
+     * exact whenever err could matter (frac >= 0.25), and a rounded sum
+     * keeps the sign of the exact one, and is 0 only when that is. */
     double above = (frac - 0.5) + err;
     if (above > 0 || (above == 0 && (us & 1)))
         us++;

@@ -129,8 +129,9 @@ static void test_numbers_read_as_printf_wrote_them(void **state)
     uint64_t x = 0x9E3779B97F4A7C15ull;
     size_t n = 0;
     static const double fixed[] = {
-        0,        0.0005,    0.0015,        0.0625, 1.0625, 2.5e-4, 0.00049,       0.00051,
-        999.9995, 1234.5675, 86400000.0005, 1e-9,   0.1,    0.7,    123456789.0125};
+        0,       0.0005,  0.0015,         0.0625,    1.0625,        2.5e-4,
+        0.00049, 0.00051, 999.9995,       1234.5675, 86400000.0005, 1e-9,
+        0.1,     0.7,     123456789.0125, -0.0,      1e12,          5e15};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         durations[n++] = fixed[i];
     while (n < sizeof durations / sizeof durations[0]) {
