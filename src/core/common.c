@@ -131,6 +131,19 @@ size_t sy_json_escape(char *out, size_t cap, sy_slice_t s)
         o++;                                                                                       \
     } while (0)
     for (size_t i = 0; i < s.len; i++) {
+        /* Most of a log line's bytes need no escape: copy them by runs (an
+         * access-log line escapes every field, per request). */
+        size_t run = i;
+        while (run < s.len && p[run] >= 0x20 && p[run] < 0x7F && p[run] != '"' && p[run] != '\\')
+            run++;
+        if (run > i) {
+            size_t n = run - i;
+            if (o < cap)
+                memcpy(out + o, p + i, n < cap - o ? n : cap - o);
+            o += n;
+            i = run - 1;
+            continue;
+        }
         unsigned char c = p[i];
         if (c == '"' || c == '\\') {
             PUT('\\');
