@@ -50,10 +50,9 @@ static const sy_http_header_t *find_authorization(const sy_http_request_t *req, 
     return found;
 }
 
-static bool starts_with(sy_slice_t s, size_t at, const char *prefix)
+static bool starts_with(sy_slice_t s, size_t at, sy_slice_t prefix)
 {
-    size_t n = strlen(prefix);
-    return s.len >= at + n && memcmp(s.ptr + at, prefix, n) == 0;
+    return s.len >= at + prefix.len && memcmp(s.ptr + at, prefix.ptr, prefix.len) == 0;
 }
 
 static bool is_alnum(char c)
@@ -110,10 +109,10 @@ static bool signature_ok(sy_slice_t v)
  * optional spaces. */
 static bool sigv4_header_ok(sy_slice_t v)
 {
-    static const char scheme[] = "AWS4-HMAC-SHA256 ";
+    static const sy_slice_t scheme = SY_SLICE_LIT("AWS4-HMAC-SHA256 ");
     if (!starts_with(v, 0, scheme))
         return false;
-    size_t i = sizeof scheme - 1;
+    size_t i = scheme.len;
     bool have_cred = false, have_signed = false, have_sig = false;
     while (i < v.len) {
         while (i < v.len && v.ptr[i] == ' ')
@@ -152,12 +151,20 @@ static bool sigv4_header_ok(sy_slice_t v)
 
 /* ---- decisions ---- */
 
-static void deny(sy_auth_result_t *out, int status, const char *message, const char *challenge)
+/* Every message and challenge is a literal or was built when the policy
+ * was loaded: a denial formats and measures nothing. challenge must
+ * outlive the result (a literal, the policy's, or out->challenge_buf). */
+static void deny_len(sy_auth_result_t *out, int status, sy_slice_t message, sy_slice_t challenge)
 {
     out->status = status;
-    out->message = message;
-    snprintf(out->www_authenticate, sizeof out->www_authenticate, "%s", challenge);
+    out->message = message.ptr;
+    out->message_len = message.len;
+    out->www_authenticate = challenge.ptr;
+    out->www_authenticate_len = challenge.len;
 }
+
+#define deny(out, status, message_lit, challenge_lit)                                              \
+    deny_len((out), (status), SY_SLICE_LIT(message_lit), SY_SLICE_LIT(challenge_lit))
 
 static void copy_subject(sy_auth_result_t *out, const char *s, size_t len)
 {
@@ -165,6 +172,14 @@ static void copy_subject(sy_auth_result_t *out, const char *s, size_t len)
         len = sizeof out->subject - 1;
     memcpy(out->subject, s, len);
     out->subject[len] = '\0';
+}
+
+/* A NUL-terminated name (a Basic user from the policy): copied as far as
+ * it goes, without measuring it first. */
+static void copy_subject_cstr(sy_auth_result_t *out, const char *s)
+{
+    if (!memccpy(out->subject, s, '\0', sizeof out->subject - 1))
+        out->subject[sizeof out->subject - 1] = '\0';
 }
 
 /* ---- Basic ---- */
@@ -208,10 +223,11 @@ struct sy_auth_pending {
     void *arg;
     int worker;
     char challenge[160];
+    size_t challenge_len;
 };
 
 static void basic_decided(sy_basic_status_t s, const char *user, unsigned wait,
-                          const char *challenge, int worker, sy_auth_result_t *out)
+                          sy_slice_t challenge, int worker, sy_auth_result_t *out)
 {
     static const sy_basic_auth_outcome_t outcome[] = {
         [SY_BASIC_OK] = SY_BASIC_AUTH_VERIFIED,
@@ -227,10 +243,10 @@ static void basic_decided(sy_basic_status_t s, const char *user, unsigned wait,
     switch (s) {
     case SY_BASIC_OK:
     case SY_BASIC_OK_CACHED:
-        copy_subject(out, user, strlen(user));
+        copy_subject_cstr(out, user);
         return;
     case SY_BASIC_MISSING:
-        deny(out, 401, "authentication required", challenge);
+        deny_len(out, 401, SY_SLICE_LIT("authentication required"), challenge);
         return;
     case SY_BASIC_THROTTLED:
         /* No challenge: trying again now can't succeed. */
@@ -243,7 +259,7 @@ static void basic_decided(sy_basic_status_t s, const char *user, unsigned wait,
         return;
     default:
         /* Unknown user and wrong password read the same to the client. */
-        deny(out, 401, "invalid credentials", challenge);
+        deny_len(out, 401, SY_SLICE_LIT("invalid credentials"), challenge);
         return;
     }
 }
@@ -265,7 +281,10 @@ static void after_hash(uv_work_t *w, int status)
     sy_basic_status_t s =
         status == 0 ? sy_basic_job_finish(p->job, sy_now_ms(), &user) : SY_BASIC_HASH_NEEDED;
     if (p->out) {
-        basic_decided(s, user, 0, p->challenge, p->worker, p->out);
+        /* p is freed below: the result keeps its own copy of the challenge. */
+        memcpy(p->out->challenge_buf, p->challenge, p->challenge_len);
+        basic_decided(s, user, 0, sy_slice(p->out->challenge_buf, p->challenge_len), p->worker,
+                      p->out);
         p->done(p->arg);
     } else {
         sy_metrics_basic_auth(p->worker,
@@ -293,17 +312,22 @@ static bool check_basic(const sy_auth_config_t *st, const sy_http_header_t *auth
     unsigned wait;
     sy_basic_job_t *job;
     sy_slice_t value = authz ? authz->value : SY_SLICE_LIT("");
+    sy_slice_t challenge = sy_slice(st->challenge, st->challenge_len);
     sy_basic_status_t s =
         sy_basic_begin(st->users, value, ctx->peer, sy_now_ms(), &user, &wait, &job);
     if (s == SY_BASIC_HASH_NEEDED && !ctx->loop) {
         sy_basic_job_run(job);
         s = sy_basic_job_finish(job, sy_now_ms(), &user);
-        basic_decided(s, user, 0, st->challenge, ctx->worker, out);
+        basic_decided(s, user, 0, challenge, ctx->worker, out);
         sy_basic_job_free(job);
         return true;
     }
     if (s == SY_BASIC_HASH_NEEDED && hashes_in_flight < SY_AUTH_MAX_HASHES_IN_FLIGHT &&
         reserve_pool_thread()) {
+        /* The one allocation of the auth phase, and only here: a password
+         * hash leaves the loop for the threadpool, and its state must
+         * outlive this call (and the client, if it goes away). Cached
+         * outcomes, JWT and IAM never get here. */
         sy_auth_pending_t *p = calloc(1, sizeof *p);
         if (p) {
             p->work.data = p;
@@ -312,7 +336,9 @@ static bool check_basic(const sy_auth_config_t *st, const sy_http_header_t *auth
             p->done = done;
             p->arg = arg;
             p->worker = ctx->worker;
-            snprintf(p->challenge, sizeof p->challenge, "%s", st->challenge);
+            /* Both buffers are 160 bytes and st->challenge_len < 160. */
+            memcpy(p->challenge, st->challenge, st->challenge_len);
+            p->challenge_len = st->challenge_len;
             if (uv_queue_work(ctx->loop, &p->work, run_hash, after_hash) == 0) {
                 hashes_in_flight++;
                 *pending = p;
@@ -323,7 +349,7 @@ static bool check_basic(const sy_auth_config_t *st, const sy_http_header_t *auth
         atomic_fetch_sub(&hashes_in_flight_total, 1);
     }
     sy_basic_job_free(job);
-    basic_decided(s, user, wait, st->challenge, ctx->worker, out);
+    basic_decided(s, user, wait, challenge, ctx->worker, out);
     return true;
 }
 
@@ -352,33 +378,50 @@ void sy_auth_thread_cleanup(void)
     }
 }
 
-static const char *jwt_message(sy_jwt_status_t s)
+/* The token cache's key. OpenSSL 3.0's EVP digests (and SHA256(), built
+ * on them) allocate a context on every init: three mallocs per request on
+ * a path that should need none. The low-level SHA-256 functions keep their
+ * state in a plain struct; deprecated since 3.0 but still provided, and the
+ * bytes are the same. If a later OpenSSL drops them, EVP_Digest is the
+ * drop-in (correct, only slower). */
+static void token_digest(sy_slice_t token, unsigned char digest[SHA256_DIGEST_LENGTH])
+{
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    SHA256_CTX ctx;
+    SHA256_Init(&ctx);
+    SHA256_Update(&ctx, token.ptr, token.len);
+    SHA256_Final(digest, &ctx);
+#pragma GCC diagnostic pop
+}
+
+static sy_slice_t jwt_message(sy_jwt_status_t s)
 {
     switch (s) {
     case SY_JWT_TOO_LARGE:
-        return "bearer token too large";
+        return SY_SLICE_LIT("bearer token too large");
     case SY_JWT_ALG_REFUSED:
-        return "token algorithm not accepted";
+        return SY_SLICE_LIT("token algorithm not accepted");
     case SY_JWT_UNKNOWN_KID:
     case SY_JWT_NO_KEY:
-        return "no key for this token";
+        return SY_SLICE_LIT("no key for this token");
     case SY_JWT_BAD_SIGNATURE:
-        return "invalid token signature";
+        return SY_SLICE_LIT("invalid token signature");
     case SY_JWT_EXP_MISSING:
-        return "token has no expiry";
+        return SY_SLICE_LIT("token has no expiry");
     case SY_JWT_EXPIRED:
-        return "token expired";
+        return SY_SLICE_LIT("token expired");
     case SY_JWT_NOT_YET_VALID:
     case SY_JWT_ISSUED_IN_FUTURE:
-        return "token not valid yet";
+        return SY_SLICE_LIT("token not valid yet");
     case SY_JWT_BAD_ISSUER:
-        return "token issuer not accepted";
+        return SY_SLICE_LIT("token issuer not accepted");
     case SY_JWT_BAD_AUDIENCE:
-        return "token audience not accepted";
+        return SY_SLICE_LIT("token audience not accepted");
     case SY_JWT_CLAIM_MISMATCH:
-        return "token claims do not allow this request";
+        return SY_SLICE_LIT("token claims do not allow this request");
     default:
-        return "invalid bearer token";
+        return SY_SLICE_LIT("invalid bearer token");
     }
 }
 
@@ -388,7 +431,6 @@ static const char *jwt_message(sy_jwt_status_t s)
  * value it could misread. */
 static size_t claim_text(const json_t *v, char *out, size_t cap)
 {
-    int n;
     if (json_is_string(v)) {
         size_t len = json_string_length(v);
         const char *s = json_string_value(v);
@@ -400,23 +442,43 @@ static size_t claim_text(const json_t *v, char *out, size_t cap)
         memcpy(out, s, len);
         return len;
     }
-    if (json_is_integer(v))
-        n = snprintf(out, cap, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    else if (json_is_real(v))
-        n = snprintf(out, cap, "%.17g", json_real_value(v));
-    else if (json_is_boolean(v))
-        n = snprintf(out, cap, "%s", json_is_true(v) ? "true" : "false");
-    else
+    char text[SY_FMT_U64_MAX + 1];
+    size_t n;
+    if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        n = 0;
+        if (i < 0)
+            text[n++] = '-';
+        /* The magnitude in unsigned arithmetic: -INT64_MIN overflows. */
+        uint64_t magnitude = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
+        n += sy_fmt_u64(text + n, magnitude);
+    } else if (json_is_true(v)) {
+        n = 4;
+        memcpy(text, "true", n);
+    } else if (json_is_false(v)) {
+        n = 5;
+        memcpy(text, "false", n);
+    } else if (json_is_real(v)) {
+        /* Fractional claims are rare and "%.17g" has no cheap equal:
+         * the one format left on this path. */
+        int len = snprintf(out, cap, "%.17g", json_real_value(v));
+        return len > 0 && (size_t)len < cap ? (size_t)len : 0;
+    } else {
         return 0;
-    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+    }
+    if (n >= cap)
+        return 0;
+    memcpy(out, text, n);
+    return n;
 }
 
 static void forward_claims(const sy_auth_config_t *st, const json_t *claims, sy_auth_result_t *out)
 {
     size_t used = 0;
     for (size_t i = 0; i < st->forward_count; i++) {
-        size_t n = claim_text(json_object_get(claims, st->forward_claim[i]), out->add_buf + used,
-                              sizeof out->add_buf - used);
+        size_t n =
+            claim_text(json_object_getn(claims, st->forward_claim[i], st->forward_claim_len[i]),
+                       out->add_buf + used, sizeof out->add_buf - used);
         if (n == 0)
             continue;
         out->add[out->add_count++] =
@@ -451,16 +513,16 @@ static bool bearer_token(const sy_http_header_t *authz, sy_slice_t *token)
 static void check_jwt(const sy_auth_config_t *st, const sy_http_header_t *authz, int64_t now,
                       sy_auth_result_t *out)
 {
-    static const char challenge[] = "Bearer error=\"invalid_token\"";
+#define INVALID_TOKEN "Bearer error=\"invalid_token\""
     out->drop = st->forward_header;
     out->drop_count = st->forward_count;
     sy_slice_t token;
     if (!bearer_token(authz, &token)) {
-        deny(out, 401, "bearer token required", challenge);
+        deny(out, 401, "bearer token required", INVALID_TOKEN);
         return;
     }
     if (token.len > SY_JWT_MAX_TOKEN_BYTES) {
-        deny(out, 401, jwt_message(SY_JWT_TOO_LARGE), challenge);
+        deny_len(out, 401, jwt_message(SY_JWT_TOO_LARGE), SY_SLICE_LIT(INVALID_TOKEN));
         return;
     }
     /* A jwks_uri policy's current keys, borrowed: the worker's cached
@@ -471,22 +533,25 @@ static void check_jwt(const sy_auth_config_t *st, const sy_http_header_t *authz,
     sy_jwk_set_t *keys =
         st->jwks_uri ? (remote ? sy_jwks_source_keys(remote) : NULL) : st->static_keys;
     unsigned char digest[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)token.ptr, token.len, digest);
+    token_digest(token, digest);
     token_entry_t *slot =
         &token_cache[(digest[0] | (unsigned)digest[1] << 8) % TOKEN_CACHE_ENTRIES];
     bool cached = keys && slot->claims && slot->config_id == st->id &&
                   slot->key_generation == keys->generation &&
                   memcmp(slot->digest, digest, sizeof digest) == 0;
     sy_jwt_status_t s = SY_JWT_OK;
+    /* On this thread's stack (about 7 KiB, payload included), bounded by
+     * SY_JWT_MAX_TOKEN_BYTES: a cache miss allocates only what jansson
+     * needs for the header and claims. */
+    sy_jws_t jws_storage;
     sy_jws_t *jws = NULL;
     json_t *claims = NULL;
     if (cached) {
         claims = json_incref(slot->claims);
     } else {
-        jws = malloc(sizeof *jws);
-        s = jws ? sy_jws_parse(token, jws) : SY_JWT_MALFORMED;
+        jws = &jws_storage;
+        s = sy_jws_parse(token, jws);
         if (s != SY_JWT_OK) {
-            free(jws);
             jws = NULL;
         } else {
             s = sy_jws_verify(jws, token, keys, st->algs);
@@ -511,21 +576,19 @@ static void check_jwt(const sy_auth_config_t *st, const sy_http_header_t *authz,
             json_decref(slot->claims);
             slot->claims = json_incref(claims);
         }
-        const json_t *sub = json_object_get(claims, "sub");
+        const json_t *sub = json_object_getn(claims, "sub", 3);
         if (json_is_string(sub))
             copy_subject(out, json_string_value(sub), json_string_length(sub));
     }
     if (s == SY_JWT_OK)
         forward_claims(st, claims, out);
     else if (s == SY_JWT_CLAIM_MISMATCH)
-        deny(out, 403, jwt_message(s), "Bearer error=\"insufficient_scope\"");
+        deny_len(out, 403, jwt_message(s), SY_SLICE_LIT("Bearer error=\"insufficient_scope\""));
     else
-        deny(out, 401, jwt_message(s), challenge);
+        deny_len(out, 401, jwt_message(s), SY_SLICE_LIT(INVALID_TOKEN));
     json_decref(claims);
-    if (jws) {
+    if (jws)
         sy_jws_free(jws);
-        free(jws);
-    }
 }
 
 static void result_reset(sy_auth_result_t *out)
@@ -533,7 +596,9 @@ static void result_reset(sy_auth_result_t *out)
     out->status = 0;
     out->retry_after = 0;
     out->message = NULL;
-    out->www_authenticate[0] = '\0';
+    out->message_len = 0;
+    out->www_authenticate = "";
+    out->www_authenticate_len = 0;
     out->subject[0] = '\0';
     out->drop = NULL;
     out->drop_count = out->add_count = 0;
@@ -560,9 +625,21 @@ static bool auth_run(const sy_auth_policy_t *policy, const sy_http_request_t *re
     case SY_AUTH_BASIC:
         if (st)
             return check_basic(st, authz, ctx, out, done, arg, pending);
-        char challenge[160];
-        snprintf(challenge, sizeof challenge, "Basic realm=\"%.100s\"", policy->name);
-        deny(out, 401, "authentication required", challenge);
+        /* No configuration (fails closed): the realm is the policy's
+         * name, at most 100 bytes of it, as config.c would have built it. */
+        {
+            static const char open[] = "Basic realm=\"";
+            size_t n = sizeof open - 1;
+            memcpy(out->challenge_buf, open, n);
+            const char *end = memchr(policy->name, '\0', 100);
+            size_t name_len = end ? (size_t)(end - policy->name) : 100;
+            memcpy(out->challenge_buf + n, policy->name, name_len);
+            n += name_len;
+            out->challenge_buf[n++] = '"';
+            out->challenge_buf[n] = '\0';
+            deny_len(out, 401, SY_SLICE_LIT("authentication required"),
+                     sy_slice(out->challenge_buf, n));
+        }
         return true;
     case SY_AUTH_JWT:
         if (st)

@@ -6,8 +6,8 @@
  * (policy parse/free, snapshot publish); sy_auth_start, sy_auth_abandon and sy_auth_check on
  * workers (a password hash runs on libuv's threadpool, see sy_auth_start).
  * Pointers: the decision's strings are static, borrow from the policy, or
- * point into the result itself (do not copy a result whose add_count is
- * non-zero; use it in place).
+ * point into the result itself (www_authenticate and the add values: do
+ * not copy a result; use it in place).
  */
 #ifndef SY_AUTH_AUTH_H
 #define SY_AUTH_AUTH_H
@@ -24,11 +24,17 @@
 #define SY_AUTH_FORWARD_BYTES 2048
 
 typedef struct {
-    int status;                 /* 0: allowed; 401, 403, 429 or 503 */
-    unsigned retry_after;       /* seconds for Retry-After with 429 and 503, else 0 */
-    const char *message;        /* JSON message */
-    char www_authenticate[160]; /* the WWW-Authenticate value with 401 */
-    char subject[128];          /* the authenticated subject, when known */
+    int status;           /* 0: allowed; 401, 403, 429 or 503 */
+    unsigned retry_after; /* seconds for Retry-After with 429 and 503, else 0 */
+    const char *message;  /* JSON message */
+    size_t message_len;
+    /* The WWW-Authenticate value with 401 ("" when none): a literal, the
+     * policy's challenge (built at policy load) or challenge_buf; never
+     * NULL once decided. */
+    const char *www_authenticate;
+    size_t www_authenticate_len;
+    char challenge_buf[160];
+    char subject[128]; /* the authenticated subject, when known */
     /* Headers for the upstream request (sy_forward_request_t drop/add):
      * `drop` names every forward_claims header, set whenever the policy has
      * any, so a client's forged copy never passes (borrowed from the

@@ -40,6 +40,7 @@
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,10 +55,12 @@ typedef struct {
     char *name;
     size_t name_len;
     char *hash;
+    size_t hash_len;
 } basic_user_t;
 
 struct sy_basic_users {
     char *policy;
+    size_t policy_len;
     size_t count;
     basic_user_t users[];
 };
@@ -95,10 +98,54 @@ static unsigned char process_key[32];
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static bool key_ok;
 
+/* HMAC-SHA256 under process_key (RFC 2104) with the key's two padded
+ * blocks absorbed once: a per-request MAC is then two SHA-256 runs from a
+ * copied state. OpenSSL 3.0's HMAC() allocates its contexts on every call
+ * (three MACs, nine mallocs, per cached Basic check); the low-level
+ * SHA-256 state is a plain struct (deprecated since 3.0, still provided). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static SHA256_CTX mac_inner, mac_outer;
+
+static void mac_run(const unsigned char *data, size_t n, unsigned char mac[32])
+{
+    SHA256_CTX c = mac_inner;
+    unsigned char inner[32];
+    SHA256_Update(&c, data, n);
+    SHA256_Final(inner, &c);
+    c = mac_outer;
+    SHA256_Update(&c, inner, sizeof inner);
+    SHA256_Final(mac, &c);
+    OPENSSL_cleanse(inner, sizeof inner);
+}
+
 static void make_key(void)
 {
     key_ok = RAND_bytes(process_key, sizeof process_key) == 1;
+    unsigned char ipad[64], opad[64];
+    for (size_t i = 0; i < 64; i++) {
+        unsigned char k = i < sizeof process_key ? process_key[i] : 0;
+        ipad[i] = k ^ 0x36;
+        opad[i] = k ^ 0x5c;
+    }
+    SHA256_Init(&mac_inner);
+    SHA256_Update(&mac_inner, ipad, sizeof ipad);
+    SHA256_Init(&mac_outer);
+    SHA256_Update(&mac_outer, opad, sizeof opad);
+    OPENSSL_cleanse(ipad, sizeof ipad);
+    OPENSSL_cleanse(opad, sizeof opad);
+    /* Checked once against OpenSSL's HMAC: a mismatch fails closed (no
+     * Basic policy loads), never a silently different key. */
+    static const unsigned char probe[] = "switchyard";
+    unsigned char want[32], got[32];
+    unsigned int want_len = 0;
+    mac_run(probe, sizeof probe, got);
+    if (!HMAC(EVP_sha256(), process_key, sizeof process_key, probe, sizeof probe, want,
+              &want_len) ||
+        want_len != 32 || CRYPTO_memcmp(want, got, 32) != 0)
+        key_ok = false;
 }
+#pragma GCC diagnostic pop
 
 /* ---- hash settings and their cost ---- */
 
@@ -222,6 +269,7 @@ sy_basic_users_t *sy_basic_users_build(const char *name, const json_t *users, sy
         sy_error_set(err, "out of memory");
         return NULL;
     }
+    t->policy_len = strlen(name);
     const char *user;
     json_t *hash;
     json_object_foreach((json_t *)users, user, hash)
@@ -246,6 +294,7 @@ sy_basic_users_t *sy_basic_users_build(const char *name, const json_t *users, sy
         u->name = strdup(user);
         u->name_len = strlen(user);
         u->hash = strdup(h);
+        u->hash_len = strlen(h);
         if (!u->name || !u->hash) {
             sy_basic_users_free(t);
             sy_error_set(err, "out of memory");
@@ -284,7 +333,6 @@ static bool keyed_mac(const char *const *parts, const size_t *lens, int count,
 {
     unsigned char buf[64 + 1 + 128 + 1 + 256 + 1 + CREDENTIALS_MAX + 1];
     size_t n = 0;
-    unsigned int mac_len = 32;
     memset(mac, 0, 32);
     for (int i = 0; i < count; i++) {
         if (n + lens[i] + 1 > sizeof buf)
@@ -293,9 +341,9 @@ static bool keyed_mac(const char *const *parts, const size_t *lens, int count,
         n += lens[i];
         buf[n++] = '\0';
     }
-    bool ok = HMAC(EVP_sha256(), process_key, sizeof process_key, buf, n, mac, &mac_len) != NULL;
+    mac_run(buf, n, mac);
     OPENSSL_cleanse(buf, n);
-    return ok && mac_len == 32;
+    return true;
 }
 
 static size_t slot_of(const unsigned char mac[32], size_t entries)
@@ -367,7 +415,7 @@ static bool address_key(const char *peer, unsigned char key[32])
 static bool user_key(const sy_basic_users_t *t, const basic_user_t *u, unsigned char key[32])
 {
     const char *parts[3] = {"user", t->policy, u->name};
-    size_t lens[3] = {4, strlen(t->policy), u->name_len};
+    size_t lens[3] = {4, t->policy_len, u->name_len};
     return keyed_mac(parts, lens, 3, key);
 }
 
@@ -433,8 +481,7 @@ sy_basic_status_t sy_basic_begin(const sy_basic_users_t *t, sy_slice_t authoriza
             u = &t->users[i];
     unsigned char mac[32], ukey[32];
     const char *parts[4] = {t->policy, u ? u->name : "", u ? u->hash : "", password};
-    size_t lens[4] = {strlen(t->policy), u ? u->name_len : 0, u ? strlen(u->hash) : 0,
-                      password_len};
+    size_t lens[4] = {t->policy_len, u ? u->name_len : 0, u ? u->hash_len : 0, password_len};
     bool cacheable = u && keyed_mac(parts, lens, 4, mac);
     if (u && !user_key(t, u, ukey)) {
         status = SY_BASIC_MISSING; /* no HMAC: fail closed */

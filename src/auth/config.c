@@ -145,6 +145,7 @@ static bool parse_basic(sy_auth_config_t *c, const char *name, const json_t *obj
     if (!(c->realm = strdup(s ? s : name)))
         return oom(err);
     snprintf(c->challenge, sizeof c->challenge, "Basic realm=\"%.100s\"", c->realm);
+    c->challenge_len = strlen(c->challenge);
     if (!get_object(obj, where, "users", true, &users, err))
         return false;
     sy_where_key(uw, where, "users");
@@ -333,6 +334,7 @@ static bool parse_claim_rules(sy_auth_config_t *c, const json_t *obj, const char
         size_t k = c->forward_count++;
         char *h = strdup(header);
         c->forward_claim[k] = strdup(claim);
+        c->forward_claim_len[k] = strlen(claim);
         c->forward_header[k] = sy_slice(h, h ? strlen(h) : 0);
         if (!c->forward_claim[k] || !h)
             return oom(err);

@@ -24,6 +24,7 @@ struct sy_auth_config {
     /* basic */
     char *realm;
     char challenge[160];
+    size_t challenge_len; /* measured at load: the 401 path never formats */
     sy_basic_users_t *users;
 
     /* jwt */
@@ -36,6 +37,7 @@ struct sy_auth_config {
     _Atomic(sy_jwks_source_t *) jwks_source;
     size_t forward_count;
     char *forward_claim[SY_AUTH_MAX_FORWARD];
+    size_t forward_claim_len[SY_AUTH_MAX_FORWARD];
     sy_slice_t forward_header[SY_AUTH_MAX_FORWARD]; /* ptr malloc'd, NUL-terminated */
 };
 

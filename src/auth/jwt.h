@@ -77,11 +77,14 @@ typedef struct {
     json_t *header; /* owned */
     sy_jwt_alg_t alg;
     const char *kid;        /* borrowed from header; NULL when absent */
-    unsigned char *payload; /* owned, NUL-terminated */
+    unsigned char *payload; /* into payload_buf, NUL-terminated */
     size_t payload_len;
     size_t signing_input_len; /* token bytes before the second '.' */
     unsigned char signature[SY_JWT_MAX_SIGNATURE_BYTES];
     size_t signature_len;
+    /* The decoded payload: a token is at most SY_JWT_MAX_TOKEN_BYTES, so
+     * its payload fits here and decoding one costs no allocation. */
+    unsigned char payload_buf[SY_JWT_MAX_TOKEN_BYTES / 4 * 3 + 3];
 } sy_jws_t;
 
 /* Splits and decodes a compact JWS: exactly three parts, strict

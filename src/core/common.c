@@ -39,9 +39,26 @@ bool sy_slice_eq_nocase(sy_slice_t a, sy_slice_t b)
     return true;
 }
 
+/* Both walk b only as far as a is long (never strlen): b is usually
+ * configuration, compared once per request. A NUL inside a never equals. */
+bool sy_slice_eq_cstr(sy_slice_t a, const char *b)
+{
+    if (!b)
+        return a.len == 0;
+    for (size_t i = 0; i < a.len; i++)
+        if (b[i] == '\0' || b[i] != a.ptr[i])
+            return false;
+    return b[a.len] == '\0';
+}
+
 bool sy_slice_eq_cstr_nocase(sy_slice_t a, const char *b)
 {
-    return sy_slice_eq_nocase(a, sy_slice_cstr(b));
+    if (!b)
+        return a.len == 0;
+    for (size_t i = 0; i < a.len; i++)
+        if (b[i] == '\0' || lower((unsigned char)a.ptr[i]) != lower((unsigned char)b[i]))
+            return false;
+    return b[a.len] == '\0';
 }
 
 char *sy_slice_dup(sy_slice_t s)
@@ -102,6 +119,15 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n, size_t i)
     return len;
 }
 
+/* Bytes a JSON string carries as they are: printable ASCII but '"' and
+ * '\\' (one table lookup per byte in the copy loop below). */
+static const bool json_plain[256] = {
+    [' '] = 1,
+    ['!'] = 1,
+    ['#' ... '['] = 1,
+    [']' ... '~'] = 1,
+};
+
 size_t sy_json_escape(char *out, size_t cap, sy_slice_t s)
 {
     static const char hex[] = "0123456789abcdef";
@@ -114,6 +140,19 @@ size_t sy_json_escape(char *out, size_t cap, sy_slice_t s)
         o++;                                                                                       \
     } while (0)
     for (size_t i = 0; i < s.len; i++) {
+        /* Most of a log line's bytes need no escape: copy them by runs (an
+         * access-log line escapes every field, per request). */
+        size_t run = i;
+        while (run < s.len && json_plain[p[run]])
+            run++;
+        if (run > i) {
+            size_t n = run - i;
+            if (o < cap)
+                memcpy(out + o, p + i, n < cap - o ? n : cap - o);
+            o += n;
+            i = run - 1;
+            continue;
+        }
         unsigned char c = p[i];
         if (c == '"' || c == '\\') {
             PUT('\\');
@@ -163,14 +202,31 @@ uint64_t sy_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-void sy_time_rfc3339(char out[32])
+size_t sy_time_rfc3339(char out[32])
 {
+    /* Every log line needs the time: the date and time of day are
+     * formatted once per second per thread, the milliseconds per call. */
+    static _Thread_local time_t cached_sec = (time_t)-1;
+    static _Thread_local char cached[26];
+    static _Thread_local size_t cached_len;
     struct timeval tv;
-    struct tm tm;
     gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03uZ", (unsigned)(tv.tv_usec / 1000) % 1000u);
+    if (tv.tv_sec != cached_sec) {
+        struct tm tm;
+        gmtime_r(&tv.tv_sec, &tm);
+        cached_len = strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_sec = tv.tv_sec;
+    }
+    memcpy(out, cached, cached_len);
+    unsigned ms = (unsigned)(tv.tv_usec / 1000) % 1000u;
+    char *p = out + cached_len;
+    *p++ = '.';
+    *p++ = (char)('0' + ms / 100);
+    *p++ = (char)('0' + ms / 10 % 10);
+    *p++ = (char)('0' + ms % 10);
+    *p++ = 'Z';
+    *p = '\0';
+    return (size_t)(p - out);
 }
 
 int sy_hex_value(char c)

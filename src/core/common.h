@@ -28,6 +28,9 @@ sy_slice_t sy_slice_cstr(const char *s);
 bool sy_slice_eq(sy_slice_t a, sy_slice_t b);
 /* ASCII case-insensitive equality (HTTP header names, host names). */
 bool sy_slice_eq_nocase(sy_slice_t a, sy_slice_t b);
+/* a equals the NUL-terminated b (NULL counts as ""), without a strlen of b:
+ * for comparing request bytes with configuration. */
+bool sy_slice_eq_cstr(sy_slice_t a, const char *b);
 bool sy_slice_eq_cstr_nocase(sy_slice_t a, const char *b);
 /* A newly malloc'd NUL-terminated copy, or NULL when out of memory. */
 char *sy_slice_dup(sy_slice_t s);
@@ -87,8 +90,8 @@ const char *sy_file_uri_path(const char *uri);
 char *sy_file_read(const char *path, size_t max_bytes, size_t *len, sy_error_t *err);
 
 /* Monotonic milliseconds and wall-clock time as RFC 3339 with milliseconds
- * (out must hold 32 bytes). */
+ * (out must hold 32 bytes; NUL-terminated; returns the length). */
 uint64_t sy_now_ms(void);
-void sy_time_rfc3339(char out[32]);
+size_t sy_time_rfc3339(char out[32]);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -23,6 +24,8 @@ static int access_fd = 1;
 static bool access_enabled = true;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+static const sy_slice_t level_slices[] = {SY_SLICE_LIT("error"), SY_SLICE_LIT("warn"),
+                                          SY_SLICE_LIT("info"), SY_SLICE_LIT("debug")};
 
 bool sy_log_level_parse(const char *name, sy_log_level_t *out)
 {
@@ -75,11 +78,63 @@ static void put_str(line_t *l, sy_slice_t s)
     put_raw(l, "\"", 1);
 }
 
-static void put_key(line_t *l, const char *key)
+static void put_key_slice(line_t *l, sy_slice_t key)
 {
     put_raw(l, ",\"", 2);
-    put_raw(l, key, strlen(key));
+    put_raw(l, key.ptr, key.len);
     put_raw(l, "\":", 2);
+}
+
+/* Keys of the error log's variadic pairs: not the request path. */
+static void put_key(line_t *l, const char *key)
+{
+    put_key_slice(l, sy_slice_cstr(key));
+}
+
+/* The access log's keys are literals: their length is known when compiled. */
+#define KEY(lit) SY_SLICE_LIT(lit)
+
+static void put_u64(line_t *l, uint64_t v)
+{
+    char num[SY_FMT_U64_MAX];
+    put_raw(l, num, sy_fmt_u64(num, v));
+}
+
+static void put_int(line_t *l, int v)
+{
+    if (v < 0) {
+        put_raw(l, "-", 1);
+        put_u64(l, (uint64_t)0 - (uint64_t)(int64_t)v);
+    } else {
+        put_u64(l, (uint64_t)v);
+    }
+}
+
+/* "%.3f" of a duration in milliseconds, without printf: the value rounded
+ * to whole microseconds exactly as printf rounds (to nearest, ties to
+ * even, on the exact binary value), then sy_fmt_milli. fma gives the exact
+ * error of ms * 1000, so a value printf sees just below a half microsecond
+ * is not rounded up here. Negative, NaN and huge values take printf. */
+static void put_millis(line_t *l, double ms)
+{
+    char num[64];
+    if (!(ms >= 0 && ms < 1e12) || signbit(ms)) {
+        int n = snprintf(num, sizeof num, "%.3f", ms);
+        put_raw(l, num, n < 0 ? 0 : (size_t)n < sizeof num ? (size_t)n : sizeof num - 1);
+        return;
+    }
+    double y = ms * 1000.0;
+    double err = fma(ms, 1000.0, -y); /* ms * 1000 == y + err exactly */
+    double whole = floor(y);
+    double frac = y - whole; /* exact: whole and y are close */
+    uint64_t us = (uint64_t)whole;
+    /* Whether frac + err is above, at or below one half: frac - 0.5 is
+     * exact whenever err could matter (frac >= 0.25), and a rounded sum
+     * keeps the sign of the exact one, and is 0 only when that is. */
+    double above = (frac - 0.5) + err;
+    if (above > 0 || (above == 0 && (us & 1)))
+        us++;
+    put_raw(l, num, sy_fmt_milli(num, us));
 }
 
 static void write_line(int fd, line_t *l)
@@ -141,11 +196,13 @@ void sy_log(sy_log_level_t level, const char *msg, ...)
     char buf[4096];
     line_t l = {buf, sizeof buf - 2, 0};
     char now[32];
-    sy_time_rfc3339(now);
+    size_t now_len = sy_time_rfc3339(now);
+    if (now_len >= sizeof now) /* never: tells the compiler the bound */
+        now_len = sizeof now - 1;
     put_raw(&l, "{\"time\":\"", 9);
-    put_raw(&l, now, strlen(now));
+    put_raw(&l, now, now_len);
     put_raw(&l, "\",\"level\":\"", 11);
-    put_raw(&l, level_names[level], strlen(level_names[level]));
+    put_raw(&l, level_slices[level].ptr, level_slices[level].len);
     put_raw(&l, "\",\"msg\":", 8);
     put_str(&l, sy_slice_cstr(msg));
     va_list ap;
@@ -194,9 +251,9 @@ bool sy_access_log_enabled(void)
     return access_enabled;
 }
 
-static void put_opt(line_t *l, const char *key, const char *value, size_t len)
+static void put_opt(line_t *l, sy_slice_t key, const char *value, size_t len)
 {
-    put_key(l, key);
+    put_key_slice(l, key);
     if (!value)
         put_raw(l, "null", 4);
     else
@@ -205,9 +262,9 @@ static void put_opt(line_t *l, const char *key, const char *value, size_t len)
 
 /* A client-supplied value: null when absent, else at most
  * SY_ACCESS_FIELD_MAX bytes of it (an empty header is ""). */
-static void put_capped(line_t *l, const char *key, const char *value, size_t len)
+static void put_capped(line_t *l, sy_slice_t key, const char *value, size_t len)
 {
-    put_key(l, key);
+    put_key_slice(l, key);
     if (!value)
         put_raw(l, "null", 4);
     else
@@ -220,41 +277,43 @@ void sy_access_log_write(const sy_access_entry_t *e)
         return;
     char buf[16384];
     line_t l = {buf, sizeof buf - 2, 0};
-    char now[32], num[64];
-    sy_time_rfc3339(now);
+    char now[32];
+    size_t now_len = sy_time_rfc3339(now);
+    if (now_len >= sizeof now) /* never: tells the compiler the bound */
+        now_len = sizeof now - 1;
     put_raw(&l, "{\"time\":\"", 9);
-    put_raw(&l, now, strlen(now));
+    put_raw(&l, now, now_len);
     put_raw(&l, "\"", 1);
-    put_opt(&l, "request_id", e->request_id, e->request_id_len);
-    put_opt(&l, "client_ip", e->client_ip, 0);
-    put_opt(&l, "method", e->method, e->method_len);
-    put_opt(&l, "host", e->host, e->host_len);
-    put_opt(&l, "path", e->path, e->path_len);
-    put_key(&l, "status");
-    put_raw(&l, num, (size_t)snprintf(num, sizeof num, "%d", e->status));
-    put_opt(&l, "route", e->route, 0);
-    put_opt(&l, "upstream", e->upstream, 0);
-    put_opt(&l, "upstream_addr", e->upstream_addr, 0);
-    put_key(&l, "upstream_status");
+    put_opt(&l, KEY("request_id"), e->request_id, e->request_id_len);
+    put_opt(&l, KEY("client_ip"), e->client_ip, e->client_ip_len);
+    put_opt(&l, KEY("method"), e->method, e->method_len);
+    put_opt(&l, KEY("host"), e->host, e->host_len);
+    put_opt(&l, KEY("path"), e->path, e->path_len);
+    put_key_slice(&l, KEY("status"));
+    put_int(&l, e->status);
+    put_opt(&l, KEY("route"), e->route, e->route_len);
+    put_opt(&l, KEY("upstream"), e->upstream, e->upstream_len);
+    put_opt(&l, KEY("upstream_addr"), e->upstream_addr, e->upstream_addr_len);
+    put_key_slice(&l, KEY("upstream_status"));
     if (e->upstream_status > 0)
-        put_raw(&l, num, (size_t)snprintf(num, sizeof num, "%d", e->upstream_status));
+        put_int(&l, e->upstream_status);
     else
         put_raw(&l, "null", 4);
-    put_key(&l, "bytes_in");
-    put_raw(&l, num, (size_t)snprintf(num, sizeof num, "%llu", (unsigned long long)e->bytes_in));
-    put_key(&l, "bytes_out");
-    put_raw(&l, num, (size_t)snprintf(num, sizeof num, "%llu", (unsigned long long)e->bytes_out));
-    put_key(&l, "duration_ms");
-    put_raw(&l, num, (size_t)snprintf(num, sizeof num, "%.3f", e->duration_ms));
-    put_key(&l, "upstream_ms");
+    put_key_slice(&l, KEY("bytes_in"));
+    put_u64(&l, e->bytes_in);
+    put_key_slice(&l, KEY("bytes_out"));
+    put_u64(&l, e->bytes_out);
+    put_key_slice(&l, KEY("duration_ms"));
+    put_millis(&l, e->duration_ms);
+    put_key_slice(&l, KEY("upstream_ms"));
     if (e->upstream_ms >= 0)
-        put_raw(&l, num, (size_t)snprintf(num, sizeof num, "%.3f", e->upstream_ms));
+        put_millis(&l, e->upstream_ms);
     else
         put_raw(&l, "null", 4);
-    put_key(&l, "auth");
+    put_key_slice(&l, KEY("auth"));
     if (e->auth) {
         put_raw(&l, "{\"policy\":", 10);
-        put_str(&l, sy_slice_cstr(e->auth));
+        put_str(&l, sy_slice(e->auth, e->auth_len ? e->auth_len : strlen(e->auth)));
         if (e->subject && e->subject[0]) {
             put_raw(&l, ",\"subject\":", 11);
             put_str(&l, sy_slice_cstr(e->subject));
@@ -263,15 +322,15 @@ void sy_access_log_write(const sy_access_entry_t *e)
     } else {
         put_raw(&l, "null", 4);
     }
-    put_capped(&l, "trace_id", e->trace_id, e->trace_id_len);
-    put_capped(&l, "traceparent", e->traceparent, e->traceparent_len);
-    put_capped(&l, "forwarded_for", e->forwarded_for, e->forwarded_for_len);
-    put_capped(&l, "user_agent", e->user_agent, e->user_agent_len);
-    put_opt(&l, "protocol", e->protocol, 0);
-    put_key(&l, "tls");
+    put_capped(&l, KEY("trace_id"), e->trace_id, e->trace_id_len);
+    put_capped(&l, KEY("traceparent"), e->traceparent, e->traceparent_len);
+    put_capped(&l, KEY("forwarded_for"), e->forwarded_for, e->forwarded_for_len);
+    put_capped(&l, KEY("user_agent"), e->user_agent, e->user_agent_len);
+    put_opt(&l, KEY("protocol"), e->protocol, e->protocol_len);
+    put_key_slice(&l, KEY("tls"));
     put_raw(&l, e->tls ? "true" : "false", e->tls ? 4 : 5);
     if (e->error)
-        put_opt(&l, "error", e->error, 0);
+        put_opt(&l, KEY("error"), e->error, e->error_len);
     put_raw(&l, "}", 1);
     write_line(access_fd, &l);
 }

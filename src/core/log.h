@@ -35,6 +35,11 @@ typedef struct {
     const char *request_id, *client_ip, *method, *host, *path, *route, *upstream, *upstream_addr,
         *auth, *subject, *error;
     size_t request_id_len, method_len, host_len, path_len;
+    /* Lengths of the strings above when the caller knows them (route:
+     * the decision's matched_len; auth: the policy's name), so no
+     * configuration string is measured per request; 0: measured here. */
+    size_t client_ip_len, route_len, upstream_len, upstream_addr_len, auth_len, error_len,
+        protocol_len;
     /* From the client's headers, as received (NULL: absent); each is
      * written JSON-escaped and cut at SY_ACCESS_FIELD_MAX bytes. */
     const char *trace_id, *traceparent, *forwarded_for, *user_agent;

@@ -126,7 +126,7 @@ typedef struct {
     histogram_t duration;
 } dest_slot_t;
 
-typedef struct {
+typedef struct sy_metrics_destination {
     char *host;
     uint64_t hash;
     int slot_count;
@@ -421,7 +421,7 @@ static dest_stats_t *dest_insert(const char *host, uint64_t hash)
 
 /* The stats of a destination host: lock-free when it is known (every
  * request after the first), else created under the lock. */
-static dest_slot_t *dest_slot(int worker, const char *host)
+static dest_stats_t *dest_find(const char *host)
 {
     if (!host || !host[0])
         host = "(none)";
@@ -439,7 +439,30 @@ static dest_slot_t *dest_slot(int worker, const char *host)
             dest_count++;
         pthread_mutex_unlock(&dest_lock);
     }
+    return d;
+}
+
+static dest_slot_t *dest_slot(int worker, const char *host)
+{
+    dest_stats_t *d = dest_find(host);
     return d ? &d->slots[worker_index(worker, d->slot_count)] : NULL;
+}
+
+sy_metrics_destination_t *sy_metrics_destination(const char *host)
+{
+    return dest_find(host);
+}
+
+void sy_metrics_destination_count(int worker, sy_metrics_destination_t *d, sy_upstream_error_t kind)
+{
+    if (d && (unsigned)kind < SY_UPSTREAM_ERR__COUNT)
+        add(&d->slots[worker_index(worker, d->slot_count)].errors[kind], 1);
+}
+
+void sy_metrics_destination_observe(int worker, sy_metrics_destination_t *d, double seconds)
+{
+    if (d)
+        histogram_observe(&d->slots[worker_index(worker, d->slot_count)].duration, seconds);
 }
 
 void sy_metrics_destination_error(int worker, const char *destination, sy_upstream_error_t kind)

@@ -61,6 +61,18 @@ void sy_metrics_destination_error(int worker, const char *destination, sy_upstre
 /* Time from starting the upstream request to its response head. */
 void sy_metrics_upstream_duration(int worker, const char *destination, double seconds);
 
+/* The same series as a handle, for a caller that keeps it (an upstream
+ * connection, a pool entry) so the request path neither hashes nor
+ * compares the host name per request. Looked up (or created: "(other)"
+ * past the first 256 hosts) like the calls above; a handle lives for the
+ * process. NULL when out of memory, which the two calls below ignore. */
+typedef struct sy_metrics_destination sy_metrics_destination_t;
+sy_metrics_destination_t *sy_metrics_destination(const char *destination);
+void sy_metrics_destination_count(int worker, sy_metrics_destination_t *destination,
+                                  sy_upstream_error_t kind);
+void sy_metrics_destination_observe(int worker, sy_metrics_destination_t *destination,
+                                    double seconds);
+
 /* Per-route labels on switchyard_requests_total and
  * switchyard_request_duration_seconds (default on). Off: every routed
  * request counts under route="(any)", for route tables too large to pay

@@ -15,7 +15,6 @@
  */
 #include "http/serialize.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,17 +41,33 @@ static void put_slice(writer_t *w, sy_slice_t s)
     put(w, s.ptr, s.len);
 }
 
-static void put_cstr(writer_t *w, const char *s)
-{
-    put(w, s, strlen(s));
-}
+/* A string literal, its length known at compile time: the heads are
+ * written per request, so nothing here runs strlen or snprintf. */
+#define PUT_LIT(w, lit) put((w), (lit), sizeof(lit) - 1)
 
 static void put_u64(writer_t *w, uint64_t v)
 {
-    char num[24];
-    int n = snprintf(num, sizeof num, "%" PRIu64, v);
-    put(w, num, (size_t)n);
+    char num[SY_FMT_U64_MAX];
+    put(w, num, sy_fmt_u64(num, v));
 }
+
+/* A status code as "%03d" writes it: three digits for every real one. */
+static void put_status(writer_t *w, int status)
+{
+    if (status >= 0 && status <= 999) {
+        char d[3] = {(char)('0' + status / 100), (char)('0' + status / 10 % 10),
+                     (char)('0' + status % 10)};
+        put(w, d, 3);
+    } else if (status > 999) {
+        put_u64(w, (uint64_t)status);
+    } else {
+        char num[16]; /* nonsense from a caller: the cold path may format */
+        int n = snprintf(num, sizeof num, "%03d", status);
+        put(w, num, (size_t)n);
+    }
+}
+
+static sy_slice_t reason_slice(int status);
 
 static void put_header(writer_t *w, sy_slice_t name, sy_slice_t value)
 {
@@ -215,7 +230,7 @@ size_t sy_http_write_request_head(char *out, size_t cap, const sy_http_request_t
         put(&w, "?", 1);
         put_slice(&w, req->query);
     }
-    put_cstr(&w, " HTTP/1.1\r\n");
+    PUT_LIT(&w, " HTTP/1.1\r\n");
 
     bool has_request_id = false;
     for (size_t i = 0; i < req->header_count; i++) {
@@ -246,12 +261,18 @@ size_t sy_http_write_request_head(char *out, size_t cap, const sy_http_request_t
         if (h->id != SY_HDR_X_FORWARDED_FOR || h->value.len == 0 ||
             request_header_dropped(h, &cn, fw))
             continue;
-        put_cstr(&w, xff_started ? ", " : "X-Forwarded-For: ");
+        if (xff_started)
+            PUT_LIT(&w, ", ");
+        else
+            PUT_LIT(&w, "X-Forwarded-For: ");
         put_slice(&w, h->value);
         xff_started = true;
     }
     if (fw->client_ip.len) {
-        put_cstr(&w, xff_started ? ", " : "X-Forwarded-For: ");
+        if (xff_started)
+            PUT_LIT(&w, ", ");
+        else
+            PUT_LIT(&w, "X-Forwarded-For: ");
         put_slice(&w, fw->client_ip);
         xff_started = true;
     }
@@ -268,11 +289,11 @@ size_t sy_http_write_request_head(char *out, size_t cap, const sy_http_request_t
         put_header(&w, fw->add[i].name, fw->add[i].value);
 
     if (req->body_kind == SY_BODY_LENGTH) {
-        put_cstr(&w, "Content-Length: ");
+        PUT_LIT(&w, "Content-Length: ");
         put_u64(&w, req->content_length);
         put(&w, "\r\n", 2);
     } else if (req->body_kind == SY_BODY_CHUNKED) {
-        put_cstr(&w, "Transfer-Encoding: chunked\r\n");
+        PUT_LIT(&w, "Transfer-Encoding: chunked\r\n");
     }
     put(&w, "\r\n", 2);
     return finish(&w);
@@ -287,15 +308,13 @@ size_t sy_http_write_response_head(char *out, size_t cap, const sy_http_response
     connection_names_t cn;
     connection_names_init(&cn, resp->headers, resp->header_count);
 
-    char status[8];
-    int status_len = snprintf(status, sizeof status, "%03d", resp->status);
-    put_cstr(&w, "HTTP/1.1 ");
-    put(&w, status, (size_t)status_len);
+    PUT_LIT(&w, "HTTP/1.1 ");
+    put_status(&w, resp->status);
     put(&w, " ", 1);
     if (resp->reason.len)
         put_slice(&w, resp->reason);
     else
-        put_cstr(&w, sy_http_reason(resp->status));
+        put_slice(&w, reason_slice(resp->status));
     put(&w, "\r\n", 2);
 
     const sy_http_header_t *content_length = NULL;
@@ -316,12 +335,12 @@ size_t sy_http_write_response_head(char *out, size_t cap, const sy_http_response
 
     switch (fw->frame) {
     case SY_FRAME_LENGTH:
-        put_cstr(&w, "Content-Length: ");
+        PUT_LIT(&w, "Content-Length: ");
         put_u64(&w, fw->length);
         put(&w, "\r\n", 2);
         break;
     case SY_FRAME_CHUNKED:
-        put_cstr(&w, "Transfer-Encoding: chunked\r\n");
+        PUT_LIT(&w, "Transfer-Encoding: chunked\r\n");
         break;
     case SY_FRAME_NONE:
         /* No body follows, but a HEAD or 304 answer's Content-Length tells
@@ -334,37 +353,38 @@ size_t sy_http_write_response_head(char *out, size_t cap, const sy_http_response
         break;
     }
     if (!fw->keep_alive)
-        put_cstr(&w, "Connection: close\r\n");
+        PUT_LIT(&w, "Connection: close\r\n");
     else if (fw->client_minor == 0)
-        put_cstr(&w, "Connection: keep-alive\r\n");
+        PUT_LIT(&w, "Connection: keep-alive\r\n");
     put(&w, "\r\n", 2);
     return finish(&w);
 }
 
 /* --- switchyard's own answers ------------------------------------------- */
 
-size_t sy_http_write_error(char *out, size_t cap, int status, const char *message, bool close,
-                           const char *extra, bool head_only)
+/* The answer with its message and extra lines as slices: the one writer
+ * behind both entry points below. */
+static size_t write_answer(char *out, size_t cap, int status, sy_slice_t text, bool close,
+                           sy_slice_t extra_lines, const sy_header_pair_t *extra,
+                           size_t extra_count, bool head_only)
 {
     writer_t w = {out, cap, 0, false};
-    sy_slice_t text = sy_slice_cstr(message ? message : sy_http_reason(status));
     static const char open[] = "{\"message\":\"", shut[] = "\"}";
     size_t escaped = sy_json_escape(NULL, 0, text);
     size_t body_len = sizeof open - 1 + escaped + sizeof shut - 1;
 
-    char status_text[8];
-    int status_len = snprintf(status_text, sizeof status_text, "%03d", status);
-    put_cstr(&w, "HTTP/1.1 ");
-    put(&w, status_text, (size_t)status_len);
+    PUT_LIT(&w, "HTTP/1.1 ");
+    put_status(&w, status);
     put(&w, " ", 1);
-    put_cstr(&w, sy_http_reason(status));
-    put_cstr(&w, "\r\nContent-Type: application/json\r\nContent-Length: ");
+    put_slice(&w, reason_slice(status));
+    PUT_LIT(&w, "\r\nContent-Type: application/json\r\nContent-Length: ");
     put_u64(&w, body_len);
     put(&w, "\r\n", 2);
-    if (extra)
-        put_cstr(&w, extra);
+    put_slice(&w, extra_lines);
+    for (size_t i = 0; i < extra_count; i++)
+        put_header(&w, extra[i].name, extra[i].value);
     if (close)
-        put_cstr(&w, "Connection: close\r\n");
+        PUT_LIT(&w, "Connection: close\r\n");
     put(&w, "\r\n", 2);
     if (!head_only) {
         put(&w, open, sizeof open - 1);
@@ -379,63 +399,87 @@ size_t sy_http_write_error(char *out, size_t cap, int status, const char *messag
     return finish(&w);
 }
 
+size_t sy_http_write_error(char *out, size_t cap, int status, const char *message, bool close,
+                           const char *extra, bool head_only)
+{
+    sy_slice_t text = message ? sy_slice_cstr(message) : reason_slice(status);
+    return write_answer(out, cap, status, text, close, sy_slice_cstr(extra), NULL, 0, head_only);
+}
+
+size_t sy_http_write_answer(char *out, size_t cap, int status, sy_slice_t message, bool close,
+                            const sy_header_pair_t *extra, size_t extra_count, bool head_only)
+{
+    sy_slice_t text = message.ptr ? message : reason_slice(status);
+    return write_answer(out, cap, status, text, close, sy_slice(NULL, 0), extra, extra_count,
+                        head_only);
+}
+
+#define REASON(code, text)                                                                         \
+    {                                                                                              \
+        code, SY_SLICE_LIT(text)                                                                   \
+    }
 static const struct {
     int status;
-    const char *reason;
+    sy_slice_t reason;
 } reasons[] = {
-    {100, "Continue"},
-    {101, "Switching Protocols"},
-    {200, "OK"},
-    {201, "Created"},
-    {202, "Accepted"},
-    {203, "Non-Authoritative Information"},
-    {204, "No Content"},
-    {205, "Reset Content"},
-    {206, "Partial Content"},
-    {300, "Multiple Choices"},
-    {301, "Moved Permanently"},
-    {302, "Found"},
-    {303, "See Other"},
-    {304, "Not Modified"},
-    {307, "Temporary Redirect"},
-    {308, "Permanent Redirect"},
-    {400, "Bad Request"},
-    {401, "Unauthorized"},
-    {402, "Payment Required"},
-    {403, "Forbidden"},
-    {404, "Not Found"},
-    {405, "Method Not Allowed"},
-    {406, "Not Acceptable"},
-    {407, "Proxy Authentication Required"},
-    {408, "Request Timeout"},
-    {409, "Conflict"},
-    {410, "Gone"},
-    {411, "Length Required"},
-    {412, "Precondition Failed"},
-    {413, "Content Too Large"},
-    {414, "URI Too Long"},
-    {415, "Unsupported Media Type"},
-    {416, "Range Not Satisfiable"},
-    {417, "Expectation Failed"},
-    {421, "Misdirected Request"},
-    {422, "Unprocessable Content"},
-    {425, "Too Early"},
-    {426, "Upgrade Required"},
-    {428, "Precondition Required"},
-    {429, "Too Many Requests"},
-    {431, "Request Header Fields Too Large"},
-    {500, "Internal Server Error"},
-    {501, "Not Implemented"},
-    {502, "Bad Gateway"},
-    {503, "Service Unavailable"},
-    {504, "Gateway Timeout"},
-    {505, "HTTP Version Not Supported"},
+    REASON(100, "Continue"),
+    REASON(101, "Switching Protocols"),
+    REASON(200, "OK"),
+    REASON(201, "Created"),
+    REASON(202, "Accepted"),
+    REASON(203, "Non-Authoritative Information"),
+    REASON(204, "No Content"),
+    REASON(205, "Reset Content"),
+    REASON(206, "Partial Content"),
+    REASON(300, "Multiple Choices"),
+    REASON(301, "Moved Permanently"),
+    REASON(302, "Found"),
+    REASON(303, "See Other"),
+    REASON(304, "Not Modified"),
+    REASON(307, "Temporary Redirect"),
+    REASON(308, "Permanent Redirect"),
+    REASON(400, "Bad Request"),
+    REASON(401, "Unauthorized"),
+    REASON(402, "Payment Required"),
+    REASON(403, "Forbidden"),
+    REASON(404, "Not Found"),
+    REASON(405, "Method Not Allowed"),
+    REASON(406, "Not Acceptable"),
+    REASON(407, "Proxy Authentication Required"),
+    REASON(408, "Request Timeout"),
+    REASON(409, "Conflict"),
+    REASON(410, "Gone"),
+    REASON(411, "Length Required"),
+    REASON(412, "Precondition Failed"),
+    REASON(413, "Content Too Large"),
+    REASON(414, "URI Too Long"),
+    REASON(415, "Unsupported Media Type"),
+    REASON(416, "Range Not Satisfiable"),
+    REASON(417, "Expectation Failed"),
+    REASON(421, "Misdirected Request"),
+    REASON(422, "Unprocessable Content"),
+    REASON(425, "Too Early"),
+    REASON(426, "Upgrade Required"),
+    REASON(428, "Precondition Required"),
+    REASON(429, "Too Many Requests"),
+    REASON(431, "Request Header Fields Too Large"),
+    REASON(500, "Internal Server Error"),
+    REASON(501, "Not Implemented"),
+    REASON(502, "Bad Gateway"),
+    REASON(503, "Service Unavailable"),
+    REASON(504, "Gateway Timeout"),
+    REASON(505, "HTTP Version Not Supported"),
 };
 
-const char *sy_http_reason(int status)
+static sy_slice_t reason_slice(int status)
 {
     for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
         if (reasons[i].status == status)
             return reasons[i].reason;
-    return "Unknown";
+    return SY_SLICE_LIT("Unknown");
+}
+
+const char *sy_http_reason(int status)
+{
+    return reason_slice(status).ptr;
 }

@@ -90,6 +90,13 @@ size_t sy_http_write_response_head(char *out, size_t cap, const sy_http_response
 size_t sy_http_write_error(char *out, size_t cap, int status, const char *message, bool close,
                            const char *extra, bool head_only);
 
+/* The same answer for the request path, where nothing is formatted or
+ * measured: the message as a slice (ptr NULL: the reason phrase) and the
+ * extra headers as name/value pairs, each written "Name: value\r\n" after
+ * Content-Length (e.g. WWW-Authenticate, Retry-After, X-Request-Id, Allow). */
+size_t sy_http_write_answer(char *out, size_t cap, int status, sy_slice_t message, bool close,
+                            const sy_header_pair_t *extra, size_t extra_count, bool head_only);
+
 /* Standard reason phrase ("Not Found"); "Unknown" for others. */
 const char *sy_http_reason(int status);
 

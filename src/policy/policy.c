@@ -811,6 +811,7 @@ static bool parse_auth_policies(parse_t *p, json_t *doc, sy_policy_t *pol)
         }
         if (!(a->name = strdup(name)))
             return fail_oom(p);
+        a->name_len = strlen(name);
         /* Each type's fields, defaults and keys belong to src/auth. */
         sy_error_t aerr;
         if (!(a->config = sy_auth_config_parse(name, obj, w, &aerr))) {

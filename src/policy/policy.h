@@ -23,6 +23,7 @@ typedef struct {
     char *name;
     sy_auth_type_t type;
     sy_auth_config_t *config; /* sy_auth_config_parse; NULL only in tests (fails closed) */
+    size_t name_len; /* measured at load, for the access log (0 in tests: measured there) */
 } sy_auth_policy_t;
 
 /* Host spellings: `host` and a route's target_host are written as in a URL

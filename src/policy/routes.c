@@ -160,6 +160,7 @@ static bool parse_methods(sy_route_t *route, json_t *v, const char *item_name)
             strcat(route->allow_header, ", ");
         strcat(route->allow_header, route->methods[i]);
     }
+    route->allow_header_len = strlen(route->allow_header);
     return true;
 }
 
@@ -315,7 +316,7 @@ bool sy_route_allows_method(const sy_route_t *route, sy_slice_t method)
     if (!route->methods)
         return true;
     for (size_t i = 0; i < route->method_count; i++)
-        if (sy_slice_eq(sy_slice_cstr(route->methods[i]), method))
+        if (sy_slice_eq_cstr(method, route->methods[i]))
             return true;
     return false;
 }

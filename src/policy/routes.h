@@ -26,6 +26,7 @@ typedef struct sy_route {
     char **methods;  /* NULL: all methods */
     size_t method_count;
     char *allow_header; /* "GET, POST" when methods are set */
+    size_t allow_header_len;
     bool strip_prefix;
     bool enabled;
     char *owner, *updated_at, *description;
@@ -33,7 +34,10 @@ typedef struct sy_route {
     /* Set when the snapshot is built: */
     const sy_destination_t *destination;
     const sy_auth_policy_t *auth;
-    char *rejected_reason;        /* NULL when the route is active */
+    char *rejected_reason; /* NULL when the route is active */
+    /* Lengths of path and rejected_reason, measured once when the snapshot
+     * is built so the request path (decide, the access log) never does. */
+    size_t path_len, rejected_reason_len;
     struct sy_route_stats *stats; /* metrics handle (core/metrics.h), set by the poller; the
                                    * list owns one reference */
     time_t changed_at; /* wall clock of this route's last change seen by this process (the

@@ -342,7 +342,9 @@ sy_snapshot_t *sy_snapshot_build(sy_policy_t *policy, sy_route_list_t *routes, s
             goto oom;
         if (!r->rejected_reason && !check_route(policy, r))
             goto oom;
-        if (!sy_matcher_add(snap->matcher, sy_slice_cstr(r->path), r->domain, r))
+        r->path_len = strlen(r->path);
+        r->rejected_reason_len = r->rejected_reason ? strlen(r->rejected_reason) : 0;
+        if (!sy_matcher_add(snap->matcher, sy_slice(r->path, r->path_len), r->domain, r))
             goto oom; /* duplicates were settled above, so this is memory */
         if (r->rejected_reason)
             snap->rejected_count++;

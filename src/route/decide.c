@@ -19,10 +19,27 @@
 /* Longest DNS name (RFC 1035), plus room to tell "too long" apart. */
 #define HOST_MAX 254
 
-static void answer(sy_decision_t *out, int status, const char *message)
+/* Decisions are made per request: their messages are literals or built
+ * from lengths known in advance, never formatted. */
+static void answer_len(sy_decision_t *out, int status, const char *message, size_t len)
 {
     out->status = status;
     out->message = message;
+    out->message_len = len;
+}
+
+#define answer(out, status, lit) answer_len((out), (status), (lit), sizeof(lit) - 1)
+
+/* prefix + text into message_buf, cut where snprintf would cut it. */
+static void answer_joined(sy_decision_t *out, int status, sy_slice_t prefix, sy_slice_t text)
+{
+    size_t room = sizeof out->message_buf - 1;
+    size_t n = prefix.len < room ? prefix.len : room;
+    memcpy(out->message_buf, prefix.ptr, n);
+    size_t m = text.len < room - n ? text.len : room - n;
+    memcpy(out->message_buf + n, text.ptr, m);
+    out->message_buf[n + m] = '\0';
+    answer_len(out, status, out->message_buf, n + m);
 }
 
 void sy_decide(const sy_snapshot_t *snap, sy_slice_t host_value, char *path_buf, size_t *path_len,
@@ -30,7 +47,9 @@ void sy_decide(const sy_snapshot_t *snap, sy_slice_t host_value, char *path_buf,
 {
     out->status = 0;
     out->message = NULL;
+    out->message_len = 0;
     out->allow = NULL;
+    out->allow_len = 0;
     out->route = NULL;
     out->matched_len = 0;
     out->message_buf[0] = '\0';
@@ -66,8 +85,8 @@ void sy_decide(const sy_snapshot_t *snap, sy_slice_t host_value, char *path_buf,
     if (!why && !snap->policy->allow_path_parameters)
         why = sy_path_check_parameters(path);
     if (why) {
-        snprintf(out->message_buf, sizeof out->message_buf, "invalid path: %s", why);
-        answer(out, 400, out->message_buf);
+        /* why is one of path.c's literals, not configuration. */
+        answer_joined(out, 400, SY_SLICE_LIT("invalid path: "), sy_slice_cstr(why));
         return;
     }
 
@@ -80,14 +99,14 @@ void sy_decide(const sy_snapshot_t *snap, sy_slice_t host_value, char *path_buf,
     out->route = route;
     out->matched_len = matched_len;
     if (route->rejected_reason) {
-        snprintf(out->message_buf, sizeof out->message_buf, "route rejected: %s",
-                 route->rejected_reason);
-        answer(out, 502, out->message_buf);
+        answer_joined(out, 502, SY_SLICE_LIT("route rejected: "),
+                      sy_slice(route->rejected_reason, route->rejected_reason_len));
         return;
     }
     if (!sy_route_allows_method(route, method)) {
         answer(out, 405, "method not allowed");
         out->allow = route->allow_header;
+        out->allow_len = route->allow_header ? route->allow_header_len : 0;
         return;
     }
 }

@@ -11,9 +11,11 @@
 #include "policy/snapshot.h"
 
 typedef struct {
-    int status;              /* 0: forward to route; else the answer's status */
-    const char *message;     /* the JSON message when status != 0 */
-    const char *allow;       /* with 405: the Allow header value */
+    int status;          /* 0: forward to route; else the answer's status */
+    const char *message; /* the JSON message when status != 0 */
+    size_t message_len;  /* its length (sy_http_write_answer takes slices) */
+    const char *allow;   /* with 405: the Allow header value */
+    size_t allow_len;
     const sy_route_t *route; /* the matched route, when one matched */
     size_t matched_len;      /* length of the matched route path */
     char message_buf[320];

@@ -207,7 +207,7 @@ static sy_slice_t host_bare(sy_slice_t host)
 
 static bool domain_fits(const char *domain, sy_slice_t host)
 {
-    return !domain || sy_slice_eq_nocase(sy_slice_cstr(domain), host);
+    return !domain || sy_slice_eq_cstr_nocase(host, domain);
 }
 
 /* Path parameters (";x" up to the end of its segment, also written

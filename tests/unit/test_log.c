@@ -101,11 +101,89 @@ static void test_access_fields(void **state)
     assert_int_equal((size_t)(end - start), SY_ACCESS_FIELD_MAX + 2);
 }
 
+/* The access log writes numbers without printf; each must read exactly as
+ * printf wrote it: %d, %llu and %.3f (round to nearest, ties to even, on
+ * the exact binary value). Durations as the proxy makes them (nanoseconds
+ * / 1e6), exact ties (0.0625 ms), values a hair either side of a half
+ * microsecond, and large ones. */
+static double durations[4000];
+static size_t duration_count;
+
+static void duration_lines(void)
+{
+    for (size_t i = 0; i < duration_count; i++) {
+        sy_access_entry_t e = {0};
+        e.status = (int)(i % 600);
+        e.upstream_status = i % 3 ? 502 : 0;
+        e.bytes_in = i * 7919;
+        e.bytes_out = i ? UINT64_MAX / i : UINT64_MAX;
+        e.duration_ms = durations[i];
+        e.upstream_ms = i % 5 ? durations[i] / 3 : -1;
+        sy_access_log_write(&e);
+    }
+}
+
+static void test_numbers_read_as_printf_wrote_them(void **state)
+{
+    (void)state;
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    size_t n = 0;
+    static const double fixed[] = {
+        0,       0.0005,  0.0015,         0.0625,    1.0625,        2.5e-4,
+        0.00049, 0.00051, 999.9995,       1234.5675, 86400000.0005, 1e-9,
+        0.1,     0.7,     123456789.0125, -0.0,      1e12,          5e15};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        durations[n++] = fixed[i];
+    while (n < sizeof durations / sizeof durations[0]) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint64_t ns = x % (n % 2 ? 10000000ull : 100000000000ull);
+        durations[n++] = (double)ns / 1e6;
+    }
+    duration_count = n;
+    assert_true(sy_access_log_open("-"));
+    char path[] = "/tmp/sy-test-log-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    int saved = dup(1);
+    dup2(fd, 1);
+    duration_lines();
+    dup2(saved, 1);
+    close(saved);
+    FILE *f = fdopen(fd, "r");
+    assert_non_null(f);
+    rewind(f);
+    static char text[4096];
+    for (size_t i = 0; i < duration_count; i++) {
+        assert_non_null(fgets(text, sizeof text, f));
+        char want[512];
+        snprintf(want, sizeof want, "\"status\":%d,", (int)(i % 600));
+        assert_non_null(strstr(text, want));
+        if (i % 3)
+            assert_non_null(strstr(text, "\"upstream_status\":502,"));
+        else
+            assert_non_null(strstr(text, "\"upstream_status\":null,"));
+        snprintf(want, sizeof want, "\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%.3f,",
+                 (unsigned long long)(i * 7919),
+                 (unsigned long long)(i ? UINT64_MAX / i : UINT64_MAX), durations[i]);
+        if (!strstr(text, want))
+            fail_msg("line %zu: want %s in %s", i, want, text);
+        if (i % 5)
+            snprintf(want, sizeof want, "\"upstream_ms\":%.3f,", durations[i] / 3);
+        else
+            snprintf(want, sizeof want, "\"upstream_ms\":null,");
+        if (!strstr(text, want))
+            fail_msg("line %zu: want %s in %s", i, want, text);
+    }
+    fclose(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_access_fields),
+        cmocka_unit_test(test_numbers_read_as_printf_wrote_them),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

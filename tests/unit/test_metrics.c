@@ -510,8 +510,13 @@ static void test_destinations(void **state)
     (void)state;
     sy_metrics_upstream_duration(0, "a.example", 0.2);
     sy_metrics_upstream_duration(1, "a.example", 45);
-    sy_metrics_upstream_duration(2, "b.example", 0.001);
-    sy_metrics_destination_error(0, "b.example", SY_UPSTREAM_ERR_TLS);
+    /* A kept handle counts into the same series as the name. */
+    sy_metrics_destination_t *b = sy_metrics_destination("b.example");
+    assert_non_null(b);
+    assert_ptr_equal(b, sy_metrics_destination("b.example"));
+    sy_metrics_destination_observe(2, b, 0.001);
+    sy_metrics_destination_count(0, b, SY_UPSTREAM_ERR_TLS);
+    sy_metrics_upstream_duration(1, "b.example", 0.002);
     sy_metrics_destination_error(0, NULL, SY_UPSTREAM_ERR_RESOLVE);
     char *text = render(NULL);
     assert_true(
@@ -523,7 +528,7 @@ static void test_destinations(void **state)
                        "switchyard_upstream_duration_seconds_bucket{destination=\"a.example\","
                        "le=\"60\"}") == 2);
     assert_true(
-        sample(text, "switchyard_upstream_duration_seconds_count{destination=\"b.example\"}") == 1);
+        sample(text, "switchyard_upstream_duration_seconds_count{destination=\"b.example\"}") == 2);
     assert_true(sample(text, "switchyard_upstream_errors_total{destination=\"b.example\","
                              "kind=\"tls\"}") == 1);
     assert_true(sample(text, "switchyard_upstream_errors_total{destination=\"a.example\","
