@@ -109,6 +109,7 @@ struct sy_request {
     sy_auth_result_t auth;
     char request_id[72]; /* a kept client id is at most 64 bytes */
     char upstream_url[512];
+    size_t upstream_url_len;
     char upstream_addr[64]; /* the address connected to, for the access log */
     char message[320];      /* the JSON message of an answer switchyard made */
     char chunk_line[SY_FMT_HEX_MAX + 2];
@@ -153,8 +154,8 @@ static void pump_request_body(sy_client_t *c);
 static void client_gave_up_mid_body(sy_client_t *c);
 static void finish_request(sy_client_t *c);
 static void connect_upstream(sy_client_t *c, bool fresh);
-static void client_answer(sy_client_t *c, int status, const char *message, const char *extra,
-                          bool close);
+static void client_answer(sy_client_t *c, int status, const char *message,
+                          const sy_header_pair_t *extra, size_t extra_count, bool close);
 static void request_body_written(sy_client_t *c);
 static void request_free(sy_request_t *rq);
 
@@ -217,6 +218,7 @@ static void request_clear(sy_request_t *rq)
     memset(&rq->snap, 0, offsetof(sy_request_t, head_store) - offsetof(sy_request_t, snap));
     memset(&rq->auth, 0, sizeof rq->auth);
     rq->upstream_url[0] = '\0';
+    rq->upstream_url_len = 0;
     rq->upstream_addr[0] = '\0';
     rq->message[0] = '\0';
 }
@@ -482,12 +484,21 @@ static void log_request(sy_client_t *c)
         e.path = path;
         e.path_len = n;
         e.protocol = c->rq->req.minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1";
+        e.protocol_len = 8;
         log_client_headers(c, &e, xff, sizeof xff);
     }
     e.tls = c->https;
     e.status = c->rq->status;
-    e.route = c->rq->route ? c->rq->route->path : NULL;
-    e.upstream = c->rq->upstream_url[0] ? c->rq->upstream_url : NULL;
+    /* Lengths measured at load or when written: nothing configured is
+     * measured per request. */
+    if (c->rq->route) {
+        e.route = c->rq->route->path;
+        e.route_len = c->rq->route->path_len;
+    }
+    if (c->rq->upstream_url_len) {
+        e.upstream = c->rq->upstream_url;
+        e.upstream_len = c->rq->upstream_url_len;
+    }
     e.upstream_addr = c->rq->upstream_addr[0] ? c->rq->upstream_addr : NULL;
     e.upstream_status = c->rq->upstream_status;
     e.bytes_in = c->rq->bytes_in;
@@ -495,7 +506,10 @@ static void log_request(sy_client_t *c)
     e.duration_ms = duration;
     e.upstream_ms =
         c->rq->upstream_started_ns ? (double)(now - c->rq->upstream_started_ns) / 1e6 : -1;
-    e.auth = c->rq->route && c->rq->route->auth ? c->rq->route->auth->name : NULL;
+    if (c->rq->route && c->rq->route->auth) {
+        e.auth = c->rq->route->auth->name;
+        e.auth_len = c->rq->route->auth->name_len;
+    }
     e.subject = c->rq->auth.subject;
     e.error = c->rq->error;
     sy_access_log_write(&e);
@@ -595,8 +609,24 @@ static void on_answer_written(uv_write_t *req, int status)
     finish_request(c);
 }
 
-static void client_answer(sy_client_t *c, int status, const char *message, const char *extra,
-                          bool close)
+/* The message of a refused request: "bad request: <reason>", built in the
+ * request state without formatting (it stays there for the log). */
+static const char *bad_request_message(sy_client_t *c, sy_http_reject_t reject)
+{
+    static const char prefix[] = "bad request: ";
+    const char *name = sy_http_reject_name(reject);
+    size_t n = sizeof prefix - 1, len = strnlen(name, sizeof c->rq->message - n - 1);
+    memcpy(c->rq->message, prefix, n);
+    memcpy(c->rq->message + n, name, len);
+    c->rq->message[n + len] = '\0';
+    return c->rq->message;
+}
+
+/* An answer switchyard makes itself: status, a JSON message (a literal, or
+ * text kept in the request state: the access log names it), the extra
+ * header fields and the request's X-Request-Id. */
+static void client_answer(sy_client_t *c, int status, const char *message,
+                          const sy_header_pair_t *extra, size_t extra_count, bool close)
 {
     if (!request_take(c)) {
         client_close(c);
@@ -621,10 +651,14 @@ static void client_answer(sy_client_t *c, int status, const char *message, const
      * in the logs; one rejected before its head was read gets a new id. */
     if (c->rq->request_id_len == 0)
         generate_request_id(c);
-    char lines[512]; /* extra (< 300 bytes) and the id line */
-    snprintf(lines, sizeof lines, "%sX-Request-Id: %s\r\n", extra ? extra : "", c->rq->request_id);
-    size_t n = sy_http_write_error(c->rq->answer, sizeof c->rq->answer, status, message, close,
-                                   lines, head_only);
+    sy_header_pair_t lines[4];
+    size_t count = 0;
+    for (size_t i = 0; i < extra_count && count < 3; i++)
+        lines[count++] = extra[i];
+    lines[count++] = (sy_header_pair_t){SY_SLICE_LIT("X-Request-Id"),
+                                        sy_slice(c->rq->request_id, c->rq->request_id_len)};
+    size_t n = sy_http_write_answer(c->rq->answer, sizeof c->rq->answer, status,
+                                    sy_slice_cstr(message), close, lines, count, head_only);
     if (n == 0) {
         client_close(c);
         return;
@@ -656,14 +690,14 @@ static void on_client_timer(uv_timer_t *t)
             }
             c->rq->req_body_done = true;
             c->rq->started_ns = uv_hrtime();
-            client_answer(c, 408, "request header timeout", NULL, true);
+            client_answer(c, 408, "request header timeout", NULL, 0, true);
         } else {
             client_close(c); /* idle keep-alive connection */
         }
         break;
     case SY_CLIENT_PROXYING:
         if (!c->rq->resp_started)
-            client_answer(c, 408, "request body timeout", NULL, true);
+            client_answer(c, 408, "request body timeout", NULL, 0, true);
         else
             client_close(c);
         break;
@@ -715,12 +749,13 @@ static void start_forwarding(sy_client_t *c, size_t matched_len)
     sy_forward_plan_t plan;
     if (!sy_forward_plan(c->rq->snap, c->rq->route, matched_len, c->rq->req.path,
                          c->rq->req.has_query, c->rq->req.query, &c->rq->auth, &plan)) {
-        client_answer(c, 502, "route has no forward plan", NULL, true);
+        client_answer(c, 502, "route has no forward plan", NULL, 0, true);
         return;
     }
     /* For the log: the query goes upstream untouched, its values are not
      * written down. */
-    sy_forward_url(&plan, c->rq->upstream_url, sizeof c->rq->upstream_url, true);
+    c->rq->upstream_url_len =
+        sy_forward_url(&plan, c->rq->upstream_url, sizeof c->rq->upstream_url, true);
 
     sy_forward_request_t fw = {
         .client_ip = sy_slice_cstr(c->peer_ip),
@@ -737,12 +772,12 @@ static void start_forwarding(sy_client_t *c, size_t matched_len)
         cap += plan.add[i].name.len + plan.add[i].value.len + 4;
     c->rq->req_head = request_head_room(c, 0, cap);
     if (!c->rq->req_head) {
-        client_answer(c, 500, "out of memory", NULL, true);
+        client_answer(c, 500, "out of memory", NULL, 0, true);
         return;
     }
     c->rq->req_head_len = sy_http_write_request_head(c->rq->req_head, cap, &c->rq->req, &fw);
     if (c->rq->req_head_len == 0) {
-        client_answer(c, 431, "request header fields too large", NULL, true);
+        client_answer(c, 431, "request header fields too large", NULL, 0, true);
         return;
     }
 
@@ -781,15 +816,18 @@ static void on_auth_decided(void *arg)
     sy_client_t *c = arg;
     c->rq->auth_pending = NULL;
     if (c->rq->auth.status != 0) {
-        char extra[240];
+        sy_header_pair_t extra[2];
         size_t n = 0;
-        if (c->rq->auth.www_authenticate[0])
-            n += (size_t)snprintf(extra, sizeof extra, "WWW-Authenticate: %s\r\n",
-                                  c->rq->auth.www_authenticate);
+        char seconds[SY_FMT_U64_MAX];
+        if (c->rq->auth.www_authenticate_len)
+            extra[n++] = (sy_header_pair_t){
+                SY_SLICE_LIT("WWW-Authenticate"),
+                sy_slice(c->rq->auth.www_authenticate, c->rq->auth.www_authenticate_len)};
         if (c->rq->auth.retry_after)
-            snprintf(extra + n, sizeof extra - n, "Retry-After: %u\r\n", c->rq->auth.retry_after);
-        client_answer(c, c->rq->auth.status, c->rq->auth.message,
-                      n || c->rq->auth.retry_after ? extra : NULL, false);
+            extra[n++] =
+                (sy_header_pair_t){SY_SLICE_LIT("Retry-After"),
+                                   sy_slice(seconds, sy_fmt_u64(seconds, c->rq->auth.retry_after))};
+        client_answer(c, c->rq->auth.status, c->rq->auth.message, extra, n, false);
         return;
     }
     start_forwarding(c, c->rq->matched_len);
@@ -806,7 +844,8 @@ static void handle_request(sy_client_t *c)
         c->rq->req.body_kind == SY_BODY_NONE ||
         (c->rq->req.body_kind == SY_BODY_LENGTH && c->rq->req.content_length == 0);
     if (!w->snap) {
-        client_answer(c, 503, "configuration not loaded yet", "Retry-After: 5\r\n", false);
+        static const sy_header_pair_t retry = {SY_SLICE_LIT("Retry-After"), SY_SLICE_LIT("5")};
+        client_answer(c, 503, "configuration not loaded yet", &retry, 1, false);
         return;
     }
     c->rq->snap = w->snap;
@@ -821,15 +860,14 @@ static void handle_request(sy_client_t *c)
     c->rq->req.path.len = path_len;
     c->rq->route = d.route;
     if (d.status != 0) {
-        char extra[300];
-        const char *ex = NULL;
-        if (d.status == 405 && d.allow) {
-            snprintf(extra, sizeof extra, "Allow: %s\r\n", d.allow);
-            ex = extra;
-        }
+        sy_header_pair_t allow = {SY_SLICE_LIT("Allow"), sy_slice(d.allow, d.allow_len)};
+        bool has_allow = d.status == 405 && d.allow;
         /* d.message may live in d's own buffer: copy it to the client. */
-        snprintf(c->rq->message, sizeof c->rq->message, "%s", d.message);
-        client_answer(c, d.status, c->rq->message, ex, false);
+        size_t len =
+            d.message_len < sizeof c->rq->message ? d.message_len : sizeof c->rq->message - 1;
+        memcpy(c->rq->message, d.message, len);
+        c->rq->message[len] = '\0';
+        client_answer(c, d.status, c->rq->message, &allow, has_allow, false);
         return;
     }
 
@@ -898,24 +936,24 @@ static void client_parse(sy_client_t *c)
         c->rq->req_body_done = true;
         c->rq->request_id_len = 0;
         int status = sy_http_reject_status(reject);
+        const char *message;
         switch (status) {
         case 413:
-            snprintf(c->rq->message, sizeof c->rq->message, "request body too large");
+            message = "request body too large";
             break;
         case 414:
-            snprintf(c->rq->message, sizeof c->rq->message, "request line too long");
+            message = "request line too long";
             break;
         case 417:
-            snprintf(c->rq->message, sizeof c->rq->message, "expectation not supported");
+            message = "expectation not supported";
             break;
         case 431:
-            snprintf(c->rq->message, sizeof c->rq->message, "request header fields too large");
+            message = "request header fields too large";
             break;
         default:
-            snprintf(c->rq->message, sizeof c->rq->message, "bad request: %s",
-                     sy_http_reject_name(reject));
+            message = bad_request_message(c, reject);
         }
-        client_answer(c, status, c->rq->message, NULL, true);
+        client_answer(c, status, message, NULL, 0, true);
         c->rq->error = sy_http_reject_name(reject);
         return;
     }
@@ -1047,7 +1085,7 @@ static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 static void request_body_failed(sy_client_t *c, int status, const char *why)
 {
     if (!c->rq->resp_started)
-        client_answer(c, status, why, NULL, true);
+        client_answer(c, status, why, NULL, 0, true);
     else
         client_close(c);
 }
@@ -1100,9 +1138,7 @@ static void pump_request_body(sy_client_t *c)
             sy_http_dechunk_in_place(&c->rq->req_chunked, c->buf, c->pos, &c->end, &done, &reject);
         if (decoded < 0) {
             sy_metrics_rejected(c->worker->id, (int)reject);
-            snprintf(c->rq->message, sizeof c->rq->message, "bad request: %s",
-                     sy_http_reject_name(reject));
-            request_body_failed(c, 400, c->rq->message);
+            request_body_failed(c, 400, bad_request_message(c, reject));
             return;
         }
         size_t data_len = (size_t)decoded;
@@ -1191,7 +1227,7 @@ static void upstream_failed(sy_client_t *c, int status, const char *why)
         client_close(c);
         return;
     }
-    client_answer(c, status, why, NULL, !c->rq->req_body_done);
+    client_answer(c, status, why, NULL, 0, !c->rq->req_body_done);
 }
 
 /* The upstream response broke after its head was parsed (a malformed
@@ -1210,7 +1246,7 @@ static void response_broke(sy_client_t *c, const char *why)
         c->rq->status = 0;
         /* Closed after, as when the body broke later: the client sees
          * the same end of the connection either way. */
-        client_answer(c, 502, why, NULL, true);
+        client_answer(c, 502, why, NULL, 0, true);
         return;
     }
     c->rq->error = why;
