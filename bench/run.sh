@@ -718,7 +718,7 @@ run_profile() {
     echo "Top functions:"
     echo
     echo '```'
-    perf report -i "$data" --stdio --no-children --sort dso,symbol -F overhead,dso,sym --percent-limit 0.7 2>/dev/null | grep -E '^ +[0-9]' | head -40
+    perf report -i "$data" --stdio --no-children --sort dso,sym --percent-limit 0.7 2>/dev/null | grep -E '^ +[0-9]' | head -40
     echo '```'
   )
 }
