@@ -81,7 +81,8 @@ typedef enum {
 
 struct sy_upstream {
     sy_stream_t stream; /* the connection: TCP, or TLS over it */
-    uv_timer_t timer;
+    uv_timer_t timer;   /* armed at or before `deadline` (sy_upstream_set_timer) */
+    uint64_t deadline;  /* loop time the current timeout ends; 0: none */
     sy_resolve_req_t resolve_req;
     uv_connect_t connect_req;
     uv_write_t write_req;
@@ -318,15 +319,36 @@ static void up_on_timer(uv_timer_t *t)
     }
 }
 
+/* Lazy, as the client's timeouts (client.c, client_set_timer): the
+ * deadline moves per request, the libuv timer only when it would fire
+ * too late. */
+static void up_on_timer_due(uv_timer_t *t)
+{
+    sy_upstream_t *up = t->data;
+    if (!up->deadline)
+        return;
+    uint64_t now = uv_now(t->loop);
+    if (now < up->deadline) {
+        uv_timer_start(t, up_on_timer_due, up->deadline - now, 0);
+        return;
+    }
+    up->deadline = 0;
+    up_on_timer(t);
+}
+
 void sy_upstream_set_timer(sy_upstream_t *up, uint32_t ms)
 {
-    if (up->state != SY_UP_CLOSING)
-        uv_timer_start(&up->timer, up_on_timer, ms, 0);
+    if (up->state == SY_UP_CLOSING)
+        return;
+    up->deadline = uv_now(up->timer.loop) + ms;
+    if (uv_is_active((uv_handle_t *)&up->timer) && uv_timer_get_due_in(&up->timer) <= ms)
+        return;
+    uv_timer_start(&up->timer, up_on_timer_due, ms, 0);
 }
 
 void sy_upstream_stop_timer(sy_upstream_t *up)
 {
-    uv_timer_stop(&up->timer);
+    up->deadline = 0;
 }
 
 /* The receive buffer has room for another read. */
@@ -691,7 +713,7 @@ static void h1_pump(sy_upstream_t *up)
         if (finished) {
             /* The end of the body carried nothing to write (the last
              * chunk, or EOF). */
-            uv_timer_stop(&up->timer);
+            sy_upstream_stop_timer(up);
             ex->cb->done(ex->arg);
             return;
         }
@@ -711,7 +733,7 @@ static void h1_pump(sy_upstream_t *up)
         sy_upstream_set_timer(up, ex->response_timeout_ms);
     } else {
         /* The upstream is done; only the caller's write can stall now. */
-        uv_timer_stop(&up->timer);
+        sy_upstream_stop_timer(up);
     }
 }
 
@@ -769,7 +791,7 @@ static void up_handshake_step(sy_upstream_t *up, const char *in, size_t len)
     sy_metrics_tls_handshake(up->worker->id, resumed);
     if (resumed)
         sy_tls_session_resumed(tls);
-    uv_timer_stop(&up->timer);
+    sy_upstream_stop_timer(up);
     up->state = SY_UP_ACTIVE;
     h1_ready(up);
 }
@@ -816,7 +838,7 @@ static void up_connect_next(sy_upstream_t *up)
     sy_metrics_gauge_add(up->worker->id, SY_GAUGE_UPSTREAM_CONNECTIONS, 1);
     uv_tcp_nodelay(&up->stream.tcp, 1);
     up->state = SY_UP_CONNECTING;
-    uv_timer_start(&up->timer, up_on_timer, up->connect_timeout_ms, 0);
+    sy_upstream_set_timer(up, up->connect_timeout_ms);
     up->connect_req.data = up;
     int rc = uv_tcp_connect(&up->connect_req, &up->stream.tcp, (const struct sockaddr *)&sa,
                             up_on_connect);
@@ -851,7 +873,7 @@ static void up_attempt_failed(sy_upstream_t *up, const char *error, bool timed_o
         up->attempt++;
         sy_resolver_count_moved(up->plan.entry);
         up->state = SY_UP_RESOLVING; /* between two addresses */
-        uv_timer_stop(&up->timer);
+        sy_upstream_stop_timer(up);
         up->tcp_open = false;
         sy_metrics_gauge_add(up->worker->id, SY_GAUGE_UPSTREAM_CONNECTIONS, -1);
         sy_stream_close(&up->stream, up_on_attempt_closed);
@@ -879,7 +901,7 @@ static void up_on_connect(uv_connect_t *req, int status)
         up_start_tls(up);
         return;
     }
-    uv_timer_stop(&up->timer);
+    sy_upstream_stop_timer(up);
     up->state = SY_UP_ACTIVE;
     h1_ready(up);
 }
@@ -953,7 +975,7 @@ void sy_upstream_acquire(sy_worker_t *w, const sy_snapshot_t *snap, const sy_for
          * address guard, so the current policy would have opened it too. */
         sy_upstream_t *up = e->idle;
         pool_unlink(up);
-        uv_timer_stop(&up->timer);
+        sy_upstream_stop_timer(up);
         up->state = SY_UP_ACTIVE;
         up->reused = true;
         up->ex = ex;
@@ -990,7 +1012,7 @@ void sy_upstream_acquire(sy_worker_t *w, const sy_snapshot_t *snap, const sy_for
     up->open_handles = 1;
     *ex->slot = up;
     up->state = SY_UP_RESOLVING;
-    uv_timer_start(&up->timer, up_on_timer, connect_timeout_ms, 0);
+    sy_upstream_set_timer(up, connect_timeout_ms);
 
     up->resolve_req.cb = up_on_resolved;
     up->resolve_req.data = up;
@@ -1032,7 +1054,7 @@ void sy_upstream_release(sy_upstream_t *up, bool request_complete, uint32_t idle
     e->idle = up;
     e->idle_count++;
     sy_metrics_gauge_add(w->id, SY_GAUGE_POOL_IDLE, 1);
-    uv_timer_start(&up->timer, up_on_timer, idle_ms, 0);
+    sy_upstream_set_timer(up, idle_ms);
     up_read_start(up);
 }
 
