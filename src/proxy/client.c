@@ -36,6 +36,7 @@
 #include "http/parser.h"
 #include "http/serialize.h"
 #include "net/stream.h"
+#include "net/timer.h"
 #include "proxy/client.h"
 #include "proxy/retry.h"
 #include "proxy/upstream.h"
@@ -122,8 +123,7 @@ struct sy_request {
  * worker while a request is in progress, NULL while idle. */
 struct sy_client {
     sy_stream_t stream; /* the connection: TCP, or TLS over it */
-    uv_timer_t timer;   /* armed at or before `deadline` (client_set_timer) */
-    uint64_t deadline;  /* loop time the current timeout ends; 0: none */
+    sy_timer_t timer;   /* the current timeout (lazy: net/timer.h) */
     sy_worker_t *worker;
     sy_client_t *prev, *next; /* worker's client list */
     sy_request_t *rq;         /* the request in progress, or NULL */
@@ -407,38 +407,14 @@ static void client_read_stop(sy_client_t *c)
 
 static void on_client_timer(uv_timer_t *t);
 
-static void on_client_timer_due(uv_timer_t *t);
-
-/* Timeouts are lazy: re-arming libuv's timer (a heap removal and an
- * insert) for every phase of every request cost about 3 % of a small
- * GET's CPU. The deadline moves freely; the timer is re-armed only when it
- * would fire too late, and when it fires early it re-arms for what is
- * left (at most one extra wake-up per timeout). */
 static void client_set_timer(sy_client_t *c, uint32_t ms)
 {
-    c->deadline = uv_now(c->timer.loop) + ms;
-    if (uv_is_active((uv_handle_t *)&c->timer) && uv_timer_get_due_in(&c->timer) <= ms)
-        return;
-    uv_timer_start(&c->timer, on_client_timer_due, ms, 0);
+    sy_timer_set(&c->timer, ms);
 }
 
 static void client_stop_timer(sy_client_t *c)
 {
-    c->deadline = 0;
-}
-
-static void on_client_timer_due(uv_timer_t *t)
-{
-    sy_client_t *c = t->data;
-    if (!c->deadline)
-        return; /* stopped since it was armed */
-    uint64_t now = uv_now(t->loop);
-    if (now < c->deadline) {
-        uv_timer_start(t, on_client_timer_due, c->deadline - now, 0);
-        return;
-    }
-    c->deadline = 0;
-    on_client_timer(t);
+    sy_timer_stop(&c->timer);
 }
 
 /* ---- logging and metrics ------------------------------------------------ */
@@ -584,7 +560,7 @@ static void client_close(sy_client_t *c)
     }
     request_reset(c);
     sy_stream_close(&c->stream, client_on_handle_closed);
-    uv_close((uv_handle_t *)&c->timer, client_on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer.timer, client_on_handle_closed);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -1575,8 +1551,8 @@ void sy_client_accept(sy_worker_t *w, int fd, bool tls)
         sy_stream_close(&c->stream, client_on_handle_closed);
         return;
     }
-    uv_timer_init(&w->loop, &c->timer);
-    c->timer.data = c;
+    sy_timer_init(&w->loop, &c->timer, on_client_timer);
+    c->timer.timer.data = c;
     c->open_handles = 2;
     sy_worker_refresh_snapshot(w); /* this connection's timeouts come from it */
     c->next = w->clients;

@@ -47,6 +47,7 @@
 #include "http/dechunk.h"
 #include "net/addr.h"
 #include "net/stream.h"
+#include "net/timer.h"
 #include "proxy/upstream.h"
 
 #define SY_POOL_MAX_IDLE_PER_KEY 512
@@ -81,8 +82,7 @@ typedef enum {
 
 struct sy_upstream {
     sy_stream_t stream; /* the connection: TCP, or TLS over it */
-    uv_timer_t timer;   /* armed at or before `deadline` (sy_upstream_set_timer) */
-    uint64_t deadline;  /* loop time the current timeout ends; 0: none */
+    sy_timer_t timer;   /* the current timeout (lazy: net/timer.h) */
     sy_resolve_req_t resolve_req;
     uv_connect_t connect_req;
     uv_write_t write_req;
@@ -262,7 +262,7 @@ void sy_upstream_close(sy_upstream_t *up)
         sy_resolve_cancel(&up->resolve_req);
         up->resolving = false;
     }
-    uv_close((uv_handle_t *)&up->timer, up_on_handle_closed);
+    uv_close((uv_handle_t *)&up->timer.timer, up_on_handle_closed);
     if (up->tcp_open) {
         sy_metrics_gauge_add(up->worker->id, SY_GAUGE_UPSTREAM_CONNECTIONS, -1);
         sy_stream_close(&up->stream, up_on_handle_closed);
@@ -319,36 +319,15 @@ static void up_on_timer(uv_timer_t *t)
     }
 }
 
-/* Lazy, as the client's timeouts (client.c, client_set_timer): the
- * deadline moves per request, the libuv timer only when it would fire
- * too late. */
-static void up_on_timer_due(uv_timer_t *t)
-{
-    sy_upstream_t *up = t->data;
-    if (!up->deadline)
-        return;
-    uint64_t now = uv_now(t->loop);
-    if (now < up->deadline) {
-        uv_timer_start(t, up_on_timer_due, up->deadline - now, 0);
-        return;
-    }
-    up->deadline = 0;
-    up_on_timer(t);
-}
-
 void sy_upstream_set_timer(sy_upstream_t *up, uint32_t ms)
 {
-    if (up->state == SY_UP_CLOSING)
-        return;
-    up->deadline = uv_now(up->timer.loop) + ms;
-    if (uv_is_active((uv_handle_t *)&up->timer) && uv_timer_get_due_in(&up->timer) <= ms)
-        return;
-    uv_timer_start(&up->timer, up_on_timer_due, ms, 0);
+    if (up->state != SY_UP_CLOSING)
+        sy_timer_set(&up->timer, ms);
 }
 
 void sy_upstream_stop_timer(sy_upstream_t *up)
 {
-    up->deadline = 0;
+    sy_timer_stop(&up->timer);
 }
 
 /* The receive buffer has room for another read. */
@@ -1007,8 +986,8 @@ void sy_upstream_acquire(sy_worker_t *w, const sy_snapshot_t *snap, const sy_for
     up->connect_timeout_ms = connect_timeout_ms;
     up->allow_loopback = dest->allow_loopback;
     up->https = dest->https;
-    uv_timer_init(&w->loop, &up->timer);
-    up->timer.data = up;
+    sy_timer_init(&w->loop, &up->timer, up_on_timer);
+    up->timer.timer.data = up;
     up->open_handles = 1;
     *ex->slot = up;
     up->state = SY_UP_RESOLVING;
