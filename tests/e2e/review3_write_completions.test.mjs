@@ -11,10 +11,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startSwitchyard, makePolicy, route, HOST } from './lib/harness.mjs';
+import { startSwitchyard, makePolicy, route, freePort, tempDir, HOST } from './lib/harness.mjs';
 import { RawConn } from './lib/rawhttp.mjs';
+import { makeCa } from './lib/tls-ca.mjs';
+import { tlsRawConn } from './lib/tls-client.mjs';
 
-let backend, sy;
+let backend, sy, ca, tlsPort;
 const BIG = 8 << 20;
 
 // Answers every request (pipelined ones too) with its own target as the
@@ -48,11 +50,16 @@ function startBackend() {
 before(async () => {
   backend = await startBackend();
   const port = backend.address().port;
+  const dir = tempDir('sy-review3-');
+  ca = makeCa(dir, { label: 'ca' });
+  const cert = ca.issue({ dns: [HOST], out: 'server' });
+  tlsPort = await freePort();
   sy = await startSwitchyard({
     policy: makePolicy({ ports: [port] }),
     routes: [route('/', port)],
     workers: 1,
     drainTimeout: 1,
+    extraArgs: ['--tls-listen', `127.0.0.1:${tlsPort}`, '--tls-cert', cert.cert, '--tls-key', cert.key],
   });
 });
 
@@ -125,6 +132,34 @@ test('clients that reset with answers in flight leave the worker serving', async
     await expectBatch(c, 'after', 4);
   } finally {
     c.close();
+  }
+});
+
+// Over TLS a write the socket takes whole completes from the check phase
+// too (tls.c's flush returns "written at once").
+test('over TLS: pipelined batches, a half-close and resets with answers in flight', async () => {
+  const c = await tlsRawConn({ port: tlsPort, ca: ca.cert });
+  try {
+    await c.send(batch('t', 16));
+    await expectBatch(c, 't', 16);
+    await c.send(batch('u', 16));
+    await expectBatch(c, 'u', 16);
+  } finally {
+    c.close();
+  }
+  for (let round = 0; round < 20; round++) {
+    const r = await tlsRawConn({ port: tlsPort, ca: ca.cert });
+    await r.send(batch(`tr${round}`, 6));
+    if (round % 2) await r.readFinal();
+    r.sock.destroy();
+  }
+  const h = await tlsRawConn({ port: tlsPort, ca: ca.cert });
+  try {
+    await h.send(batch('th', 8));
+    h.endWrite();
+    await expectBatch(h, 'th', 8);
+  } finally {
+    h.close();
   }
 });
 
