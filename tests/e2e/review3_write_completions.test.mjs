@@ -11,52 +11,61 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import tls from 'node:tls';
+import fs from 'node:fs';
 import { startSwitchyard, makePolicy, route, freePort, tempDir, HOST } from './lib/harness.mjs';
 import { RawConn } from './lib/rawhttp.mjs';
 import { makeCa } from './lib/tls-ca.mjs';
 import { tlsRawConn } from './lib/tls-client.mjs';
 
-let backend, sy, ca, tlsPort;
+let backend, tlsBackend, sy, ca, tlsPort;
 const BIG = 8 << 20;
 
 // Answers every request (pipelined ones too) with its own target as the
 // body, keep-alive; /big answers with BIG bytes.
-function startBackend() {
-  return new Promise((resolve) => {
-    const server = net.createServer((sock) => {
-      let buf = '';
-      sock.on('error', () => {});
-      sock.on('data', (d) => {
-        buf += d.toString('latin1');
-        for (;;) {
-          const end = buf.indexOf('\r\n\r\n');
-          if (end < 0) return;
-          const head = buf.slice(0, end);
-          buf = buf.slice(end + 4);
-          const target = head.split(' ')[1];
-          if (target === '/big') {
-            sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${BIG}\r\n\r\n`);
-            sock.write(Buffer.alloc(BIG, 0x61));
-            continue;
-          }
-          sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(target)}\r\n\r\n${target}`);
-        }
-      });
-    });
-    server.listen(0, '127.0.0.1', () => resolve(server));
+function serve(sock) {
+  let buf = '';
+  sock.on('error', () => {});
+  sock.on('data', (d) => {
+    buf += d.toString('latin1');
+    for (;;) {
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const head = buf.slice(0, end);
+      buf = buf.slice(end + 4);
+      const target = head.split(' ')[1];
+      if (target === '/big') {
+        sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${BIG}\r\n\r\n`);
+        sock.write(Buffer.alloc(BIG, 0x61));
+        continue;
+      }
+      sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(target)}\r\n\r\n${target}`);
+    }
   });
 }
 
+function listen(server) {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
 before(async () => {
-  backend = await startBackend();
+  backend = await listen(net.createServer(serve));
   const port = backend.address().port;
   const dir = tempDir('sy-review3-');
   ca = makeCa(dir, { label: 'ca' });
   const cert = ca.issue({ dns: [HOST], out: 'server' });
+  const upCert = ca.issue({ dns: ['tls.internal.example'], out: 'upstream' });
+  tlsBackend = await listen(tls.createServer({ cert: fs.readFileSync(upCert.cert), key: fs.readFileSync(upCert.key) }, serve));
+  const tlsDest = {
+    scheme: 'https', host: 'tls.internal.example', port: 443,
+    connect_to: `127.0.0.1:${tlsBackend.address().port}`, ca_file: ca.cert,
+  };
   tlsPort = await freePort();
+  const policy = makePolicy({ ports: [port] });
+  policy.destinations.push(tlsDest);
   sy = await startSwitchyard({
-    policy: makePolicy({ ports: [port] }),
-    routes: [route('/', port)],
+    policy,
+    routes: [route('/', port), { path: '/tls', target: 'https://tls.internal.example' }],
     workers: 1,
     drainTimeout: 1,
     extraArgs: ['--tls-listen', `127.0.0.1:${tlsPort}`, '--tls-cert', cert.cert, '--tls-key', cert.key],
@@ -66,6 +75,7 @@ before(async () => {
 after(async () => {
   if (sy) await sy.stopClean();
   backend?.close();
+  tlsBackend?.close();
 });
 
 // n requests in one write: odd ones go to a foreign Host (switchyard's own
@@ -158,6 +168,35 @@ test('over TLS: pipelined batches, a half-close and resets with answers in fligh
     await h.send(batch('th', 8));
     h.endWrite();
     await expectBatch(h, 'th', 8);
+  } finally {
+    h.close();
+  }
+});
+
+// TLS upstream: the request head's ciphertext goes out at once and its
+// completion waits for the check phase while the pooled connection serves
+// the pipelined batch one request after another.
+test('over a TLS upstream: pipelined batches on the pooled connection, resets in flight', async () => {
+  const c = await RawConn.open(sy.port);
+  try {
+    await c.send(batch('tls/a', 16));
+    await expectBatch(c, 'tls/a', 16);
+    await c.send(batch('tls/b', 16));
+    await expectBatch(c, 'tls/b', 16);
+  } finally {
+    c.close();
+  }
+  for (let round = 0; round < 20; round++) {
+    const r = await RawConn.open(sy.port);
+    await r.send(batch(`tls/r${round}`, 6));
+    if (round % 2) await r.readFinal();
+    r.sock.resetAndDestroy();
+  }
+  const h = await RawConn.open(sy.port);
+  try {
+    await h.send(batch('tls/h', 8));
+    h.endWrite();
+    await expectBatch(h, 'tls/h', 8);
   } finally {
     h.close();
   }
