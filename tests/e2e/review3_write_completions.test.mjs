@@ -202,6 +202,25 @@ test('over a TLS upstream: pipelined batches on the pooled connection, resets in
   }
 });
 
+test('over TLS: a pipelined flood larger than the receive buffer is answered whole', async () => {
+  const c = await tlsRawConn({ port: tlsPort, ca: ca.cert });
+  try {
+    const pad = 'x'.repeat(3000);
+    let out = '';
+    const n = 60;
+    for (let i = 0; i < n; i++) out += `GET /flood/${i} HTTP/1.1\r\nHost: ${HOST}\r\nX-Pad: ${pad}\r\n\r\n`;
+    await c.send(out);
+    for (let i = 0; i < n; i++) {
+      const res = await c.readFinal();
+      assert.ok(res, `flood/${i}: no answer`);
+      assert.equal(res.status, 200);
+      assert.equal(res.body.toString(), `/flood/${i}`);
+    }
+  } finally {
+    c.close();
+  }
+});
+
 test('a stop with a response write stalled in flight ends cleanly', async () => {
   const c = await RawConn.open(sy.port);
   c.sock.pause(); // reads nothing: the write to it stalls
