@@ -221,6 +221,29 @@ test('over TLS: a pipelined flood larger than the receive buffer is answered who
   }
 });
 
+// The upstream FINs right behind each answer: the next pipelined request,
+// taken up in the completion of the previous answer's write, either finds
+// the connection already closed or meets the close on it and is sent again
+// on a fresh one (GET): every request is answered, in order.
+test('pipelined GETs over upstream connections that close behind every answer', async () => {
+  for (let round = 0; round < 10; round++) {
+    const c = await RawConn.open(sy.port);
+    try {
+      let out = '';
+      for (let i = 0; i < 4; i++) out += `GET /fin/${round}/${i} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`;
+      await c.send(out);
+      for (let i = 0; i < 4; i++) {
+        const res = await c.readFinal();
+        assert.ok(res, `fin/${round}/${i}: no answer`);
+        assert.equal(res.status, 200, `fin/${round}/${i}`);
+        assert.equal(res.body.toString(), `/fin/${round}/${i}`);
+      }
+    } finally {
+      c.close();
+    }
+  }
+});
+
 test('a stop with a response write stalled in flight ends cleanly', async () => {
   const c = await RawConn.open(sy.port);
   c.sock.pause(); // reads nothing: the write to it stalls
