@@ -244,6 +244,30 @@ test('pipelined GETs over upstream connections that close behind every answer', 
   }
 });
 
+test('over TLS: a near-limit head with pipelined requests behind it is answered whole', async () => {
+  for (let round = 0; round < 12; round++) {
+    const c = await tlsRawConn({ port: tlsPort, ca: ca.cert });
+    try {
+      const big = 'y'.repeat(7000);
+      let head = `GET /near/${round}/0 HTTP/1.1\r\nHost: ${HOST}\r\n`;
+      for (let k = 0; k < 4; k++) head += `X-Big-${k}: ${big}\r\n`;
+      head += '\r\n';
+      let out = head;
+      const n = 10 + round;
+      for (let i = 1; i < n; i++) out += `GET /near/${round}/${i} HTTP/1.1\r\nHost: ${HOST}\r\nX-Pad: ${'z'.repeat(3000 + 97 * round)}\r\n\r\n`;
+      await c.send(out);
+      for (let i = 0; i < n; i++) {
+        const res = await c.readFinal();
+        assert.ok(res, `near/${round}/${i}: no answer`);
+        assert.equal(res.status, 200, `near/${round}/${i}`);
+        assert.equal(res.body.toString(), `/near/${round}/${i}`);
+      }
+    } finally {
+      c.close();
+    }
+  }
+});
+
 test('a stop with a response write stalled in flight ends cleanly', async () => {
   const c = await RawConn.open(sy.port);
   c.sock.pause(); // reads nothing: the write to it stalls
