@@ -148,12 +148,146 @@ static void test_closed_before_completion_is_cancelled(void **state)
     assert_int_equal(f->status, UV_ECANCELED);
 }
 
+/* An owner freed by its close callback (as client.c and upstream.c free
+ * theirs): a completion still queued when the stream is closed runs
+ * before that callback, cancelled, while the owner is alive. */
+typedef struct {
+    sy_stream_t s;
+    uv_write_t req;
+    int *events; /* 1: completion, 2: close callback, in order */
+    size_t *n;
+    int status;
+} owner_t;
+
+static void owner_written(uv_write_t *req, int status)
+{
+    owner_t *o = req->data;
+    o->status = status;
+    o->events[(*o->n)++] = 1;
+}
+
+static void owner_closed(uv_handle_t *h)
+{
+    owner_t *o = h->data;
+    o->events[(*o->n)++] = 2;
+    assert_int_equal(o->status, UV_ECANCELED); /* its completion ran first */
+    free(o);
+}
+
+static owner_t *owner_open(fixture_t *f, int fd, int *events, size_t *n)
+{
+    owner_t *o = calloc(1, sizeof *o);
+    assert_int_equal(uv_tcp_init(&f->loop, &o->s.tcp), 0);
+    assert_int_equal(uv_tcp_open(&o->s.tcp, fd), 0);
+    o->s.tcp.data = o;
+    o->req.data = o;
+    o->events = events;
+    o->n = n;
+    o->status = 1;
+    return o;
+}
+
+static void test_completion_runs_before_owner_is_freed(void **state)
+{
+    fixture_t *f = *state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    int events[4];
+    size_t n = 0;
+    owner_t *o = owner_open(f, sv[0], events, &n);
+    uv_buf_t b = uv_buf_init("x", 1);
+    assert_int_equal(sy_stream_write(&o->s, &f->q, &o->req, &b, 1, owner_written), 0);
+    sy_stream_close(&o->s, owner_closed);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_int_equal(n, 2);
+    assert_int_equal(events[0], 1);
+    assert_int_equal(events[1], 2);
+    close(sv[1]);
+}
+
+/* One completion closes another stream whose completion is queued after
+ * it (a client closing its upstream): that one is cancelled, and runs
+ * before the other's owner is freed. */
+typedef struct {
+    owner_t *other;
+    int calls;
+} closer_t;
+
+static void close_other_written(uv_write_t *req, int status)
+{
+    closer_t *cl = req->data;
+    assert_int_equal(status, 0);
+    cl->calls++;
+    sy_stream_close(&cl->other->s, owner_closed);
+}
+
+static void test_close_from_completion_cancels_a_later_one(void **state)
+{
+    fixture_t *f = *state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    int events[4];
+    size_t n = 0;
+    owner_t *other = owner_open(f, sv[0], events, &n);
+    closer_t cl = {.other = other};
+    uv_write_t first = {.data = &cl};
+    uv_buf_t b = uv_buf_init("y", 1);
+    assert_int_equal(sy_stream_write(&f->s, &f->q, &first, &b, 1, close_other_written), 0);
+    assert_int_equal(sy_stream_write(&other->s, &f->q, &other->req, &b, 1, owner_written), 0);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_int_equal(cl.calls, 1);
+    assert_int_equal(n, 2);
+    assert_int_equal(events[0], 1);
+    assert_int_equal(events[1], 2);
+    close(sv[1]);
+}
+
+/* A completion that writes again (the next pipelined answer): the new
+ * write's completion runs in the same turn, after it, and the peer gets
+ * the bytes in order. */
+typedef struct {
+    fixture_t *f;
+    uv_write_t req;
+    int calls;
+} rewriter_t;
+
+static void rewrite_written(uv_write_t *req, int status)
+{
+    rewriter_t *r = req->data;
+    assert_int_equal(status, 0);
+    if (r->calls++ < 3) {
+        static char next[] = "123";
+        uv_buf_t b = uv_buf_init(next + r->calls - 1, 1);
+        assert_int_equal(sy_stream_write(&r->f->s, &r->f->q, &r->req, &b, 1, rewrite_written), 0);
+    }
+}
+
+static void test_write_from_completion_completes_same_turn(void **state)
+{
+    fixture_t *f = *state;
+    rewriter_t r = {.f = f};
+    r.req.data = &r;
+    uv_buf_t b = uv_buf_init("0", 1);
+    assert_int_equal(sy_stream_write(&f->s, &f->q, &r.req, &b, 1, rewrite_written), 0);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_int_equal(r.calls, 4);
+    char got[4];
+    read_exactly(f->peer, got, 4);
+    assert_memory_equal(got, "0123", 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_write_at_once_completes_after_return, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_write_finishes_later, setup, teardown),
         cmocka_unit_test_setup_teardown(test_closed_before_completion_is_cancelled, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_completion_runs_before_owner_is_freed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_close_from_completion_cancels_a_later_one, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_write_from_completion_completes_same_turn, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
