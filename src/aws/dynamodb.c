@@ -412,16 +412,8 @@ json_t *sy_dynamodb_call(const char *operation, json_t *request, const char *wha
             }
             sy_aws_response_free(&resp);
         }
-        if (retry && retry_after > 0 && sy_aws_throttle_deferring()) {
-            /* A poller: the error shows now, and the poller asks again no
-             * sooner than the store said. */
-            char said[sizeof err->message];
-            snprintf(said, sizeof said, "%s", err->message);
-            long wait = sy_aws_throttle_note(retry_after);
-            sy_error_set(err, "%.400s (throttled: Retry-After %ld s, not asked again before then)",
-                         said, (wait + 999) / 1000);
+        if (retry && sy_aws_throttle_deferred(retry_after, err))
             break;
-        }
         if (!retry || retry_after > SY_AWS_MAX_RETRY_AFTER_MS)
             break;
         long delay = sy_aws_retry_delay_ms(attempt, 100, 3000);

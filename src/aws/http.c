@@ -66,6 +66,18 @@ long sy_aws_throttle_note(long retry_after_ms)
     return retry_after_ms;
 }
 
+bool sy_aws_throttle_deferred(long retry_after_ms, sy_error_t *err)
+{
+    if (retry_after_ms <= 0 || !sy_aws_throttle_deferring())
+        return false;
+    char said[sizeof err->message];
+    snprintf(said, sizeof said, "%s", err->message);
+    long wait = sy_aws_throttle_note(retry_after_ms);
+    sy_error_set(err, "%.400s (throttled: Retry-After %ld s, not asked again before then)", said,
+                 (wait + 999) / 1000);
+    return true;
+}
+
 long sy_aws_throttle_take(void)
 {
     long ms = throttle_wait_ms;

@@ -106,6 +106,11 @@ void sy_aws_throttle_defer(bool on);
 bool sy_aws_throttle_deferring(void);
 /* Returns the wait noted for this answer (capped). */
 long sy_aws_throttle_note(long retry_after_ms);
+/* On a poller thread, a throttling answer with Retry-After ends the call:
+ * notes the wait (sy_aws_throttle_note) and adds it to *err, so the error
+ * shows now and the store is asked again no sooner than it said. True when
+ * the call should stop; false (err untouched) elsewhere or without one. */
+bool sy_aws_throttle_deferred(long retry_after_ms, sy_error_t *err);
 long sy_aws_throttle_take(void);
 
 /* Shutdown: every request in flight on any thread ends within about a

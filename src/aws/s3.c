@@ -230,16 +230,8 @@ sy_s3_result_t sy_s3_get_object(const char *uri, char etag[256], char **body, si
         sy_aws_response_free(&resp);
         if (!retry)
             break;
-        if (retry_after > 0 && sy_aws_throttle_deferring()) {
-            /* A poller: the error shows now, and the poller asks again no
-             * sooner than S3 said. */
-            char said[sizeof err->message];
-            snprintf(said, sizeof said, "%s", err->message);
-            long wait = sy_aws_throttle_note(retry_after);
-            sy_error_set(err, "%.400s (throttled: Retry-After %ld s, not asked again before then)",
-                         said, (wait + 999) / 1000);
+        if (sy_aws_throttle_deferred(retry_after, err))
             break;
-        }
         /* Retry-After (503 SlowDown) is honoured when it fits a call;
          * longer, the call fails and the next poll asks again. */
         long delay = sy_aws_retry_delay_ms(attempt, 200, 2000);
